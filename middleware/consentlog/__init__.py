@@ -1,0 +1,12 @@
+"""consentlog: cookie consent and traffic logging middleware for any ASGI site.
+
+Mount ``ConsentMiddleware`` around your application; see ``docs/`` for every option.
+"""
+
+from consentlog.consent import Decision
+from consentlog.middleware import ConsentMiddleware
+from consentlog.settings import Category, ConfigError, Settings
+from consentlog.texts import BannerTexts
+
+__all__ = ["BannerTexts", "Category", "ConfigError", "ConsentMiddleware", "Decision", "Settings"]
+__version__ = "0.1.0"

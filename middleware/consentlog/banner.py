@@ -1,0 +1,102 @@
+"""The banner, rendered on the server as plain HTML forms (it works without JavaScript).
+
+``BannerRenderer.render`` returns the markup for one visitor state; ``inject`` puts it
+before ``</body>`` of an HTML document. The markup contract with ``js/src/banner.js`` is
+described in ``docs/banner.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+from html import escape
+
+from consentlog.assets import Asset
+from consentlog.settings import Settings
+
+_NEXT = "\x00next\x00"  # placeholder for the per-request return URL in cached markup
+_NONCE = "\x00nonce\x00"
+
+
+class BannerRenderer:
+    """Renders the banner markup; variants are cached, only ``next`` and the nonce vary."""
+
+    def __init__(self, settings: Settings, script: Asset, stylesheet: Asset) -> None:
+        self._settings = settings
+        self._script_url = escape(script.url(settings.prefix))
+        self._style_url = escape(stylesheet.url(settings.prefix))
+
+    def render(
+        self,
+        *,
+        language: str,
+        visible: bool,
+        accepted: frozenset[str],
+        decided: bool,
+        policy_changed: bool,
+        next_url: str,
+        nonce: str = "",
+    ) -> str:
+        """The banner markup (with its CSS and JS includes) for one visitor."""
+        template = self._template(language, visible, accepted, decided, policy_changed)
+        nonce_attr = f' nonce="{escape(nonce)}"' if nonce else ""
+        return template.replace(_NEXT, escape(next_url)).replace(_NONCE, nonce_attr)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
+    def _template(
+        self,
+        language: str,
+        visible: bool,
+        accepted: frozenset[str],
+        decided: bool,
+        policy_changed: bool,
+    ) -> str:
+        s = self._settings
+        t = s.texts.get(language) or s.texts[s.default_language]
+        prefix = escape(s.prefix)
+        categories = "".join(
+            '<label class="cl-cat"><input type="checkbox" name="category" '
+            f'value="{escape(c.name)}"'
+            + (" checked disabled" if c.required else (" checked" if c.name in accepted else ""))
+            + f"> <span><b>{escape(c.label)}</b> <small>{escape(c.description)}</small>"
+            "</span></label>"
+            for c in s.categories
+        )
+        notice = f'<p class="cl-notice">{escape(t.policy_changed)}</p>' if policy_changed else ""
+        privacy = (
+            f' <a href="{escape(s.privacy_url)}">{escape(t.privacy_link)}</a>'
+            if s.privacy_url
+            else ""
+        )
+        return (
+            f'<link rel="stylesheet" href="{self._style_url}"{_NONCE}>'
+            f'<script src="{self._script_url}" defer{_NONCE}></script>'
+            f'<div id="cl-banner" class="cl" role="dialog" aria-modal="false" '
+            f'aria-labelledby="cl-title" aria-describedby="cl-desc" data-prefix="{prefix}" '
+            f'data-decided="{int(decided)}" data-accepted="{escape(" ".join(sorted(accepted)))}"'
+            + ("" if visible else " hidden")
+            + f'><form class="cl-form" method="post" action="{prefix}">'
+            f'<input type="hidden" name="next" value="{_NEXT}">'
+            f'<h2 id="cl-title" class="cl-title">{escape(t.title)}</h2>{notice}'
+            f'<p id="cl-desc" class="cl-desc">{escape(t.description)}{privacy}</p>'
+            '<div class="cl-actions">'
+            '<button type="submit" name="action" value="reject_all" class="cl-btn">'
+            f"{escape(t.decline)}</button>"
+            '<button type="submit" name="action" value="accept_all" class="cl-btn">'
+            f"{escape(t.accept)}</button></div>"
+            f'<details class="cl-settings"><summary class="cl-summary">{escape(t.settings)}'
+            '</summary><fieldset class="cl-cats">'
+            f'<legend class="cl-legend">{escape(t.categories_legend)}</legend>{categories}'
+            "</fieldset>"
+            '<button type="submit" name="action" value="custom" class="cl-btn cl-save">'
+            f"{escape(t.save)}</button></details></form></div>"
+        )
+
+
+def inject(document: bytes, snippet: bytes) -> bytes | None:
+    """``document`` with ``snippet`` before its last ``</body>``; None if it has none."""
+    index = document.rfind(b"</body>")
+    if index < 0:
+        index = document.rfind(b"</BODY>")
+    if index < 0:
+        return None
+    return document[:index] + snippet + document[index:]

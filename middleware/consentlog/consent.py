@@ -1,0 +1,115 @@
+"""The visitor's consent decision and its signed cookie.
+
+A cookie that does not verify — bad signature, unknown key, stale policy revision, past
+its age, malformed payload — is simply *no decision*, never an error.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+Source = Literal["banner", "form", "gpc", "dnt"]
+SOURCES: frozenset[str] = frozenset(("banner", "form", "gpc", "dnt"))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the visitor chose: the optional categories they accepted, and when and how."""
+
+    consent_id: str
+    accepted: frozenset[str]
+    policy_revision: int
+    decided_at: int  # unix seconds
+    source: Source
+
+    def allows(self, category: str) -> bool:
+        """True if the visitor accepted ``category``."""
+        return category in self.accepted
+
+
+@dataclass(frozen=True, slots=True)
+class CookieState:
+    """What the consent cookie of a request proved.
+
+    ``decision`` is None when there is no valid decision; ``present`` tells whether a
+    cookie was sent at all, ``stale`` whether it verified but predates the policy revision.
+    """
+
+    decision: Decision | None
+    present: bool = False
+    stale: bool = False
+    previous_id: str | None = None
+
+
+NO_COOKIE = CookieState(None)
+
+
+class ConsentCodec:
+    """Signs and verifies the consent cookie; key rotation is a list of secrets, newest last."""
+
+    def __init__(self, secret_keys: Iterable[str], *, policy_revision: int, max_age: int) -> None:
+        self._serializer = URLSafeTimedSerializer(list(secret_keys), salt="consentlog.consent")
+        self._revision = policy_revision
+        self._max_age = max_age
+
+    def new_decision(
+        self, accepted: Iterable[str], source: Source, previous: CookieState = NO_COOKIE
+    ) -> Decision:
+        """A decision taken now; it keeps the consent id of an earlier cookie so the
+        proof-of-consent history of one browser stays linked."""
+        return Decision(
+            consent_id=previous.previous_id or uuid.uuid4().hex,
+            accepted=frozenset(accepted),
+            policy_revision=self._revision,
+            decided_at=int(time.time()),
+            source=source,
+        )
+
+    def dumps(self, decision: Decision) -> str:
+        """The cookie value for ``decision``."""
+        payload = {
+            "i": decision.consent_id,
+            "c": sorted(decision.accepted),
+            "r": decision.policy_revision,
+            "t": decision.decided_at,
+            "s": decision.source,
+        }
+        return self._serializer.dumps(payload)
+
+    def loads(self, value: str | None) -> CookieState:
+        """What a cookie value proves; anything that does not verify is no decision."""
+        if not value:
+            return NO_COOKIE
+        try:
+            payload = self._serializer.loads(value, max_age=self._max_age)
+        except (BadData, ValueError, TypeError):
+            return CookieState(None, present=True)
+        decision = _decision_from(payload)
+        if decision is None:
+            return CookieState(None, present=True)
+        if decision.policy_revision != self._revision:
+            return CookieState(None, present=True, stale=True, previous_id=decision.consent_id)
+        return CookieState(decision, present=True, previous_id=decision.consent_id)
+
+
+def _decision_from(payload: object) -> Decision | None:
+    if not isinstance(payload, dict):
+        return None
+    consent_id, accepted = payload.get("i"), payload.get("c")
+    revision, decided_at, source = payload.get("r"), payload.get("t"), payload.get("s")
+    if not (
+        isinstance(consent_id, str)
+        and isinstance(accepted, list)
+        and all(isinstance(c, str) for c in accepted)
+        and isinstance(revision, int)
+        and isinstance(decided_at, int)
+        and source in SOURCES
+    ):
+        return None
+    return Decision(consent_id, frozenset(accepted), revision, decided_at, source)  # type: ignore[arg-type]

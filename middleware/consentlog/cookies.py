@@ -1,0 +1,89 @@
+"""Reading the ``Cookie`` header and writing ``Set-Cookie`` headers.
+
+Also the server-side enforcement: ``CookieFilter`` drops ``Set-Cookie`` headers the host
+application emits for categories the visitor has not accepted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from consentlog.settings import Category
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def parse_cookie_header(raw: str) -> dict[str, str]:
+    """Cookie name → value; malformed pairs are skipped, the first of a repeated name wins."""
+    cookies: dict[str, str] = {}
+    for chunk in raw.split(";"):
+        name, sep, value = chunk.partition("=")
+        name = name.strip()
+        if sep and name and name not in cookies:
+            cookies[name] = value.strip().strip('"')
+    return cookies
+
+
+def is_token(value: str | None) -> bool:
+    """True if ``value`` looks like an identifier consentlog issued (url-safe random)."""
+    return value is not None and _TOKEN.match(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class CookieWriter:
+    """Builds ``Set-Cookie`` values with consentlog's flags."""
+
+    domain: str | None = None
+
+    def set(self, name: str, value: str, *, max_age: int, secure: bool, http_only: bool) -> bytes:
+        """A ``Set-Cookie`` header value that sets ``name``."""
+        parts = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "SameSite=Lax"]
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        if secure:
+            parts.append("Secure")
+        if http_only:
+            parts.append("HttpOnly")
+        return "; ".join(parts).encode("latin-1")
+
+    def expire(self, name: str, *, secure: bool) -> bytes:
+        """A ``Set-Cookie`` header value that deletes ``name`` now."""
+        parts = [f'{name}=""', "Path=/", "Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT"]
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        parts.append("SameSite=Lax")
+        if secure:
+            parts.append("Secure")
+        return "; ".join(parts).encode("latin-1")
+
+
+class CookieFilter:
+    """Decides which host-application cookies a visitor's consent allows."""
+
+    def __init__(self, categories: Iterable[Category]) -> None:
+        self._rules = [
+            (category.name, re.compile(fnmatch.translate(pattern)))
+            for category in categories
+            if not category.required
+            for pattern in category.cookie_patterns
+        ]
+
+    def category_of(self, cookie_name: str) -> str | None:
+        """The optional category a cookie name belongs to, or None if it is not governed."""
+        for category, pattern in self._rules:
+            if pattern.match(cookie_name):
+                return category
+        return None
+
+    def allows(self, set_cookie: bytes, accepted: frozenset[str]) -> bool:
+        """True if the ``Set-Cookie`` header value may reach a visitor who accepted ``accepted``."""
+        name = set_cookie.split(b"=", 1)[0].strip().decode("latin-1")
+        category = self.category_of(name)
+        return category is None or category in accepted
+
+    def governed(self, names: Iterable[str], accepted: frozenset[str]) -> list[str]:
+        """Of the cookie names a browser sent, those its consent no longer allows."""
+        return [n for n in names if (c := self.category_of(n)) is not None and c not in accepted]

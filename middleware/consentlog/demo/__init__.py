@@ -1,0 +1,1 @@
+"""Demo website ("Larkspur") used to show consentlog in action."""

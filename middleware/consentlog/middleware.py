@@ -1,0 +1,277 @@
+"""``ConsentMiddleware``: the one thing a site owner mounts.
+
+Pure ASGI. For each HTTP request it reads the consent cookie, lets the host application
+answer, and on the way out: removes ``Set-Cookie`` headers of categories the visitor has
+not accepted, sets or expires traffic-log cookies, puts the banner into HTML pages, and
+queues the page request's Site Information for the background writer. Requests under the
+route prefix are answered by ``routes.ConsentRoutes``. Nothing here waits on ClickHouse.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consentlog.assets import load_asset
+from consentlog.banner import BannerRenderer, inject
+from consentlog.consent import ConsentCodec, Decision
+from consentlog.cookies import CookieFilter, CookieWriter
+from consentlog.events import ConsentRecord, PageRequest
+from consentlog.request import first_language, header_map, text
+from consentlog.routes import GPC_PATH, ConsentRoutes
+from consentlog.settings import ANALYTICS, Settings
+from consentlog.store import open_store
+from consentlog.visit import Identifiers, Visit, cookie_changes
+from consentlog.writer import Writer
+
+log = structlog.get_logger("consentlog")
+
+_NO_BODY_STATUSES = frozenset((204, 304))
+
+
+class ConsentMiddleware:
+    """Cookie consent, server-side cookie enforcement and traffic logging for an ASGI app.
+
+    Options are the fields of ``Settings``, as keywords (``secret_keys=[...]``) or
+    ``CONSENTLOG_*`` environment variables; or pass a ready ``settings=``. ``writer=``
+    replaces the background writer (tests, or several middlewares sharing one).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings | None = None,
+        writer: Writer | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        self.settings = s = settings or Settings.from_env(**options)
+        self.codec = ConsentCodec(
+            s.secret_keys, policy_revision=s.policy_revision, max_age=s.consent_max_age
+        )
+        self.cookie_writer = CookieWriter(s.cookie_domain)
+        self.cookie_filter = CookieFilter(s.categories)
+        self.writer = writer or Writer(
+            open_store(s.clickhouse_url),
+            database=s.database,
+            queue_size=s.queue_size,
+            batch_size=s.batch_size,
+            flush_interval=s.flush_interval,
+        )
+        self.script = load_asset("banner.js")
+        self.stylesheet = load_asset("banner.css")
+        self.banner = BannerRenderer(s, self.script, self.stylesheet)
+        self.routes = ConsentRoutes(self)
+        self._prefix_slash = s.prefix + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if (
+                path == self.settings.prefix
+                or path.startswith(self._prefix_slash)
+                or (path == GPC_PATH)
+            ):
+                await self.routes(scope, receive, send)
+            else:
+                await self._page(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.app(scope, receive, self._lifespan_send(send))
+        else:
+            await self.app(scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        """Flush the writer when the server shuts down, before it reports completion."""
+
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                self.writer.stop()
+            await send(message)
+
+        return lifespan_send
+
+    # -- decisions shared with the routes ---------------------------------------------
+
+    def effective_decision(self, visit: Visit) -> tuple[Decision | None, bool]:
+        """The decision that governs this request, and whether it is new (taken now from
+        a GPC / DNT signal, so it must be stored and remembered)."""
+        if visit.decision is not None:
+            return visit.decision, False
+        if visit.signal is not None:
+            return self.codec.new_decision((), visit.signal, visit.cookie), True
+        return None, False
+
+    def record_decision(
+        self, visit: Visit, decision: Decision, action: str, ids: Identifiers
+    ) -> None:
+        """Queue the proof of a decision for ``consent_records``."""
+        consented = ANALYTICS in decision.accepted
+        self.writer.submit(
+            ConsentRecord(
+                ts=time.time(),
+                consent_id=decision.consent_id,
+                action=action,
+                categories=tuple(sorted(decision.accepted)),
+                policy_revision=decision.policy_revision,
+                source=decision.source,
+                visitor_id=ids.visitor_id if consented else "",
+                client_ip=visit.origin.client_ip if consented else "",
+                user_agent=text(visit.headers, b"user-agent", 512),
+            )
+        )
+
+    def consent_cookie(self, visit: Visit, decision: Decision) -> bytes:
+        """The ``Set-Cookie`` value that remembers ``decision``."""
+        return self.cookie_writer.set(
+            self.settings.consent_cookie,
+            self.codec.dumps(decision),
+            max_age=self.settings.consent_max_age,
+            secure=visit.secure(self.settings),
+            http_only=False,
+        )
+
+    # -- page requests ----------------------------------------------------------------
+
+    def _is_page(self, scope: Scope, content_type: str) -> bool:
+        path: str = scope["path"]
+        custom = self.settings.page_filter
+        if custom is not None:
+            return custom(path, content_type)
+        return (
+            scope["method"] == "GET"
+            and content_type.startswith("text/html")
+            and path not in self.settings.exclude_paths
+        )
+
+    async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started, clock = time.time(), time.perf_counter()
+        s = self.settings
+        headers = header_map(scope)
+        visit = Visit.read(scope, headers, s, self.codec)
+        decision, new_decision = self.effective_decision(visit)
+        accepted = decision.accepted if decision is not None else frozenset()
+        held: Message | None = None
+        page = False
+        sent_bytes = 0
+        status = 0
+        ids = Identifiers()
+
+        async def consent_send(message: Message) -> None:
+            nonlocal held, page, sent_bytes, status, ids
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                raw = [
+                    (k, v)
+                    for k, v in message.get("headers", ())
+                    if k.lower() != b"set-cookie" or self.cookie_filter.allows(v, accepted)
+                ]
+                content_type = _header(raw, b"content-type")
+                page = self._is_page(scope, content_type)
+                if content_type.startswith("text/html"):
+                    changes, ids = cookie_changes(
+                        visit, decision, s, self.cookie_writer, self.cookie_filter
+                    )
+                    if new_decision and decision is not None:
+                        changes.append(self.consent_cookie(visit, decision))
+                        self.record_decision(visit, decision, decision.source, ids)
+                    raw.extend((b"set-cookie", c) for c in changes)
+                message = {**message, "headers": raw}
+                if (
+                    s.inject_banner
+                    and content_type.startswith("text/html")
+                    and not _header(raw, b"content-encoding")
+                    and scope["method"] != "HEAD"
+                    and status not in _NO_BODY_STATUSES
+                ):
+                    held = message  # wait for the body: it may get the banner
+                    return
+                await send(message)
+            elif message["type"] == "http.response.body":
+                if held is not None:
+                    start, held = held, None
+                    if not message.get("more_body", False):
+                        body = inject(
+                            message.get("body", b""), self._snippet(visit, decision, scope)
+                        )
+                        if body is not None:
+                            start = _with_length(start, len(body))
+                            message = {**message, "body": body}
+                    await send(start)  # a streamed page is left alone
+                sent_bytes += len(message.get("body", b""))
+                await send(message)
+                if page and not message.get("more_body", False):
+                    self._log_page(scope, visit, decision, ids, status, sent_bytes, started, clock)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, consent_send)
+
+    def _snippet(self, visit: Visit, decision: Decision | None, scope: Scope) -> bytes:
+        query = scope.get("query_string", b"").decode("latin-1")
+        next_url = scope["path"] + (f"?{query}" if query else "")
+        return self.banner.render(
+            language=visit.language(self.settings),
+            visible=decision is None,
+            accepted=decision.accepted if decision is not None else frozenset(),
+            decided=decision is not None,
+            policy_changed=visit.cookie.stale,
+            next_url=next_url,
+            nonce=str(scope.get("state", {}).get("csp_nonce", "")),
+        ).encode("utf-8")
+
+    def _log_page(
+        self,
+        scope: Scope,
+        visit: Visit,
+        decision: Decision | None,
+        ids: Identifiers,
+        status: int,
+        sent_bytes: int,
+        started: float,
+        clock: float,
+    ) -> None:
+        headers = visit.headers
+        if decision is None:
+            state = "unknown"
+        else:
+            state = "granted" if ANALYTICS in decision.accepted else "denied"
+        route = scope.get("route")
+        self.writer.submit(
+            PageRequest(
+                ts=started,
+                pageview_id=uuid.uuid4().hex,
+                host=visit.origin.host,
+                path=scope["path"][:1024],
+                route=str(getattr(route, "path", ""))[:255],
+                method=scope["method"],
+                status=status,
+                response_bytes=sent_bytes,
+                duration_ms=(time.perf_counter() - clock) * 1000,
+                referrer=text(headers, b"referer", 2048),
+                query=scope.get("query_string", b"")[:4096].decode("latin-1"),
+                user_agent=text(headers, b"user-agent", 512),
+                language=first_language(text(headers, b"accept-language", 256)),
+                consent_state=state,
+                visitor_id=ids.visitor_id if state == "granted" else "",
+                session_id=ids.session_id if state == "granted" else "",
+                client_ip=visit.origin.client_ip if state == "granted" else "",
+            )
+        )
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1").lower()
+    return ""
+
+
+def _with_length(message: Message, length: int) -> Message:
+    headers = [(k, v) for k, v in message["headers"] if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(length).encode()))
+    return {**message, "headers": headers}

@@ -1,0 +1,106 @@
+"""What consentlog reads from an ASGI request: headers, client address, origin checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from starlette.types import Scope
+
+
+def header_map(scope: Scope) -> dict[bytes, bytes]:
+    """Lower-case header name → value; repeated headers are joined as HTTP allows."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope.get("headers") or ():
+        key = bytes(name).lower()
+        if key in headers:
+            separator = b"; " if key == b"cookie" else b", "
+            headers[key] = headers[key] + separator + bytes(value)
+        else:
+            headers[key] = bytes(value)
+    return headers
+
+
+def text(headers: dict[bytes, bytes], name: bytes, limit: int = 2048) -> str:
+    """A header as text (latin-1, as HTTP bytes are), cut to ``limit`` characters."""
+    return headers.get(name, b"")[:limit].decode("latin-1")
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Scheme, host and client address of a request, after trusted proxies."""
+
+    scheme: str
+    host: str
+    client_ip: str
+
+    @property
+    def https(self) -> bool:
+        """True when the visitor reached the site over https."""
+        return self.scheme in {"https", "wss"}
+
+    @property
+    def url(self) -> str:
+        """``scheme://host`` as a browser writes it in an ``Origin`` header."""
+        return f"{self.scheme}://{self.host}"
+
+
+def _forwarded(headers: dict[bytes, bytes], name: bytes, hops: int) -> str | None:
+    """The value a proxy ``hops`` steps away from us wrote into an X-Forwarded-* list."""
+    values = [v.strip() for v in text(headers, name).split(",") if v.strip()]
+    if hops <= 0 or not values:
+        return None
+    return values[-hops] if len(values) >= hops else values[0]
+
+
+def origin_of(scope: Scope, headers: dict[bytes, bytes], trusted_hops: int) -> Origin:
+    """Where the request came from, trusting ``trusted_hops`` reverse proxies."""
+    scheme = str(scope.get("scheme", "http"))
+    host = text(headers, b"host", 255)
+    client = scope.get("client")
+    ip = str(client[0]) if client else ""
+    if trusted_hops:
+        ip = _forwarded(headers, b"x-forwarded-for", trusted_hops) or ip
+        scheme = _forwarded(headers, b"x-forwarded-proto", 1) or scheme
+        host = _forwarded(headers, b"x-forwarded-host", 1) or host
+    if not host:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else "localhost"
+    return Origin(scheme.lower(), host.lower(), ip)
+
+
+SAFE_FETCH_SITES: frozenset[str] = frozenset(("same-origin", "none"))
+
+
+def cross_site_reason(headers: dict[bytes, bytes], origin: Origin) -> str | None:
+    """Why a state-changing request is refused as cross-site, or None if it is same-origin.
+
+    ``Sec-Fetch-Site`` is decisive when the browser sends it; otherwise an ``Origin``
+    header must name this site. Requests with neither come from non-browser clients,
+    which cookies cannot be forged for, and are allowed.
+    """
+    fetch_site = text(headers, b"sec-fetch-site", 32).lower()
+    if fetch_site and fetch_site not in SAFE_FETCH_SITES:
+        return f"cross-site request refused (Sec-Fetch-Site: {fetch_site})"
+    sent_origin = text(headers, b"origin", 512).lower()
+    # The host decides; the scheme is left out because TLS often ends at a proxy.
+    if sent_origin and sent_origin.partition("://")[2] != origin.host:
+        return f"cross-origin request refused (Origin: {sent_origin[:100]})"
+    return None
+
+
+def first_language(accept_language: str, known: Iterable[str] = ()) -> str:
+    """The visitor's preferred primary language tag (``de`` from ``de-AT,de;q=0.9``).
+
+    With ``known`` given, the first preferred tag among them, or '' if none is known.
+    """
+    known_set = set(known)
+    for part in accept_language.split(","):
+        tag = part.split(";", 1)[0].strip().lower()
+        primary = tag.split("-", 1)[0][:8]
+        if primary and primary != "*" and primary.isalpha():
+            if not known_set:
+                return primary
+            if primary in known_set:
+                return primary
+    return ""

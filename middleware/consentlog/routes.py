@@ -1,0 +1,317 @@
+"""The consent HTTP surface under the route prefix (default ``/_consent``).
+
+``GET``: the current decision as JSON. ``POST``: record a decision (JSON or an HTML form,
+which is answered with 303 back to a same-origin ``next``). ``DELETE`` or
+``POST …/withdraw``: withdraw. Plus the banner's assets and ``/.well-known/gpc.json``.
+State changes refuse cross-site requests; bad input gets a 4xx naming the problem.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from consentlog.assets import Asset
+from consentlog.consent import Decision, Source
+from consentlog.request import cross_site_reason, header_map, text
+from consentlog.visit import Visit, cookie_changes
+
+if TYPE_CHECKING:
+    from consentlog.middleware import ConsentMiddleware
+
+GPC_PATH = "/.well-known/gpc.json"
+GPC_LAST_UPDATE = "2026-11-28"
+ACTIONS = frozenset(("accept_all", "reject_all", "custom"))
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A decision as the visitor submitted it."""
+
+    accepted: frozenset[str]
+    action: str
+    form: bool
+    next_url: str = "/"
+
+
+class BadRequest(Exception):
+    """Input consentlog refuses; ``status`` and a message that names the problem."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ConsentRoutes:
+    """Answers every request under the prefix (and the GPC well-known file)."""
+
+    def __init__(self, middleware: ConsentMiddleware) -> None:
+        self.mw = middleware
+        self.settings = middleware.settings
+        self._assets = {"banner.js": middleware.script, "banner.css": middleware.stylesheet}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self._dispatch(scope, receive)
+        except BadRequest as exc:
+            response = error(exc.status, exc.message)
+        await response(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
+        path, method = scope["path"], scope["method"]
+        if path == GPC_PATH:
+            _allow(method, ("GET", "HEAD"))
+            return JSONResponse({"gpc": True, "lastUpdate": GPC_LAST_UPDATE})
+        tail = path[len(self.settings.prefix) :]
+        headers = header_map(scope)
+        visit = Visit.read(scope, headers, self.settings, self.mw.codec)
+        if tail in {"", "/"}:
+            _allow(method, ("GET", "HEAD", "POST", "DELETE"))
+            if method in {"GET", "HEAD"}:
+                return JSONResponse(self._state(visit))
+            self._refuse_cross_site(visit)
+            if method == "DELETE":
+                return self._withdraw(visit, form=False)
+            submission = await self._read_decision(scope, receive, headers)
+            return self._decide(visit, submission)
+        if tail == "/withdraw":
+            _allow(method, ("POST",))
+            self._refuse_cross_site(visit)
+            content_type = text(headers, b"content-type", 200)
+            if content_type.startswith("application/x-www-form-urlencoded"):
+                fields = _parse_form(
+                    await _read_body(receive, headers, self.settings.max_body_bytes)
+                )
+                return self._withdraw(visit, form=True, next_url=_safe_next(fields))
+            return self._withdraw(visit, form=False)
+        if tail == "/banner.html":
+            _allow(method, ("GET", "HEAD"))
+            return self._banner_fragment(visit, scope)
+        asset = self._assets.get(tail.lstrip("/"))
+        if asset is not None:
+            _allow(method, ("GET", "HEAD"))
+            return _asset_response(asset, scope, headers)
+        raise BadRequest(404, f"no consent route {path[:100]!r}")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _refuse_cross_site(self, visit: Visit) -> None:
+        reason = cross_site_reason(visit.headers, visit.origin)
+        if reason is not None:
+            raise BadRequest(403, reason)
+
+    async def _read_decision(
+        self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
+    ) -> Submission:
+        """What a decision request asks for."""
+        content_type = text(headers, b"content-type", 200).split(";", 1)[0].strip().lower()
+        if content_type not in {"application/json", "application/x-www-form-urlencoded"}:
+            raise BadRequest(
+                415, "send the decision as application/json or an urlencoded HTML form"
+            )
+        body = await _read_body(receive, headers, self.settings.max_body_bytes)
+        if content_type == "application/json":
+            accepted, action = self._parse_json(body)
+            return Submission(accepted, action, form=False)
+        fields = _parse_form(body)
+        action = (fields.get("action") or [""])[-1]
+        if action not in ACTIONS:
+            raise BadRequest(400, f"form field 'action' must be one of {sorted(ACTIONS)}")
+        requested = dict.fromkeys(fields.get("category", []), True)
+        return Submission(
+            self._accepted(action, requested), action, form=True, next_url=_safe_next(fields)
+        )
+
+    def _parse_json(self, body: bytes) -> tuple[frozenset[str], str]:
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(400, "request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise BadRequest(400, "request body must be a JSON object")
+        unknown = sorted(set(payload) - {"action", "categories"})
+        if unknown:
+            raise BadRequest(400, f"unknown field {unknown[0][:50]!r}")
+        if "categories" in payload:
+            requested = payload["categories"]
+            if not isinstance(requested, dict) or not all(
+                isinstance(v, bool) for v in requested.values()
+            ):
+                raise BadRequest(400, "'categories' must map category names to true/false")
+            action = payload.get("action", "custom")
+            if action != "custom":
+                raise BadRequest(400, "'categories' goes with action 'custom' (or no action)")
+            return self._accepted("custom", requested), "custom"
+        action = payload.get("action")
+        if action not in {"accept_all", "reject_all"}:
+            raise BadRequest(
+                400, 'send {"action": "accept_all"|"reject_all"} or {"categories": {…}}'
+            )
+        return self._accepted(action, {}), action
+
+    def _accepted(self, action: str, requested: dict[str, bool]) -> frozenset[str]:
+        optional = {c.name for c in self.settings.optional_categories}
+        required = {c.name for c in self.settings.categories} - optional
+        if action == "accept_all":
+            return frozenset(optional)
+        if action == "reject_all":
+            return frozenset()
+        for name, wanted in requested.items():
+            if name in required:
+                if not wanted:
+                    raise BadRequest(400, f"category {name!r} is necessary and cannot be declined")
+            elif name not in optional:
+                raise BadRequest(400, f"unknown category {name[:50]!r}")
+        return frozenset(name for name, wanted in requested.items() if wanted and name in optional)
+
+    # -- answering ------------------------------------------------------------------------
+
+    def _state(self, visit: Visit, decision: Decision | None = None) -> dict[str, Any]:
+        if decision is None:
+            decision, _ = self.mw.effective_decision(visit)
+        accepted = decision.accepted if decision is not None else frozenset()
+        return {
+            "decided": decision is not None,
+            "categories": {
+                c.name: c.required or c.name in accepted for c in self.settings.categories
+            },
+            "policy_revision": self.settings.policy_revision,
+            "consent_id": decision.consent_id if decision else None,
+            "decided_at": decision.decided_at if decision else None,
+            "source": decision.source if decision else None,
+            "gpc": visit.signal == "gpc",
+            "policy_changed": visit.cookie.stale,
+        }
+
+    def _decide(self, visit: Visit, submission: Submission) -> Response:
+        source: Source = "form" if submission.form else "banner"
+        decision = self.mw.codec.new_decision(submission.accepted, source, visit.cookie)
+        return self._answer(visit, decision, submission.action, submission)
+
+    def _withdraw(self, visit: Visit, *, form: bool, next_url: str = "/") -> Response:
+        source: Source = "form" if form else "banner"
+        decision = self.mw.codec.new_decision((), source, visit.cookie)
+        return self._answer(
+            visit, decision, "withdraw", Submission(frozenset(), "withdraw", form, next_url)
+        )
+
+    def _answer(
+        self, visit: Visit, decision: Decision, action: str, submission: Submission
+    ) -> Response:
+        mw = self.mw
+        changes, ids = cookie_changes(
+            visit, decision, self.settings, mw.cookie_writer, mw.cookie_filter
+        )
+        changes.append(mw.consent_cookie(visit, decision))
+        mw.record_decision(visit, decision, action, ids)
+        if submission.form:
+            response: Response = Response(
+                status_code=303,
+                headers={"location": submission.next_url, "cache-control": "no-store"},
+            )
+        else:
+            response = JSONResponse(
+                self._state(visit, decision), headers={"cache-control": "no-store"}
+            )
+        _add_cookies(response.headers, changes)
+        return response
+
+    def _banner_fragment(self, visit: Visit, scope: Scope) -> Response:
+        decision, _ = self.mw.effective_decision(visit)
+        markup = self.mw.banner.render(
+            language=visit.language(self.settings),
+            visible=decision is None,
+            accepted=decision.accepted if decision else frozenset(),
+            decided=decision is not None,
+            policy_changed=visit.cookie.stale,
+            next_url=_safe_next(parse_qs(scope.get("query_string", b"").decode("latin-1"))),
+        )
+        # the fragment includes the script again; the manual include already loaded it
+        body = markup.split("</script>", 1)[1]
+        return Response(body, media_type="text/html", headers={"cache-control": "no-store"})
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def error(status: int, message: str) -> Response:
+    """A JSON error that names the problem."""
+    return JSONResponse(
+        {"error": message}, status_code=status, headers={"cache-control": "no-store"}
+    )
+
+
+def _allow(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise BadRequest(405, f"method {method[:20]} not allowed here; use {', '.join(allowed)}")
+
+
+async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
+    declared = text(headers, b"content-length", 20).strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest(400, "client disconnected before the body was complete")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"request body over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _parse_form(body: bytes) -> dict[str, list[str]]:
+    try:
+        return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest(400, "form body is not valid UTF-8 urlencoded data") from None
+
+
+def _safe_next(fields: dict[str, list[str]]) -> str:
+    """The same-origin path to return to: the ``next`` field if it is local, else ``/``."""
+    candidates = fields.get("next", [])
+    target = candidates[-1] if candidates else "/"
+    return target if _is_local_path(target) else "/"
+
+
+def _is_local_path(target: str) -> bool:
+    return (
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and not any(ord(ch) < 0x21 or ch == "\\" for ch in target)
+        and len(target) <= 2048
+    )
+
+
+def _add_cookies(headers: MutableHeaders, cookies: list[bytes]) -> None:
+    for cookie in cookies:
+        headers.append("set-cookie", cookie.decode("latin-1"))
+
+
+def _asset_response(asset: Asset, scope: Scope, headers: dict[bytes, bytes]) -> Response:
+    versioned = f"v={asset.digest}" in scope.get("query_string", b"").decode("latin-1")
+    cache = "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
+    gzip_ok = "gzip" in text(headers, b"accept-encoding", 200)
+    response_headers = {
+        "cache-control": cache,
+        "etag": f'"{asset.digest}"',
+        "vary": "Accept-Encoding",
+    }
+    if text(headers, b"if-none-match", 200).strip() == f'"{asset.digest}"':
+        return Response(status_code=304, headers=response_headers)
+    if gzip_ok:
+        response_headers["content-encoding"] = "gzip"
+    body = asset.gzipped if gzip_ok else asset.body
+    return Response(body, media_type=asset.content_type, headers=response_headers)

@@ -1,0 +1,202 @@
+"""Every option of consentlog, as keywords or ``CONSENTLOG_*`` environment variables.
+
+``Settings.from_env(**overrides)`` reads the environment and lets keyword options win.
+Every field is listed, with its variable, in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from consentlog.texts import DEFAULT_TEXTS, BannerTexts
+
+DAY = 24 * 60 * 60
+MAX_COOKIE_LIFETIME = 395 * DAY  # the upper bound regulators accept for consent and identifiers
+
+
+class ConfigError(ValueError):
+    """An option has a value consentlog cannot use; the message names the option and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A cookie category the visitor can accept or decline.
+
+    ``cookie_patterns`` are shell-style name patterns (``_ga*``) of cookies the host
+    application sets for this category; consentlog removes them from responses to
+    visitors who have not accepted the category.
+    """
+
+    name: str
+    label: str
+    description: str
+    cookie_patterns: tuple[str, ...] = ()
+    required: bool = False
+
+
+NECESSARY = "necessary"
+ANALYTICS = "analytics"
+
+DEFAULT_CATEGORIES: tuple[Category, ...] = (
+    Category(NECESSARY, "Necessary", "Remembers your cookie choice. Always on.", required=True),
+    Category(
+        ANALYTICS,
+        "Analytics",
+        "Counts visits and how pages are used, so we can improve them.",
+        ("_ga", "_ga_*", "_gid", "_gat*", "_pk_*", "_hj*", "ajs_*"),
+    ),
+    Category(
+        "marketing",
+        "Marketing",
+        "Lets advertising partners measure and personalise ads.",
+        ("_fbp", "_fbc", "_gcl_*", "IDE", "_uet*", "_ttp"),
+    ),
+)
+
+PageFilter = Callable[[str, str], bool]
+"""``(path, content_type) -> bool``: is this response a page request to record?"""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All consentlog options. Lifetimes are in seconds."""
+
+    secret_keys: tuple[str, ...] = ()
+    policy_revision: int = 1
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    clickhouse_url: str = "chdb:.consentlog"  # relative to the working directory
+    database: str = "consentlog"
+    prefix: str = "/_consent"
+    consent_cookie: str = "cl_consent"
+    visitor_cookie: str = "cl_vid"
+    session_cookie: str = "cl_sid"
+    consent_max_age: int = 182 * DAY
+    visitor_max_age: int = 395 * DAY
+    session_idle: int = 30 * 60  # 30 minutes
+    cookie_domain: str | None = None
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    honor_gpc: bool = True
+    honor_dnt: bool = False
+    trusted_proxy_hops: int = 0
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 48
+    inject_banner: bool = True
+    privacy_url: str = "/privacy"
+    texts: Mapping[str, BannerTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
+    default_language: str = "en"
+    exclude_paths: tuple[str, ...] = ("/healthz", "/health", "/favicon.ico", "/robots.txt")
+    page_filter: PageFilter | None = None
+    max_body_bytes: int = 16 * 1024
+    queue_size: int = 100_000
+    batch_size: int = 10_000
+    flush_interval: float = 1.0  # seconds
+
+    def __post_init__(self) -> None:
+        if not self.secret_keys or not all(self.secret_keys):
+            raise ConfigError(
+                "secret_keys is empty: pass secret_keys=[...] or set CONSENTLOG_SECRET_KEY"
+            )
+        for name in ("consent_max_age", "visitor_max_age"):
+            value = getattr(self, name)
+            if not 0 < value <= MAX_COOKIE_LIFETIME:
+                raise ConfigError(f"{name}={value}: must be between 1 and {MAX_COOKIE_LIFETIME} s")
+        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
+            raise ConfigError(f"prefix={self.prefix!r}: must start with '/' and not end with '/'")
+        names = [c.name for c in self.categories]
+        if NECESSARY not in names or len(set(names)) != len(names):
+            raise ConfigError("categories: names must be unique and include 'necessary'")
+        if self.default_language not in self.texts:
+            raise ConfigError(f"default_language={self.default_language!r} has no banner texts")
+        if self.trusted_proxy_hops < 0:
+            raise ConfigError("trusted_proxy_hops must be >= 0")
+
+    @property
+    def optional_categories(self) -> tuple[Category, ...]:
+        """The categories a visitor may decline (all but the required ones)."""
+        return tuple(c for c in self.categories if not c.required)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``CONSENTLOG_*`` variables; keyword ``overrides`` win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f"CONSENTLOG_{f.name.upper()}")
+            if raw is None and f.name == "secret_keys":
+                raw = env.get("CONSENTLOG_SECRET_KEY")
+            if raw is not None and f.name not in overrides:
+                values[f.name] = _parse(f.name, raw)
+        values.update(overrides)
+        if "secret_keys" in values and isinstance(values["secret_keys"], str):
+            values["secret_keys"] = (values["secret_keys"],)
+        for name in ("secret_keys", "exclude_paths", "categories"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
+_INTS = {
+    "policy_revision", "consent_max_age", "visitor_max_age", "session_idle",
+    "trusted_proxy_hops", "ipv4_prefix", "ipv6_prefix", "max_body_bytes",
+    "queue_size", "batch_size",
+}  # fmt: skip
+_BOOLS = {"honor_gpc", "honor_dnt", "inject_banner"}
+
+
+def _parse(name: str, raw: str) -> Any:
+    variable = f"CONSENTLOG_{name.upper()}"
+    try:
+        if name in _INTS:
+            return int(raw)
+        if name == "flush_interval":
+            return float(raw)
+        if name in _BOOLS:
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+                raise ValueError(raw)
+            return lowered in {"1", "true", "yes", "on"}
+        if name in {"secret_keys", "exclude_paths"}:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if name == "categories":
+            return _categories_from_json(json.loads(raw))
+        if name == "texts":
+            data = json.loads(Path(raw).read_text(encoding="utf-8"))
+            return {lang: BannerTexts(**t) for lang, t in data.items()}
+        if name == "cookie_domain":
+            return raw or None
+        if name == "page_filter":
+            raise ConfigError(f"{variable}: page_filter can only be given as a keyword option")
+        return raw
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConfigError(f"{variable}={raw!r} is not valid: {exc}") from None
+
+
+def _categories_from_json(data: Any) -> tuple[Category, ...]:
+    """``{"analytics": ["_ga*"], ...}`` or a list of full category objects."""
+    if isinstance(data, dict):
+        extra = tuple(
+            Category(name, name.title(), "", tuple(patterns))
+            for name, patterns in data.items()
+            if name != NECESSARY
+        )
+        return (DEFAULT_CATEGORIES[0], *extra)
+    if isinstance(data, list):
+        return tuple(
+            Category(
+                name=item["name"],
+                label=item.get("label", item["name"].title()),
+                description=item.get("description", ""),
+                cookie_patterns=tuple(item.get("cookie_patterns", ())),
+                required=bool(item.get("required", item["name"] == NECESSARY)),
+            )
+            for item in data
+        )
+    raise ValueError("expected a JSON object or list")
