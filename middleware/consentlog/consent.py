@@ -112,4 +112,4 @@ def _decision_from(payload: object) -> Decision | None:
         and source in SOURCES
     ):
         return None
-    return Decision(consent_id, frozenset(accepted), revision, decided_at, source)  # type: ignore[arg-type]
+    return Decision(consent_id, frozenset(accepted), revision, decided_at, source)

@@ -233,8 +233,9 @@ class ConsentRoutes:
             policy_changed=visit.cookie.stale,
             next_url=_safe_next(parse_qs(scope.get("query_string", b"").decode("latin-1"))),
         )
-        # the fragment includes the script again; the manual include already loaded it
-        body = markup.split("</script>", 1)[1]
+        # the manual include already loaded the script: drop its tag, keep the stylesheet
+        head, _, rest = markup.partition("<script ")
+        body = head + rest.partition("</script>")[2]
         return Response(body, media_type="text/html", headers={"cache-control": "no-store"})
 
 

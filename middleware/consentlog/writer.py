@@ -39,7 +39,7 @@ class Counters:
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict, for logs and status output."""
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(slots=True)

@@ -128,6 +128,7 @@ th { background: var(--surface); }
 tr { border-bottom: 1px solid var(--border); }
 
 .muted { color: var(--muted); }
+.lead { font-size: 1.15rem; }
 .small { font-size: 0.9rem; }
 
 /* Skip link */
@@ -178,6 +179,10 @@ tr { border-bottom: 1px solid var(--border); }
 }
 .site-nav a:hover { background: var(--surface); }
 .site-nav a[aria-current="page"] { background: var(--surface); color: var(--brand); }
+@media (max-width: 30rem) {
+  .site-nav ul { margin-left: -0.45rem; gap: 0; }
+  .site-nav a { padding: 0.3rem 0.45rem; font-size: 1rem; }
+}
 
 /* Footer */
 .site-footer {
@@ -280,6 +285,7 @@ tr { border-bottom: 1px solid var(--border); }
 .plan .price small { font-size: 0.95rem; font-weight: 500; color: var(--muted); }
 .plan ul { flex: 1; }
 .plan.featured { border: 2px solid var(--brand); }
+.plan .button { text-align: center; }
 .badge {
   display: inline-block;
   font-size: 0.78rem;
@@ -291,6 +297,7 @@ tr { border-bottom: 1px solid var(--border); }
   border-radius: 999px;
   padding: 0.1rem 0.6rem;
   margin-bottom: 0.5rem;
+  align-self: flex-start;
 }
 .note {
   border: 1px dashed var(--border);
@@ -301,7 +308,7 @@ tr { border-bottom: 1px solid var(--border); }
 }
 
 /* Docs */
-.docs-layout { display: grid; gap: 2rem; }
+.docs-layout { display: grid; gap: 2rem; grid-template-columns: minmax(0, 1fr); }
 .docs-nav h2 {
   font-size: 0.85rem;
   text-transform: uppercase;
@@ -331,7 +338,7 @@ tr { border-bottom: 1px solid var(--border); }
 }
 
 /* 404 */
-.not-found { text-align: center; padding-block: 2rem; }
+.not-found { text-align: center; padding-block: 2rem; margin-inline: auto; }
 .not-found .code { font-size: 4rem; font-weight: 800; color: var(--brand); margin: 0; }
 .not-found .actions { justify-content: center; }
 """
@@ -1119,7 +1126,7 @@ def _render_post(post: Post) -> str:
 
 def _render_not_found(path: str) -> str:
     return (
-        '<div class="not-found prose" style="margin-inline:auto">'
+        '<div class="not-found prose">'
         '<p class="code" aria-hidden="true">404</p>'
         "<h1>We couldn&rsquo;t find that page</h1>"
         f"<p>There is nothing at <code>{html.escape(path)}</code>. It may have moved, or the "

@@ -1,0 +1,132 @@
+"""The ``consentlog`` command: ``demo``, ``migrate``, ``sql``.
+
+Every command takes the store as ``--clickhouse-url`` or ``CONSENTLOG_CLICKHOUSE_URL``.
+Errors a user can fix (a store held by another process, a bad option) are one line on
+stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from consentlog.schema import migrate
+from consentlog.settings import ConfigError
+from consentlog.store import Store, StoreError, open_store
+
+
+def _store_url(args: argparse.Namespace) -> str:
+    url: str = args.clickhouse_url or os.environ.get(
+        "CONSENTLOG_CLICKHOUSE_URL", "chdb:.consentlog"
+    )
+    return url
+
+
+def _database(args: argparse.Namespace) -> str:
+    database: str = args.database or os.environ.get("CONSENTLOG_DATABASE", "consentlog")
+    return database
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending schema migrations."""
+    store = open_store(_store_url(args))
+    applied = migrate(store, _database(args))
+    print(f"{store.description}: applied {applied}" if applied else "schema is up to date")
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Run one SQL statement and print its rows."""
+    store = open_store(_store_url(args))
+    migrate(store, _database(args))
+    columns, rows = store.query(args.query)
+    if args.format == "json":
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=_jsonable))
+        return 0
+    table = [columns, *[[_cell(v) for v in r] for r in rows]]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    for index, row in enumerate(table):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+    return 0
+
+
+def _cell(value: Any) -> str:
+    return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else str(value)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve the demo site with consentlog mounted."""
+    import uvicorn
+
+    from consentlog.demo.app import create_demo_app
+
+    if args.clickhouse_url:
+        os.environ["CONSENTLOG_CLICKHOUSE_URL"] = args.clickhouse_url
+    app = create_demo_app()
+    store: Store = app.writer.store
+    if store.path is not None:
+        migrate(store, app.settings.database)  # fail now, in one line, if the store is held
+    url = f"http://{args.host}:{args.port}/"
+    print(f"consentlog demo: {url}  (store: {store.description})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``consentlog`` command."""
+    parser = argparse.ArgumentParser(prog="consentlog", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--clickhouse-url", help="store URL (default: chdb:.consentlog)")
+        sub.add_argument("--database", help="ClickHouse database (default: consentlog)")
+        return sub
+
+    demo = command("demo", "serve the demo site with consentlog mounted")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.set_defaults(handler=cmd_demo)
+
+    command("migrate", "apply pending schema migrations").set_defaults(handler=cmd_migrate)
+
+    sql = command("sql", "run a SQL query on the store")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=("table", "json"), default="table")
+    sql.set_defaults(handler=cmd_sql)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``consentlog`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except (StoreError, ConfigError) as exc:
+        print(f"consentlog: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a query error from ClickHouse is the user's to fix
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"consentlog: {first_line}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
