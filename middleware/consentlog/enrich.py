@@ -124,7 +124,8 @@ class Enricher:
         for e in events:
             row = (
                 int(e.ts * 1000), e.consent_id, e.action, list(e.categories),
-                e.policy_revision, e.source, e.visitor_id, ip_prefix(e.client_ip, self._v4, self._v6), agent(e.user_agent)[0],
+                e.policy_revision, e.source, e.visitor_id,
+                ip_prefix(e.client_ip, self._v4, self._v6), agent(e.user_agent)[0],
             )  # fmt: skip
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
