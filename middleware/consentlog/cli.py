@@ -60,7 +60,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     table = [columns, *[[_cell(v) for v in r] for r in rows]]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     for index, row in enumerate(table):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
     return 0

@@ -1,0 +1,107 @@
+"""The `consentlog` command as a user runs it, in separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "consentlog.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(args: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("CONSENTLOG_CLICKHOUSE_URL", None)
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _wait_for(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
+    """`consentlog demo` serves pages into ./.consentlog; after SIGTERM, `sql` reads them."""
+    port = _free_port()
+    demo = subprocess.Popen(
+        [*CLI, "demo", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "CONSENTLOG_CLICKHOUSE_URL"},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(base + "/")
+        for path in ("/docs", "/pricing"):
+            with urllib.request.urlopen(base + path) as response:
+                body = response.read().decode()
+                assert 'id="cl-banner"' in body
+                assert response.headers.get_all("set-cookie") is None
+        held = _run(["sql", "SELECT 1"], tmp_path)
+        assert 1 == held.returncode
+        assert 1 == len(held.stderr.strip().splitlines()), held.stderr
+        assert "in use by another process" in held.stderr
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        out, err = demo.communicate(timeout=60)
+    assert f"http://127.0.0.1:{port}/" in out
+    assert (tmp_path / ".consentlog").is_dir()
+    result = _run(
+        [
+            "sql",
+            "--format",
+            "json",
+            "SELECT path, consent_state, visitor_id FROM consentlog.page_requests ORDER BY ts",
+        ],
+        tmp_path,
+    )
+    assert 0 == result.returncode, result.stderr
+    assert [
+        {"path": "/", "consent_state": "unknown", "visitor_id": ""},
+        {"path": "/docs", "consent_state": "unknown", "visitor_id": ""},
+        {"path": "/pricing", "consent_state": "unknown", "visitor_id": ""},
+    ] == json.loads(result.stdout)
+
+
+def test_sql_table_output_and_errors(tmp_path: Path) -> None:
+    """`sql` prints a table; a bad query is one line on stderr and exit 1."""
+    url = f"chdb://{tmp_path / 'store'}"
+    table = _run(["sql", "--clickhouse-url", url, "SELECT 1 AS one, 'x' AS letter"], tmp_path)
+    assert 0 == table.returncode, table.stderr
+    assert ["one  letter", "---  ------", "1    x"] == table.stdout.splitlines()
+    bad = _run(["sql", "--clickhouse-url", url, "SELEC nonsense"], tmp_path)
+    assert 1 == bad.returncode
+    assert 1 == len(bad.stderr.strip().splitlines())
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    """`migrate` applies version 1 once, then reports the schema up to date."""
+    url = f"chdb://{tmp_path / 'store'}"
+    first = _run(["migrate", "--clickhouse-url", url], tmp_path)
+    assert 0 == first.returncode, first.stderr
+    assert "applied [1]" in first.stdout
+    second = _run(["migrate", "--clickhouse-url", url], tmp_path)
+    assert "schema is up to date" == second.stdout.strip()
