@@ -66,7 +66,7 @@ def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
         assert "in use by another process" in held.stderr
     finally:
         demo.send_signal(signal.SIGTERM)
-        out, err = demo.communicate(timeout=60)
+        out, _ = demo.communicate(timeout=60)
     assert f"http://127.0.0.1:{port}/" in out
     assert (tmp_path / ".consentlog").is_dir()
     result = _run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -89,12 +90,16 @@ def test_retry_after_a_lost_answer_is_deduplicated(
     assert flaky.attempts >= 2
 
 
-def test_unreachable_server_url_does_not_break_the_site(make_app: MakeApp) -> None:
+def test_unreachable_server_url_does_not_break_the_site(tmp_path: Path) -> None:
     """With ClickHouse unreachable at start-up the site serves, and events wait queued."""
     from consentlog.middleware import ConsentMiddleware
 
     app = ConsentMiddleware(
-        host_app(), secret_keys=["k"], clickhouse_url="http://127.0.0.1:9/", flush_interval=0.05
+        host_app(),
+        secret_keys=["k"],
+        clickhouse_url="http://127.0.0.1:9/",
+        flush_interval=0.05,
+        spool_dir=str(tmp_path),
     )
     try:
         client = TestClient(app)
@@ -103,4 +108,6 @@ def test_unreachable_server_url_does_not_break_the_site(make_app: MakeApp) -> No
         assert 1 == app.writer.counters.queued
         assert 0 == app.writer.counters.written
     finally:
-        app.writer.stop(timeout=0.1)
+        assert False is app.writer.stop(timeout=0.1)
+    assert 1 == app.writer.counters.spooled
+    assert 1 == app.writer.spool.stats().files

@@ -48,6 +48,7 @@ class CookieState:
 
 
 NO_COOKIE = CookieState(None)
+_CACHE_SIZE = 10_000  # distinct cookie values remembered as verified (or not)
 
 
 class ConsentCodec:
@@ -57,6 +58,7 @@ class ConsentCodec:
         self._serializer = URLSafeTimedSerializer(list(secret_keys), salt="consentlog.consent")
         self._revision = policy_revision
         self._max_age = max_age
+        self._verified: dict[str, CookieState] = {}
 
     def new_decision(
         self, accepted: Iterable[str], source: Source, previous: CookieState = NO_COOKIE
@@ -83,9 +85,26 @@ class ConsentCodec:
         return self._serializer.dumps(payload)
 
     def loads(self, value: str | None) -> CookieState:
-        """What a cookie value proves; anything that does not verify is no decision."""
+        """What a cookie value proves; anything that does not verify is no decision.
+
+        Verified values are remembered (a bounded cache keyed by the exact cookie string),
+        so a returning visitor costs a dict lookup and an age check, not an HMAC.
+        """
         if not value:
             return NO_COOKIE
+        cached = self._verified.get(value)
+        if cached is not None and (cached.decision is None or not self._expired(cached.decision)):
+            return cached
+        state = self._verify(value)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()
+        self._verified[value] = state
+        return state
+
+    def _expired(self, decision: Decision) -> bool:
+        return time.time() - decision.decided_at > self._max_age
+
+    def _verify(self, value: str) -> CookieState:
         try:
             payload = self._serializer.loads(value, max_age=self._max_age)
         except (BadData, ValueError, TypeError):

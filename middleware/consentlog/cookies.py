@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from consentlog.settings import Category
 
+_UNKNOWN = object()
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -64,6 +65,7 @@ class CookieFilter:
     """Decides which host-application cookies a visitor's consent allows."""
 
     def __init__(self, categories: Iterable[Category]) -> None:
+        self._known: dict[str, str | None] = {}  # cookie name → category, memoised
         self._rules = [
             (category.name, re.compile(fnmatch.translate(pattern)))
             for category in categories
@@ -73,10 +75,13 @@ class CookieFilter:
 
     def category_of(self, cookie_name: str) -> str | None:
         """The optional category a cookie name belongs to, or None if it is not governed."""
-        for category, pattern in self._rules:
-            if pattern.match(cookie_name):
-                return category
-        return None
+        known = self._known.get(cookie_name, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        category = next((c for c, pattern in self._rules if pattern.match(cookie_name)), None)
+        if len(self._known) < 10_000:  # names come from visitors: keep the memo bounded
+            self._known[cookie_name] = category
+        return category
 
     def allows(self, set_cookie: bytes, accepted: frozenset[str]) -> bool:
         """True if the ``Set-Cookie`` header value may reach a visitor who accepted ``accepted``."""

@@ -9,8 +9,9 @@ route prefix are answered by ``routes.ConsentRoutes``. Nothing here waits on Cli
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -59,9 +60,11 @@ class ConsentMiddleware:
         self.writer = writer or Writer(
             open_store(s.clickhouse_url),
             database=s.database,
+            spool_dir=Path(s.spool_dir).resolve() if s.spool_dir else None,
             queue_size=s.queue_size,
             batch_size=s.batch_size,
             flush_interval=s.flush_interval,
+            retention_months=s.retention_months,
         )
         self.script = load_asset("banner.js")
         self.stylesheet = load_asset("banner.css")
@@ -244,7 +247,7 @@ class ConsentMiddleware:
         self.writer.submit(
             PageRequest(
                 ts=started,
-                pageview_id=uuid.uuid4().hex,
+                pageview_id=os.urandom(16).hex(),
                 host=visit.origin.host,
                 path=scope["path"][:1024],
                 route=str(getattr(route, "path", ""))[:255],

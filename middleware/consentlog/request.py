@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
 from dataclasses import dataclass
 
 from starlette.types import Scope
 
 
 def header_map(scope: Scope) -> dict[bytes, bytes]:
-    """Lower-case header name → value; repeated headers are joined as HTTP allows."""
+    """Header name → value; repeated headers are joined as HTTP allows.
+
+    ASGI servers send header names lower-cased (the spec requires it), so names are
+    taken as they are.
+    """
     headers: dict[bytes, bytes] = {}
     for name, value in scope.get("headers") or ():
-        key = bytes(name).lower()
-        if key in headers:
-            separator = b"; " if key == b"cookie" else b", "
-            headers[key] = headers[key] + separator + bytes(value)
+        if name in headers:
+            separator = b"; " if name == b"cookie" else b", "
+            headers[name] = headers[name] + separator + value
         else:
-            headers[key] = bytes(value)
+            headers[name] = value
     return headers
 
 
@@ -89,12 +92,13 @@ def cross_site_reason(headers: dict[bytes, bytes], origin: Origin) -> str | None
     return None
 
 
-def first_language(accept_language: str, known: Iterable[str] = ()) -> str:
+@functools.lru_cache(maxsize=1024)
+def first_language(accept_language: str, known: frozenset[str] = frozenset()) -> str:
     """The visitor's preferred primary language tag (``de`` from ``de-AT,de;q=0.9``).
 
     With ``known`` given, the first preferred tag among them, or '' if none is known.
     """
-    known_set = set(known)
+    known_set = known
     for part in accept_language.split(","):
         tag = part.split(";", 1)[0].strip().lower()
         primary = tag.split("-", 1)[0][:8]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse, Response
@@ -132,7 +132,7 @@ class ConsentRoutes:
     def _parse_json(self, body: bytes) -> tuple[frozenset[str], str]:
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest(400, "request body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise BadRequest(400, "request body must be a JSON object")
@@ -150,7 +150,7 @@ class ConsentRoutes:
                 raise BadRequest(400, "'categories' goes with action 'custom' (or no action)")
             return self._accepted("custom", requested), "custom"
         action = payload.get("action")
-        if action not in {"accept_all", "reject_all"}:
+        if action not in ("accept_all", "reject_all"):  # a tuple: action may be a list
             raise BadRequest(
                 400, 'send {"action": "accept_all"|"reject_all"} or {"categories": {…}}'
             )
@@ -256,7 +256,7 @@ def _allow(method: str, allowed: tuple[str, ...]) -> None:
 
 async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
     declared = text(headers, b"content-length", 20).strip()
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BadRequest(413, f"request body over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
@@ -284,14 +284,15 @@ def _safe_next(fields: dict[str, list[str]]) -> str:
     """The same-origin path to return to: the ``next`` field if it is local, else ``/``."""
     candidates = fields.get("next", [])
     target = candidates[-1] if candidates else "/"
-    return target if _is_local_path(target) else "/"
+    # percent-encode non-ASCII: a Location header is latin-1, and browsers expect UTF-8 escapes
+    return quote(target, safe="/?#&=;:@!$'()*+,%[]~") if _is_local_path(target) else "/"
 
 
 def _is_local_path(target: str) -> bool:
     return (
         target.startswith("/")
         and not target.startswith(("//", "/\\"))
-        and not any(ord(ch) < 0x21 or ch == "\\" for ch in target)
+        and not any(ord(ch) < 0x21 or 0x7F <= ord(ch) < 0xA0 or ch == "\\" for ch in target)
         and len(target) <= 2048
     )
 

@@ -72,6 +72,8 @@ class Settings:
     categories: tuple[Category, ...] = DEFAULT_CATEGORIES
     clickhouse_url: str = "chdb:.consentlog"  # relative to the working directory
     database: str = "consentlog"
+    retention_months: int = 25
+    spool_dir: str = ""  # '' = beside the embedded store, or ./.consentlog-spool
     prefix: str = "/_consent"
     consent_cookie: str = "cl_consent"
     visitor_cookie: str = "cl_vid"
@@ -113,8 +115,15 @@ class Settings:
             raise ConfigError("categories: names must be unique and include 'necessary'")
         if self.default_language not in self.texts:
             raise ConfigError(f"default_language={self.default_language!r} has no banner texts")
+        if self.retention_months < 1:
+            raise ConfigError("retention_months must be >= 1")
         if self.trusted_proxy_hops < 0:
             raise ConfigError("trusted_proxy_hops must be >= 0")
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """The languages the banner has texts for."""
+        return frozenset(self.texts)
 
     @property
     def optional_categories(self) -> tuple[Category, ...]:
@@ -144,7 +153,7 @@ class Settings:
 _INTS = {
     "policy_revision", "consent_max_age", "visitor_max_age", "session_idle",
     "trusted_proxy_hops", "ipv4_prefix", "ipv6_prefix", "max_body_bytes",
-    "queue_size", "batch_size",
+    "queue_size", "batch_size", "retention_months",
 }  # fmt: skip
 _BOOLS = {"honor_gpc", "honor_dnt", "inject_banner"}
 

@@ -60,7 +60,7 @@ class Visit:
     def language(self, settings: Settings) -> str:
         """The banner language: the visitor's first preference that has texts."""
         header = text(self.headers, b"accept-language", 256)
-        return first_language(header, settings.texts) or settings.default_language
+        return first_language(header, settings.languages) or settings.default_language
 
     def secure(self, settings: Settings) -> bool:
         """Whether cookies get the Secure flag."""

@@ -1,52 +1,58 @@
-"""The background writer: a bounded queue in front of ClickHouse.
+"""The background writer: a bounded queue in front of ClickHouse, a spool behind it.
 
-``submit`` is what the request path calls: it appends to a deque and returns, no I/O, no
+``submit`` is what the request path calls: it appends to a deque and returns — no I/O, no
 waiting. One thread per process drains the queue in batches (by size or by time), turns
-events into rows (``enrich.py``) and inserts them with a deduplication token per batch, so
-a retried batch is written once. Until the store answers, batches stay queued and are
-retried with backoff; the site keeps serving either way.
+events into rows (``enrich.py``) and inserts them with a deduplication token per batch.
+
+When an insert fails, that batch and everything queued after it go to the spool on disk,
+and the store is left alone for a backoff period (exponential, with jitter). Each attempt
+after that first replays the spool, oldest batch first, and only then the queue, so rows
+arrive in order; a replayed batch keeps its token, so a batch whose answer was lost is
+written once. A spool file that does not verify, or that ClickHouse rejects while it
+answers, is quarantined with one log line. ``stop`` (ASGI lifespan shutdown, SIGTERM via
+the server) writes what it can and spools the rest: nothing queued is lost.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import structlog
 
 from consentlog.enrich import CONSENT_COLUMNS, PAGE_COLUMNS, Enricher
-from consentlog.events import ConsentRecord, Event, PageRequest
+from consentlog.events import Event, PageRequest
 from consentlog.schema import migrate
-from consentlog.store import Store, StoreError
+from consentlog.spool import Batch, CorruptSpoolFile, Spool
+from consentlog.store import Store
 
 log = structlog.get_logger("consentlog.writer")
+
+MAX_BACKOFF = 30.0  # seconds
+# A spool file ClickHouse keeps refusing while it answers queries is set aside after this
+# many attempts, so one bad batch cannot hold up every batch behind it.
+MAX_REPLAY_ATTEMPTS = 5
 
 
 @dataclass(slots=True)
 class Counters:
-    """What the writer has done since it started."""
+    """What the writer has done since it started (events, unless named otherwise)."""
 
     queued: int = 0
     written: int = 0
+    spooled: int = 0
+    replayed: int = 0
     dropped: int = 0
-    failures: int = 0
+    quarantined: int = 0  # files
+    failures: int = 0  # failed store attempts
     batches: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters as a plain dict, for logs and status output."""
-        return {name: getattr(self, name) for name in self.__slots__}
-
-
-@dataclass(slots=True)
-class _Batch:
-    token: str
-    pages: list[PageRequest] = field(default_factory=list)
-    consents: list[ConsentRecord] = field(default_factory=list)
 
 
 class Writer:
@@ -57,25 +63,29 @@ class Writer:
         store: Store,
         *,
         database: str,
+        spool_dir: Path | None = None,
         queue_size: int = 100_000,
         batch_size: int = 10_000,
         flush_interval: float = 1.0,
+        retention_months: int = 25,
         enricher: Enricher | None = None,
-        migrate_on_start: Callable[[Store, str], object] = migrate,
     ) -> None:
         self.store = store
         self.database = database
         self.counters = Counters()
+        self.spool = Spool(spool_dir or default_spool_dir(store, database))
         self._queue: collections.deque[Event] = collections.deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
         self._interval = flush_interval
+        self._retention = retention_months
         self._enricher = enricher or Enricher()
-        self._migrate = migrate_on_start
         self._migrated = False
-        self._pending: _Batch | None = None  # a batch taken from the queue, not yet written
+        self._backoff = 0.0
+        self._retry_at = 0.0  # monotonic time before which the store is left alone
+        self._replay_attempts: dict[str, int] = {}
+        self._busy = False  # the thread holds events that are in neither queue nor spool
         self._wake = threading.Event()
-        self._stopped = threading.Event()  # backoff waits on this, so flush() cannot cut it short
         self._idle = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -84,8 +94,8 @@ class Writer:
     # -- the request path -------------------------------------------------------------
 
     def submit(self, event: Event) -> None:
-        """Queue ``event`` without blocking; when the queue is full the event is counted
-        as dropped (storage outages longer than the queue are the subject of spooling)."""
+        """Queue ``event`` without blocking or I/O. Only when the queue is full — the
+        writer could not even spool for a while — is the event dropped, and counted."""
         if len(self._queue) >= self._queue_size:
             self.counters.dropped += 1
             return
@@ -103,18 +113,19 @@ class Writer:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
                 self._stopping = False
-                self._stopped.clear()
                 self._thread = threading.Thread(
                     target=self._run, name="consentlog-writer", daemon=True
                 )
                 self._thread.start()
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Block until every event queued so far is written; False on timeout."""
+        """Try to write everything queued or spooled now; False if some is still waiting
+        when ``timeout`` runs out (for instance because ClickHouse is down)."""
         deadline = time.monotonic() + timeout
+        self._retry_at = 0.0
         self.start()
         with self._idle:
-            while self._queue or self._pending is not None:
+            while self._queue or self._busy or self.spool.files():
                 self._wake.set()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -122,52 +133,104 @@ class Writer:
                 self._idle.wait(min(remaining, 0.05))
         return True
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Flush and stop the thread; True if everything was written."""
-        flushed = self.flush(timeout) if self._thread is not None else not self._queue
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Write what can be written within ``timeout``, spool the rest, stop the thread.
+        True if everything reached ClickHouse."""
+        written = self.flush(timeout)
         self._stopping = True
-        self._stopped.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        log.info("writer_stopped", flushed=flushed, **self.counters.as_dict())
-        return flushed
+        self._spill()
+        log.info("writer_stopped", all_written=written, **asdict(self.counters))
+        return written
+
+    def status(self) -> dict[str, Any]:
+        """Counters, queue length and spool figures, for logs and ``consentlog status``."""
+        spool = self.spool.stats()
+        return {
+            **asdict(self.counters),
+            "queue_length": len(self._queue),
+            "spool_files": spool.files,
+            "spool_bytes": spool.bytes,
+            "quarantined_files": spool.quarantined,
+            "store_down": self._retry_at > time.monotonic(),
+        }
 
     # -- the writer thread ------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.0
+        self._quarantine_partial_files()
         while not self._stopping:
-            if backoff:
-                self._stopped.wait(backoff)
-            else:
-                self._wake.wait(self._interval)
+            self._wake.wait(self._interval)
             self._wake.clear()
-            try:
+            self._cycle()
+
+    def _cycle(self) -> None:
+        try:
+            if time.monotonic() < self._retry_at:
+                self._spill()  # store considered down: keep memory small
+            else:
+                self._replay_spool()
                 while self._write_one_batch():
                     pass
-                backoff = 0.0
-            except Exception as exc:  # the site must never break because of storage
-                self.counters.failures += 1
-                backoff = min(max(backoff * 2, 0.2), 30.0) * random.uniform(0.8, 1.2)
-                log.warning(
-                    "store_write_failed", error=str(exc).splitlines()[0][:300], retry_in=backoff
-                )
+                self._backoff = 0.0
+        except Exception as exc:  # the site must never break because of storage
+            self.counters.failures += 1
+            self._backoff = min(max(self._backoff * 2, 0.25), MAX_BACKOFF)
+            wait = self._backoff * random.uniform(0.8, 1.2)  # jitter, not crypto
+            self._retry_at = time.monotonic() + wait
+            log.warning("store_unavailable", error=_first_line(exc), retry_in=round(wait, 2))
+            self._spill()
+        finally:
+            self._write_status_file()
             with self._idle:
                 self._idle.notify_all()
 
     def _write_one_batch(self) -> bool:
-        """Write the pending batch or take a new one; False when there is nothing to do."""
-        if self._pending is None:
+        """Insert one batch from the queue; on failure it is spooled before re-raising."""
+        with self._idle:  # flush() must never see events in neither place
             if not self._queue:
                 return False
-            with self._idle:  # flush() must never see the batch in neither place
-                self._pending = self._take()
+            batch = self._take()
+            self._busy = True
+        try:
+            self._insert(batch)
+        except Exception:
+            self._spool(batch)
+            raise
+        finally:
+            self._busy = False
+        self.counters.written += len(batch)
+        return True
+
+    def _replay_spool(self) -> None:
+        for path in self.spool.files():
+            try:
+                batch = self.spool.read(path)
+            except (CorruptSpoolFile, OSError) as exc:
+                self._quarantine(path, str(exc))
+                continue
+            try:
+                self._insert(batch)
+            except Exception as exc:
+                attempts = self._replay_attempts[path.name] = (
+                    self._replay_attempts.get(path.name, 0) + 1
+                )
+                if attempts < MAX_REPLAY_ATTEMPTS or not self._store_answers():
+                    raise
+                self._quarantine(path, f"rejected by ClickHouse: {_first_line(exc)}")
+                continue
+            self._replay_attempts.pop(path.name, None)
+            self.spool.remove(path)
+            self.counters.replayed += len(batch)
+            self.counters.written += len(batch)
+
+    def _insert(self, batch: Batch) -> None:
         if not self._migrated:
-            self._migrate(self.store, self.database)
+            migrate(self.store, self.database, ttl_months=self._retention)
             self._migrated = True
-        batch = self._pending
         if batch.pages:
             self.store.insert(
                 f"{self.database}.page_requests",
@@ -182,13 +245,17 @@ class Writer:
                 CONSENT_COLUMNS,
                 dedup_token=f"{batch.token}-c",
             )
-        self.counters.written += len(batch.pages) + len(batch.consents)
         self.counters.batches += 1
-        self._pending = None
+
+    def _store_answers(self) -> bool:
+        try:
+            self.store.query("SELECT 1")
+        except Exception:
+            return False
         return True
 
-    def _take(self) -> _Batch:
-        batch = _Batch(token=uuid.uuid4().hex)
+    def _take(self) -> Batch:
+        batch = Batch(token=uuid.uuid4().hex)
         queue = self._queue
         for _ in range(min(self._batch_size, len(queue))):
             event = queue.popleft()
@@ -198,5 +265,60 @@ class Writer:
                 batch.consents.append(event)
         return batch
 
+    def _spill(self) -> None:
+        """Move everything queued to the spool."""
+        while True:
+            with self._idle:
+                if not self._queue:
+                    return
+                batch = self._take()
+                self._busy = True
+            try:
+                self._spool(batch)
+            finally:
+                self._busy = False
 
-__all__ = ["Counters", "StoreError", "Writer"]
+    def _spool(self, batch: Batch) -> None:
+        try:
+            self.spool.write(batch)
+        except OSError as exc:  # no disk either: the events are lost, and counted
+            self.counters.dropped += len(batch)
+            log.error("spool_write_failed", error=_first_line(exc), events=len(batch))
+            return
+        self.counters.spooled += len(batch)
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        self._replay_attempts.pop(path.name, None)
+        target = self.spool.quarantine(path)
+        self.counters.quarantined += 1
+        log.error("spool_file_quarantined", file=str(target), reason=reason)
+
+    def _quarantine_partial_files(self) -> None:
+        """A ``.tmp`` file is a batch a killed process was still writing."""
+        if self.spool.directory.is_dir():
+            for path in self.spool.directory.glob("*.tmp"):
+                self._quarantine(path, "incomplete write (process was killed)")
+
+    def _write_status_file(self) -> None:
+        """Leave the latest figures where ``consentlog status`` can read them."""
+        try:
+            self.spool.directory.mkdir(parents=True, exist_ok=True)
+            target = self.spool.directory / "status.json"
+            temporary = target.with_name(".status.json.writing")
+            temporary.write_text(json.dumps({"at": time.time(), **self.status()}))
+            temporary.replace(target)
+        except OSError:
+            pass
+
+
+def default_spool_dir(store: Store, database: str) -> Path:
+    """``<store>-spool/<database>`` beside an embedded store, else
+    ``./.consentlog-spool/<database>``."""
+    if store.path is not None:
+        return store.path.with_name(store.path.name + "-spool") / database
+    return Path(".consentlog-spool").resolve() / database
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
