@@ -1,4 +1,4 @@
-"""The ``consentlog`` command: ``demo``, ``migrate``, ``sql``.
+"""The ``consentlog`` command: ``demo``, ``migrate``, ``sql``, ``status``.
 
 Every command takes the store as ``--clickhouse-url`` or ``CONSENTLOG_CLICKHOUSE_URL``.
 Errors a user can fix (a store held by another process, a bad option) are one line on
@@ -14,11 +14,22 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from consentlog.schema import migrate
+from consentlog.schema import (
+    LATEST,
+    MIGRATIONS,
+    bootstrap,
+    check_identifier,
+    migrate,
+    render,
+    schema_version,
+)
 from consentlog.settings import ConfigError
+from consentlog.spool import Spool
 from consentlog.store import Store, StoreError, open_store
+from consentlog.writer import default_spool_dir
 
 
 def _store_url(args: argparse.Namespace) -> str:
@@ -34,10 +45,54 @@ def _database(args: argparse.Namespace) -> str:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """Apply pending schema migrations."""
+    """Apply pending schema migrations (or print their SQL with ``--dry-run``)."""
+    ttl = int(os.environ.get("CONSENTLOG_RETENTION_MONTHS", "25"))
+    if args.dry_run:
+        statements = bootstrap(_database(args), args.cluster)
+        for migration in MIGRATIONS:
+            statements += render(migration, _database(args), ttl_months=ttl, cluster=args.cluster)
+        print(";\n\n".join(statements) + ";")
+        return 0
     store = open_store(_store_url(args))
-    applied = migrate(store, _database(args))
+    applied = migrate(store, _database(args), ttl_months=ttl, cluster=args.cluster)
     print(f"{store.description}: applied {applied}" if applied else "schema is up to date")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Store, schema version, row counts, and the writer's queue and spool figures."""
+    url, database = _store_url(args), _database(args)
+    store = open_store(url)
+    version = schema_version(store, database)
+    report: dict[str, Any] = {"store": store.description, "database": database}
+    report["schema_version"] = f"{version} (latest {LATEST})"
+    if version:
+        for table in ("page_requests", "engagements", "consent_records"):
+            _, rows = store.query(f"SELECT count() FROM {check_identifier(database)}.{table}")
+            report[f"rows.{table}"] = int(rows[0][0])
+    spool = Spool(
+        Path(os.environ["CONSENTLOG_SPOOL_DIR"])
+        if os.environ.get("CONSENTLOG_SPOOL_DIR")
+        else default_spool_dir(store, database)
+    )
+    figures = spool.stats()
+    report["spool"] = (
+        f"{figures.files} files, {figures.bytes} bytes, {figures.quarantined} quarantined"
+    )
+    status_file = spool.directory / "status.json"
+    if status_file.exists():
+        last = json.loads(status_file.read_text(encoding="utf-8"))
+        age = datetime.datetime.now(datetime.UTC) - datetime.datetime.fromtimestamp(
+            last.pop("at"), datetime.UTC
+        )
+        report["writer (last seen)"] = f"{int(age.total_seconds())} s ago"
+        report.update({f"writer.{k}": v for k, v in last.items()})
+    if args.format == "json":
+        print(json.dumps(report))
+    else:
+        width = max(len(k) for k in report)
+        for key, value in report.items():
+            print(f"{key.ljust(width)}  {value}")
     return 0
 
 
@@ -104,7 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000)
     demo.set_defaults(handler=cmd_demo)
 
-    command("migrate", "apply pending schema migrations").set_defaults(handler=cmd_migrate)
+    migrate_command = command("migrate", "apply pending schema migrations")
+    migrate_command.add_argument(
+        "--cluster", help="render ReplicatedMergeTree + Distributed tables ON CLUSTER NAME"
+    )
+    migrate_command.add_argument(
+        "--dry-run", action="store_true", help="print the SQL instead of running it"
+    )
+    migrate_command.set_defaults(handler=cmd_migrate)
+
+    status = command("status", "store, schema version, row counts, queue and spool figures")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(handler=cmd_status)
 
     sql = command("sql", "run a SQL query on the store")
     sql.add_argument("query")

@@ -1,26 +1,55 @@
 """The ClickHouse schema as versioned migrations.
 
-Each migration is a list of statements with ``{db}`` and ``{ttl_months}`` placeholders.
-``migrate`` applies the ones not yet recorded in ``{db}.schema_migrations``; it is
-idempotent, so it runs every time a store opens. Column meanings: ``docs/schema.md``.
+A migration is a list of steps: a ``Table`` (rendered as a ``MergeTree`` table on one
+node, or as ``ReplicatedMergeTree`` local tables plus a ``Distributed`` table ``ON
+CLUSTER``) or a raw statement with ``{db}`` and ``{on_cluster}`` placeholders.
+``migrate`` applies the versions not yet recorded in ``{db}.schema_migrations``; it is
+idempotent, so it runs every time the writer first reaches a store. Column meanings are
+in ``docs/schema.md``.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 import time
+from dataclasses import dataclass
 
 from consentlog.store import Store
 
-_RAW_SETTINGS = "SETTINGS non_replicated_deduplication_window = 10000"
+DEDUP_WINDOW = 10_000  # recent insert tokens a table remembers, so a retried batch is written once
 
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A raw-event table: monthly partitions, TTL retention, insert deduplication."""
+
+    name: str
+    columns: str
+    order_by: str
+    ttl_column: str | None = "ts"
+
+
+Step = Table | str
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version."""
+
+    version: int
+    description: str
+    steps: tuple[Step, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
         1,
         "page requests, engagements, consent records",
         (
-            """
-            CREATE TABLE IF NOT EXISTS {db}.page_requests (
+            Table(
+                "page_requests",
+                """
                 ts DateTime64(3, 'UTC'),
                 pageview_id UUID,
                 host LowCardinality(String),
@@ -44,14 +73,12 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 visitor_id String,
                 session_id String,
                 ip_prefix String
-            ) ENGINE = MergeTree
-            PARTITION BY toYYYYMM(ts)
-            ORDER BY (host, path, ts)
-            TTL toDateTime(ts) + INTERVAL {ttl_months} MONTH DELETE
-            """
-            + _RAW_SETTINGS,
-            """
-            CREATE TABLE IF NOT EXISTS {db}.engagements (
+                """,
+                order_by="(host, path, ts)",
+            ),
+            Table(
+                "engagements",
+                """
                 ts DateTime64(3, 'UTC'),
                 pageview_id UUID,
                 visitor_id String,
@@ -61,14 +88,12 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 engaged_ms UInt32,
                 scroll_pct UInt8,
                 useful Nullable(Bool)
-            ) ENGINE = MergeTree
-            PARTITION BY toYYYYMM(ts)
-            ORDER BY (host, path, ts)
-            TTL toDateTime(ts) + INTERVAL {ttl_months} MONTH DELETE
-            """
-            + _RAW_SETTINGS,
-            """
-            CREATE TABLE IF NOT EXISTS {db}.consent_records (
+                """,
+                order_by="(host, path, ts)",
+            ),
+            Table(
+                "consent_records",
+                """
                 ts DateTime64(3, 'UTC'),
                 consent_id String,
                 action LowCardinality(String),
@@ -78,67 +103,120 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 visitor_id String,
                 ip_prefix String,
                 browser LowCardinality(String)
-            ) ENGINE = MergeTree
-            PARTITION BY toYYYYMM(ts)
-            ORDER BY (consent_id, ts)
-            """
-            + _RAW_SETTINGS,
+                """,
+                order_by="(consent_id, ts)",
+                ttl_column=None,  # the proof of consent is kept as long as the site needs it
+            ),
         ),
     ),
 )
 
-LATEST = MIGRATIONS[-1][0]
+LATEST = MIGRATIONS[-1].version
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def check_database_name(database: str) -> str:
-    """``database`` if it is a plain identifier (it is spliced into DDL), else ValueError."""
-    if not _IDENTIFIER.match(database):
-        raise ValueError(f"database name {database!r} must be a plain identifier")
-    return database
+def check_identifier(name: str, what: str = "database name") -> str:
+    """``name`` if it is a plain identifier (it is spliced into DDL), else ValueError."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{what} {name!r} must be a plain identifier")
+    return name
 
 
-def migrate(store: Store, database: str, *, ttl_months: int = 25) -> list[int]:
-    """Apply pending migrations; return the versions applied now."""
-    db = check_database_name(database)
-    store.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    store.command(
-        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations "
-        "(version UInt32, description String, applied_at DateTime64(3, 'UTC')) "
-        "ENGINE = MergeTree ORDER BY version"
+def render_table(table: Table, db: str, *, ttl_months: int, cluster: str | None) -> list[str]:
+    """The DDL of ``table``: one MergeTree table, or replicated local tables plus a
+    Distributed table on ``cluster``."""
+    ttl = (
+        f"TTL toDateTime({table.ttl_column}) + INTERVAL {ttl_months} MONTH DELETE\n"
+        if table.ttl_column
+        else ""
     )
+    body = "(\n" + textwrap.indent(textwrap.dedent(table.columns).strip(), "    ") + "\n)"
+    if cluster is None:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {db}.{table.name} {body}\n"
+            f"ENGINE = MergeTree\nPARTITION BY toYYYYMM(ts)\nORDER BY {table.order_by}\n"
+            f"{ttl}SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
+        ]
+    local = f"{table.name}_local"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {db}.{local} ON CLUSTER {cluster} {body}\n"
+        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', "
+        "'{replica}')\n"
+        f"PARTITION BY toYYYYMM(ts)\nORDER BY {table.order_by}\n"
+        f"{ttl}SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
+        f"CREATE TABLE IF NOT EXISTS {db}.{table.name} ON CLUSTER {cluster} "
+        f"AS {db}.{local}\nENGINE = Distributed({cluster}, {db}, {local}, rand())",
+    ]
+
+
+def render(
+    migration: Migration, database: str, *, ttl_months: int = 25, cluster: str | None = None
+) -> list[str]:
+    """Every statement of ``migration``, ready to run."""
+    db = check_identifier(database)
+    if cluster is not None:
+        check_identifier(cluster, "cluster name")
+    on_cluster = f" ON CLUSTER {cluster}" if cluster else ""
+    statements: list[str] = []
+    for step in migration.steps:
+        if isinstance(step, Table):
+            statements += render_table(step, db, ttl_months=ttl_months, cluster=cluster)
+        else:
+            statements.append(step.format(db=db, on_cluster=on_cluster))
+    return statements
+
+
+def bootstrap(database: str, cluster: str | None = None) -> list[str]:
+    """The database and the table that records applied versions."""
+    db = check_identifier(database)
+    on_cluster = f" ON CLUSTER {check_identifier(cluster, 'cluster name')}" if cluster else ""
+    engine = (
+        "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
+        if cluster
+        else "MergeTree"
+    )
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {db}{on_cluster}",
+        f"CREATE TABLE IF NOT EXISTS {db}.schema_migrations{on_cluster} "
+        "(version UInt32, description String, applied_at DateTime64(3, 'UTC')) "
+        f"ENGINE = {engine} ORDER BY version",
+    ]
+
+
+def migrate(
+    store: Store, database: str, *, ttl_months: int = 25, cluster: str | None = None
+) -> list[int]:
+    """Apply pending migrations; return the versions applied now."""
+    for statement in bootstrap(database, cluster):
+        store.command(statement)
+    db = check_identifier(database)
     _, rows = store.query(f"SELECT version FROM {db}.schema_migrations")
     done = {int(r[0]) for r in rows}
     applied: list[int] = []
-    for version, description, statements in MIGRATIONS:
-        if version in done:
+    for migration in MIGRATIONS:
+        if migration.version in done:
             continue
-        for statement in statements:
-            store.command(statement.format(db=db, ttl_months=ttl_months))
+        for statement in render(migration, db, ttl_months=ttl_months, cluster=cluster):
+            store.command(statement)
         store.insert(
             f"{db}.schema_migrations",
-            [[version], [description], [int(time.time() * 1000)]],
+            [[migration.version], [migration.description], [int(time.time() * 1000)]],
             ["version", "description", "applied_at"],
-            dedup_token=f"migration-{version}",
+            dedup_token=f"migration-{migration.version}",
         )
-        applied.append(version)
+        applied.append(migration.version)
     return applied
 
 
 def schema_version(store: Store, database: str) -> int:
     """The newest applied migration, 0 when none."""
-    db = check_database_name(database)
+    db = check_identifier(database)
     _, rows = store.query(
-        f"SELECT max(version) FROM {db}.schema_migrations"
-        if _has_table(store, db, "schema_migrations")
-        else "SELECT 0"
+        "SELECT count() FROM system.tables WHERE database = {db:String} "
+        "AND name = 'schema_migrations'",
+        {"db": db},
     )
-    return int(rows[0][0]) if rows else 0
-
-
-def _has_table(store: Store, db: str, table: str) -> bool:
-    _, rows = store.query(
-        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-        {"db": db, "t": table},
-    )
-    return bool(rows[0][0])
+    if not rows[0][0]:
+        return 0
+    _, rows = store.query(f"SELECT max(version) FROM {db}.schema_migrations")
+    return int(rows[0][0])
