@@ -41,6 +41,40 @@ class BannerRenderer:
         nonce_attr = f' nonce="{escape(nonce)}"' if nonce else ""
         return template.replace(_NEXT, escape(next_url)).replace(_NONCE, nonce_attr)
 
+    def snippet(
+        self,
+        *,
+        language: str,
+        visible: bool,
+        accepted: frozenset[str],
+        decided: bool,
+        policy_changed: bool,
+        next_url: str,
+        nonce: str = "",
+    ) -> bytes:
+        """``render`` as UTF-8 bytes, for insertion into a response body. Without a nonce
+        the two halves around ``next`` come pre-encoded from a cache (the common case)."""
+        if nonce:
+            return self.render(
+                language=language, visible=visible, accepted=accepted, decided=decided,
+                policy_changed=policy_changed, next_url=next_url, nonce=nonce,
+            ).encode("utf-8")  # fmt: skip
+        head, tail = self._halves(language, visible, accepted, decided, policy_changed)
+        return head + escape(next_url).encode("utf-8") + tail
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
+    def _halves(
+        self,
+        language: str,
+        visible: bool,
+        accepted: frozenset[str],
+        decided: bool,
+        policy_changed: bool,
+    ) -> tuple[bytes, bytes]:
+        template = self._template(language, visible, accepted, decided, policy_changed)
+        head, _, tail = template.replace(_NONCE, "").partition(_NEXT)
+        return head.encode("utf-8"), tail.encode("utf-8")
+
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
     def _template(
         self,

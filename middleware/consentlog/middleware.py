@@ -32,6 +32,7 @@ from consentlog.writer import Writer
 log = structlog.get_logger("consentlog")
 
 _NO_BODY_STATUSES = frozenset((204, 304))
+_NO_IDS = Identifiers()
 
 
 class ConsentMiddleware:
@@ -154,60 +155,62 @@ class ConsentMiddleware:
     async def _page(self, scope: Scope, receive: Receive, send: Send) -> None:
         started, clock = time.time(), time.perf_counter()
         s = self.settings
-        headers = header_map(scope)
-        visit = Visit.read(scope, headers, s, self.codec)
+        visit = Visit.read(scope, header_map(scope), s, self.codec)
         decision, new_decision = self.effective_decision(visit)
         accepted = decision.accepted if decision is not None else frozenset()
+        allows = self.cookie_filter.allows
         held: Message | None = None
         page = False
         sent_bytes = 0
         status = 0
-        ids = Identifiers()
+        ids = _NO_IDS
 
         async def consent_send(message: Message) -> None:
             nonlocal held, page, sent_bytes, status, ids
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
-                raw = [
+                raw = message["headers"] = [
                     (k, v)
                     for k, v in message.get("headers", ())
-                    if k.lower() != b"set-cookie" or self.cookie_filter.allows(v, accepted)
+                    if k.lower() != b"set-cookie" or allows(v, accepted)
                 ]
                 content_type = _header(raw, b"content-type")
+                if not content_type.startswith("text/html"):
+                    await send(message)
+                    return
                 page = self._is_page(scope, content_type)
-                if content_type.startswith("text/html"):
-                    changes, ids = cookie_changes(
-                        visit, decision, s, self.cookie_writer, self.cookie_filter
-                    )
-                    if new_decision and decision is not None:
-                        changes.append(self.consent_cookie(visit, decision))
-                        self.record_decision(visit, decision, decision.source, ids)
-                    raw.extend((b"set-cookie", c) for c in changes)
-                message = {**message, "headers": raw}
+                changes, ids = cookie_changes(
+                    visit, decision, s, self.cookie_writer, self.cookie_filter
+                )
+                if new_decision and decision is not None:
+                    changes.append(self.consent_cookie(visit, decision))
+                    self.record_decision(visit, decision, decision.source, ids)
+                raw.extend((b"set-cookie", c) for c in changes)
                 if (
                     s.inject_banner
-                    and content_type.startswith("text/html")
-                    and not _header(raw, b"content-encoding")
-                    and scope["method"] != "HEAD"
                     and status not in _NO_BODY_STATUSES
+                    and scope["method"] != "HEAD"
+                    and not _header(raw, b"content-encoding")
                 ):
                     held = message  # wait for the body: it may get the banner
                     return
                 await send(message)
-            elif message["type"] == "http.response.body":
+            elif kind == "http.response.body":
+                final = not message.get("more_body", False)
                 if held is not None:
                     start, held = held, None
-                    if not message.get("more_body", False):
+                    if final:
                         body = inject(
                             message.get("body", b""), self._snippet(visit, decision, scope)
                         )
                         if body is not None:
-                            start = _with_length(start, len(body))
-                            message = {**message, "body": body}
+                            _set_length(start, len(body))
+                            message["body"] = body
                     await send(start)  # a streamed page is left alone
                 sent_bytes += len(message.get("body", b""))
                 await send(message)
-                if page and not message.get("more_body", False):
+                if page and final:
                     self._log_page(scope, visit, decision, ids, status, sent_bytes, started, clock)
             else:
                 await send(message)
@@ -215,17 +218,18 @@ class ConsentMiddleware:
         await self.app(scope, receive, consent_send)
 
     def _snippet(self, visit: Visit, decision: Decision | None, scope: Scope) -> bytes:
-        query = scope.get("query_string", b"").decode("latin-1")
-        next_url = scope["path"] + (f"?{query}" if query else "")
-        return self.banner.render(
+        query = scope.get("query_string", b"")
+        next_url = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+        state = scope.get("state")
+        return self.banner.snippet(
             language=visit.language(self.settings),
             visible=decision is None,
             accepted=decision.accepted if decision is not None else frozenset(),
             decided=decision is not None,
             policy_changed=visit.cookie.stale,
             next_url=next_url,
-            nonce=str(scope.get("state", {}).get("csp_nonce", "")),
-        ).encode("utf-8")
+            nonce=str(state.get("csp_nonce", "")) if state else "",
+        )
 
     def _log_page(
         self,
@@ -239,30 +243,28 @@ class ConsentMiddleware:
         clock: float,
     ) -> None:
         headers = visit.headers
-        if decision is None:
-            state = "unknown"
-        else:
-            state = "granted" if ANALYTICS in decision.accepted else "denied"
+        granted = decision is not None and ANALYTICS in decision.accepted
+        state = "unknown" if decision is None else ("granted" if granted else "denied")
         route = scope.get("route")
         self.writer.submit(
             PageRequest(
-                ts=started,
-                pageview_id=os.urandom(16).hex(),
-                host=visit.origin.host,
-                path=scope["path"][:1024],
-                route=str(getattr(route, "path", ""))[:255],
-                method=scope["method"],
-                status=status,
-                response_bytes=sent_bytes,
-                duration_ms=(time.perf_counter() - clock) * 1000,
-                referrer=text(headers, b"referer", 2048),
-                query=scope.get("query_string", b"")[:4096].decode("latin-1"),
-                user_agent=text(headers, b"user-agent", 512),
-                language=first_language(text(headers, b"accept-language", 256)),
-                consent_state=state,
-                visitor_id=ids.visitor_id if state == "granted" else "",
-                session_id=ids.session_id if state == "granted" else "",
-                client_ip=visit.origin.client_ip if state == "granted" else "",
+                started,
+                os.urandom(16).hex(),  # pageview id
+                visit.origin.host,
+                scope["path"][:1024],
+                str(getattr(route, "path", ""))[:255],
+                scope["method"],
+                status,
+                sent_bytes,
+                (time.perf_counter() - clock) * 1000,
+                headers.get(b"referer", b"")[:2048].decode("latin-1"),
+                scope.get("query_string", b"")[:4096].decode("latin-1"),
+                headers.get(b"user-agent", b"")[:512].decode("latin-1"),
+                first_language(headers.get(b"accept-language", b"")[:256].decode("latin-1")),
+                state,
+                ids.visitor_id if granted else "",
+                ids.session_id if granted else "",
+                visit.origin.client_ip if granted else "",
             )
         )
 
@@ -274,7 +276,7 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
     return ""
 
 
-def _with_length(message: Message, length: int) -> Message:
+def _set_length(message: Message, length: int) -> None:
     headers = [(k, v) for k, v in message["headers"] if k.lower() != b"content-length"]
     headers.append((b"content-length", str(length).encode()))
-    return {**message, "headers": headers}
+    message["headers"] = headers

@@ -23,34 +23,49 @@ def new_token() -> str:
     return secrets.token_urlsafe(16)
 
 
-@dataclass(slots=True)
 class Visit:
     """The consent-relevant facts of one request."""
 
-    headers: dict[bytes, bytes]
-    origin: Origin
-    cookies: dict[str, str]
-    cookie: CookieState
-    signal: Source | None  # 'gpc' / 'dnt' when the browser refuses tracking by header
+    __slots__ = ("_hops", "_origin", "_scope", "cookie", "cookies", "headers", "signal")
+
+    def __init__(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        cookies: dict[str, str],
+        cookie: CookieState,
+        signal: Source | None,
+        trusted_hops: int,
+    ) -> None:
+        self.headers = headers
+        self.cookies = cookies
+        self.cookie = cookie
+        self.signal = signal  # 'gpc' / 'dnt' when the browser refuses tracking by header
+        self._scope = scope
+        self._hops = trusted_hops
+        self._origin: Origin | None = None
 
     @classmethod
     def read(
         cls, scope: Scope, headers: dict[bytes, bytes], settings: Settings, codec: ConsentCodec
     ) -> Visit:
         """What this request proves about consent."""
-        cookies = parse_cookie_header(text(headers, b"cookie", 8192))
+        raw_cookie = headers.get(b"cookie")
+        cookies = parse_cookie_header(raw_cookie[:8192].decode("latin-1")) if raw_cookie else {}
         signal: Source | None = None
         if settings.honor_gpc and headers.get(b"sec-gpc", b"").strip() == b"1":
             signal = "gpc"
         elif settings.honor_dnt and headers.get(b"dnt", b"").strip() == b"1":
             signal = "dnt"
-        return cls(
-            headers=headers,
-            origin=origin_of(scope, headers, settings.trusted_proxy_hops),
-            cookies=cookies,
-            cookie=codec.loads(cookies.get(settings.consent_cookie)),
-            signal=signal,
-        )
+        state = codec.loads(cookies.get(settings.consent_cookie))
+        return cls(scope, headers, cookies, state, signal, settings.trusted_proxy_hops)
+
+    @property
+    def origin(self) -> Origin:
+        """Scheme, host and client address (computed on first use)."""
+        if self._origin is None:
+            self._origin = origin_of(self._scope, self.headers, self._hops)
+        return self._origin
 
     @property
     def decision(self) -> Decision | None:
@@ -65,7 +80,8 @@ class Visit:
     def secure(self, settings: Settings) -> bool:
         """Whether cookies get the Secure flag."""
         if settings.secure_cookies == "auto":
-            return self.origin.https
+            scheme = self._scope.get("scheme", "http")
+            return scheme in {"https", "wss"} if not self._hops else self.origin.https
         return settings.secure_cookies == "always"
 
 
