@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +21,12 @@ class FlakyStore:
         self._after_write = after_write
         self.attempts = 0
 
-    def insert(
-        self,
-        table: str,
-        columns: Sequence[Sequence[Any]],
-        column_names: Sequence[str],
-        *,
-        dedup_token: str,
-    ) -> None:
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str) -> None:
         self.attempts += 1
         if self._fail and not self._after_write:
             self._fail -= 1
             raise ConnectionError("injected outage")
-        self._store.insert(table, columns, column_names, dedup_token=dedup_token)
+        self._store.insert_arrow(table, data, dedup_token=dedup_token)
         if self._fail:
             self._fail -= 1
             raise ConnectionError("injected: answer lost after the write")

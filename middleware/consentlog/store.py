@@ -136,6 +136,13 @@ class Store:
                 settings={"insert_deduplication_token": dedup_token},
             )
 
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str) -> None:
+        """Insert an Arrow table once: a retry with the same token is deduplicated."""
+        with self._lock:
+            self.client().insert_arrow(
+                table, data, settings={"insert_deduplication_token": dedup_token}
+            )
+
     def close(self) -> None:
         """Close the connection (the next call reopens it)."""
         with self._lock:

@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from consentlog.enrich import CONSENT_COLUMNS, PAGE_COLUMNS, Enricher
+from consentlog.enrich import Enricher
 from consentlog.events import Event, PageRequest
 from consentlog.schema import migrate
 from consentlog.spool import Batch, CorruptSpoolFile, Spool
@@ -35,6 +35,7 @@ from consentlog.store import Store
 
 log = structlog.get_logger("consentlog.writer")
 
+Tables = tuple[Any, Any]  # (page_requests, consent_records) Arrow tables, None when empty
 MAX_BACKOFF = 30.0  # seconds
 # A spool file ClickHouse keeps refusing while it answers queries is set aside after this
 # many attempts, so one bad batch cannot hold up every batch behind it.
@@ -196,7 +197,11 @@ class Writer:
             batch = self._take()
             self._busy = True
         try:
-            self._insert(batch)
+            tables = self._prepare(batch)
+            if tables is None:
+                self._quarantine(self.spool.write(batch), "events could not be turned into rows")
+                return True
+            self._insert(batch.token, tables)
         except Exception:
             self._spool(batch)
             raise
@@ -205,6 +210,18 @@ class Writer:
         self.counters.written += len(batch)
         return True
 
+    def _prepare(self, batch: Batch) -> Tables | None:
+        """The Arrow tables of a batch; None (logged) if its events cannot be enriched —
+        a retry would fail the same way."""
+        try:
+            return (
+                self._enricher.page_table(batch.pages) if batch.pages else None,
+                self._enricher.consent_table(batch.consents) if batch.consents else None,
+            )
+        except Exception as exc:
+            log.error("batch_not_enrichable", error=_first_line(exc), events=len(batch))
+            return None
+
     def _replay_spool(self) -> None:
         for path in self.spool.files():
             try:
@@ -212,8 +229,12 @@ class Writer:
             except (CorruptSpoolFile, OSError) as exc:
                 self._quarantine(path, str(exc))
                 continue
+            tables = self._prepare(batch)
+            if tables is None:
+                self._quarantine(path, "events could not be turned into rows")
+                continue
             try:
-                self._insert(batch)
+                self._insert(batch.token, tables)
             except Exception as exc:
                 attempts = self._replay_attempts[path.name] = (
                     self._replay_attempts.get(path.name, 0) + 1
@@ -227,23 +248,18 @@ class Writer:
             self.counters.replayed += len(batch)
             self.counters.written += len(batch)
 
-    def _insert(self, batch: Batch) -> None:
+    def _insert(self, token: str, tables: Tables) -> None:
         if not self._migrated:
             migrate(self.store, self.database, ttl_months=self._retention)
             self._migrated = True
-        if batch.pages:
-            self.store.insert(
-                f"{self.database}.page_requests",
-                self._enricher.page_rows(batch.pages),
-                PAGE_COLUMNS,
-                dedup_token=f"{batch.token}-p",
+        pages, consents = tables
+        if pages is not None:
+            self.store.insert_arrow(
+                f"{self.database}.page_requests", pages, dedup_token=f"{token}-p"
             )
-        if batch.consents:
-            self.store.insert(
-                f"{self.database}.consent_records",
-                self._enricher.consent_rows(batch.consents),
-                CONSENT_COLUMNS,
-                dedup_token=f"{batch.token}-c",
+        if consents is not None:
+            self.store.insert_arrow(
+                f"{self.database}.consent_records", consents, dedup_token=f"{token}-c"
             )
         self.counters.batches += 1
 
