@@ -9,9 +9,8 @@ once per *distinct* input value (a batch has few distinct user agents, referrers
 from __future__ import annotations
 
 import functools
-import ipaddress
-from collections.abc import Callable, Hashable, Sequence
-from typing import TypeVar
+import socket
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
@@ -20,10 +19,8 @@ from ua_parser import parse as parse_user_agent
 
 from consentlog.events import ConsentRecord, PageRequest
 
+_V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 _BOT_WORDS = ("bot", "crawl", "spider", "slurp", "headless", "preview", "monitor", "python")
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 class Agent(tuple[str, str, str, bool]):
@@ -58,12 +55,18 @@ def ip_prefix(ip: str, v4_bits: int, v6_bits: int) -> str:
     """The network prefix of ``ip`` (``203.0.113.0/24``); '' for no or unparsable IP."""
     if not ip:
         return ""
+    family, bits, width = (
+        (socket.AF_INET6, v6_bits, 128) if ":" in ip else (socket.AF_INET, v4_bits, 32)
+    )
     try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
+        packed = socket.inet_pton(family, ip)
+    except (OSError, ValueError):
         return ""
-    bits = v4_bits if address.version == 4 else v6_bits
-    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+    if width == 128 and packed[:12] == _V4_MAPPED:  # ::ffff:a.b.c.d is an IPv4 visitor
+        family, bits, width, packed = socket.AF_INET, v4_bits, 32, packed[12:]
+    mask = ((1 << bits) - 1) << (width - bits)
+    network = (int.from_bytes(packed, "big") & mask).to_bytes(width // 8, "big")
+    return f"{socket.inet_ntop(family, network)}/{bits}"
 
 
 def referrer_parts(raw: str) -> tuple[str, str]:
@@ -89,10 +92,33 @@ def utm_tags(query: str) -> tuple[str, str, str]:
     return source, medium, campaign
 
 
-def _per_distinct(values: Sequence[K], function: Callable[[K], V]) -> list[V]:
-    """``[function(v) for v in values]``, calling ``function`` once per distinct value."""
-    known = {value: function(value) for value in set(values)}
-    return [known[value] for value in values]
+class Distinct:
+    """A column as indices into its distinct values — Arrow's dictionary encoding.
+
+    Derived columns are computed once per distinct value and share the indices, so a
+    batch of 10,000 requests from 300 user agents parses 300 user agents.
+    """
+
+    def __init__(self, values: Sequence[str]) -> None:
+        encoded = pa.array(values, pa.string()).dictionary_encode()
+        self.indices = encoded.indices
+        self.values: list[str] = encoded.dictionary.to_pylist()
+
+    def derive(self, function: Callable[[str], Sequence[object]], width: int) -> list[pa.Array]:
+        """``width`` dictionary columns, the parts of ``function`` of each distinct value."""
+        results = [function(v) for v in self.values]
+        return [
+            pa.array([r[k] for r in results]).take(self.indices).dictionary_encode()
+            for k in range(width)
+        ]
+
+    def masked(self, function: Callable[[str], str], keep: pa.Array) -> pa.Array:
+        """A column of ``function`` of each value, '' where ``keep`` is False."""
+        derived = pa.array([function(v) for v in self.values], pa.string()).take(self.indices)
+        return pc.if_else(keep, derived, "")
+
+
+_DICT = pa.dictionary(pa.int32(), pa.string())
 
 
 def _timestamps(seconds: Sequence[float]) -> pa.Array:
@@ -100,19 +126,6 @@ def _timestamps(seconds: Sequence[float]) -> pa.Array:
     return millis.cast(pa.timestamp("ms", tz="UTC"))
 
 
-PAGE_SCHEMA = pa.schema(
-    [
-        ("ts", pa.timestamp("ms", tz="UTC")), ("pageview_id", pa.string()),
-        ("host", pa.string()), ("path", pa.string()), ("route", pa.string()),
-        ("method", pa.string()), ("status", pa.uint16()), ("response_bytes", pa.uint64()),
-        ("duration_ms", pa.float32()), ("referrer_host", pa.string()),
-        ("referrer_path", pa.string()), ("utm_source", pa.string()),
-        ("utm_medium", pa.string()), ("utm_campaign", pa.string()), ("browser", pa.string()),
-        ("os", pa.string()), ("device", pa.string()), ("is_bot", pa.bool_()),
-        ("language", pa.string()), ("consent_state", pa.string()),
-        ("visitor_id", pa.string()), ("session_id", pa.string()), ("ip_prefix", pa.string()),
-    ]
-)  # fmt: skip
 CONSENT_SCHEMA = pa.schema(
     [
         ("ts", pa.timestamp("ms", tz="UTC")), ("consent_id", pa.string()),
@@ -142,28 +155,42 @@ class Enricher:
         (ts, pageview_id, host, path, route, method, status, response_bytes, duration_ms,
          referrer, query, user_agent, language, consent_state, visitor_id, session_id,
          client_ip) = zip(*events, strict=True)  # fmt: skip
-        granted = [state == "granted" for state in consent_state]
-        agents = _per_distinct(user_agent, agent)
-        referrers = _per_distinct(referrer, referrer_parts)
-        utm = _per_distinct(query, utm_tags)
-        ips = _per_distinct(client_ip, self._prefix)
+        states = pa.array(consent_state, pa.string())
+        granted = pc.equal(states, "granted")
+        browser, os_family, device, is_bot = Distinct(user_agent).derive(agent, 4)
+        referrers = Distinct(referrer)
+        [referrer_host] = referrers.derive(lambda r: referrer_parts(r)[:1], 1)
+        utm_source, utm_medium, utm_campaign = Distinct(query).derive(utm_tags, 3)
 
-        def only_granted(values: Sequence[str]) -> list[str]:
-            return [v if g else "" for v, g in zip(values, granted, strict=True)]
+        def only_granted(values: Sequence[str]) -> pa.Array:
+            return pc.if_else(granted, pa.array(values, pa.string()), "")
 
-        columns = [
-            _timestamps(ts), pageview_id, host, path, route, method, status, response_bytes,
-            duration_ms, [r[0] for r in referrers], only_granted([r[1] for r in referrers]),
-            [u[0] for u in utm], [u[1] for u in utm], [u[2] for u in utm],
-            [a[0] for a in agents], [a[1] for a in agents], [a[2] for a in agents],
-            [a[3] for a in agents], language, consent_state, only_granted(visitor_id),
-            only_granted(session_id), only_granted(ips),
-        ]  # fmt: skip
-        return pa.Table.from_arrays(
-            [pa.array(c, f.type) if not isinstance(c, pa.Array) else c
-             for c, f in zip(columns, PAGE_SCHEMA, strict=True)],
-            schema=PAGE_SCHEMA,
-        )  # fmt: skip
+        columns = {
+            "ts": _timestamps(ts),
+            "pageview_id": pa.array(pageview_id, pa.string()),
+            "host": pa.array(host, _DICT),
+            "path": pa.array(path, pa.string()),
+            "route": pa.array(route, _DICT),
+            "method": pa.array(method, _DICT),
+            "status": pa.array(status, pa.uint16()),
+            "response_bytes": pa.array(response_bytes, pa.uint64()),
+            "duration_ms": pa.array(duration_ms, pa.float32()),
+            "referrer_host": referrer_host,
+            "referrer_path": referrers.masked(lambda r: referrer_parts(r)[1], granted),
+            "utm_source": utm_source,
+            "utm_medium": utm_medium,
+            "utm_campaign": utm_campaign,
+            "browser": browser,
+            "os": os_family,
+            "device": device,
+            "is_bot": is_bot.dictionary_decode(),
+            "language": pa.array(language, _DICT),
+            "consent_state": states.dictionary_encode(),
+            "visitor_id": only_granted(visitor_id),
+            "session_id": only_granted(session_id),
+            "ip_prefix": Distinct(client_ip).masked(self._prefix, granted),
+        }
+        return pa.table(columns)
 
     def consent_table(self, events: Sequence[ConsentRecord]) -> pa.Table:
         """The ``consent_records`` rows of a batch."""
@@ -171,8 +198,8 @@ class Enricher:
          user_agent) = zip(*events, strict=True)  # fmt: skip
         columns = [
             _timestamps(ts), consent_id, action, [list(c) for c in categories],
-            policy_revision, source, visitor_id, _per_distinct(client_ip, self._prefix),
-            [a[0] for a in _per_distinct(user_agent, agent)],
+            policy_revision, source, visitor_id, [self._prefix(ip) for ip in client_ip],
+            [agent(ua)[0] for ua in user_agent],
         ]  # fmt: skip
         return pa.Table.from_arrays(
             [pa.array(c, f.type) if not isinstance(c, pa.Array) else c

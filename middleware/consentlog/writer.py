@@ -21,6 +21,7 @@ import random
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,8 @@ class Writer:
         self._backoff = 0.0
         self._retry_at = 0.0  # monotonic time before which the store is left alone
         self._replay_attempts: dict[str, int] = {}
-        self._busy = False  # the thread holds events that are in neither queue nor spool
+        self._held: list[Batch] = []  # taken from the queue, not yet written or spooled
+        self._inserter = ThreadPoolExecutor(1, thread_name_prefix="consentlog-insert")
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._stopping = False
@@ -126,7 +128,7 @@ class Writer:
         self._retry_at = 0.0
         self.start()
         with self._idle:
-            while self._queue or self._busy or self.spool.files():
+            while self._queue or self._held or self.spool.files():
                 self._wake.set()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -174,8 +176,7 @@ class Writer:
                 self._spill()  # store considered down: keep memory small
             else:
                 self._replay_spool()
-                while self._write_one_batch():
-                    pass
+                self._write_queue()
                 self._backoff = 0.0
         except Exception as exc:  # the site must never break because of storage
             self.counters.failures += 1
@@ -189,26 +190,49 @@ class Writer:
             with self._idle:
                 self._idle.notify_all()
 
-    def _write_one_batch(self) -> bool:
-        """Insert one batch from the queue; on failure it is spooled before re-raising."""
+    def _write_queue(self) -> None:
+        """Insert the queue batch by batch, enriching the next batch while the previous
+        one is being inserted (on a second thread: the engine releases the GIL). Batches
+        are inserted in order; on a failure every held batch is spooled, in order."""
+        in_flight: tuple[Batch, Future[None]] | None = None
+        try:
+            while batch := self._take_held():
+                tables = self._prepare(batch)
+                if in_flight is not None:
+                    self._finish(*in_flight)
+                    in_flight = None
+                if tables is None:
+                    self._release(batch)
+                    self._quarantine(self.spool.write(batch), "events could not become rows")
+                    continue
+                in_flight = (batch, self._inserter.submit(self._insert, batch.token, tables))
+            if in_flight is not None:
+                self._finish(*in_flight)
+        except Exception:
+            if in_flight is not None:
+                in_flight[1].exception()  # let it end before its batch goes to the spool
+            for held in list(self._held):
+                self._release(held)
+                self._spool(held)
+            raise
+
+    def _finish(self, batch: Batch, insert: Future[None]) -> None:
+        insert.result()
+        self._release(batch)
+        self.counters.written += len(batch)
+
+    def _take_held(self) -> Batch | None:
+        """The next batch from the queue, held (visible to ``flush``) until written."""
         with self._idle:  # flush() must never see events in neither place
             if not self._queue:
-                return False
+                return None
             batch = self._take()
-            self._busy = True
-        try:
-            tables = self._prepare(batch)
-            if tables is None:
-                self._quarantine(self.spool.write(batch), "events could not be turned into rows")
-                return True
-            self._insert(batch.token, tables)
-        except Exception:
-            self._spool(batch)
-            raise
-        finally:
-            self._busy = False
-        self.counters.written += len(batch)
-        return True
+            self._held.append(batch)
+            return batch
+
+    def _release(self, batch: Batch) -> None:
+        with self._idle:
+            self._held.remove(batch)
 
     def _prepare(self, batch: Batch) -> Tables | None:
         """The Arrow tables of a batch; None (logged) if its events cannot be enriched —
@@ -283,16 +307,11 @@ class Writer:
 
     def _spill(self) -> None:
         """Move everything queued to the spool."""
-        while True:
-            with self._idle:
-                if not self._queue:
-                    return
-                batch = self._take()
-                self._busy = True
+        while batch := self._take_held():
             try:
                 self._spool(batch)
             finally:
-                self._busy = False
+                self._release(batch)
 
     def _spool(self, batch: Batch) -> None:
         try:

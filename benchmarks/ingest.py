@@ -1,0 +1,131 @@
+"""Benchmark (c): sustained sink ingest into chDB vs raw insert_arrow.
+
+Both sides get the same prepared batches of realistic page-request events (a mix of
+consented and anonymous visitors, a few hundred distinct user agents and referrers):
+
+- raw: ``insert_arrow`` of Arrow tables built beforehand (enrichment not timed);
+- writer: ``Writer.submit`` of the raw events, then ``flush`` — queueing, enrichment
+  (user-agent parsing, IP prefixes, referrer/UTM split), Arrow building and the insert.
+
+Rounds alternate between the two, each into its own fresh table. Goal: writer ≥ 0.8× raw
+and ≥ 250k events/s.
+
+    python -m benchmarks.ingest [--events 1000000] [--batch 10000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from consentlog.enrich import Enricher
+from consentlog.events import PageRequest
+from consentlog.schema import migrate
+from consentlog.store import Store
+from consentlog.writer import Writer
+
+AGENTS = (
+    [
+        f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0 Safari/537.36"
+        for v in range(60, 160)
+    ]
+    + [
+        f"Mozilla/5.0 (iPhone; CPU iPhone OS {v}_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+        for v in range(10, 18)
+    ]
+    + [
+        f"Mozilla/5.0 (Windows NT 10.0; rv:{v}.0) Gecko/20100101 Firefox/{v}.0"
+        for v in range(80, 130)
+    ]
+)
+PATHS = [f"/docs/page-{i}" for i in range(200)]
+REFERRERS = ["", "", "https://www.google.com/", "https://news.ycombinator.com/item?id=1"] + [
+    f"https://blog{i}.example/post" for i in range(50)
+]
+
+
+def events(n: int, seed: int = 1) -> list[PageRequest]:
+    rng = random.Random(seed)
+    now = time.time()
+    out = []
+    for i in range(n):
+        state = rng.choice(("granted", "granted", "denied", "unknown"))
+        granted = state == "granted"
+        out.append(
+            PageRequest(
+                now + i / 1000, os.urandom(16).hex(), "example.org", rng.choice(PATHS),
+                "/docs/{slug}", "GET", 200, 5120, 2.5, rng.choice(REFERRERS),
+                "utm_source=news" if i % 10 == 0 else "", rng.choice(AGENTS), "en", state,
+                f"v{rng.randrange(50000):021d}" if granted else "",
+                f"s{rng.randrange(90000):021d}" if granted else "",
+                f"203.0.{rng.randrange(256)}.{rng.randrange(256)}" if granted else "",
+            )
+        )  # fmt: skip
+    return out
+
+
+def fresh_database(store: Store, name: str) -> str:
+    store.command(f"DROP DATABASE IF EXISTS {name} SYNC")
+    migrate(store, name)
+    return name
+
+
+def run_raw(store: Store, database: str, batches: list[list[PageRequest]]) -> float:
+    enricher = Enricher()
+    tables = [enricher.page_table(batch) for batch in batches]
+    start = time.perf_counter()
+    for i, table in enumerate(tables):
+        store.insert_arrow(f"{database}.page_requests", table, dedup_token=f"raw-{i}")
+    return time.perf_counter() - start
+
+
+def run_writer(store: Store, database: str, batches: list[list[PageRequest]], spool: Path) -> float:
+    size = len(batches[0])
+    writer = Writer(store, database=database, batch_size=size, flush_interval=0.05,
+                    queue_size=10**8, spool_dir=spool)  # fmt: skip
+    writer._migrated = True  # the schema exists: time ingestion, not DDL
+    start = time.perf_counter()
+    for batch in batches:
+        for event in batch:
+            writer.submit(event)
+    assert writer.flush(600)
+    elapsed = time.perf_counter() - start
+    writer.stop()
+    assert writer.counters.written == sum(len(b) for b in batches)
+    return elapsed
+
+
+def main(total: int, batch: int, rounds: int) -> None:
+    data = events(total)
+    batches = [data[i : i + batch] for i in range(0, total, batch)]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"chdb://{tmp}/store")
+        raw: list[float] = []
+        ours: list[float] = []
+        for r in range(rounds):
+            raw.append(run_raw(store, fresh_database(store, f"raw{r}"), batches))
+            ours.append(
+                run_writer(store, fresh_database(store, f"wr{r}"), batches, Path(tmp) / f"spool{r}")
+            )
+            _, [(count,)] = store.query(f"SELECT count() FROM wr{r}.page_requests")
+            assert count == total, count
+        raw_s, ours_s = statistics.median(raw), statistics.median(ours)
+        print(f"{total} events in batches of {batch}, median of {rounds} rounds")
+        print(f"raw insert_arrow (prepared): {total / raw_s:,.0f} rows/s")
+        print(f"consentlog writer (end to end): {total / ours_s:,.0f} events/s")
+        print(f"ratio writer/raw: {raw_s / ours_s:.2f}×")
+        store.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+    main(options.events, options.batch, options.rounds)
