@@ -31,11 +31,13 @@ from consentlog.writer import Writer
 
 AGENTS = (
     [
-        f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0 Safari/537.36"
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{v}.0 Safari/537.36"
         for v in range(60, 160)
     ]
     + [
-        f"Mozilla/5.0 (iPhone; CPU iPhone OS {v}_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+        f"Mozilla/5.0 (iPhone; CPU iPhone OS {v}_0 like Mac OS X) "
+        "AppleWebKit/605.1.15 Mobile/15E148"
         for v in range(10, 18)
     ]
     + [
