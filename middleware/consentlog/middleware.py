@@ -219,7 +219,10 @@ class ConsentMiddleware:
 
     def _snippet(self, visit: Visit, decision: Decision | None, scope: Scope) -> bytes:
         query = scope.get("query_string", b"")
-        next_url = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+        # raw_path keeps %-escapes: /docs/a%3Fb must come back as itself, not /docs/a?b
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        next_url = path + ("?" + query.decode("latin-1") if query else "")
         state = scope.get("state")
         return self.banner.snippet(
             language=visit.language(self.settings),

@@ -305,15 +305,34 @@ def _add_cookies(headers: MutableHeaders, cookies: list[bytes]) -> None:
 def _asset_response(asset: Asset, scope: Scope, headers: dict[bytes, bytes]) -> Response:
     versioned = f"v={asset.digest}" in scope.get("query_string", b"").decode("latin-1")
     cache = "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
-    gzip_ok = "gzip" in text(headers, b"accept-encoding", 200)
+    gzip_ok = _accepts_gzip(text(headers, b"accept-encoding", 200))
     response_headers = {
         "cache-control": cache,
         "etag": f'"{asset.digest}"',
         "vary": "Accept-Encoding",
     }
-    if text(headers, b"if-none-match", 200).strip() == f'"{asset.digest}"':
+    if _etag_matches(text(headers, b"if-none-match", 500), asset.digest):
         return Response(status_code=304, headers=response_headers)
     if gzip_ok:
         response_headers["content-encoding"] = "gzip"
     body = asset.gzipped if gzip_ok else asset.body
     return Response(body, media_type=asset.content_type, headers=response_headers)
+
+
+def _etag_matches(if_none_match: str, digest: str) -> bool:
+    """RFC 9110 weak comparison: ``*``, or any listed tag (``W/`` or not) equal to ours."""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or f'"{digest}"' in tags
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """True unless gzip is absent from ``Accept-Encoding`` or refused with ``q=0``."""
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in {"gzip", "*"}:
+            quality = params.strip().removeprefix("q=").strip() if params else "1"
+            try:
+                return float(quality) > 0
+            except ValueError:
+                return True
+    return False
