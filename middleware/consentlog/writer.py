@@ -86,6 +86,7 @@ class Writer:
         self._backoff = 0.0
         self._retry_at = 0.0  # monotonic time before which the store is left alone
         self._replay_attempts: dict[str, int] = {}
+        self._flushing = False
         self._held: list[Batch] = []  # taken from the queue, not yet written or spooled
         self._inserter = ThreadPoolExecutor(1, thread_name_prefix="consentlog-insert")
         self._wake = threading.Event()
@@ -126,15 +127,19 @@ class Writer:
         when ``timeout`` runs out (for instance because ClickHouse is down)."""
         deadline = time.monotonic() + timeout
         self._retry_at = 0.0
+        self._flushing = True
         self.start()
-        with self._idle:
-            while self._queue or self._held or self.spool.files():
-                self._wake.set()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._idle.wait(min(remaining, 0.05))
-        return True
+        try:
+            with self._idle:
+                while self._queue or self._held or self.spool.files():
+                    self._wake.set()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._idle.wait(min(remaining, 0.05))
+            return True
+        finally:
+            self._flushing = False
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Write what can be written within ``timeout``, spool the rest, stop the thread.
@@ -166,17 +171,19 @@ class Writer:
     def _run(self) -> None:
         self._quarantine_partial_files()
         while not self._stopping:
-            self._wake.wait(self._interval)
+            # Woken early only by a full batch (or flush): then write full batches only,
+            # so that under load every insert carries batch_size rows.
+            woken = self._wake.wait(self._interval)
             self._wake.clear()
-            self._cycle()
+            self._cycle(full_batches_only=woken and not self._flushing)
 
-    def _cycle(self) -> None:
+    def _cycle(self, full_batches_only: bool = False) -> None:
         try:
             if time.monotonic() < self._retry_at:
                 self._spill()  # store considered down: keep memory small
             else:
                 self._replay_spool()
-                self._write_queue()
+                self._write_queue(full_batches_only)
                 self._backoff = 0.0
         except Exception as exc:  # the site must never break because of storage
             self.counters.failures += 1
@@ -190,13 +197,25 @@ class Writer:
             with self._idle:
                 self._idle.notify_all()
 
-    def _write_queue(self) -> None:
+    def _write_queue(self, full_batches_only: bool) -> None:
         """Insert the queue batch by batch, enriching the next batch while the previous
         one is being inserted (on a second thread: the engine releases the GIL). Batches
-        are inserted in order; on a failure every held batch is spooled, in order."""
+        are inserted in order; on a failure every held batch is spooled, in order.
+
+        When events arrive faster than they can be inserted, the part of the queue above
+        half its size goes to the spool (cheaper than an insert) instead of filling the
+        queue; it is replayed once the queue has been written.
+        """
         in_flight: tuple[Batch, Future[None]] | None = None
         try:
-            while batch := self._take_held():
+            while True:
+                if len(self._queue) > self._queue_size // 2:
+                    self._spill(keep=self._queue_size // 4)
+                if full_batches_only and len(self._queue) < self._batch_size:
+                    break
+                batch = self._take_held()
+                if batch is None:
+                    break
                 tables = self._prepare(batch)
                 if in_flight is not None:
                     self._finish(*in_flight)
@@ -247,7 +266,10 @@ class Writer:
             return None
 
     def _replay_spool(self) -> None:
+        """Replay spooled batches oldest first, yielding to the queue when it fills up."""
         for path in self.spool.files():
+            if len(self._queue) >= self._batch_size:
+                return
             try:
                 batch = self.spool.read(path)
             except (CorruptSpoolFile, OSError) as exc:
@@ -305,9 +327,9 @@ class Writer:
                 batch.consents.append(event)
         return batch
 
-    def _spill(self) -> None:
-        """Move everything queued to the spool."""
-        while batch := self._take_held():
+    def _spill(self, keep: int = 0) -> None:
+        """Move what is queued to the spool, oldest first, until ``keep`` events remain."""
+        while len(self._queue) > keep and (batch := self._take_held()):
             try:
                 self._spool(batch)
             finally:
