@@ -103,3 +103,56 @@ def test_unreachable_server_url_does_not_break_the_site(tmp_path: Path) -> None:
         assert False is app.writer.stop(timeout=0.1)
     assert 1 == app.writer.counters.spooled
     assert 1 == app.writer.spool.stats().files
+
+
+class DownStore:
+    """The real store, but every call fails while ``down`` is set (ClickHouse unreachable)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.down = True
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise ConnectionError("injected outage")
+            return attribute(*args, **kwargs)
+
+        return guarded
+
+
+def test_outage_spools_with_bounded_queue_then_replays_exactly_once(
+    store: Store, database: str, tmp_path: Path, make_app: MakeApp
+) -> None:
+    """ClickHouse down: pages answer 200, the queue stays under its bound, spool files
+    appear; back up: every event is stored exactly once."""
+    down = DownStore(store)
+    writer = Writer(
+        down,  # type: ignore[arg-type]
+        database=database,
+        spool_dir=tmp_path,
+        queue_size=400,
+        batch_size=100,
+        flush_interval=0.02,
+    )
+    app = make_app(writer=writer)
+    client = TestClient(app)
+    longest_queue = 0
+    for i in range(1500):
+        assert 200 == client.get(f"/docs/{i}").status_code
+        longest_queue = max(longest_queue, writer.status()["queue_length"])
+    assert 0 == writer.counters.dropped
+    assert longest_queue <= 400
+    assert writer.spool.stats().files > 0
+    assert 0 == writer.counters.written
+    down.down = False
+    [result] = rows(
+        app, "SELECT count() AS n, uniqExact(pageview_id) AS ids FROM {db}.page_requests"
+    )
+    assert {"n": 1500, "ids": 1500} == result
+    assert 0 == writer.spool.stats().files
+    assert writer.counters.replayed > 0
