@@ -7,9 +7,11 @@ application emits for categories the visitor has not accepted.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from consentlog.settings import Category
 
@@ -17,15 +19,20 @@ _UNKNOWN = object()
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
-def parse_cookie_header(raw: str) -> dict[str, str]:
-    """Cookie name → value; malformed pairs are skipped, the first of a repeated name wins."""
+@functools.lru_cache(maxsize=4096)
+def parse_cookie_header(raw: str) -> Mapping[str, str]:
+    """Cookie name → value; malformed pairs are skipped, the first of a repeated name wins.
+
+    A browser sends the same header on every request until a cookie changes, so results
+    are memoised; the mapping returned is shared and read-only.
+    """
     cookies: dict[str, str] = {}
     for chunk in raw.split(";"):
         name, sep, value = chunk.partition("=")
         name = name.strip()
         if sep and name and name not in cookies:
             cookies[name] = value.strip().strip('"')
-    return cookies
+    return MappingProxyType(cookies)
 
 
 def is_token(value: str | None) -> bool:
@@ -39,6 +46,7 @@ class CookieWriter:
 
     domain: str | None = None
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - the session cookie repeats per visitor
     def set(self, name: str, value: str, *, max_age: int, secure: bool, http_only: bool) -> bytes:
         """A ``Set-Cookie`` header value that sets ``name``."""
         parts = [f"{name}={value}", "Path=/", f"Max-Age={max_age}", "SameSite=Lax"]

@@ -8,7 +8,9 @@ says which ``Set-Cookie`` headers bring the browser in line with the decision.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from starlette.types import Scope
 
@@ -16,6 +18,8 @@ from consentlog.consent import ConsentCodec, CookieState, Decision, Source
 from consentlog.cookies import CookieFilter, CookieWriter, is_token, parse_cookie_header
 from consentlog.request import Origin, first_language, origin_of, text
 from consentlog.settings import ANALYTICS, Settings
+
+_NONE: Mapping[str, str] = MappingProxyType({})
 
 
 def new_token() -> str:
@@ -32,7 +36,7 @@ class Visit:
         self,
         scope: Scope,
         headers: dict[bytes, bytes],
-        cookies: dict[str, str],
+        cookies: Mapping[str, str],
         cookie: CookieState,
         signal: Source | None,
         trusted_hops: int,
@@ -51,7 +55,7 @@ class Visit:
     ) -> Visit:
         """What this request proves about consent."""
         raw_cookie = headers.get(b"cookie")
-        cookies = parse_cookie_header(raw_cookie[:8192].decode("latin-1")) if raw_cookie else {}
+        cookies = parse_cookie_header(raw_cookie[:8192].decode("latin-1")) if raw_cookie else _NONE
         signal: Source | None = None
         if settings.honor_gpc and headers.get(b"sec-gpc", b"").strip() == b"1":
             signal = "gpc"
