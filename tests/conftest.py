@@ -7,6 +7,7 @@ its own database; apps are built fresh per test, as Starlette's own tests do.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,13 @@ def set_cookies(response: Any) -> dict[str, str]:
 
 def tmp_store_dir(tmp_path: Path) -> str:
     return f"chdb://{tmp_path / 'store'}"
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a `consentlog` subprocess: no CONSENTLOG_* settings from the
+    developer's shell, and this tree's package first on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTLOG_")}
+    package_root = str(Path(__file__).resolve().parent.parent / "middleware")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

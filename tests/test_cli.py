@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -11,6 +10,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.conftest import cli_env
 
 CLI = [sys.executable, "-m", "consentlog.cli"]
 
@@ -22,10 +23,14 @@ def _free_port() -> int:
 
 
 def _run(args: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("CONSENTLOG_CLICKHOUSE_URL", None)
     return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+        [*CLI, *args],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -50,7 +55,7 @@ def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={k: v for k, v in os.environ.items() if k != "CONSENTLOG_CLICKHOUSE_URL"},
+        env=cli_env(),
     )
     try:
         base = f"http://127.0.0.1:{port}"

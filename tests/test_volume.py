@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -15,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from consentlog.testing import call, consent_cookie, http_scope
-from tests.conftest import MakeApp, rows
+from tests.conftest import MakeApp, cli_env, rows
 
 REQUESTS = 1_000_000
 
@@ -60,7 +59,7 @@ def _free_port() -> int:
 def test_sigterm_mid_stream_loses_nothing(tmp_path: Path) -> None:
     """Every page answered 200 before a SIGTERM is in the store after the server exits."""
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTLOG_")}
+    env = cli_env()
     server = subprocess.Popen(
         [sys.executable, "-m", "consentlog.cli", "demo", "--port", str(port)],
         cwd=tmp_path,
