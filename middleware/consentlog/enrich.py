@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ua_parser import parse as parse_user_agent
 
-from consentlog.events import ConsentRecord, PageRequest
+from consentlog.events import ConsentRecord, Engagement, PageRequest
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 _BOT_WORDS = ("bot", "crawl", "spider", "slurp", "headless", "preview", "monitor", "python")
@@ -192,6 +192,10 @@ class Enricher:
         }
         return pa.table(columns)
 
+    def engagement_table(self, events: Sequence[Engagement]) -> pa.Table:
+        """The ``engagements`` rows of a batch."""
+        return engagement_table(events)
+
     def consent_table(self, events: Sequence[ConsentRecord]) -> pa.Table:
         """The ``consent_records`` rows of a batch."""
         (ts, consent_id, action, categories, policy_revision, source, visitor_id, client_ip,
@@ -206,3 +210,24 @@ class Enricher:
              for c, f in zip(columns, CONSENT_SCHEMA, strict=True)],
             schema=CONSENT_SCHEMA,
         )  # fmt: skip
+
+
+ENGAGEMENT_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("ms", tz="UTC")), ("pageview_id", pa.string()),
+        ("visitor_id", pa.string()), ("session_id", pa.string()), ("host", pa.string()),
+        ("path", pa.string()), ("engaged_ms", pa.uint32()), ("scroll_pct", pa.uint8()),
+        ("useful", pa.bool_()),
+    ]
+)  # fmt: skip
+
+
+def engagement_table(events: Sequence[Engagement]) -> pa.Table:
+    """The ``engagements`` rows of a batch (already validated by the beacon route)."""
+    ts, *rest = zip(*events, strict=True)
+    columns = [_timestamps(ts), *rest]
+    return pa.Table.from_arrays(
+        [pa.array(c, f.type) if not isinstance(c, pa.Array) else c
+         for c, f in zip(columns, ENGAGEMENT_SCHEMA, strict=True)],
+        schema=ENGAGEMENT_SCHEMA,
+    )  # fmt: skip

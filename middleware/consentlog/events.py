@@ -46,4 +46,18 @@ class ConsentRecord(NamedTuple):
     user_agent: str
 
 
-Event = PageRequest | ConsentRecord
+class Engagement(NamedTuple):
+    """What the beacon reported for one page view of a consented visitor."""
+
+    ts: float
+    pageview_id: str
+    visitor_id: str
+    session_id: str
+    host: str
+    path: str
+    engaged_ms: int  # visible and focused time so far
+    scroll_pct: int  # deepest scroll so far, 0-100
+    useful: bool | None  # the visitor's "was this page useful?" vote, if any
+
+
+Event = PageRequest | ConsentRecord | Engagement

@@ -22,6 +22,7 @@ from consentlog.banner import BannerRenderer, inject
 from consentlog.consent import ConsentCodec, Decision
 from consentlog.cookies import CookieFilter, CookieWriter
 from consentlog.events import ConsentRecord, PageRequest
+from consentlog.pageviews import PageviewTokens
 from consentlog.request import first_language, header_map, text
 from consentlog.routes import GPC_PATH, ConsentRoutes
 from consentlog.settings import ANALYTICS, Settings
@@ -70,6 +71,7 @@ class ConsentMiddleware:
         self.script = load_asset("banner.js")
         self.stylesheet = load_asset("banner.css")
         self.banner = BannerRenderer(s, self.script, self.stylesheet)
+        self.pageviews = PageviewTokens(s.secret_keys)
         self.routes = ConsentRoutes(self)
         self._prefix_slash = s.prefix + "/"
 
@@ -161,12 +163,14 @@ class ConsentMiddleware:
         allows = self.cookie_filter.allows
         held: Message | None = None
         page = False
+        pageview_id = ""
+        pageview_token = ""
         sent_bytes = 0
         status = 0
         ids = _NO_IDS
 
         async def consent_send(message: Message) -> None:
-            nonlocal held, page, sent_bytes, status, ids
+            nonlocal held, page, sent_bytes, status, ids, pageview_id, pageview_token
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
@@ -187,6 +191,13 @@ class ConsentMiddleware:
                     changes.append(self.consent_cookie(visit, decision))
                     self.record_decision(visit, decision, decision.source, ids)
                 raw.extend((b"set-cookie", c) for c in changes)
+                if page:
+                    if ids.session_id:  # the beacon may report on this page view
+                        pageview_id, pageview_token = self.pageviews.issue(
+                            ids.session_id, scope["path"]
+                        )
+                    else:
+                        pageview_id = os.urandom(16).hex()
                 if (
                     s.inject_banner
                     and status not in _NO_BODY_STATUSES
@@ -201,9 +212,12 @@ class ConsentMiddleware:
                 if held is not None:
                     start, held = held, None
                     if final:
-                        body = inject(
-                            message.get("body", b""), self._snippet(visit, decision, scope)
-                        )
+                        snippet = self._snippet(visit, decision, scope)
+                        if pageview_token:
+                            snippet += b'<i id="cl-pv" data-pv="%s" hidden></i>' % (
+                                pageview_token.encode()
+                            )
+                        body = inject(message.get("body", b""), snippet)
                         if body is not None:
                             _set_length(start, len(body))
                             message["body"] = body
@@ -211,7 +225,9 @@ class ConsentMiddleware:
                 sent_bytes += len(message.get("body", b""))
                 await send(message)
                 if page and final:
-                    self._log_page(scope, visit, decision, ids, status, sent_bytes, started, clock)
+                    self._log_page(
+                        scope, visit, decision, ids, pageview_id, status, sent_bytes, started, clock
+                    )
             else:
                 await send(message)
 
@@ -240,6 +256,7 @@ class ConsentMiddleware:
         visit: Visit,
         decision: Decision | None,
         ids: Identifiers,
+        pageview_id: str,
         status: int,
         sent_bytes: int,
         started: float,
@@ -252,7 +269,7 @@ class ConsentMiddleware:
         self.writer.submit(
             PageRequest(
                 started,
-                os.urandom(16).hex(),  # pageview id
+                pageview_id,
                 visit.origin.host,
                 scope["path"][:1024],
                 str(getattr(route, "path", ""))[:255],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from starlette.types import Scope
+from starlette.types import Receive, Scope
 
 
 def header_map(scope: Scope) -> dict[bytes, bytes]:
@@ -108,3 +108,32 @@ def first_language(accept_language: str, known: frozenset[str] = frozenset()) ->
             if primary in known_set:
                 return primary
     return ""
+
+
+class BadRequest(Exception):
+    """Input consentlog refuses; ``status`` and a message that names the problem."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
+    """The request body; 413 over ``limit`` bytes (declared or streamed), 400 on disconnect."""
+    declared = text(headers, b"content-length", 20).strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest(400, "client disconnected before the body was complete")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, f"request body over {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -2,7 +2,8 @@
 
 ``GET``: the current decision as JSON. ``POST``: record a decision (JSON or an HTML form,
 which is answered with 303 back to a same-origin ``next``). ``DELETE`` or
-``POST …/withdraw``: withdraw. Plus the banner's assets and ``/.well-known/gpc.json``.
+``POST …/withdraw``: withdraw. ``POST …/beacon``: engagement (see ``beacon.py``). Plus
+the banner's assets and ``/.well-known/gpc.json``.
 State changes refuse cross-site requests; bad input gets a 4xx naming the problem.
 """
 
@@ -18,8 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from consentlog.assets import Asset
+from consentlog.beacon import Beacon
 from consentlog.consent import Decision, Source
-from consentlog.request import cross_site_reason, header_map, text
+from consentlog.request import BadRequest, cross_site_reason, header_map, read_body, text
 from consentlog.visit import Visit, cookie_changes
 
 if TYPE_CHECKING:
@@ -40,15 +42,6 @@ class Submission:
     next_url: str = "/"
 
 
-class BadRequest(Exception):
-    """Input consentlog refuses; ``status`` and a message that names the problem."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 class ConsentRoutes:
     """Answers every request under the prefix (and the GPC well-known file)."""
 
@@ -56,6 +49,7 @@ class ConsentRoutes:
         self.mw = middleware
         self.settings = middleware.settings
         self._assets = {"banner.js": middleware.script, "banner.css": middleware.stylesheet}
+        self._beacon = Beacon(middleware)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -87,10 +81,14 @@ class ConsentRoutes:
             content_type = text(headers, b"content-type", 200)
             if content_type.startswith("application/x-www-form-urlencoded"):
                 fields = _parse_form(
-                    await _read_body(receive, headers, self.settings.max_body_bytes)
+                    await read_body(receive, headers, self.settings.max_body_bytes)
                 )
                 return self._withdraw(visit, form=True, next_url=_safe_next(fields))
             return self._withdraw(visit, form=False)
+        if tail == "/beacon":
+            _allow(method, ("POST",))
+            self._refuse_cross_site(visit)
+            return await self._beacon(visit, receive, headers)
         if tail == "/banner.html":
             _allow(method, ("GET", "HEAD"))
             return self._banner_fragment(visit, scope)
@@ -116,7 +114,7 @@ class ConsentRoutes:
             raise BadRequest(
                 415, "send the decision as application/json or an urlencoded HTML form"
             )
-        body = await _read_body(receive, headers, self.settings.max_body_bytes)
+        body = await read_body(receive, headers, self.settings.max_body_bytes)
         if content_type == "application/json":
             accepted, action = self._parse_json(body)
             return Submission(accepted, action, form=False)
@@ -252,25 +250,6 @@ def error(status: int, message: str) -> Response:
 def _allow(method: str, allowed: tuple[str, ...]) -> None:
     if method not in allowed:
         raise BadRequest(405, f"method {method[:20]} not allowed here; use {', '.join(allowed)}")
-
-
-async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
-    declared = text(headers, b"content-length", 20).strip()
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(413, f"request body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequest(400, "client disconnected before the body was complete")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(413, f"request body over {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _parse_form(body: bytes) -> dict[str, list[str]]:

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consentlog.events import ConsentRecord, PageRequest
+from consentlog.events import ConsentRecord, Engagement, PageRequest
 
 SUFFIX = ".batch"
 
@@ -32,15 +32,22 @@ class Batch:
     token: str
     pages: list[PageRequest] = field(default_factory=list)
     consents: list[ConsentRecord] = field(default_factory=list)
+    engagements: list[Engagement] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.pages) + len(self.consents)
+        return len(self.pages) + len(self.consents) + len(self.engagements)
 
 
 def encode(batch: Batch) -> bytes:
     """The spool-file bytes of ``batch``: JSON, newline, CRC-32 of the JSON."""
     payload = json.dumps(
-        {"v": 1, "token": batch.token, "pages": batch.pages, "consents": batch.consents},
+        {
+            "v": 1,
+            "token": batch.token,
+            "pages": batch.pages,
+            "consents": batch.consents,
+            "engagements": batch.engagements,
+        },
         separators=(",", ":"),
     ).encode("utf-8")
     return payload + b"\n" + format(zlib.crc32(payload), "08x").encode("ascii") + b"\n"
@@ -59,6 +66,7 @@ def decode(data: bytes) -> Batch:
             consents=[
                 ConsentRecord._make([*row[:3], tuple(row[3]), *row[4:]]) for row in raw["consents"]
             ],
+            engagements=[Engagement._make(row) for row in raw.get("engagements", ())],
         )
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise CorruptSpoolFile(f"unreadable content: {exc}") from None

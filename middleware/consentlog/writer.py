@@ -29,14 +29,14 @@ from typing import Any
 import structlog
 
 from consentlog.enrich import Enricher
-from consentlog.events import Event, PageRequest
+from consentlog.events import ConsentRecord, Event, PageRequest
 from consentlog.schema import migrate
 from consentlog.spool import Batch, CorruptSpoolFile, Spool
 from consentlog.store import Store
 
 log = structlog.get_logger("consentlog.writer")
 
-Tables = tuple[Any, Any]  # (page_requests, consent_records) Arrow tables, None when empty
+Tables = dict[str, Any]  # table name → Arrow table of a batch
 MAX_BACKOFF = 30.0  # seconds
 # A spool file ClickHouse keeps refusing while it answers queries is set aside after this
 # many attempts, so one bad batch cannot hold up every batch behind it.
@@ -256,14 +256,21 @@ class Writer:
     def _prepare(self, batch: Batch) -> Tables | None:
         """The Arrow tables of a batch; None (logged) if its events cannot be enriched —
         a retry would fail the same way."""
+        enricher = self._enricher
         try:
-            return (
-                self._enricher.page_table(batch.pages) if batch.pages else None,
-                self._enricher.consent_table(batch.consents) if batch.consents else None,
-            )
+            tables = {
+                "page_requests": enricher.page_table(batch.pages) if batch.pages else None,
+                "consent_records": (
+                    enricher.consent_table(batch.consents) if batch.consents else None
+                ),
+                "engagements": (
+                    enricher.engagement_table(batch.engagements) if batch.engagements else None
+                ),
+            }
         except Exception as exc:
             log.error("batch_not_enrichable", error=_first_line(exc), events=len(batch))
             return None
+        return {name: table for name, table in tables.items() if table is not None}
 
     def _replay_spool(self) -> None:
         """Replay spooled batches oldest first, yielding to the queue when it fills up."""
@@ -298,15 +305,9 @@ class Writer:
         if not self._migrated:
             migrate(self.store, self.database, ttl_months=self._retention)
             self._migrated = True
-        pages, consents = tables
-        if pages is not None:
-            self.store.insert_arrow(
-                f"{self.database}.page_requests", pages, dedup_token=f"{token}-p"
-            )
-        if consents is not None:
-            self.store.insert_arrow(
-                f"{self.database}.consent_records", consents, dedup_token=f"{token}-c"
-            )
+        for name, table in tables.items():
+            # one token per batch and table: a retried batch is written once
+            self.store.insert_arrow(f"{self.database}.{name}", table, dedup_token=f"{token}-{name}")
         self.counters.batches += 1
 
     def _store_answers(self) -> bool:
@@ -323,8 +324,10 @@ class Writer:
             event = queue.popleft()
             if isinstance(event, PageRequest):
                 batch.pages.append(event)
-            else:
+            elif isinstance(event, ConsentRecord):
                 batch.consents.append(event)
+            else:
+                batch.engagements.append(event)
         return batch
 
     def _spill(self, keep: int = 0) -> None:
