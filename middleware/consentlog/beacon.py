@@ -84,9 +84,7 @@ class Beacon:
             raise BadRequest(403, "'pv' is not a page view of this session and path")
         keys = set(payload)
         if keys <= _NAVIGATION_FIELDS and "nav" in keys:
-            return self._navigate(
-                visit, scope, session_id, visitor_id, _path(payload["nav"], "nav")
-            )
+            return self._navigate(visit, session_id, visitor_id, _path(payload["nav"], "nav"))
         if not keys <= _ENGAGEMENT_FIELDS:
             raise BadRequest(400, f"unknown field {sorted(keys - _ENGAGEMENT_FIELDS)[0][:50]!r}")
         useful = payload.get("useful")
