@@ -229,11 +229,111 @@
       .catch(() => { /* no banner this time; the next page load tries again */ });
   };
 
+  // The beacon: engaged time (page visible and focused), deepest scroll and the
+  // "was this page useful?" vote of one page view, sent when the page is hidden or left.
+  // The server marks pages of consented visitors with a page-view token (#cl-pv).
+  let pv = null; // token of the current page view
+  let path = location.pathname;
+  let engaged = 0; // ms of visible and focused time, not counting the running stretch
+  let since = null; // performance.now() when the running stretch began, or null
+  let scroll = 0;
+  let vote = null;
+  let sent = '';
+
+  const active = () => document.visibilityState === 'visible' && document.hasFocus();
+  const tick = () => {
+    const now = performance.now();
+    if (since !== null) engaged += now - since;
+    since = active() ? now : null;
+  };
+  const measureScroll = () => {
+    const root = document.documentElement;
+    const seen = root.scrollHeight > innerHeight
+      ? ((scrollY + innerHeight) / root.scrollHeight) * 100 : 100;
+    scroll = Math.max(scroll, Math.min(100, Math.round(seen)));
+  };
+  const beacon = (body) => {
+    const data = JSON.stringify(body);
+    if (!(navigator.sendBeacon && navigator.sendBeacon(prefix + '/beacon', data))) {
+      fetch(prefix + '/beacon', { method: 'POST', body: data, keepalive: true, credentials: 'same-origin' })
+        .catch(() => {});
+    }
+  };
+  // Sends only what changed since the last send: hiding a tab twice is one row.
+  const report = () => {
+    if (!pv || !isAccepted('analytics')) return;
+    tick();
+    measureScroll();
+    const body = { pv, path, engaged_ms: Math.round(engaged), scroll_pct: scroll, useful: vote };
+    const key = JSON.stringify(body);
+    if (key !== sent) {
+      sent = key;
+      beacon(body);
+    }
+  };
+  // A single-page app changed its URL: close this page view, open the next one.
+  const navigated = () => {
+    if (!pv || location.pathname === path) return;
+    report();
+    const from = { pv, path, nav: location.pathname };
+    pv = null;
+    path = location.pathname;
+    engaged = 0;
+    scroll = 0;
+    vote = null;
+    sent = '';
+    fetch(prefix + '/beacon', {
+      method: 'POST', credentials: 'same-origin', body: JSON.stringify(from),
+      headers: { 'Content-Type': 'application/json' },
+    }).then((r) => (r.ok ? r.json() : {})).then((answer) => { pv = answer.pv || null; }, () => {});
+  };
+  const feedback = (box) => {
+    if (box.dataset.clDone) return;
+    box.dataset.clDone = '1';
+    box.setAttribute('role', 'group');
+    const question = box.getAttribute('data-consent-feedback') || 'Was this page useful?';
+    box.setAttribute('aria-label', question);
+    box.innerHTML = '<span></span> <button type="button" value="1">Yes</button> '
+      + '<button type="button" value="">No</button>';
+    box.firstChild.textContent = question;
+    box.addEventListener('click', guard((event) => {
+      const button = event.target.closest('button');
+      if (!button || vote !== null) return;
+      vote = button.value === '1';
+      box.textContent = 'Thank you for your feedback.';
+    }));
+  };
+  const track = () => {
+    const mark = document.getElementById('cl-pv');
+    pv = mark && mark.getAttribute('data-pv');
+    if (!pv) return;
+    tick();
+    measureScroll();
+    ['focus', 'blur'].forEach((name) => addEventListener(name, guard(tick)));
+    addEventListener('scroll', guard(measureScroll), { passive: true });
+    document.addEventListener('visibilitychange', guard(() => {
+      if (document.visibilityState === 'hidden') report();
+      else tick();
+    }));
+    addEventListener('pagehide', guard(report));
+    ['pushState', 'replaceState'].forEach((name) => {
+      const original = history[name];
+      history[name] = function () {
+        const result = original.apply(this, arguments);
+        guard(navigated)();
+        return result;
+      };
+    });
+    addEventListener('popstate', guard(navigated));
+    document.querySelectorAll('[data-consent-feedback]').forEach(feedback);
+  };
+
   const init = guard(() => {
     sendConsentMode('default');
     banner = document.getElementById('cl-banner');
     if (banner) setup();
     else if (typeof window.fetch === 'function') loadBanner();
+    track();
   });
 
   document.addEventListener('click', guard((event) => {

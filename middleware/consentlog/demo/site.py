@@ -341,6 +341,9 @@ tr { border-bottom: 1px solid var(--border); }
 .not-found { text-align: center; padding-block: 2rem; margin-inline: auto; }
 .not-found .code { font-size: 4rem; font-weight: 800; color: var(--brand); margin: 0; }
 .not-found .actions { justify-content: center; }
+.feedback { margin: 2rem 0; padding: 1rem; border: 1px solid #c9ced6; border-radius: 8px; }
+.feedback:empty { display: none; }
+.feedback button { margin-left: 0.5rem; padding: 0.4rem 1rem; min-height: 44px; font: inherit; }
 """
 
 
@@ -1168,6 +1171,11 @@ async def pricing(request: Request) -> HTMLResponse:
     return response
 
 
+# consentlog's banner script fills this with "Was this page useful? Yes / No" for
+# visitors who accepted analytics; for everybody else it stays empty.
+FEEDBACK = '<div class="feedback" data-consent-feedback></div>'
+
+
 async def docs_index(request: Request) -> HTMLResponse:
     return HTMLResponse(page("Documentation", _render_docs_index(), active="/docs"))
 
@@ -1177,9 +1185,8 @@ async def doc_page(request: Request) -> HTMLResponse:
     doc = DOCS.get(slug)
     if doc is None:
         raise HTTPException(status_code=404)
-    return HTMLResponse(
-        page(doc.title, _render_doc(slug, doc), active="/docs", description=doc.summary)
-    )
+    body = _render_doc(slug, doc) + FEEDBACK
+    return HTMLResponse(page(doc.title, body, active="/docs", description=doc.summary))
 
 
 async def blog_index(request: Request) -> HTMLResponse:
@@ -1191,9 +1198,8 @@ async def blog_post(request: Request) -> HTMLResponse:
     post = POSTS.get(slug)
     if post is None:
         raise HTTPException(status_code=404)
-    return HTMLResponse(
-        page(post.title, _render_post(post), active="/blog", description=post.summary)
-    )
+    body = _render_post(post) + FEEDBACK
+    return HTMLResponse(page(post.title, body, active="/blog", description=post.summary))
 
 
 async def privacy(request: Request) -> HTMLResponse:
