@@ -3,9 +3,13 @@
 ``live_server(**options)`` starts ``create_demo_app`` under uvicorn in a background thread on
 127.0.0.1 (a free port, bound before the server starts, so there is no race for it). Every
 server of a test writes into that test's database on the session's embedded store (chDB
-allows one store per process). ``browser`` is a session-wide Chromium; ``new_context`` gives a
-fresh, isolated browser context per call, closed after the test; ``page`` is a page in one
-such context that fails the test if the page throws an uncaught error.
+allows one store per process). ``browser`` is a Chromium shared by a test module;
+``new_context`` gives a fresh, isolated browser context per call, closed after the test;
+``page`` is a page in one such context that fails the test if the page throws an uncaught
+error.
+
+Test modules load this file with ``pytest_plugins = ["tests.browser"]`` (so its asserts are
+rewritten too) and import from it only for type checking.
 """
 
 from __future__ import annotations
@@ -15,12 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Cookie, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from consentlog.demo.app import create_demo_app
 from consentlog.middleware import ConsentMiddleware
@@ -35,11 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ROOT = Path(__file__).resolve().parent.parent
-AXE_SCRIPT = ROOT / "js" / "node_modules" / "axe-core" / "axe.min.js"
-ARTIFACTS = ROOT / "test-artifacts"
 TIMEOUT_MS = 10_000  # a step that takes longer than this is broken, not slow
-TRAFFIC_COOKIES = frozenset(("cl_vid", "cl_sid"))
 
 
 @dataclass
@@ -116,9 +115,13 @@ def live(live_server: StartServer) -> LiveServer:
     return live_server()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, shared by the whole session."""
+    """Debian's Chromium, headless, shared by the tests of one module.
+
+    Not session-wide: while Playwright's sync API is started, the main thread counts as
+    running an event loop, so ``asyncio.run`` in any later test module would fail.
+    """
     playwright = sync_playwright().start()
     try:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -149,7 +152,7 @@ def new_context(browser: Browser) -> Iterator[NewContext]:
 
 @pytest.fixture
 def context(new_context: NewContext) -> BrowserContext:
-    """A fresh default browser context (1280×720, JavaScript on)."""
+    """A fresh default browser context (1280x720, JavaScript on)."""
     return new_context()
 
 
@@ -161,13 +164,3 @@ def page(context: BrowserContext) -> Iterator[Page]:
     tab.on("pageerror", lambda error: errors.append(str(error)))
     yield tab
     assert [] == errors, "the page threw"
-
-
-def cookie_jar(context: BrowserContext) -> dict[str, Cookie]:
-    """The context's cookies by name (one host is served per test, so names are unique)."""
-    return {c["name"]: c for c in context.cookies()}
-
-
-def wait_for_animations(page: Page) -> None:
-    """Let running CSS animations (the banner's entrance) finish."""
-    page.evaluate("() => Promise.all(document.getAnimations().map((a) => a.finished))")
