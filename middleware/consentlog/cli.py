@@ -1,4 +1,4 @@
-"""The ``consentlog`` command: ``demo``, ``migrate``, ``sql``, ``status``.
+"""The ``consentlog`` command: ``demo``, ``migrate``, ``report``, ``sql``, ``status``.
 
 Every command takes the store as ``--clickhouse-url`` or ``CONSENTLOG_CLICKHOUSE_URL``.
 Errors a user can fix (a store held by another process, a bad option) are one line on
@@ -125,6 +125,52 @@ def _cell(value: Any) -> str:
     return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) else str(value)
 
 
+def _date(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Page usefulness in the terminal (or as JSON)."""
+    from consentlog.metrics import page_report
+
+    end = args.end or datetime.datetime.now(datetime.UTC).date()
+    start = args.start or end - datetime.timedelta(days=args.days - 1)
+    store = open_store(_store_url(args))
+    migrate(store, _database(args))
+    pages = page_report(store, _database(args), start, end, host=args.host or "")
+    if args.json:
+        print(json.dumps([p.as_dict() for p in pages]))
+        return 0
+    print(f"Page usefulness {start} – {end}  ({store.description})")
+    header = ["path", "views", "visitors", "bounce", "exit", "engaged", "scroll", "deep", "yes/no",
+              "useful"]  # fmt: skip
+    table = [header]
+    for p in sorted(pages, key=lambda p: (p.usefulness is None, -(p.usefulness or 0))):
+        engaged = "–" if p.median_engaged_ms is None else f"{p.median_engaged_ms / 1000:.1f}s"
+        scroll = "–" if p.avg_scroll_pct is None else f"{p.avg_scroll_pct:.0f}%"
+        table.append([
+            p.path[:48], str(p.views), str(p.visitors), _percent(p.bounce_rate),
+            _percent(p.exit_rate), engaged, scroll, _percent(p.deep_read_rate),
+            f"{p.votes_yes}/{p.votes_no}",
+            "not enough data" if p.usefulness is None else str(p.usefulness),
+        ])  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the demo site with consentlog mounted."""
     import uvicorn
@@ -171,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "store, schema version, row counts, queue and spool figures")
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(handler=cmd_status)
+
+    report = command("report", "page usefulness over a date range")
+    report.add_argument("--start", type=_date, help="first day (default: --days before --end)")
+    report.add_argument("--end", type=_date, help="last day, included (default: today, UTC)")
+    report.add_argument("--days", type=int, default=30, help="range length without --start")
+    report.add_argument("--host", help="only this host")
+    report.add_argument("--json", action="store_true", help="a JSON list of page objects")
+    report.set_defaults(handler=cmd_report)
 
     sql = command("sql", "run a SQL query on the store")
     sql.add_argument("query")
