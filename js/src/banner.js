@@ -259,10 +259,12 @@
         .catch(() => {});
     }
   };
-  // Sends only what changed since the last send: hiding a tab twice is one row.
+  // Sends only what changed since the last send: hiding a tab twice is one row. Leaving
+  // (pagehide, tab hidden) ends the running stretch, so the two events send once.
   const report = () => {
     if (!pv || !isAccepted('analytics')) return;
     tick();
+    since = null;
     measureScroll();
     const body = { pv, path, engaged_ms: Math.round(engaged), scroll_pct: scroll, useful: vote };
     const key = JSON.stringify(body);
@@ -282,6 +284,7 @@
     scroll = 0;
     vote = null;
     sent = '';
+    tick();
     fetch(prefix + '/beacon', {
       method: 'POST', credentials: 'same-origin', body: JSON.stringify(from),
       headers: { 'Content-Type': 'application/json' },
