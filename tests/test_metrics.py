@@ -16,6 +16,7 @@ import pytest
 
 from consentlog.events import Engagement, PageRequest
 from consentlog.metrics import PageMetrics, page_report
+from consentlog.rollup import roll_up, watermark
 from consentlog.store import Store
 from consentlog.writer import Writer
 
@@ -141,7 +142,12 @@ def loaded(
 ) -> tuple[list[PageRequest], list[Engagement]]:
     pages, engagements = generate()
     writer = Writer(
-        store, database=database, spool_dir=tmp_path, batch_size=5000, flush_interval=0.05
+        store,
+        database=database,
+        spool_dir=tmp_path,
+        batch_size=5000,
+        flush_interval=0.05,
+        rollup_interval=None,  # the tests roll up when they choose
     )
     for event in [*pages, *engagements]:
         writer.submit(event)
@@ -177,3 +183,49 @@ def test_date_range_excludes_other_days(store: Store, database: str, loaded: Any
     """A range without the data set's day reports nothing."""
     next_day = DAY + datetime.timedelta(days=1)
     assert [] == page_report(store, database, next_day, next_day)
+
+
+def test_rollup_gives_the_same_report(
+    store: Store, database: str, loaded: tuple[list[PageRequest], list[Engagement]]
+) -> None:
+    """After the day is rolled up, the report (now read from page_daily) is unchanged."""
+    raw = page_report(store, database, DAY, DAY, use_rollup=False)
+    later = datetime.datetime.combine(
+        DAY + datetime.timedelta(days=2), datetime.time(), datetime.UTC
+    )
+    assert [DAY] == roll_up(store, database, now=later)
+    assert DAY == watermark(store, database)
+    assert raw == page_report(store, database, DAY, DAY)
+    _, [(raw_rows,)] = store.query(f"SELECT count() FROM {database}.page_requests")
+    assert [] == roll_up(store, database, now=later), "nothing left to roll up"
+    assert 0 < raw_rows
+
+
+def test_late_rows_rebuild_a_rolled_up_day(
+    store: Store, database: str, tmp_path: Any, loaded: tuple[list[PageRequest], list[Engagement]]
+) -> None:
+    """Rows arriving for a rolled-up day (a spool replayed late) rebuild that day."""
+    later = datetime.datetime.combine(
+        DAY + datetime.timedelta(days=2), datetime.time(), datetime.UTC
+    )
+    roll_up(store, database, now=later)
+    before = {m.path: m.views for m in page_report(store, database, DAY, DAY)}
+    pages, _ = generate(seed=99)
+    writer = Writer(
+        store,
+        database=database,
+        spool_dir=tmp_path / "late",
+        flush_interval=0.05,
+        rollup_interval=None,
+    )
+    for page in pages[:50]:
+        writer.submit(page)
+    assert writer.stop(60)
+    assert [DAY] == roll_up(store, database, now=later)
+    after = {m.path: m.views for m in page_report(store, database, DAY, DAY)}
+    assert sum(before.values()) + sum(1 for p in pages[:50] if p.user_agent != BOT) == sum(
+        after.values()
+    )
+    assert page_report(store, database, DAY, DAY, use_rollup=False) == page_report(
+        store, database, DAY, DAY
+    )

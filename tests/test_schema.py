@@ -18,9 +18,14 @@ def test_migrate_creates_tables_once(store: Store, database: str) -> None:
         "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
         {"db": database},
     )
-    assert ["consent_records", "engagements", "page_requests", "schema_migrations"] == [
-        t[0] for t in tables
-    ]
+    assert [
+        "consent_records",
+        "engagements",
+        "page_daily",
+        "page_requests",
+        "rollup_days",
+        "schema_migrations",
+    ] == [t[0] for t in tables]
 
 
 def test_raw_tables_have_partitions_ttl_and_dedup_window(store: Store, database: str) -> None:

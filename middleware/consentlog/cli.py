@@ -59,6 +59,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollup(args: argparse.Namespace) -> int:
+    """Roll up the complete days not rolled up yet (the writer does this every 10 min)."""
+    from consentlog.rollup import roll_up
+
+    store = open_store(_store_url(args))
+    migrate(store, _database(args))
+    days = roll_up(store, _database(args))
+    print(f"rolled up {len(days)} day(s): {', '.join(map(str, days))}" if days else "up to date")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Store, schema version, row counts, and the writer's queue and spool figures."""
     url, database = _store_url(args), _database(args)
@@ -185,6 +196,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         migrate(store, app.settings.database)  # fail now, in one line, if the store is held
     url = f"http://{args.host}:{args.port}/"
     print(f"consentlog demo: {url}  (store: {store.description})", flush=True)
+    if args.simulate:  # synthetic visitors over HTTP, once the server answers
+        from consentlog.simulate import simulate_in_background
+
+        simulate_in_background(args.host, args.port, args.simulate, seed=args.seed)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -203,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "serve the demo site with consentlog mounted")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--simulate", type=int, default=0, metavar="N", help="send N synthetic visitors over HTTP"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="random seed of --simulate (default 1)")
     demo.set_defaults(handler=cmd_demo)
 
     migrate_command = command("migrate", "apply pending schema migrations")
@@ -213,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the SQL instead of running it"
     )
     migrate_command.set_defaults(handler=cmd_migrate)
+
+    command("rollup", "roll up complete days into page_daily").set_defaults(handler=cmd_rollup)
 
     status = command("status", "store, schema version, row counts, queue and spool figures")
     status.add_argument("--format", choices=("table", "json"), default="table")

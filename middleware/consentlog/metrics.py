@@ -7,21 +7,15 @@ runs it and returns typed rows. Definitions and reasoning: ``docs/metrics.md``.
 from __future__ import annotations
 
 import datetime
-import functools
 from dataclasses import dataclass, fields
-from importlib import resources
 from typing import Any
 
+from consentlog.queries import query_text as query_text  # re-exported for reports
+from consentlog.rollup import watermark
 from consentlog.schema import check_identifier
 from consentlog.store import Store
 
 MIN_SAMPLE = 10  # engaged page views before a page gets a usefulness score
-
-
-@functools.cache
-def query_text(name: str) -> str:
-    """The SQL of ``dashboards/sql/<name>.sql``."""
-    return resources.files("consentlog").joinpath("sql", f"{name}.sql").read_text("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +55,23 @@ def _range(start: datetime.date, end: datetime.date) -> dict[str, str]:
     }
 
 
+def day_ranges(
+    start: datetime.date, end: datetime.date, rolled_through: datetime.date | None
+) -> dict[str, datetime.date]:
+    """Which days of ``start``–``end`` come from the rollup, which from the raw rows.
+
+    An empty range is written first > last, which selects nothing.
+    """
+    one = datetime.timedelta(days=1)
+    rolled_last = min(end, rolled_through) if rolled_through else start - one
+    return {
+        "rolled_first": start,
+        "rolled_last": rolled_last,
+        "first_day": max(start, rolled_last + one),
+        "last_day": end,
+    }
+
+
 def page_report(
     store: Store,
     database: str,
@@ -69,13 +80,17 @@ def page_report(
     *,
     host: str = "",
     min_sample: int = MIN_SAMPLE,
+    use_rollup: bool = True,
 ) -> list[PageMetrics]:
-    """Every page's metrics for the days ``start`` to ``end`` (inclusive), most viewed first."""
+    """Every page's metrics for the days ``start`` to ``end`` (inclusive), most viewed
+    first. ``use_rollup=False`` computes everything from the raw rows (for comparison)."""
+    db = check_identifier(database)
+    rolled = watermark(store, db) if use_rollup else None
     parameters = {
-        "db": check_identifier(database),
+        "db": db,
         "host": host,
         "min_sample": min_sample,
-        **_range(start, end),
+        **day_ranges(start, end, rolled),
     }
     columns, rows = store.query(query_text("pages"), parameters)
     names = [f.name for f in fields(PageMetrics)]

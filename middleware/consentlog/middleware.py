@@ -67,6 +67,7 @@ class ConsentMiddleware:
             batch_size=s.batch_size,
             flush_interval=s.flush_interval,
             retention_months=s.retention_months,
+            rollup_interval=s.rollup_interval,
         )
         self.script = load_asset("banner.js")
         self.stylesheet = load_asset("banner.css")

@@ -28,6 +28,8 @@ class Table:
     columns: str
     order_by: str
     ttl_column: str | None = "ts"
+    engine: str = "MergeTree"  # or AggregatingMergeTree, ReplacingMergeTree…
+    partition_by: str = "toYYYYMM(ts)"
 
 
 Step = Table | str
@@ -111,6 +113,55 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+_SUM = "SimpleAggregateFunction(sum, UInt64)"
+
+MIGRATIONS += (
+    Migration(
+        2,
+        "page_daily rollup of page metrics, rollup_days",
+        (
+            Table(
+                "page_daily",
+                f"""
+                day Date,
+                host LowCardinality(String),
+                path String,
+                views {_SUM},
+                bot_views {_SUM},
+                anonymous_views {_SUM},
+                not_found {_SUM},
+                server_errors {_SUM},
+                visitors AggregateFunction(uniqExactIf, String, UInt8),
+                consented_views {_SUM},
+                sessions {_SUM},
+                entries {_SUM},
+                bounces {_SUM},
+                exits {_SUM},
+                onward_views {_SUM},
+                engaged_views {_SUM},
+                engaged_ms AggregateFunction(quantileExactIf(0.5), UInt32, UInt8),
+                scroll_sum {_SUM},
+                deep_reads {_SUM},
+                votes_yes {_SUM},
+                votes_no {_SUM}
+                """,
+                order_by="(host, path, day)",
+                ttl_column=None,
+                engine="AggregatingMergeTree",
+                partition_by="toYYYYMM(day)",
+            ),
+            Table(
+                "rollup_days",
+                "day Date, rolled_at DateTime64(3, 'UTC')",
+                order_by="day",
+                ttl_column=None,
+                engine="ReplacingMergeTree(rolled_at)",
+                partition_by="tuple()",
+            ),
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -131,19 +182,21 @@ def render_table(table: Table, db: str, *, ttl_months: int, cluster: str | None)
         else ""
     )
     body = "(\n" + textwrap.indent(textwrap.dedent(table.columns).strip(), "    ") + "\n)"
+    layout = f"PARTITION BY {table.partition_by}\nORDER BY {table.order_by}\n{ttl}"
     if cluster is None:
         return [
             f"CREATE TABLE IF NOT EXISTS {db}.{table.name} {body}\n"
-            f"ENGINE = MergeTree\nPARTITION BY toYYYYMM(ts)\nORDER BY {table.order_by}\n"
-            f"{ttl}SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
+            f"ENGINE = {table.engine}\n{layout}"
+            f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
         ]
     local = f"{table.name}_local"
+    engine, _, engine_args = table.engine.partition("(")
+    replication = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+    extra = f", {engine_args.rstrip(')')}" if engine_args.rstrip(")") else ""
     return [
         f"CREATE TABLE IF NOT EXISTS {db}.{local} ON CLUSTER {cluster} {body}\n"
-        "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', "
-        "'{replica}')\n"
-        f"PARTITION BY toYYYYMM(ts)\nORDER BY {table.order_by}\n"
-        f"{ttl}SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
+        f"ENGINE = Replicated{engine}({replication}{extra})\n"
+        f"{layout}SETTINGS replicated_deduplication_window = {DEDUP_WINDOW}",
         f"CREATE TABLE IF NOT EXISTS {db}.{table.name} ON CLUSTER {cluster} "
         f"AS {db}.{local}\nENGINE = Distributed({cluster}, {db}, {local}, rand())",
     ]

@@ -98,6 +98,7 @@ class Settings:
     queue_size: int = 100_000
     batch_size: int = 10_000
     flush_interval: float = 1.0  # seconds
+    rollup_interval: float = 600.0  # seconds between runs of the daily rollup job
 
     def __post_init__(self) -> None:
         if not self.secret_keys or not all(self.secret_keys):
@@ -163,7 +164,7 @@ def _parse(name: str, raw: str) -> Any:
     try:
         if name in _INTS:
             return int(raw)
-        if name == "flush_interval":
+        if name in {"flush_interval", "rollup_interval"}:
             return float(raw)
         if name in _BOOLS:
             lowered = raw.strip().lower()

@@ -105,10 +105,15 @@ class Store:
         except Exception as exc:
             raise StoreError(f"cannot reach ClickHouse at {self.description}: {exc}") from None
 
-    def command(self, sql: str, settings: dict[str, Any] | None = None) -> Any:
+    def command(
+        self,
+        sql: str,
+        settings: dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> Any:
         """Run a statement that returns no rows."""
         with self._lock:
-            return self.client().command(sql, settings=settings)
+            return self.client().command(sql, parameters=parameters, settings=settings)
 
     def query(
         self, sql: str, parameters: dict[str, Any] | None = None

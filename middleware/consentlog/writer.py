@@ -30,6 +30,7 @@ import structlog
 
 from consentlog.enrich import Enricher
 from consentlog.events import ConsentRecord, Event, PageRequest
+from consentlog.rollup import roll_up
 from consentlog.schema import migrate
 from consentlog.spool import Batch, CorruptSpoolFile, Spool
 from consentlog.store import Store
@@ -70,6 +71,7 @@ class Writer:
         batch_size: int = 10_000,
         flush_interval: float = 1.0,
         retention_months: int = 25,
+        rollup_interval: float | None = 600.0,
         enricher: Enricher | None = None,
     ) -> None:
         self.store = store
@@ -83,6 +85,8 @@ class Writer:
         self._retention = retention_months
         self._enricher = enricher or Enricher()
         self._migrated = False
+        self._rollup_interval = rollup_interval
+        self._next_rollup = 0.0  # monotonic time of the next rollup run
         self._backoff = 0.0
         self._retry_at = 0.0  # monotonic time before which the store is left alone
         self._replay_attempts: dict[str, int] = {}
@@ -185,6 +189,7 @@ class Writer:
                 self._replay_spool()
                 self._write_queue(full_batches_only)
                 self._backoff = 0.0
+                self._maybe_roll_up()
         except Exception as exc:  # the site must never break because of storage
             self.counters.failures += 1
             self._backoff = min(max(self._backoff * 2, 0.25), MAX_BACKOFF)
@@ -196,6 +201,19 @@ class Writer:
             self._write_status_file()
             with self._idle:
                 self._idle.notify_all()
+
+    def _maybe_roll_up(self) -> None:
+        """Run the daily rollup every ``rollup_interval`` seconds (see ``rollup.py``)."""
+        if self._rollup_interval is None or time.monotonic() < self._next_rollup:
+            return
+        self._next_rollup = time.monotonic() + self._rollup_interval
+        if not self._migrated:
+            migrate(self.store, self.database, ttl_months=self._retention)
+            self._migrated = True
+        try:
+            roll_up(self.store, self.database)
+        except Exception as exc:  # a failed rollup only makes reports read raw rows
+            log.warning("rollup_failed", error=_first_line(exc))
 
     def _write_queue(self, full_batches_only: bool) -> None:
         """Insert the queue batch by batch, enriching the next batch while the previous
