@@ -20,7 +20,7 @@ WITH
                countIf(NOT is_bot AND consent_state != 'granted') AS anonymous_views,
                countIf(NOT is_bot AND status = 404) AS not_found,
                countIf(NOT is_bot AND status >= 500) AS server_errors,
-               uniqExactIfState(visitor_id, NOT is_bot AND visitor_id != '') AS visitors
+               uniqIfState(visitor_id, NOT is_bot AND visitor_id != '') AS visitors
         FROM requests
         GROUP BY day, host, path
     ),

@@ -52,9 +52,14 @@ def roll_up(
         f" AND day NOT IN (SELECT day FROM {db}.rollup_days) ORDER BY day",
         {"through": through},
     )
-    days = sorted({r[0] for r in rows} | set(changed_days(store, db, through)))
-    for day in days:
-        rebuild_day(store, db, day)
+    new_days = [r[0] for r in rows]
+    changed = changed_days(store, db, through)
+    for day in new_days:
+        rebuild_day(store, db, day, fresh=day not in changed)
+    for day in changed:
+        if day not in new_days:
+            rebuild_day(store, db, day)
+    days = sorted({*new_days, *changed})
     last = watermark(store, db)
     if last is None or last < through:
         _record(store, db, through)  # the days up to here without data need no rollup
@@ -82,15 +87,17 @@ def changed_days(store: Store, database: str, through: datetime.date) -> list[da
     return [r[0] for r in rows]
 
 
-def rebuild_day(store: Store, database: str, day: datetime.date) -> None:
-    """(Re)compute one day of ``page_daily`` from the raw rows."""
+def rebuild_day(store: Store, database: str, day: datetime.date, *, fresh: bool = False) -> None:
+    """(Re)compute one day of ``page_daily`` from the raw rows; ``fresh`` (never rolled
+    up) skips removing the old rollup rows."""
     db = check_identifier(database)
     started = time.perf_counter()
-    store.command(
-        f"ALTER TABLE {db}.page_daily DELETE WHERE day = {{day:Date}}",
-        settings={"mutations_sync": 2},
-        parameters={"day": day},
-    )
+    if not fresh:
+        store.command(
+            f"ALTER TABLE {db}.page_daily DELETE WHERE day = {{day:Date}}",
+            settings={"mutations_sync": 2},
+            parameters={"day": day},
+        )
     store.command(
         f"INSERT INTO {db}.page_daily " + query_text("page_daily"),
         parameters={"db": db, "first_day": day, "last_day": day, "host": ""},
