@@ -107,6 +107,6 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     url = f"chdb://{tmp_path / 'store'}"
     first = _run(["migrate", "--clickhouse-url", url], tmp_path)
     assert 0 == first.returncode, first.stderr
-    assert "applied [1, 2]" in first.stdout
+    assert "applied [1, 2, 3]" in first.stdout
     second = _run(["migrate", "--clickhouse-url", url], tmp_path)
     assert "schema is up to date" == second.stdout.strip()

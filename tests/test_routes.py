@@ -489,7 +489,7 @@ def test_wrong_method_is_405(client: TestClient, method: str, path: str) -> None
     assert method in _error(response)
 
 
-@pytest.mark.parametrize("path", ["/_consent/nope", "/_consent/banner.js/x", "/_consent/my-data"])
+@pytest.mark.parametrize("path", ["/_consent/nope", "/_consent/banner.js/x", "/_consent/my-data/x"])
 def test_unknown_consent_route_is_404(client: TestClient, path: str) -> None:
     """An unknown path under the prefix is a JSON 404 naming it, not the host app's."""
     response = client.get(path)

@@ -25,6 +25,7 @@ def test_migrate_creates_tables_once(store: Store, database: str) -> None:
         "page_requests",
         "rollup_days",
         "schema_migrations",
+        "subject_requests",
     ] == [t[0] for t in tables]
 
 

@@ -20,8 +20,9 @@ from starlette.types import Receive, Scope, Send
 
 from consentlog.assets import Asset
 from consentlog.beacon import Beacon
-from consentlog.consent import Decision, Source
+from consentlog.consent import NO_COOKIE, Decision, Source
 from consentlog.request import BadRequest, cross_site_reason, header_map, read_body, text
+from consentlog.selfservice import PRIVATE, forget, my_data
 from consentlog.visit import Visit, cookie_changes
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class ConsentRoutes:
                 return JSONResponse(self._state(visit))
             self._refuse_cross_site(visit)
             if method == "DELETE":
-                return self._withdraw(visit, form=False)
+                return await self._withdraw(visit, form=False)
             submission = await self._read_decision(scope, receive, headers)
             return self._decide(visit, submission)
         if tail == "/withdraw":
@@ -83,8 +84,16 @@ class ConsentRoutes:
                 fields = _parse_form(
                     await read_body(receive, headers, self.settings.max_body_bytes)
                 )
-                return self._withdraw(visit, form=True, next_url=_safe_next(fields))
-            return self._withdraw(visit, form=False)
+                return await self._withdraw(visit, form=True, next_url=_safe_next(fields))
+            return await self._withdraw(visit, form=False)
+        if tail == "/my-data":
+            _allow(method, ("GET",))
+            self._refuse_cross_site(visit)
+            return await my_data(visit, self.mw)
+        if tail == "/forget":
+            _allow(method, ("POST",))
+            self._refuse_cross_site(visit)
+            return await self._forget(visit, receive, headers)
         if tail == "/beacon":
             _allow(method, ("POST",))
             self._refuse_cross_site(visit)
@@ -193,9 +202,13 @@ class ConsentRoutes:
         decision = self.mw.codec.new_decision(submission.accepted, source, visit.cookie)
         return self._answer(visit, decision, submission.action, submission)
 
-    def _withdraw(self, visit: Visit, *, form: bool, next_url: str = "/") -> Response:
+    async def _withdraw(self, visit: Visit, *, form: bool, next_url: str = "/") -> Response:
         source: Source = "form" if form else "banner"
-        decision = self.mw.codec.new_decision((), source, visit.cookie)
+        previous = visit.cookie
+        if self.settings.erase_on_withdraw:
+            await forget(visit, self.mw)
+            previous = NO_COOKIE  # the erased consent id is not carried on
+        decision = self.mw.codec.new_decision((), source, previous)
         return self._answer(
             visit, decision, "withdraw", Submission(frozenset(), "withdraw", form, next_url)
         )
@@ -219,6 +232,29 @@ class ConsentRoutes:
                 self._state(visit, decision), headers={"cache-control": "no-store"}
             )
         _add_cookies(response.headers, changes)
+        return response
+
+    async def _forget(
+        self, visit: Visit, receive: Receive, headers: dict[bytes, bytes]
+    ) -> Response:
+        """Erase this browser's data, expire all its consentlog cookies (the banner
+        returns), and answer JSON — or 303 back for the banner's HTML form."""
+        form = text(headers, b"content-type", 200).startswith("application/x-www-form-urlencoded")
+        next_url = "/"
+        if form:
+            fields = _parse_form(await read_body(receive, headers, self.settings.max_body_bytes))
+            next_url = _safe_next(fields)
+        removed = await forget(visit, self.mw)
+        s, writer = self.settings, self.mw.cookie_writer
+        secure = visit.secure(s)
+        names = [s.visitor_cookie, s.session_cookie, s.consent_cookie]
+        names += self.mw.cookie_filter.governed(visit.cookies, frozenset())
+        response: Response = (
+            Response(status_code=303, headers={"location": next_url, **PRIVATE})
+            if form
+            else JSONResponse({"erased": removed}, headers=PRIVATE)
+        )
+        _add_cookies(response.headers, [writer.expire(name, secure=secure) for name in names])
         return response
 
     def _banner_fragment(self, visit: Visit, scope: Scope) -> Response:

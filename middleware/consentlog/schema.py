@@ -162,6 +162,26 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        3,
+        "subject_requests: an audit row per data-subject request",
+        (
+            Table(
+                "subject_requests",
+                """
+                ts DateTime64(3, 'UTC'),
+                request LowCardinality(String),
+                channel LowCardinality(String),
+                rows UInt64
+                """,
+                order_by="ts",
+                ttl_column=None,
+            ),
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

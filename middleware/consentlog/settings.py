@@ -85,6 +85,7 @@ class Settings:
     secure_cookies: Literal["auto", "always", "never"] = "auto"
     honor_gpc: bool = True
     honor_dnt: bool = False
+    erase_on_withdraw: bool = False
     trusted_proxy_hops: int = 0
     ipv4_prefix: int = 24
     ipv6_prefix: int = 48
@@ -156,7 +157,7 @@ _INTS = {
     "trusted_proxy_hops", "ipv4_prefix", "ipv6_prefix", "max_body_bytes",
     "queue_size", "batch_size", "retention_months",
 }  # fmt: skip
-_BOOLS = {"honor_gpc", "honor_dnt", "inject_banner"}
+_BOOLS = {"honor_gpc", "honor_dnt", "inject_banner", "erase_on_withdraw"}
 
 
 def _parse(name: str, raw: str) -> Any:
