@@ -55,7 +55,10 @@ WITH
                countIf(o.position = o.session_views) AS exits,
                countIf(o.position < o.session_views) AS onward_views,
                countIf(e.hit = 1) AS engaged_views,
-               quantileExactIfState(0.5)(e.engaged_ms, e.hit = 1) AS engaged_ms,
+               -- median at 0.1 s resolution: the state holds one count per distinct value
+               quantileExactWeightedIfState(0.5)(
+                   toUInt32(intDiv(e.engaged_ms, 100) * 100), toUInt8(1), e.hit = 1
+               ) AS engaged_ms,
                sumIf(e.scroll_pct, e.hit = 1) AS scroll_sum,
                countIf(e.hit = 1 AND e.scroll_pct >= 75) AS deep_reads,
                countIf(e.vote = true) AS votes_yes,

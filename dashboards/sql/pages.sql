@@ -25,7 +25,7 @@ WITH
                sum(consented_views) AS consented_views, sum(sessions) AS sessions,
                sum(entries) AS entries, sum(bounces) AS bounces, sum(exits) AS exits,
                sum(onward_views) AS onward_views, sum(engaged_views) AS engaged_views,
-               quantileExactIfMerge(0.5)(engaged_ms) AS median_engaged_ms,
+               quantileExactWeightedIfMerge(0.5)(engaged_ms) AS median_engaged_ms,
                sum(scroll_sum) AS scroll_sum, sum(deep_reads) AS deep_reads,
                sum(votes_yes) AS votes_yes, sum(votes_no) AS votes_no,
                sum(not_found) AS not_found, sum(server_errors) AS server_errors

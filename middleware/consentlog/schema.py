@@ -139,7 +139,7 @@ MIGRATIONS += (
                 exits {_SUM},
                 onward_views {_SUM},
                 engaged_views {_SUM},
-                engaged_ms AggregateFunction(quantileExactIf(0.5), UInt32, UInt8),
+                engaged_ms AggregateFunction(quantileExactWeightedIf(0.5), UInt32, UInt8, UInt8),
                 scroll_sum {_SUM},
                 deep_reads {_SUM},
                 votes_yes {_SUM},

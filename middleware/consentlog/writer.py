@@ -225,13 +225,18 @@ class Writer:
         queue; it is replayed once the queue has been written.
         """
         in_flight: tuple[Batch, Future[None]] | None = None
+        # A partial batch only for what was queued when the cycle began: events arriving
+        # meanwhile wait for a full batch or the next cycle, so inserts stay large.
+        partial_allowance = 0 if full_batches_only else len(self._queue)
         try:
             while True:
                 if len(self._queue) > self._queue_size // 2:
                     self._spill(keep=self._queue_size // 4)
-                if full_batches_only and len(self._queue) < self._batch_size:
+                full = len(self._queue) >= self._batch_size
+                if not full and partial_allowance <= 0:
                     break
                 batch = self._take_held()
+                partial_allowance -= len(batch) if batch else 0
                 if batch is None:
                     break
                 tables = self._prepare(batch)
