@@ -148,6 +148,8 @@
 
   const onSubmit = (event) => {
     const submitter = event.submitter || lastClicked;
+    // "Delete my data" posts to its own formaction: the browser does that best
+    if (submitter && submitter.hasAttribute('formaction')) return;
     const action = submitter && submitter.name === 'action' ? submitter.value : '';
     if (!action || typeof window.fetch !== 'function') return; // let the browser post it
     event.preventDefault();

@@ -11,7 +11,8 @@ import functools
 from html import escape
 
 from consentlog.assets import Asset
-from consentlog.settings import Settings
+from consentlog.settings import ANALYTICS, Settings
+from consentlog.texts import BannerTexts
 
 _NEXT = "\x00next\x00"  # placeholder for the per-request return URL in cached markup
 _NONCE = "\x00nonce\x00"
@@ -75,6 +76,9 @@ class BannerRenderer:
         head, _, tail = template.replace(_NONCE, "").partition(_NEXT)
         return head.encode("utf-8"), tail.encode("utf-8")
 
+    def _own_data(self, texts: BannerTexts) -> str:
+        return _own_data_links(escape(self._settings.prefix), texts)
+
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
     def _template(
         self,
@@ -122,8 +126,20 @@ class BannerRenderer:
             f'<legend class="cl-legend">{escape(t.categories_legend)}</legend>{categories}'
             "</fieldset>"
             '<button type="submit" name="action" value="custom" class="cl-btn cl-save">'
-            f"{escape(t.save)}</button></details></form></div>"
+            f"{escape(t.save)}</button>{self._own_data(t) if ANALYTICS in accepted else ''}"
+            "</details></form></div>"
         )
+
+
+def _own_data_links(prefix: str, texts: BannerTexts) -> str:
+    """'See my data' and 'Delete my data' for a visitor whose data is stored. The delete
+    button posts the banner's form to the forget route (no JavaScript needed)."""
+    return (
+        f'<p class="cl-data"><a href="{prefix}/my-data" target="_blank" rel="noopener">'
+        f"{escape(texts.my_data)}</a> "
+        f'<button type="submit" formaction="{prefix}/forget" formmethod="post" '
+        f'class="cl-link">{escape(texts.forget)}</button></p>'
+    )
 
 
 def inject(document: bytes, snippet: bytes) -> bytes | None:

@@ -1,4 +1,5 @@
-"""The ``consentlog`` command: ``demo``, ``migrate``, ``report``, ``sql``, ``status``.
+"""The ``consentlog`` command: ``demo``, ``dashboard``, ``migrate``, ``report``, ``sql``,
+``status``.
 
 Every command takes the store as ``--clickhouse-url`` or ``CONSENTLOG_CLICKHOUSE_URL``.
 Errors a user can fix (a store held by another process, a bad option) are one line on
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from consentlog.schema import (
     LATEST,
     MIGRATIONS,
@@ -29,6 +32,7 @@ from consentlog.schema import (
 from consentlog.settings import ConfigError
 from consentlog.spool import Spool
 from consentlog.store import Store, StoreError, open_store
+from consentlog.subject import Subject, erase, erase_statements, export
 from consentlog.writer import default_spool_dir
 
 
@@ -56,6 +60,37 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     store = open_store(_store_url(args))
     applied = migrate(store, _database(args), ttl_months=ttl, cluster=args.cluster)
     print(f"{store.description}: applied {applied}" if applied else "schema is up to date")
+    return 0
+
+
+def _subject(args: argparse.Namespace) -> Subject:
+    return Subject(
+        visitor_ids=(args.visitor,) if args.visitor else (), consent_id=args.consent or ""
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Print every stored row about one visitor (a data-subject access request)."""
+    store = open_store(_store_url(args))
+    migrate(store, _database(args))
+    print(json.dumps(export(store, _database(args), _subject(args), "operator"), indent=2))
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Erase everything stored about one visitor (a data-subject erasure request)."""
+    if args.dry_run:
+        statements = erase_statements(_database(args), _subject(args), args.cluster)
+        print(";\n".join(statements) + ";")
+        print(
+            f"-- parameters: vids = [{args.visitor or ''!r}] plus the visitor ids in the"
+            f" consent records of cid = {args.consent or ''!r}"
+        )
+        return 0
+    store = open_store(_store_url(args))
+    migrate(store, _database(args))
+    removed = erase(store, _database(args), _subject(args), "operator")
+    print(json.dumps({"erased": removed}))
     return 0
 
 
@@ -186,7 +221,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the demo site with consentlog mounted."""
     import uvicorn
 
-    from consentlog.demo.app import create_demo_app
+    from consentlog.demo.app import DASHBOARD_PATH, create_demo_app, dashboard_password
 
     if args.clickhouse_url:
         os.environ["CONSENTLOG_CLICKHOUSE_URL"] = args.clickhouse_url
@@ -196,10 +231,61 @@ def cmd_demo(args: argparse.Namespace) -> int:
         migrate(store, app.settings.database)  # fail now, in one line, if the store is held
     url = f"http://{args.host}:{args.port}/"
     print(f"consentlog demo: {url}  (store: {store.description})", flush=True)
+    password = (
+        "from CONSENTLOG_DASHBOARD_PASSWORD"  # the operator's own: not echoed
+        if os.environ.get("CONSENTLOG_DASHBOARD_PASSWORD")
+        else dashboard_password(app.settings.clickhouse_url)
+    )
+    print(f"dashboard: {url.rstrip('/')}{DASHBOARD_PATH}/  password: {password}", flush=True)
     if args.simulate:  # synthetic visitors over HTTP, once the server answers
         from consentlog.simulate import simulate_in_background
 
         simulate_in_background(args.host, args.port, args.simulate, seed=args.seed)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the analyst dashboard on its own."""
+    import secrets
+
+    import uvicorn
+
+    from consentlog.dashboard import create_dashboard
+
+    password = os.environ.get("CONSENTLOG_DASHBOARD_PASSWORD") or None
+    if args.password_file:
+        password = Path(args.password_file).read_text(encoding="utf-8").strip() or None
+    token = os.environ.get("CONSENTLOG_DASHBOARD_TOKEN") or None
+    if not password and not token:
+        print(
+            "consentlog: the dashboard needs a password: set CONSENTLOG_DASHBOARD_PASSWORD "
+            "(or CONSENTLOG_DASHBOARD_TOKEN), or pass --password-file",
+            file=sys.stderr,
+        )
+        return 2
+    raw_keys = os.environ.get("CONSENTLOG_SECRET_KEY") or os.environ.get(
+        "CONSENTLOG_SECRET_KEYS", ""
+    )
+    keys = [key.strip() for key in raw_keys.split(",") if key.strip()]
+    store, database = open_store(_store_url(args)), _database(args)
+    version = schema_version(store, database)  # read-only: the dashboard never migrates
+    if version < LATEST:
+        raise StoreError(
+            f"database {database} is at schema version {version}, the dashboard needs "
+            f"{LATEST}: run `consentlog migrate`"
+        )
+    app = create_dashboard(
+        store,
+        database=database,
+        password=password,
+        token=token,
+        # without a configured key, sessions are signed with one made now: they end
+        # when the process does
+        secret_keys=keys or [secrets.token_urlsafe(32)],
+    )
+    url = f"http://{args.host}:{args.port}/"
+    print(f"consentlog dashboard: {url}  (store: {store.description})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -224,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="random seed of --simulate (default 1)")
     demo.set_defaults(handler=cmd_demo)
 
+    dashboard = command("dashboard", "serve the analyst dashboard (login required)")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8001)
+    dashboard.add_argument(
+        "--password-file", help="file holding the password (default: CONSENTLOG_DASHBOARD_PASSWORD)"
+    )
+    dashboard.set_defaults(handler=cmd_dashboard)
+
     migrate_command = command("migrate", "apply pending schema migrations")
     migrate_command.add_argument(
         "--cluster", help="render ReplicatedMergeTree + Distributed tables ON CLUSTER NAME"
@@ -234,6 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
     migrate_command.set_defaults(handler=cmd_migrate)
 
     command("rollup", "roll up complete days into page_daily").set_defaults(handler=cmd_rollup)
+
+    for name, handler, help_text in (
+        ("export", cmd_export, "every stored row about one visitor, as JSON"),
+        ("forget", cmd_forget, "erase everything stored about one visitor"),
+    ):
+        sub = command(name, help_text)
+        who = sub.add_mutually_exclusive_group(required=True)
+        who.add_argument("--visitor", help="visitor id (the cl_vid cookie)")
+        who.add_argument("--consent", help="consent id (from the consent cookie or a record)")
+        if name == "forget":
+            sub.add_argument("--dry-run", action="store_true", help="print the SQL only")
+            sub.add_argument("--cluster", help="with --dry-run: the SQL for a cluster")
+        sub.set_defaults(handler=handler)
 
     status = command("status", "store, schema version, row counts, queue and spool figures")
     status.add_argument("--format", choices=("table", "json"), default="table")
@@ -257,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``consentlog`` command."""
     args = build_parser().parse_args(argv)
+    # log lines go to stderr: stdout is for the command's output (JSON, tables)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         code: int = args.handler(args)
     except (StoreError, ConfigError) as exc:

@@ -32,7 +32,7 @@ def subject_of(visit: Visit, middleware: ConsentMiddleware) -> Subject | None:
         visitor_id = ""
     if not (visitor_id or consent_id):
         return None
-    return Subject(visitor_id=visitor_id, consent_id=consent_id)
+    return Subject(visitor_ids=(visitor_id,) if visitor_id else (), consent_id=consent_id)
 
 
 async def my_data(visit: Visit, middleware: ConsentMiddleware) -> Response:

@@ -41,26 +41,49 @@ ANONYMOUS_STATEMENT = (
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """Whom a request is about: a visitor id, a consent id, or both."""
+    """Whom a request is about: visitor ids and/or a consent id.
 
-    visitor_id: str = ""
+    A consent id names one browser's decisions; the visitor ids it was given over time
+    (a new one after each withdrawal) are found in its consent records by ``resolve``.
+    """
+
+    visitor_ids: tuple[str, ...] = ()
     consent_id: str = ""
 
     def __post_init__(self) -> None:
-        if not (self.visitor_id or self.consent_id):
+        if not (any(self.visitor_ids) or self.consent_id):
             raise ValueError("a data-subject request needs a visitor id or a consent id")
 
-    def condition(self, table: str) -> tuple[str, dict[str, str]]:
+    def resolve(self, store: Store, database: str) -> Subject:
+        """This subject with every visitor id its consent id's records name."""
+        if not self.consent_id:
+            return self
+        db = check_identifier(database)
+        _, rows = store.query(
+            f"SELECT DISTINCT visitor_id FROM {db}.consent_records"
+            " WHERE consent_id = {cid:String} AND visitor_id != ''",
+            {"cid": self.consent_id},
+        )
+        found = {r[0] for r in rows}
+        return Subject(tuple(sorted(found | set(self.visitor_ids))), self.consent_id)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Query parameters of ``condition``."""
+        # an empty array parameter is not sent by the client: stand in a value no visitor
+        # id can have (never '', which every anonymous row holds)
+        return {"vids": [v for v in self.visitor_ids if v] or [_NO_VISITOR], "cid": self.consent_id}
+
+    def condition(self, table: str) -> str:
         """The WHERE clause selecting this subject's rows of ``table``."""
-        parts = []
-        if self.visitor_id:
-            parts.append("visitor_id = {vid:String}")
-        if self.consent_id and table == "consent_records":
-            parts.append("consent_id = {cid:String}")
-        return " OR ".join(parts) or "0", {"vid": self.visitor_id, "cid": self.consent_id}
+        clause = "has({vids:Array(String)}, visitor_id)"
+        if table == "consent_records":
+            clause += " OR consent_id = {cid:String} AND {cid:String} != ''"
+        return clause
 
 
 TABLES = ("consent_records", "page_requests", "engagements")
+_NO_VISITOR = "\x00"
 
 
 def _jsonable(value: Any) -> Any:
@@ -74,12 +97,13 @@ def _jsonable(value: Any) -> Any:
 def export(store: Store, database: str, subject: Subject, channel: Channel) -> dict[str, Any]:
     """Every stored row about ``subject``, per table, and what is kept without identifiers."""
     db = check_identifier(database)
+    subject = subject.resolve(store, db)
     data: dict[str, Any] = {"statement": ANONYMOUS_STATEMENT}
     total = 0
     for table in TABLES:
-        where, parameters = subject.condition(table)
         columns, rows = store.query(
-            f"SELECT * FROM {db}.{table} WHERE {where} ORDER BY ts", parameters
+            f"SELECT * FROM {db}.{table} WHERE {subject.condition(table)} ORDER BY ts",
+            subject.parameters,
         )
         data[table] = [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]
         total += len(rows)
@@ -91,15 +115,19 @@ def erase(store: Store, database: str, subject: Subject, channel: Channel) -> di
     """Remove every row about ``subject`` physically, rebuild the rollup days that counted
     it, and record the erasure; return the rows removed per table."""
     db = check_identifier(database)
-    where, parameters = subject.condition("page_requests")
+    subject = subject.resolve(store, db)
+    parameters = subject.parameters
     _, day_rows = store.query(
-        f"SELECT DISTINCT toDate(ts) FROM {db}.page_requests WHERE {where}", parameters
+        f"SELECT DISTINCT toDate(ts) FROM {db}.page_requests"
+        f" WHERE {subject.condition('page_requests')}",
+        parameters,
     )
     removed: dict[str, int] = {}
     statements = dict(zip(TABLES, erase_statements(db, subject), strict=True))
     for table in TABLES:
-        where, parameters = subject.condition(table)
-        _, [(count,)] = store.query(f"SELECT count() FROM {db}.{table} WHERE {where}", parameters)
+        _, [(count,)] = store.query(
+            f"SELECT count() FROM {db}.{table} WHERE {subject.condition(table)}", parameters
+        )
         removed[table] = int(count)
         if count:
             store.command(statements[table], settings={"mutations_sync": 2}, parameters=parameters)
@@ -120,13 +148,12 @@ def erase_statements(database: str, subject: Subject, cluster: str | None = None
     db = check_identifier(database)
     if cluster is None:
         return [
-            f"ALTER TABLE {db}.{table} DELETE WHERE {subject.condition(table)[0]}"
-            for table in TABLES
+            f"ALTER TABLE {db}.{table} DELETE WHERE {subject.condition(table)}" for table in TABLES
         ]
     check_identifier(cluster, "cluster name")
     return [
         f"ALTER TABLE {db}.{table}_local ON CLUSTER {cluster} "
-        f"DELETE WHERE {subject.condition(table)[0]}"
+        f"DELETE WHERE {subject.condition(table)}"
         for table in TABLES
     ]
 

@@ -18,6 +18,8 @@ class BannerTexts:
     categories_legend: str
     save: str
     policy_changed: str
+    my_data: str = "See my data"
+    forget: str = "Delete my data"
 
 
 DEFAULT_TEXTS: dict[str, BannerTexts] = {
@@ -48,5 +50,7 @@ DEFAULT_TEXTS: dict[str, BannerTexts] = {
         categories_legend="Cookie-Kategorien",
         save="Auswahl speichern",
         policy_changed="Unsere Cookie-Richtlinie hat sich geändert. Bitte wählen Sie erneut.",
+        my_data="Meine Daten ansehen",
+        forget="Meine Daten löschen",
     ),
 }
