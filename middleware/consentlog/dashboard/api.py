@@ -1,0 +1,50 @@
+"""The dashboard's JSON API, behind the same login: ``/api/overview``, ``/api/pages``,
+``/api/pages/detail?path=``, ``/api/consent``, ``/api/errors``.
+
+Each answer is the bundle its HTML page shows (``queries``), with the range it covers;
+dates are ISO strings, rates 0–1, durations in milliseconds, no data is ``null``.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from consentlog.dashboard.filters import parse_filters
+from consentlog.dashboard.queries import Reports, fetch
+from consentlog.dashboard.table import parse_sort
+from consentlog.dashboard.views import page_path
+
+
+class Api:
+    """The JSON routes of the dashboard."""
+
+    def __init__(self, reports: Reports) -> None:
+        self.reports = reports
+
+    async def overview(self, request: Request) -> Response:
+        """GET /api/overview: totals, the daily trend, the least useful pages."""
+        data = await fetch(self.reports.overview, parse_filters(request.query_params))
+        return JSONResponse(data.as_dict())
+
+    async def pages(self, request: Request) -> Response:
+        """GET /api/pages: every page's metrics and flag, sorted like the table."""
+        params = request.query_params
+        data = await fetch(self.reports.pages, parse_filters(params), parse_sort(params))
+        return JSONResponse(data.as_dict())
+
+    async def detail(self, request: Request) -> Response:
+        """GET /api/pages/detail?path=…: one page's metrics and distributions."""
+        filters = parse_filters(request.query_params)
+        data = await fetch(self.reports.detail, filters, page_path(request))
+        return JSONResponse(data.as_dict())
+
+    async def consent(self, request: Request) -> Response:
+        """GET /api/consent: decisions by day, action and revision; the GPC share."""
+        data = await fetch(self.reports.consent, parse_filters(request.query_params))
+        return JSONResponse(data.as_dict())
+
+    async def errors(self, request: Request) -> Response:
+        """GET /api/errors: 404 and 5xx answers by page and status."""
+        data = await fetch(self.reports.errors, parse_filters(request.query_params))
+        return JSONResponse(data.as_dict())

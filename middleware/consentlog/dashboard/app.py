@@ -1,0 +1,116 @@
+"""``create_dashboard``: the analyst dashboard as a Starlette app, standalone or mounted.
+
+Routes (relative to where it is mounted): ``/`` Overview, ``/pages`` the usefulness
+table, ``/pages/detail?path=`` one page, ``/consent``, ``/errors``, ``/pages.csv``, the
+JSON API under ``/api/``, and ``/login`` / ``/logout``. Everything but the login form
+and the stylesheet needs a session (``auth.LoginRequired``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from consentlog.dashboard import templates
+from consentlog.dashboard.api import Api
+from consentlog.dashboard.auth import (
+    SESSION_MAX_AGE,
+    Auth,
+    Credentials,
+    LoginRequired,
+    Sessions,
+)
+from consentlog.dashboard.export import Export
+from consentlog.dashboard.filters import BadRequest, base_path, route_path
+from consentlog.dashboard.headers import SecurityHeaders
+from consentlog.dashboard.queries import Reports, StoreUnavailable
+from consentlog.dashboard.style import stylesheet
+from consentlog.dashboard.views import Views
+from consentlog.schema import check_identifier
+from consentlog.store import Store
+
+PUBLIC = frozenset({"/login", "/static/dashboard.css"})
+
+
+def create_dashboard(
+    store: Store,
+    *,
+    database: str,
+    password: str | None = None,
+    token: str | None = None,
+    secret_keys: Sequence[str],
+    prefix: str = "",
+) -> Starlette:
+    """The dashboard over ``database`` on ``store``.
+
+    ``password`` and/or ``token`` are the secrets that log in (at least one); the token
+    also works as ``Authorization: Bearer`` for the API. ``secret_keys`` sign sessions
+    (newest last, like ``CONSENTLOG_SECRET_KEY``). ``prefix`` is where the app is mounted
+    (``"/analytics"``); when empty, the mount's ``root_path`` is used for links and the
+    session cookie's Path.
+    """
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise ValueError(f"prefix={prefix!r}: must start with '/' and not end with '/'")
+    credentials = Credentials(password, token)
+    auth = Auth(
+        credentials,
+        Sessions(secret_keys, credentials, max_age=SESSION_MAX_AGE),
+        prefix=prefix,
+    )
+    reports = Reports(store, check_identifier(database))
+    views, api, export = Views(reports, prefix=prefix), Api(reports), Export(reports)
+    routes = [
+        Route("/", views.overview),
+        Route("/pages", views.pages),
+        Route("/pages/detail", views.detail),
+        Route("/consent", views.consent),
+        Route("/errors", views.errors),
+        Route("/pages.csv", export.pages_csv),
+        Route("/api/overview", api.overview),
+        Route("/api/pages", api.pages),
+        Route("/api/pages/detail", api.detail),
+        Route("/api/consent", api.consent),
+        Route("/api/errors", api.errors),
+        Route("/login", auth.login_form, methods=["GET"]),
+        Route("/login", auth.login, methods=["POST"]),
+        Route("/logout", auth.logout, methods=["POST"]),
+        Route("/static/dashboard.css", stylesheet),
+    ]
+
+    def problem(request: Request, status: int, message: str) -> Response:
+        if route_path(request).startswith("/api/"):
+            return JSONResponse({"error": message}, status_code=status)
+        base = base_path(request, prefix)
+        return HTMLResponse(
+            templates.error_page(base=base, status=status, message=message), status_code=status
+        )
+
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        return problem(request, 400, str(exc))
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        return problem(request, 503, f"the store did not answer: {exc}")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "error"
+        return problem(request, status, "no such page" if status == 404 else str(detail))
+
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(LoginRequired, auth=auth, public=PUBLIC),
+        ],
+        exception_handlers={
+            BadRequest: bad_request,
+            StoreUnavailable: unavailable,
+            HTTPException: http_error,
+        },
+    )
