@@ -34,7 +34,9 @@ FUZZ = settings(
 )
 CONSENT_STATUSES = {200, 303, 304, 400, 403, 404, 405, 413, 415}
 BANNER = re.compile(
-    rb'<link rel="stylesheet" href="/_consent/banner\.css\?v=[0-9a-f]+">.*</div>', re.S
+    rb'<link rel="stylesheet" href="/_consent/banner\.css\?v=[0-9a-f]+">.*</div>'
+    rb'(<i id="cl-pv" data-pv="[0-9a-f]{32}\.[0-9a-f]{32}" hidden></i>)?',
+    re.S,
 )
 HOST_ERRORS: list[BaseException] = []
 
