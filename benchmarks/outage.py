@@ -16,7 +16,6 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,28 +24,8 @@ from starlette.routing import Route
 
 from consentlog.middleware import ConsentMiddleware
 from consentlog.store import Store
-from consentlog.testing import call, consent_cookie, http_scope
+from consentlog.testing import OutageStore, call, consent_cookie, http_scope
 from consentlog.writer import Writer
-
-
-class OutageStore:
-    """The real store, except that every call fails while ``down`` is set."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.down = False
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._store, name)
-        if not callable(attribute):
-            return attribute
-
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            if self.down:
-                raise ConnectionError("injected outage: ClickHouse unreachable")
-            return attribute(*args, **kwargs)
-
-        return guarded
 
 
 def rss_mib() -> float:

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from consentlog.store import Store
+from consentlog.testing import OutageStore
 from consentlog.writer import Writer
 from tests.conftest import MakeApp, host_app, rows
 
@@ -105,32 +106,12 @@ def test_unreachable_server_url_does_not_break_the_site(tmp_path: Path) -> None:
     assert 1 == app.writer.spool.stats().files
 
 
-class DownStore:
-    """The real store, but every call fails while ``down`` is set (ClickHouse unreachable)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.down = True
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._store, name)
-        if not callable(attribute):
-            return attribute
-
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            if self.down:
-                raise ConnectionError("injected outage")
-            return attribute(*args, **kwargs)
-
-        return guarded
-
-
 def test_outage_spools_with_bounded_queue_then_replays_exactly_once(
     store: Store, database: str, tmp_path: Path, make_app: MakeApp
 ) -> None:
     """ClickHouse down: pages answer 200, the queue stays under its bound, spool files
     appear; back up: every event is stored exactly once."""
-    down = DownStore(store)
+    down = OutageStore(store, down=True)
     writer = Writer(
         down,  # type: ignore[arg-type]
         database=database,

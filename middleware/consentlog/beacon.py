@@ -13,7 +13,6 @@ percentages must be in range, and nothing else may be in the body. Two kinds of 
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive
 
 from consentlog.events import Engagement, PageRequest
-from consentlog.request import BadRequest, first_language, read_body, text
+from consentlog.request import BadRequest, first_language, json_object, read_body, text
 from consentlog.settings import ANALYTICS
 from consentlog.visit import Visit
 
@@ -68,13 +67,7 @@ class Beacon:
         content_type = text(headers, b"content-type", 100).split(";", 1)[0].strip().lower()
         if content_type not in {"application/json", "text/plain"}:  # sendBeacon sends text
             raise BadRequest(415, "send the beacon as application/json or text/plain JSON")
-        body = await read_body(receive, headers, MAX_BEACON_BYTES)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise BadRequest(400, "beacon body is not valid JSON") from None
-        if not isinstance(payload, dict):
-            raise BadRequest(400, "beacon body must be a JSON object")
+        payload = json_object(await read_body(receive, headers, MAX_BEACON_BYTES), "beacon body")
         path = _path(payload.get("path"), "path")
         token = payload.get("pv")
         pageview_id = (

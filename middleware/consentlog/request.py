@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Receive, Scope
 
@@ -137,3 +139,14 @@ async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def json_object(body: bytes, what: str) -> dict[str, Any]:
+    """``body`` parsed as a JSON object; 400 naming ``what`` when it is not one."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadRequest(400, f"{what} is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(400, f"{what} must be a JSON object")
+    return payload

@@ -9,7 +9,6 @@ State changes refuse cross-site requests; bad input gets a 4xx naming the proble
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
@@ -21,7 +20,14 @@ from starlette.types import Receive, Scope, Send
 from consentlog.assets import Asset
 from consentlog.beacon import Beacon
 from consentlog.consent import NO_COOKIE, Decision, Source
-from consentlog.request import BadRequest, cross_site_reason, header_map, read_body, text
+from consentlog.request import (
+    BadRequest,
+    cross_site_reason,
+    header_map,
+    json_object,
+    read_body,
+    text,
+)
 from consentlog.selfservice import PRIVATE, forget, my_data
 from consentlog.visit import Visit, cookie_changes
 
@@ -137,12 +143,7 @@ class ConsentRoutes:
         )
 
     def _parse_json(self, body: bytes) -> tuple[frozenset[str], str]:
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise BadRequest(400, "request body is not valid JSON") from None
-        if not isinstance(payload, dict):
-            raise BadRequest(400, "request body must be a JSON object")
+        payload = json_object(body, "request body")
         unknown = sorted(set(payload) - {"action", "categories"})
         if unknown:
             raise BadRequest(400, f"unknown field {unknown[0][:50]!r}")

@@ -3,7 +3,8 @@
 ``consent_cookie`` makes the cookie a visitor would have after deciding, so a test can
 start from "accepted" or "declined" without clicking through the banner; ``call`` sends
 one request straight into an ASGI app (no server, no client library), which is how the
-test suite and the benchmarks push a million requests through the middleware.
+test suite and the benchmarks push a million requests through the middleware;
+``OutageStore`` makes a real store fail on demand.
 """
 
 from __future__ import annotations
@@ -89,3 +90,24 @@ async def call(app: Any, scope: dict[str, Any], body: bytes = b"") -> Answer:
     await app(dict(scope), receive, send)
     answer.body = b"".join(chunks)
     return answer
+
+
+class OutageStore:
+    """A fault-injection wrapper around a real ``Store``: while ``down`` is set, every call
+    fails as an unreachable ClickHouse would. For testing the writer's spool and replay."""
+
+    def __init__(self, store: Any, *, down: bool = False) -> None:
+        self._store = store
+        self.down = down
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                raise ConnectionError("injected outage: ClickHouse unreachable")
+            return attribute(*args, **kwargs)
+
+        return guarded
