@@ -99,7 +99,7 @@ def expected(
         exits = [p for p in consented if position[p.pageview_id][0] == position[p.pageview_id][1]]
         onward = [p for p in consented if position[p.pageview_id][0] < position[p.pageview_id][1]]
         engaged = [per_pv[p.pageview_id] for p in consented if p.pageview_id in per_pv]
-        times = sorted(e[0] // 100 * 100 for e in engaged)  # 0.1 s resolution
+        times = sorted(e[0] // 1000 * 1000 for e in engaged)  # 1 s resolution
         median = float(times[(len(times) - 1) // 2]) if times else None  # the lower median
         yes = sum(1 for e in engaged if e[2] is True)
         no = sum(1 for e in engaged if e[2] is False)

@@ -110,7 +110,7 @@ def test_erasure_rebuilds_rollup_days(make_app: MakeApp, store: Store) -> None:
     assert 2 == visitors["/docs/0"]
     me.post("/_consent/forget")
     _, [(rolled,)] = store.query(
-        f"SELECT uniqIfMerge(visitors) FROM {db}.page_daily WHERE path = '/docs/0'"
+        f"SELECT uniqCombined64IfMerge(12)(visitors) FROM {db}.page_daily WHERE path = '/docs/0'"
     )
     assert 1 == rolled
 

@@ -43,7 +43,7 @@ def test_see_and_delete_my_data(
     rows(live.app, "SELECT 1")  # flush
     rebuild_day(live.app.writer.store, live.app.settings.database, today)
     before = {r["path"]: r["v"] for r in rows(
-        live.app, "SELECT path, uniqIfMerge(visitors) AS v FROM {db}.page_daily GROUP BY path"
+        live.app, "SELECT path, uniqCombined64IfMerge(12)(visitors) AS v FROM {db}.page_daily GROUP BY path"
     )}  # fmt: skip
 
     page.locator("[data-consent-open]").first.click()
@@ -63,7 +63,7 @@ def test_see_and_delete_my_data(
     for table in TABLES:
         assert [] == rows(live.app, f"SELECT 1 FROM {{db}}.{table} WHERE visitor_id = '{visitor}'")
     after = {r["path"]: r["v"] for r in rows(
-        live.app, "SELECT path, uniqIfMerge(visitors) AS v FROM {db}.page_daily GROUP BY path"
+        live.app, "SELECT path, uniqCombined64IfMerge(12)(visitors) AS v FROM {db}.page_daily GROUP BY path"
     )}  # fmt: skip
     for path in PAGES:
         assert before[path] - 1 == after[path], path

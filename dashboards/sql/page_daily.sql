@@ -20,7 +20,7 @@ WITH
                countIf(NOT is_bot AND consent_state != 'granted') AS anonymous_views,
                countIf(NOT is_bot AND status = 404) AS not_found,
                countIf(NOT is_bot AND status >= 500) AS server_errors,
-               uniqIfState(visitor_id, NOT is_bot AND visitor_id != '') AS visitors
+               uniqCombined64IfState(12)(visitor_id, NOT is_bot AND visitor_id != '') AS visitors
         FROM requests
         GROUP BY day, host, path
     ),
@@ -55,9 +55,9 @@ WITH
                countIf(o.position = o.session_views) AS exits,
                countIf(o.position < o.session_views) AS onward_views,
                countIf(e.hit = 1) AS engaged_views,
-               -- median at 0.1 s resolution: the state holds one count per distinct value
+               -- median at 1 s resolution: the state holds one count per distinct second
                quantileExactWeightedIfState(0.5)(
-                   toUInt32(intDiv(e.engaged_ms, 100) * 100), toUInt8(1), e.hit = 1
+                   toUInt32(intDiv(e.engaged_ms, 1000) * 1000), toUInt8(1), e.hit = 1
                ) AS engaged_ms,
                sumIf(e.scroll_pct, e.hit = 1) AS scroll_sum,
                countIf(e.hit = 1 AND e.scroll_pct >= 75) AS deep_reads,

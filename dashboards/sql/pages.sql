@@ -20,7 +20,7 @@ WITH
     merged AS (
         SELECT host, path,
                sum(views) AS views, sum(bot_views) AS bot_views,
-               uniqIfMerge(visitors) AS visitors,
+               uniqCombined64IfMerge(12)(visitors) AS visitors,
                sum(anonymous_views) AS anonymous_views,
                sum(consented_views) AS consented_views, sum(sessions) AS sessions,
                sum(entries) AS entries, sum(bounces) AS bounces, sum(exits) AS exits,

@@ -131,7 +131,7 @@ MIGRATIONS += (
                 anonymous_views {_SUM},
                 not_found {_SUM},
                 server_errors {_SUM},
-                visitors AggregateFunction(uniqIf, String, UInt8),
+                visitors AggregateFunction(uniqCombined64If(12), String, UInt8),
                 consented_views {_SUM},
                 sessions {_SUM},
                 entries {_SUM},
