@@ -136,8 +136,18 @@ CONSENT_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
+ENGAGEMENT_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("ms", tz="UTC")), ("pageview_id", pa.string()),
+        ("visitor_id", pa.string()), ("session_id", pa.string()), ("host", pa.string()),
+        ("path", pa.string()), ("engaged_ms", pa.uint32()), ("scroll_pct", pa.uint8()),
+        ("useful", pa.bool_()),
+    ]
+)  # fmt: skip
+
+
 class Enricher:
-    """Builds the Arrow tables for ``page_requests`` and ``consent_records``."""
+    """Builds the Arrow tables for ``page_requests``, ``consent_records`` and ``engagements``."""
 
     def __init__(self, *, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> None:
         self._v4 = ipv4_prefix
@@ -193,8 +203,14 @@ class Enricher:
         return pa.table(columns)
 
     def engagement_table(self, events: Sequence[Engagement]) -> pa.Table:
-        """The ``engagements`` rows of a batch."""
-        return engagement_table(events)
+        """The ``engagements`` rows of a batch (already validated by the beacon route)."""
+        ts, *rest = zip(*events, strict=True)
+        columns = [_timestamps(ts), *rest]
+        return pa.Table.from_arrays(
+            [pa.array(c, f.type) if not isinstance(c, pa.Array) else c
+             for c, f in zip(columns, ENGAGEMENT_SCHEMA, strict=True)],
+            schema=ENGAGEMENT_SCHEMA,
+        )  # fmt: skip
 
     def consent_table(self, events: Sequence[ConsentRecord]) -> pa.Table:
         """The ``consent_records`` rows of a batch."""
@@ -210,24 +226,3 @@ class Enricher:
              for c, f in zip(columns, CONSENT_SCHEMA, strict=True)],
             schema=CONSENT_SCHEMA,
         )  # fmt: skip
-
-
-ENGAGEMENT_SCHEMA = pa.schema(
-    [
-        ("ts", pa.timestamp("ms", tz="UTC")), ("pageview_id", pa.string()),
-        ("visitor_id", pa.string()), ("session_id", pa.string()), ("host", pa.string()),
-        ("path", pa.string()), ("engaged_ms", pa.uint32()), ("scroll_pct", pa.uint8()),
-        ("useful", pa.bool_()),
-    ]
-)  # fmt: skip
-
-
-def engagement_table(events: Sequence[Engagement]) -> pa.Table:
-    """The ``engagements`` rows of a batch (already validated by the beacon route)."""
-    ts, *rest = zip(*events, strict=True)
-    columns = [_timestamps(ts), *rest]
-    return pa.Table.from_arrays(
-        [pa.array(c, f.type) if not isinstance(c, pa.Array) else c
-         for c, f in zip(columns, ENGAGEMENT_SCHEMA, strict=True)],
-        schema=ENGAGEMENT_SCHEMA,
-    )  # fmt: skip

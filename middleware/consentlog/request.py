@@ -44,11 +44,6 @@ class Origin:
         """True when the visitor reached the site over https."""
         return self.scheme in {"https", "wss"}
 
-    @property
-    def url(self) -> str:
-        """``scheme://host`` as a browser writes it in an ``Origin`` header."""
-        return f"{self.scheme}://{self.host}"
-
 
 def _forwarded(headers: dict[bytes, bytes], name: bytes, hops: int) -> str | None:
     """The value a proxy ``hops`` steps away from us wrote into an X-Forwarded-* list."""
