@@ -22,6 +22,18 @@ PAGES = ["/docs", "/pricing", "/about"]
 DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0"
 
 
+def visitors_per_page(live: LiveServer) -> dict[str, int]:
+    """Distinct visitors per page as the rollup holds them."""
+    return {
+        r["path"]: r["v"]
+        for r in rows(
+            live.app,
+            "SELECT path, uniqCombined64IfMerge(12)(visitors) AS v"
+            " FROM {db}.page_daily GROUP BY path",
+        )
+    }
+
+
 def test_see_and_delete_my_data(
     live: LiveServer, new_context: NewContext, browser: Browser
 ) -> None:
@@ -42,9 +54,7 @@ def test_see_and_delete_my_data(
     today = datetime.datetime.now(datetime.UTC).date()
     rows(live.app, "SELECT 1")  # flush
     rebuild_day(live.app.writer.store, live.app.settings.database, today)
-    before = {r["path"]: r["v"] for r in rows(
-        live.app, "SELECT path, uniqCombined64IfMerge(12)(visitors) AS v FROM {db}.page_daily GROUP BY path"
-    )}  # fmt: skip
+    before = visitors_per_page(live)
 
     page.locator("[data-consent-open]").first.click()
     with page.context.expect_page() as opened:
@@ -62,8 +72,6 @@ def test_see_and_delete_my_data(
     expect(page.locator("#cl-banner")).to_be_visible()
     for table in TABLES:
         assert [] == rows(live.app, f"SELECT 1 FROM {{db}}.{table} WHERE visitor_id = '{visitor}'")
-    after = {r["path"]: r["v"] for r in rows(
-        live.app, "SELECT path, uniqCombined64IfMerge(12)(visitors) AS v FROM {db}.page_daily GROUP BY path"
-    )}  # fmt: skip
+    after = visitors_per_page(live)
     for path in PAGES:
         assert before[path] - 1 == after[path], path
