@@ -52,6 +52,7 @@ def test_consented_visit_reports_engagement_scroll_and_vote(
     page.clock.install()
     page.goto(live("/"))
     page.get_by_role("button", name="Accept").click()
+    expect(page.locator("#cl-banner")).to_be_hidden()  # the decision is stored
     page.goto(live(DOC))
     page.bring_to_front()
     page.clock.run_for(5000)
@@ -91,6 +92,7 @@ def test_declined_visitor_sends_no_beacon(
     page.on("request", lambda r: requests.append(r.url))
     page.goto(live("/"))
     page.get_by_role("button", name="Decline").click()
+    expect(page.locator("#cl-banner")).to_be_hidden()  # the decision is stored
     page.goto(live(DOC))
     page.mouse.wheel(0, 5000)
     expect(page.locator("[data-consent-feedback]")).to_be_empty()
@@ -108,6 +110,7 @@ def test_single_page_app_navigation_records_a_virtual_view(
     """history.pushState closes the page view and logs a page request for the new path."""
     page.goto(live("/"))
     page.get_by_role("button", name="Accept").click()
+    expect(page.locator("#cl-banner")).to_be_hidden()  # the decision is stored
     page.goto(live("/docs"))
     with page.expect_response(lambda r: r.url.endswith("/_consent/beacon") and r.status == 200):
         page.evaluate("history.pushState({}, '', '/docs/virtual-page')")

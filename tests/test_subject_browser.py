@@ -45,6 +45,7 @@ def test_see_and_delete_my_data(
         page = context.new_page()
         page.goto(live("/"))
         page.get_by_role("button", name="Accept").click()
+        expect(page.locator("#cl-banner")).to_be_hidden()  # the decision is stored
         for path in PAGES:
             page.goto(live(path))
         page.close()
