@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -40,6 +41,9 @@ async def page(request: Request) -> Response:
 
 
 async def run(rate: int, before: float, outage: float, after: float) -> None:
+    # Python-heap figures separate consentlog's own memory (queue, batches) from the
+    # embedded engine's, which RSS mixes in
+    tracemalloc.start()
     with tempfile.TemporaryDirectory() as tmp:
         store = OutageStore(Store(f"chdb://{tmp}/store"))
         writer = Writer(store, database="outage", spool_dir=Path(tmp) / "spool",  # type: ignore[arg-type]
@@ -53,7 +57,7 @@ async def run(rate: int, before: float, outage: float, after: float) -> None:
         sent = 0
         start = time.monotonic()
         total = before + outage + after
-        samples: list[tuple[float, float, int, int]] = []
+        samples: list[tuple[float, float, int, int, float]] = []
         next_sample = 0.0
         while (elapsed := time.monotonic() - start) < total:
             store.down = before <= elapsed < before + outage
@@ -64,7 +68,10 @@ async def run(rate: int, before: float, outage: float, after: float) -> None:
                 sent += 1
             if elapsed >= next_sample:
                 status = writer.status()
-                samples.append((elapsed, rss_mib(), status["queue_length"], status["spool_files"]))
+                heap = tracemalloc.get_traced_memory()[0] / 2**20
+                samples.append(
+                    (elapsed, rss_mib(), status["queue_length"], status["spool_files"], heap)
+                )
                 next_sample += 1.0
             await asyncio.sleep(0.001)
         store.down = False
@@ -83,6 +90,9 @@ async def run(rate: int, before: float, outage: float, after: float) -> None:
         print(f"RSS: start {base:.0f} MiB, peak {peak:.0f} MiB (+{peak - base:.0f} MiB)")
         print(f"queue during outage: max {max(s[2] for s in in_outage)} events; spool files max "
               f"{max(s[3] for s in in_outage)}")  # fmt: skip
+        heaps = [s[4] for s in samples]
+        print(f"Python heap: start {heaps[0]:.1f} MiB, peak {max(heaps):.1f} MiB, during the "
+              f"outage max {max(s[4] for s in in_outage):.1f} MiB")  # fmt: skip
         print(f"writer: {writer.counters}")
 
 
