@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from starlette.types import Message
 
 from consentlog.middleware import ConsentMiddleware
+from consentlog.testing import http_scope
 from tests.conftest import MakeApp, rows, set_cookies
 
 TRAFFIC_COOKIES = {"cl_consent", "cl_vid", "cl_sid"}
@@ -376,20 +377,7 @@ def test_body_over_the_limit_by_content_length(make_app: MakeApp) -> None:
 
 
 def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("198.51.100.7", 50000),
-        "server": ("testserver", 80),
-    }
+    return http_scope(path, method=method, headers=headers, client=("198.51.100.7", 50000))
 
 
 def _call(

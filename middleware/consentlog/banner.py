@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from html import escape
+from typing import NamedTuple
 
 from consentlog.assets import Asset
 from consentlog.settings import ANALYTICS, Settings
@@ -16,6 +17,16 @@ from consentlog.texts import BannerTexts
 
 _NEXT = "\x00next\x00"  # placeholder for the per-request return URL in cached markup
 _NONCE = "\x00nonce\x00"
+
+
+class BannerState(NamedTuple):
+    """Everything the banner markup depends on, apart from the return URL and nonce."""
+
+    language: str
+    visible: bool
+    accepted: frozenset[str]
+    decided: bool
+    policy_changed: bool
 
 
 class BannerRenderer:
@@ -26,53 +37,22 @@ class BannerRenderer:
         self._script_url = escape(script.url(settings.prefix))
         self._style_url = escape(stylesheet.url(settings.prefix))
 
-    def render(
-        self,
-        *,
-        language: str,
-        visible: bool,
-        accepted: frozenset[str],
-        decided: bool,
-        policy_changed: bool,
-        next_url: str,
-        nonce: str = "",
-    ) -> str:
+    def render(self, state: BannerState, next_url: str, nonce: str = "") -> str:
         """The banner markup (with its CSS and JS includes) for one visitor."""
-        template = self._template(language, visible, accepted, decided, policy_changed)
         nonce_attr = f' nonce="{escape(nonce)}"' if nonce else ""
-        return template.replace(_NEXT, escape(next_url)).replace(_NONCE, nonce_attr)
+        return self._template(*state).replace(_NEXT, escape(next_url)).replace(_NONCE, nonce_attr)
 
-    def snippet(
-        self,
-        *,
-        language: str,
-        visible: bool,
-        accepted: frozenset[str],
-        decided: bool,
-        policy_changed: bool,
-        next_url: str,
-        nonce: str = "",
-    ) -> bytes:
+    def snippet(self, state: BannerState, next_url: str, nonce: str = "") -> bytes:
         """``render`` as UTF-8 bytes, for insertion into a response body. Without a nonce
         the two halves around ``next`` come pre-encoded from a cache (the common case)."""
         if nonce:
-            return self.render(
-                language=language, visible=visible, accepted=accepted, decided=decided,
-                policy_changed=policy_changed, next_url=next_url, nonce=nonce,
-            ).encode("utf-8")  # fmt: skip
-        head, tail = self._halves(language, visible, accepted, decided, policy_changed)
+            return self.render(state, next_url, nonce).encode("utf-8")
+        head, tail = self._halves(state)
         return head + escape(next_url).encode("utf-8") + tail
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
-    def _halves(
-        self,
-        language: str,
-        visible: bool,
-        accepted: frozenset[str],
-        decided: bool,
-        policy_changed: bool,
-    ) -> tuple[bytes, bytes]:
-        template = self._template(language, visible, accepted, decided, policy_changed)
+    def _halves(self, state: BannerState) -> tuple[bytes, bytes]:
+        template = self._template(*state)
         head, _, tail = template.replace(_NONCE, "").partition(_NEXT)
         return head.encode("utf-8"), tail.encode("utf-8")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import socket
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
@@ -146,6 +147,15 @@ ENGAGEMENT_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
+def _table(columns: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    """An Arrow table of ``schema`` from Python sequences (or ready Arrow arrays)."""
+    arrays = [
+        c if isinstance(c, pa.Array) else pa.array(c, f.type)
+        for c, f in zip(columns, schema, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 class Enricher:
     """Builds the Arrow tables for ``page_requests``, ``consent_records`` and ``engagements``."""
 
@@ -206,11 +216,7 @@ class Enricher:
         """The ``engagements`` rows of a batch (already validated by the beacon route)."""
         ts, *rest = zip(*events, strict=True)
         columns = [_timestamps(ts), *rest]
-        return pa.Table.from_arrays(
-            [pa.array(c, f.type) if not isinstance(c, pa.Array) else c
-             for c, f in zip(columns, ENGAGEMENT_SCHEMA, strict=True)],
-            schema=ENGAGEMENT_SCHEMA,
-        )  # fmt: skip
+        return _table(columns, ENGAGEMENT_SCHEMA)
 
     def consent_table(self, events: Sequence[ConsentRecord]) -> pa.Table:
         """The ``consent_records`` rows of a batch."""
@@ -221,8 +227,4 @@ class Enricher:
             policy_revision, source, visitor_id, [self._prefix(ip) for ip in client_ip],
             [agent(ua)[0] for ua in user_agent],
         ]  # fmt: skip
-        return pa.Table.from_arrays(
-            [pa.array(c, f.type) if not isinstance(c, pa.Array) else c
-             for c, f in zip(columns, CONSENT_SCHEMA, strict=True)],
-            schema=CONSENT_SCHEMA,
-        )  # fmt: skip
+        return _table(columns, CONSENT_SCHEMA)

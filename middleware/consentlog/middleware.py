@@ -18,7 +18,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentlog.assets import load_asset
-from consentlog.banner import BannerRenderer, inject
+from consentlog.banner import BannerRenderer, BannerState, inject
 from consentlog.consent import ConsentCodec, Decision
 from consentlog.cookies import CookieFilter, CookieWriter
 from consentlog.events import ConsentRecord, PageRequest
@@ -240,15 +240,21 @@ class ConsentMiddleware:
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
         next_url = path + ("?" + query.decode("latin-1") if query else "")
-        state = scope.get("state")
+        scope_state = scope.get("state")
         return self.banner.snippet(
+            self.banner_state(visit, decision),
+            next_url,
+            str(scope_state.get("csp_nonce", "")) if scope_state else "",
+        )
+
+    def banner_state(self, visit: Visit, decision: Decision | None) -> BannerState:
+        """What the banner shows this visitor: open without a decision, hidden with one."""
+        return BannerState(
             language=visit.language(self.settings),
             visible=decision is None,
             accepted=decision.accepted if decision is not None else frozenset(),
             decided=decision is not None,
             policy_changed=visit.cookie.stale,
-            next_url=next_url,
-            nonce=str(state.get("csp_nonce", "")) if state else "",
         )
 
     def _log_page(

@@ -261,12 +261,8 @@ class ConsentRoutes:
     def _banner_fragment(self, visit: Visit, scope: Scope) -> Response:
         decision, _ = self.mw.effective_decision(visit)
         markup = self.mw.banner.render(
-            language=visit.language(self.settings),
-            visible=decision is None,
-            accepted=decision.accepted if decision else frozenset(),
-            decided=decision is not None,
-            policy_changed=visit.cookie.stale,
-            next_url=_safe_next(parse_qs(scope.get("query_string", b"").decode("latin-1"))),
+            self.mw.banner_state(visit, decision),
+            _safe_next(parse_qs(scope.get("query_string", b"").decode("latin-1"))),
         )
         # the manual include already loaded the script: drop its tag, keep the stylesheet
         head, _, rest = markup.partition("<script ")
