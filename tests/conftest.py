@@ -7,22 +7,16 @@ its own database; apps are built fresh per test, as Starlette's own tests do.
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from consentlog.middleware import ConsentMiddleware
+from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.store import Store, open_store
+from tests.helpers import SECRET, MakeApp, host_app
 
-SECRET = "test-secret-key"
 _databases = itertools.count()
 
 
@@ -41,37 +35,6 @@ def store(store_url: str) -> Iterator[Store]:
 @pytest.fixture
 def database() -> str:
     return f"t{next(_databases)}"
-
-
-async def _page(request: Request) -> Response:
-    response = HTMLResponse(
-        f"<!doctype html><html><head><title>t</title></head><body><h1>{request.url.path}</h1>"
-        "</body></html>"
-    )
-    if "set" in request.query_params:
-        response.set_cookie("_ga", "GA1.1.1")
-        response.set_cookie("_fbp", "fb.1")
-        response.set_cookie("theme", "dark")
-    return response
-
-
-async def _plain(request: Request) -> Response:
-    return PlainTextResponse("ok")
-
-
-def host_app() -> Starlette:
-    """A small host application: HTML pages, a text endpoint."""
-    return Starlette(
-        routes=[
-            Route("/", _page),
-            Route("/docs/{slug}", _page),
-            Route("/healthz", _plain),
-            Route("/api/text", _plain),
-        ]
-    )
-
-
-MakeApp = Callable[..., ConsentMiddleware]
 
 
 @pytest.fixture
@@ -99,29 +62,3 @@ def make_app(store_url: str, store: Store, database: str) -> Iterator[MakeApp]:
 @pytest.fixture
 def client(make_app: MakeApp) -> TestClient:
     return TestClient(make_app(), base_url="http://testserver")
-
-
-def rows(middleware: ConsentMiddleware, sql: str) -> list[dict[str, Any]]:
-    """Flush the writer, then run ``sql`` (``{db}`` is the test's database) as dicts."""
-    assert middleware.writer.flush(), "writer did not flush"
-    columns, result = middleware.writer.store.query(sql.format(db=middleware.settings.database))
-    return [dict(zip(columns, r, strict=True)) for r in result]
-
-
-def set_cookies(response: Any) -> dict[str, str]:
-    """Cookie name → raw ``Set-Cookie`` header value of a response."""
-    return {v.split("=", 1)[0]: v for v in response.headers.get_list("set-cookie")}
-
-
-def tmp_store_dir(tmp_path: Path) -> str:
-    return f"chdb://{tmp_path / 'store'}"
-
-
-def cli_env() -> dict[str, str]:
-    """The environment for a `consentlog` subprocess: no CONSENTLOG_* settings from the
-    developer's shell, and this tree's package first on the path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTLOG_")}
-    package_root = str(Path(__file__).resolve().parent.parent / "middleware")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    return env

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import cli_env
+from tests.helpers import cli_env
 
 CLI = [sys.executable, "-m", "consentlog.cli"]
 

@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from consentlog.metrics import MIN_SAMPLE
-from consentlog.queries import query_text
+from consentlog.analytics.metrics import MIN_SAMPLE
+from consentlog.analytics.queries import query_text
 
 Json = dict[str, Any]
 
@@ -29,7 +29,7 @@ OUTPUT = Path(__file__).resolve().parent / "dashboards" / "consentlog.json"
 PLUGIN = "grafana-clickhouse-datasource"
 DATASOURCE_UID = "consentlog-clickhouse"  # provisioning/datasources/consentlog.yaml
 DATASOURCE = {"type": PLUGIN, "uid": "${datasource}"}
-TOP = 10  # rows of the "top N" tables, as the built-in dashboard (consentlog.reports.TOP)
+TOP = 10  # rows of the "top N" tables, as the built-in dashboard (consentlog.analytics.reports.TOP)
 
 # -- report files as Grafana SQL -----------------------------------------------------------
 # The files take an end-exclusive range; Grafana's range ends at its "to" second ($__toTime
@@ -46,7 +46,7 @@ PARAMETERS = {
     "path": "${path:sqlstring}",
     "min_sample": "${min_sample}",
     # pages.sql: the range's UTC days, read from the page_daily rollup up to its watermark
-    # and from the raw rows after it, as consentlog.metrics.day_ranges splits them
+    # and from the raw rows after it, as consentlog.analytics.metrics.day_ranges splits them
     "rolled_first": _FIRST_DAY,
     "rolled_last": _ROLLED_LAST,
     "first_day": f"greatest({_FIRST_DAY}, {_ROLLED_LAST} + 1)",
@@ -544,7 +544,7 @@ def variables() -> list[Json]:
         {
             "current": {"text": str(MIN_SAMPLE), "value": str(MIN_SAMPLE)},
             "description": "Engaged page views a page needs before it gets a usefulness "
-            "score (consentlog.metrics.MIN_SAMPLE).",
+            "score (consentlog.analytics.metrics.MIN_SAMPLE).",
             "hide": 2,
             "label": "Minimum sample",
             "name": "min_sample",

@@ -3,8 +3,8 @@
 Mount ``ConsentMiddleware`` around your application; see ``docs/`` for every option.
 """
 
-from consentlog.consent import Decision
-from consentlog.middleware import ConsentMiddleware
+from consentlog.asgi.middleware import ConsentMiddleware
+from consentlog.consent.decision import Decision
 from consentlog.settings import Category, ConfigError, Settings
 from consentlog.texts import BannerTexts
 

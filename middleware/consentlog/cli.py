@@ -20,7 +20,12 @@ from typing import Any
 
 import structlog
 
-from consentlog.schema import (
+from consentlog.ingest.spool import Spool
+from consentlog.ingest.writer import default_spool_dir
+from consentlog.privacy.subject import Subject, erase, erase_statements, export
+from consentlog.settings import ConfigError
+from consentlog.store import Store, StoreError, open_store
+from consentlog.store.schema import (
     LATEST,
     MIGRATIONS,
     bootstrap,
@@ -29,11 +34,6 @@ from consentlog.schema import (
     render,
     schema_version,
 )
-from consentlog.settings import ConfigError
-from consentlog.spool import Spool
-from consentlog.store import Store, StoreError, open_store
-from consentlog.subject import Subject, erase, erase_statements, export
-from consentlog.writer import default_spool_dir
 
 
 def _store_url(args: argparse.Namespace) -> str:
@@ -96,7 +96,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 def cmd_rollup(args: argparse.Namespace) -> int:
     """Roll up the complete days not rolled up yet (the writer does this every 10 min)."""
-    from consentlog.rollup import roll_up
+    from consentlog.analytics.rollup import roll_up
 
     store = open_store(_store_url(args))
     migrate(store, _database(args))
@@ -184,7 +184,7 @@ def _percent(value: float | None) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Page usefulness in the terminal (or as JSON)."""
-    from consentlog.metrics import page_report
+    from consentlog.analytics.metrics import page_report
 
     end = args.end or datetime.datetime.now(datetime.UTC).date()
     start = args.start or end - datetime.timedelta(days=args.days - 1)
@@ -238,7 +238,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"dashboard: {url.rstrip('/')}{DASHBOARD_PATH}/  password: {password}", flush=True)
     if args.simulate:  # synthetic visitors over HTTP, once the server answers
-        from consentlog.simulate import simulate_in_background
+        from consentlog.demo.simulate import simulate_in_background
 
         simulate_in_background(args.host, args.port, args.simulate, seed=args.seed)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

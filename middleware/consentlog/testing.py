@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from consentlog.middleware import ConsentMiddleware
+from consentlog.asgi.middleware import ConsentMiddleware
 
 Headers = Sequence[tuple[bytes, bytes]]
 

@@ -32,8 +32,8 @@ from consentlog.dashboard.headers import SecurityHeaders
 from consentlog.dashboard.queries import Reports, StoreUnavailable
 from consentlog.dashboard.style import stylesheet
 from consentlog.dashboard.views import Views
-from consentlog.schema import check_identifier
 from consentlog.store import Store
+from consentlog.store.schema import check_identifier
 
 PUBLIC = frozenset({"/login", "/static/dashboard.css"})
 

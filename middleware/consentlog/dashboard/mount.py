@@ -11,9 +11,9 @@ from __future__ import annotations
 from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from consentlog.middleware import ConsentMiddleware
+from consentlog.asgi.middleware import ConsentMiddleware
+from consentlog.ingest.writer import Writer
 from consentlog.settings import Settings
-from consentlog.writer import Writer
 
 
 class SiteWithDashboard:

@@ -14,10 +14,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
-from consentlog import reports
+from consentlog.analytics import reports
+from consentlog.analytics.metrics import PageMetrics, page_report
 from consentlog.dashboard.filters import Filters
 from consentlog.dashboard.table import PageTable, Sort, build_table
-from consentlog.metrics import PageMetrics, page_report
 from consentlog.store import Store
 
 P = ParamSpec("P")

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from consentlog.analytics.metrics import PageMetrics
 from consentlog.dashboard.filters import BadRequest
-from consentlog.metrics import PageMetrics
 
 Kind = Literal["text", "count", "rate", "duration", "scroll", "score", "flag"]
 Value = str | int | float | bool | None

@@ -13,6 +13,8 @@ from collections import defaultdict
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from consentlog.analytics.metrics import MIN_SAMPLE
+from consentlog.analytics.reports import DayCount, EngagedBucket, ScrollBucket
 from consentlog.dashboard import charts, templates
 from consentlog.dashboard.filters import BadRequest, Filters, base_path, parse_filters
 from consentlog.dashboard.queries import (
@@ -26,8 +28,6 @@ from consentlog.dashboard.queries import (
 )
 from consentlog.dashboard.table import FLAG_MARGIN, Column, PageRow, Value, cell_text, parse_sort
 from consentlog.dashboard.templates import Kpi, card, count, esc, kpis, percent, simple_table
-from consentlog.metrics import MIN_SAMPLE
-from consentlog.reports import DayCount, EngagedBucket, ScrollBucket
 
 MAX_PATH = 2048  # longer `path` parameters cannot be a page of this site
 NUMERIC = frozenset({"count", "rate", "duration", "scroll", "score"})  # right-aligned columns

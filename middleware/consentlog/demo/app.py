@@ -13,10 +13,10 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.dashboard import create_dashboard
 from consentlog.dashboard.mount import SiteWithDashboard
 from consentlog.demo.site import create_site
-from consentlog.middleware import ConsentMiddleware
 from consentlog.settings import Settings
 from consentlog.store import embedded_path
 

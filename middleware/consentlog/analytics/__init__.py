@@ -1,0 +1,1 @@
+"""What analysts read: the report SQL (``sql/``), metrics and reports, the daily rollup."""

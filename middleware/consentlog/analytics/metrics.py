@@ -1,0 +1,104 @@
+"""Page-usefulness metrics: the report queries of ``dashboards/sql/``, run on a store.
+
+Each query lives once, as a ``.sql`` file with ClickHouse query parameters; this module
+runs it and returns typed rows. Definitions and reasoning: ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, fields
+from typing import Any
+
+from consentlog.analytics.queries import query_text as query_text  # re-exported for reports
+from consentlog.analytics.rollup import watermark
+from consentlog.store import Store
+from consentlog.store.schema import check_identifier
+
+MIN_SAMPLE = 10  # engaged page views before a page gets a usefulness score
+
+
+@dataclass(frozen=True, slots=True)
+class PageMetrics:
+    """How one page did over a date range."""
+
+    host: str
+    path: str
+    views: int
+    bot_views: int
+    visitors: int
+    anonymous_views: int
+    entries: int
+    bounce_rate: float | None
+    exit_rate: float | None
+    click_through_rate: float | None
+    engaged_views: int
+    median_engaged_ms: float | None
+    avg_scroll_pct: float | None
+    deep_read_rate: float | None
+    votes_yes: int
+    votes_no: int
+    not_found: int
+    server_errors: int
+    usefulness: int | None  # None: not enough data
+
+    def as_dict(self) -> dict[str, Any]:
+        """The metrics as a plain dict (JSON output, CSV rows)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _range(start: datetime.date, end: datetime.date) -> dict[str, str]:
+    """Query parameters for the days ``start`` to ``end``, both included."""
+    return {
+        "start": f"{start.isoformat()} 00:00:00",
+        "end": f"{(end + datetime.timedelta(days=1)).isoformat()} 00:00:00",
+    }
+
+
+def day_ranges(
+    start: datetime.date, end: datetime.date, rolled_through: datetime.date | None
+) -> dict[str, datetime.date]:
+    """Which days of ``start``–``end`` come from the rollup, which from the raw rows.
+
+    An empty range is written first > last, which selects nothing.
+    """
+    one = datetime.timedelta(days=1)
+    rolled_last = min(end, rolled_through) if rolled_through else start - one
+    return {
+        "rolled_first": start,
+        "rolled_last": rolled_last,
+        "first_day": max(start, rolled_last + one),
+        "last_day": end,
+    }
+
+
+def page_report(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    min_sample: int = MIN_SAMPLE,
+    use_rollup: bool = True,
+) -> list[PageMetrics]:
+    """Every page's metrics for the days ``start`` to ``end`` (inclusive), most viewed
+    first. ``use_rollup=False`` computes everything from the raw rows (for comparison)."""
+    db = check_identifier(database)
+    rolled = watermark(store, db) if use_rollup else None
+    parameters = {
+        "db": db,
+        "host": host,
+        "min_sample": min_sample,
+        **day_ranges(start, end, rolled),
+    }
+    columns, rows = store.query(query_text("pages"), parameters)
+    names = [f.name for f in fields(PageMetrics)]
+    if rows and columns != names:
+        raise RuntimeError(f"pages.sql columns {columns} do not match PageMetrics")
+    return [PageMetrics(*_clean(row)) for row in rows]
+
+
+def _clean(row: tuple[Any, ...]) -> list[Any]:
+    """ClickHouse NaN (an average of nothing) → None, so JSON stays JSON."""
+    return [None if isinstance(v, float) and v != v else v for v in row]

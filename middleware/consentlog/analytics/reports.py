@@ -1,0 +1,253 @@
+"""The dashboard's reports beside page usefulness: overview, trend, engagement and scroll
+distributions, referrers, next pages, consent decisions, GPC share and errors.
+
+Each report is one query in ``dashboards/sql/`` (``overview.sql``, ``trend.sql`` …) with
+ClickHouse query parameters; this module runs it and returns typed rows, as
+``consentlog.analytics.metrics`` does for ``pages.sql``. Definitions: ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from consentlog.analytics.metrics import _clean, _range, query_text
+from consentlog.store import Store
+from consentlog.store.schema import check_identifier
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Row = TypeVar("Row", bound="DataclassInstance")
+
+TOP = 10  # rows of the "top N" reports (referrers, next pages)
+
+
+class _Report:
+    """A row type whose fields are the columns of its query, in order."""
+
+    __slots__ = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as a plain dict (JSON output)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Overview(_Report):
+    """Site-wide totals over a date range (``overview.sql``)."""
+
+    views: int
+    bot_views: int
+    visitors: int
+    sessions: int
+    anonymous_views: int
+    granted_views: int
+    denied_views: int
+    unknown_views: int
+    decisions: int
+    analytics_accepted: int
+    analytics_refused: int
+    withdrawals: int
+    consent_rate: float | None  # analytics accepted / decisions; None without decisions
+    granted_view_share: float | None  # consented views / views; None without views
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount(_Report):
+    """Views and visitors of one UTC day (``trend.sql``)."""
+
+    day: datetime.date
+    views: int
+    visitors: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngagedBucket(_Report):
+    """Page views whose engaged time is in ``[from_ms, to_ms)`` (``engaged_histogram.sql``)."""
+
+    from_ms: int
+    to_ms: int | None  # None: the open last bucket
+    views: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScrollBucket(_Report):
+    """Page views whose deepest scroll is in ``[from_pct, to_pct)`` (``scroll_histogram.sql``)."""
+
+    from_pct: int
+    to_pct: int | None  # None: the last bucket, 100 % (read to the end)
+    views: int
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer(_Report):
+    """Human views of a page that came from one referrer host (``referrers.sql``)."""
+
+    referrer_host: str  # '' when the browser sent no referrer
+    views: int
+    visitors: int
+
+
+@dataclass(frozen=True, slots=True)
+class NextPage(_Report):
+    """How often a page was followed by ``next_path`` in a session (``next_pages.sql``)."""
+
+    next_path: str  # '' when the session ended on the page
+    views: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDay(_Report):
+    """Decisions of one UTC day, action and policy revision (``consent.sql``)."""
+
+    day: datetime.date
+    policy_revision: int
+    action: str
+    decisions: int
+    analytics_accepted: int
+
+
+@dataclass(frozen=True, slots=True)
+class GpcShare(_Report):
+    """How many decisions came from a Global Privacy Control signal (``gpc.sql``)."""
+
+    decisions: int
+    gpc_decisions: int
+    gpc_share: float | None  # None without decisions
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCount(_Report):
+    """Requests of one page answered with one error status (``errors.sql``)."""
+
+    host: str
+    path: str
+    status: int
+    views: int
+    bot_views: int
+    last_seen: datetime.datetime
+
+
+def _run(
+    store: Store,
+    name: str,
+    row: type[Row],
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    **parameters: Any,
+) -> list[Row]:
+    """Rows of ``dashboards/sql/<name>.sql`` for the days ``start`` to ``end`` (inclusive)."""
+    parameters |= {"db": check_identifier(database), **_range(start, end)}
+    columns, rows = store.query(query_text(name), parameters)
+    names = [f.name for f in fields(row)]
+    if rows and columns != names:
+        raise RuntimeError(f"{name}.sql columns {columns} do not match {row.__name__}")
+    return [row(*_clean(values)) for values in rows]
+
+
+def overview(
+    store: Store, database: str, start: datetime.date, end: datetime.date, *, host: str = ""
+) -> Overview:
+    """Views, visitors, anonymous views and consent rates of the whole site."""
+    return _run(store, "overview", Overview, database, start, end, host=host)[0]
+
+
+def trend(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    path: str = "",
+) -> list[DayCount]:
+    """Views and visitors per day, every day of the range (one page when ``path``)."""
+    return _run(store, "trend", DayCount, database, start, end, host=host, path=path)
+
+
+def engaged_histogram(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    path: str,
+    *,
+    host: str = "",
+) -> list[EngagedBucket]:
+    """How long the page's engaged views were engaged, in buckets from 0 s to 5 min +."""
+    return _run(
+        store, "engaged_histogram", EngagedBucket, database, start, end, host=host, path=path
+    )
+
+
+def scroll_histogram(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    path: str,
+    *,
+    host: str = "",
+) -> list[ScrollBucket]:
+    """How far the page's engaged views scrolled, in quarters plus "to the end"."""
+    return _run(store, "scroll_histogram", ScrollBucket, database, start, end, host=host, path=path)
+
+
+def referrers(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    path: str,
+    *,
+    host: str = "",
+    limit: int = TOP,
+) -> list[Referrer]:
+    """The referrer hosts the page's human views came from, most views first."""
+    return _run(
+        store, "referrers", Referrer, database, start, end, host=host, path=path, limit=limit
+    )
+
+
+def next_pages(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    path: str,
+    *,
+    host: str = "",
+    limit: int = TOP,
+) -> list[NextPage]:
+    """The pages viewed right after this one in the same session ('' = left the site)."""
+    return _run(
+        store, "next_pages", NextPage, database, start, end, host=host, path=path, limit=limit
+    )
+
+
+def consent_decisions(
+    store: Store, database: str, start: datetime.date, end: datetime.date
+) -> list[ConsentDay]:
+    """Consent decisions per day by action and policy revision."""
+    return _run(store, "consent", ConsentDay, database, start, end)
+
+
+def gpc_share(store: Store, database: str, start: datetime.date, end: datetime.date) -> GpcShare:
+    """The share of consent decisions taken from a Global Privacy Control signal."""
+    return _run(store, "gpc", GpcShare, database, start, end)[0]
+
+
+def errors(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    path: str = "",
+) -> list[ErrorCount]:
+    """Requests answered 404 or 5xx by page and status (one page when ``path``)."""
+    return _run(store, "errors", ErrorCount, database, start, end, host=host, path=path)

@@ -1,0 +1,350 @@
+"""The consent HTTP surface under the route prefix (default ``/_consent``).
+
+``GET``: the current decision as JSON. ``POST``: record a decision (JSON or an HTML form,
+which is answered with 303 back to a same-origin ``next``). ``DELETE`` or
+``POST …/withdraw``: withdraw. ``POST …/beacon``: engagement (see ``beacon.py``). Plus
+the banner's assets and ``/.well-known/gpc.json``.
+State changes refuse cross-site requests; bad input gets a 4xx naming the problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote
+
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from consentlog.asgi.assets import Asset
+from consentlog.asgi.beacon import Beacon
+from consentlog.asgi.selfservice import PRIVATE, forget, my_data
+from consentlog.consent.decision import NO_COOKIE, Decision, Source
+from consentlog.consent.http import (
+    BadRequest,
+    cross_site_reason,
+    header_map,
+    json_object,
+    read_body,
+    text,
+)
+from consentlog.consent.visit import Visit, cookie_changes
+
+if TYPE_CHECKING:
+    from consentlog.asgi.middleware import ConsentMiddleware
+
+GPC_PATH = "/.well-known/gpc.json"
+GPC_LAST_UPDATE = "2026-11-28"
+ACTIONS = frozenset(("accept_all", "reject_all", "custom"))
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A decision as the visitor submitted it."""
+
+    accepted: frozenset[str]
+    action: str
+    form: bool
+    next_url: str = "/"
+
+
+class ConsentRoutes:
+    """Answers every request under the prefix (and the GPC well-known file)."""
+
+    def __init__(self, middleware: ConsentMiddleware) -> None:
+        self.mw = middleware
+        self.settings = middleware.settings
+        self._assets = {"banner.js": middleware.script, "banner.css": middleware.stylesheet}
+        self._beacon = Beacon(middleware)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self._dispatch(scope, receive)
+        except BadRequest as exc:
+            response = error(exc.status, exc.message)
+        await response(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
+        path, method = scope["path"], scope["method"]
+        if path == GPC_PATH:
+            _allow(method, ("GET", "HEAD"))
+            return JSONResponse({"gpc": True, "lastUpdate": GPC_LAST_UPDATE})
+        tail = path[len(self.settings.prefix) :]
+        headers = header_map(scope)
+        visit = Visit.read(scope, headers, self.settings, self.mw.codec)
+        if tail in {"", "/"}:
+            _allow(method, ("GET", "HEAD", "POST", "DELETE"))
+            if method in {"GET", "HEAD"}:
+                return JSONResponse(self._state(visit))
+            self._refuse_cross_site(visit)
+            if method == "DELETE":
+                return await self._withdraw(visit, form=False)
+            submission = await self._read_decision(scope, receive, headers)
+            return self._decide(visit, submission)
+        if tail == "/withdraw":
+            _allow(method, ("POST",))
+            self._refuse_cross_site(visit)
+            content_type = text(headers, b"content-type", 200)
+            if content_type.startswith("application/x-www-form-urlencoded"):
+                fields = _parse_form(
+                    await read_body(receive, headers, self.settings.max_body_bytes)
+                )
+                return await self._withdraw(visit, form=True, next_url=_safe_next(fields))
+            return await self._withdraw(visit, form=False)
+        if tail == "/my-data":
+            _allow(method, ("GET",))
+            self._refuse_cross_site(visit)
+            return await my_data(visit, self.mw)
+        if tail == "/forget":
+            _allow(method, ("POST",))
+            self._refuse_cross_site(visit)
+            return await self._forget(visit, receive, headers)
+        if tail == "/beacon":
+            _allow(method, ("POST",))
+            self._refuse_cross_site(visit)
+            return await self._beacon(visit, receive, headers)
+        if tail == "/banner.html":
+            _allow(method, ("GET", "HEAD"))
+            return self._banner_fragment(visit, scope)
+        asset = self._assets.get(tail.lstrip("/"))
+        if asset is not None:
+            _allow(method, ("GET", "HEAD"))
+            return _asset_response(asset, scope, headers)
+        raise BadRequest(404, f"no consent route {path[:100]!r}")
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _refuse_cross_site(self, visit: Visit) -> None:
+        reason = cross_site_reason(visit.headers, visit.origin)
+        if reason is not None:
+            raise BadRequest(403, reason)
+
+    async def _read_decision(
+        self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
+    ) -> Submission:
+        """What a decision request asks for."""
+        content_type = text(headers, b"content-type", 200).split(";", 1)[0].strip().lower()
+        if content_type not in {"application/json", "application/x-www-form-urlencoded"}:
+            raise BadRequest(
+                415, "send the decision as application/json or an urlencoded HTML form"
+            )
+        body = await read_body(receive, headers, self.settings.max_body_bytes)
+        if content_type == "application/json":
+            accepted, action = self._parse_json(body)
+            return Submission(accepted, action, form=False)
+        fields = _parse_form(body)
+        action = (fields.get("action") or [""])[-1]
+        if action not in ACTIONS:
+            raise BadRequest(400, f"form field 'action' must be one of {sorted(ACTIONS)}")
+        requested = dict.fromkeys(fields.get("category", []), True)
+        return Submission(
+            self._accepted(action, requested), action, form=True, next_url=_safe_next(fields)
+        )
+
+    def _parse_json(self, body: bytes) -> tuple[frozenset[str], str]:
+        payload = json_object(body, "request body")
+        unknown = sorted(set(payload) - {"action", "categories"})
+        if unknown:
+            raise BadRequest(400, f"unknown field {unknown[0][:50]!r}")
+        if "categories" in payload:
+            requested = payload["categories"]
+            if not isinstance(requested, dict) or not all(
+                isinstance(v, bool) for v in requested.values()
+            ):
+                raise BadRequest(400, "'categories' must map category names to true/false")
+            action = payload.get("action", "custom")
+            if action != "custom":
+                raise BadRequest(400, "'categories' goes with action 'custom' (or no action)")
+            return self._accepted("custom", requested), "custom"
+        action = payload.get("action")
+        if action not in ("accept_all", "reject_all"):  # a tuple: action may be a list
+            raise BadRequest(
+                400, 'send {"action": "accept_all"|"reject_all"} or {"categories": {…}}'
+            )
+        return self._accepted(action, {}), action
+
+    def _accepted(self, action: str, requested: dict[str, bool]) -> frozenset[str]:
+        optional = {c.name for c in self.settings.optional_categories}
+        required = {c.name for c in self.settings.categories} - optional
+        if action == "accept_all":
+            return frozenset(optional)
+        if action == "reject_all":
+            return frozenset()
+        for name, wanted in requested.items():
+            if name in required:
+                if not wanted:
+                    raise BadRequest(400, f"category {name!r} is necessary and cannot be declined")
+            elif name not in optional:
+                raise BadRequest(400, f"unknown category {name[:50]!r}")
+        return frozenset(name for name, wanted in requested.items() if wanted and name in optional)
+
+    # -- answering ------------------------------------------------------------------------
+
+    def _state(self, visit: Visit, decision: Decision | None = None) -> dict[str, Any]:
+        if decision is None:
+            decision, _ = self.mw.effective_decision(visit)
+        accepted = decision.accepted if decision is not None else frozenset()
+        return {
+            "decided": decision is not None,
+            "categories": {
+                c.name: c.required or c.name in accepted for c in self.settings.categories
+            },
+            "policy_revision": self.settings.policy_revision,
+            "consent_id": decision.consent_id if decision else None,
+            "decided_at": decision.decided_at if decision else None,
+            "source": decision.source if decision else None,
+            "gpc": visit.signal == "gpc",
+            "policy_changed": visit.cookie.stale,
+        }
+
+    def _decide(self, visit: Visit, submission: Submission) -> Response:
+        source: Source = "form" if submission.form else "banner"
+        decision = self.mw.codec.new_decision(submission.accepted, source, visit.cookie)
+        return self._answer(visit, decision, submission.action, submission)
+
+    async def _withdraw(self, visit: Visit, *, form: bool, next_url: str = "/") -> Response:
+        source: Source = "form" if form else "banner"
+        previous = visit.cookie
+        if self.settings.erase_on_withdraw:
+            await forget(visit, self.mw)
+            previous = NO_COOKIE  # the erased consent id is not carried on
+        decision = self.mw.codec.new_decision((), source, previous)
+        return self._answer(
+            visit, decision, "withdraw", Submission(frozenset(), "withdraw", form, next_url)
+        )
+
+    def _answer(
+        self, visit: Visit, decision: Decision, action: str, submission: Submission
+    ) -> Response:
+        mw = self.mw
+        changes, ids = cookie_changes(
+            visit, decision, self.settings, mw.cookie_writer, mw.cookie_filter
+        )
+        changes.append(mw.consent_cookie(visit, decision))
+        mw.record_decision(visit, decision, action, ids)
+        if submission.form:
+            response: Response = Response(
+                status_code=303,
+                headers={"location": submission.next_url, "cache-control": "no-store"},
+            )
+        else:
+            response = JSONResponse(
+                self._state(visit, decision), headers={"cache-control": "no-store"}
+            )
+        _add_cookies(response.headers, changes)
+        return response
+
+    async def _forget(
+        self, visit: Visit, receive: Receive, headers: dict[bytes, bytes]
+    ) -> Response:
+        """Erase this browser's data, expire all its consentlog cookies (the banner
+        returns), and answer JSON — or 303 back for the banner's HTML form."""
+        form = text(headers, b"content-type", 200).startswith("application/x-www-form-urlencoded")
+        next_url = "/"
+        if form:
+            fields = _parse_form(await read_body(receive, headers, self.settings.max_body_bytes))
+            next_url = _safe_next(fields)
+        removed = await forget(visit, self.mw)
+        s, writer = self.settings, self.mw.cookie_writer
+        secure = visit.secure(s)
+        names = [s.visitor_cookie, s.session_cookie, s.consent_cookie]
+        names += self.mw.cookie_filter.governed(visit.cookies, frozenset())
+        response: Response = (
+            Response(status_code=303, headers={"location": next_url, **PRIVATE})
+            if form
+            else JSONResponse({"erased": removed}, headers=PRIVATE)
+        )
+        _add_cookies(response.headers, [writer.expire(name, secure=secure) for name in names])
+        return response
+
+    def _banner_fragment(self, visit: Visit, scope: Scope) -> Response:
+        decision, _ = self.mw.effective_decision(visit)
+        markup = self.mw.banner.render(
+            self.mw.banner_state(visit, decision),
+            _safe_next(parse_qs(scope.get("query_string", b"").decode("latin-1"))),
+        )
+        # the manual include already loaded the script: drop its tag, keep the stylesheet
+        head, _, rest = markup.partition("<script ")
+        body = head + rest.partition("</script>")[2]
+        return Response(body, media_type="text/html", headers={"cache-control": "no-store"})
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def error(status: int, message: str) -> Response:
+    """A JSON error that names the problem."""
+    return JSONResponse(
+        {"error": message}, status_code=status, headers={"cache-control": "no-store"}
+    )
+
+
+def _allow(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise BadRequest(405, f"method {method[:20]} not allowed here; use {', '.join(allowed)}")
+
+
+def _parse_form(body: bytes) -> dict[str, list[str]]:
+    try:
+        return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest(400, "form body is not valid UTF-8 urlencoded data") from None
+
+
+def _safe_next(fields: dict[str, list[str]]) -> str:
+    """The same-origin path to return to: the ``next`` field if it is local, else ``/``."""
+    candidates = fields.get("next", [])
+    target = candidates[-1] if candidates else "/"
+    # percent-encode non-ASCII: a Location header is latin-1, and browsers expect UTF-8 escapes
+    return quote(target, safe="/?#&=;:@!$'()*+,%[]~") if _is_local_path(target) else "/"
+
+
+def _is_local_path(target: str) -> bool:
+    return (
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and not any(ord(ch) < 0x21 or 0x7F <= ord(ch) < 0xA0 or ch == "\\" for ch in target)
+        and len(target) <= 2048
+    )
+
+
+def _add_cookies(headers: MutableHeaders, cookies: list[bytes]) -> None:
+    for cookie in cookies:
+        headers.append("set-cookie", cookie.decode("latin-1"))
+
+
+def _asset_response(asset: Asset, scope: Scope, headers: dict[bytes, bytes]) -> Response:
+    versioned = f"v={asset.digest}" in scope.get("query_string", b"").decode("latin-1")
+    cache = "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
+    gzip_ok = _accepts_gzip(text(headers, b"accept-encoding", 200))
+    response_headers = {
+        "cache-control": cache,
+        "etag": f'"{asset.digest}"',
+        "vary": "Accept-Encoding",
+    }
+    if _etag_matches(text(headers, b"if-none-match", 500), asset.digest):
+        return Response(status_code=304, headers=response_headers)
+    if gzip_ok:
+        response_headers["content-encoding"] = "gzip"
+    body = asset.gzipped if gzip_ok else asset.body
+    return Response(body, media_type=asset.content_type, headers=response_headers)
+
+
+def _etag_matches(if_none_match: str, digest: str) -> bool:
+    """RFC 9110 weak comparison: ``*``, or any listed tag (``W/`` or not) equal to ours."""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or f'"{digest}"' in tags
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """True unless gzip is absent from ``Accept-Encoding`` or refused with ``q=0``."""
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in {"gzip", "*"}:
+            quality = params.strip().removeprefix("q=").strip() if params else "1"
+            try:
+                return float(quality) > 0
+            except ValueError:
+                return True
+    return False

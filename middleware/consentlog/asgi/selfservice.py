@@ -1,0 +1,71 @@
+"""``GET /_consent/my-data`` and ``POST /_consent/forget``: the visitor's own data.
+
+The visitor is identified only by their own cookies — the HttpOnly visitor id and the
+signed consent cookie's id — never by an id in a parameter. Cross-site requests are
+refused before these run, and no CORS header is ever sent, so another site can neither
+trigger them nor read the answer. The work waits on ClickHouse, so it runs on a worker
+thread, after the writer has flushed what is still queued.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from consentlog.consent.cookies import is_token
+from consentlog.consent.visit import Visit
+from consentlog.privacy.subject import TABLES, Subject, erase, erasure_record, export
+
+if TYPE_CHECKING:
+    from consentlog.asgi.middleware import ConsentMiddleware
+
+PRIVATE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+
+
+def subject_of(visit: Visit, middleware: ConsentMiddleware) -> Subject | None:
+    """The data subject this browser proves to be, or None if it carries no identifier."""
+    visitor_id = visit.cookies.get(middleware.settings.visitor_cookie, "")
+    consent_id = visit.cookie.previous_id or ""  # only from a consent cookie that verified
+    if not is_token(visitor_id):
+        visitor_id = ""
+    if not (visitor_id or consent_id):
+        return None
+    return Subject(visitor_ids=(visitor_id,) if visitor_id else (), consent_id=consent_id)
+
+
+async def my_data(visit: Visit, middleware: ConsentMiddleware) -> Response:
+    """Every stored row about this browser's visitor, as JSON."""
+    subject = subject_of(visit, middleware)
+    store, database = middleware.writer.store, middleware.settings.database
+
+    def collect() -> dict[str, object]:
+        if subject is None:
+            empty: dict[str, object] = {"statement": _nothing_linked()}
+            return empty | {table: [] for table in TABLES}
+        middleware.writer.flush(10)
+        return export(store, database, subject, "self-service")
+
+    return JSONResponse(await run_in_threadpool(collect), headers=PRIVATE)
+
+
+def _nothing_linked() -> str:
+    return "This browser carries no identifier, so nothing stored is linked to it."
+
+
+async def forget(visit: Visit, middleware: ConsentMiddleware) -> dict[str, int]:
+    """Erase this browser's visitor; return rows removed per table. The caller expires the
+    cookies and answers."""
+    subject = subject_of(visit, middleware)
+    removed: dict[str, int] = {}
+    if subject is not None:
+        store, database = middleware.writer.store, middleware.settings.database
+
+        def run() -> dict[str, int]:
+            middleware.writer.flush(10)
+            return erase(store, database, subject, "self-service")
+
+        removed = await run_in_threadpool(run)
+    middleware.writer.submit(erasure_record(middleware.settings.policy_revision))
+    return removed

@@ -1,0 +1,1 @@
+"""Events from the request path to ClickHouse: queue, enrich, batch, insert, spool."""

@@ -1,0 +1,407 @@
+"""The background writer: a bounded queue in front of ClickHouse, a spool behind it.
+
+``submit`` is what the request path calls: it appends to a deque and returns — no I/O, no
+waiting. One thread per process drains the queue in batches (by size or by time), turns
+events into rows (``enrich.py``) and inserts them with a deduplication token per batch.
+
+When an insert fails, that batch and everything queued after it go to the spool on disk,
+and the store is left alone for a backoff period (exponential, with jitter). Each attempt
+after that first replays the spool, oldest batch first, and only then the queue, so rows
+arrive in order; a replayed batch keeps its token, so a batch whose answer was lost is
+written once. A spool file that does not verify, or that ClickHouse rejects while it
+answers, is quarantined with one log line. ``stop`` (ASGI lifespan shutdown, SIGTERM via
+the server) writes what it can and spools the rest: nothing queued is lost.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from consentlog.analytics.rollup import roll_up
+from consentlog.ingest.enrich import Enricher
+from consentlog.ingest.events import ConsentRecord, Event, PageRequest
+from consentlog.ingest.spool import Batch, CorruptSpoolFile, Spool
+from consentlog.store import Store
+from consentlog.store.schema import migrate
+
+log = structlog.get_logger("consentlog.ingest.writer")
+
+Tables = dict[str, Any]  # table name → Arrow table of a batch
+MAX_BACKOFF = 30.0  # seconds
+# A spool file ClickHouse keeps refusing while it answers queries is set aside after this
+# many attempts, so one bad batch cannot hold up every batch behind it.
+MAX_REPLAY_ATTEMPTS = 5
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the writer has done since it started (events, unless named otherwise)."""
+
+    queued: int = 0
+    written: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    dropped: int = 0
+    quarantined: int = 0  # files
+    failures: int = 0  # failed store attempts
+    batches: int = 0
+
+
+class Writer:
+    """Batches events from the request path into ClickHouse, on its own thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        database: str,
+        spool_dir: Path | None = None,
+        queue_size: int = 100_000,
+        batch_size: int = 10_000,
+        flush_interval: float = 1.0,
+        retention_months: int = 25,
+        rollup_interval: float | None = 600.0,
+        enricher: Enricher | None = None,
+    ) -> None:
+        self.store = store
+        self.database = database
+        self.counters = Counters()
+        self.spool = Spool(spool_dir or default_spool_dir(store, database))
+        self._queue: collections.deque[Event] = collections.deque()
+        self._queue_size = queue_size
+        self._batch_size = batch_size
+        self._interval = flush_interval
+        self._retention = retention_months
+        self._enricher = enricher or Enricher()
+        self._migrated = False
+        self._rollup_interval = rollup_interval
+        self._next_rollup = 0.0  # monotonic time of the next rollup run
+        self._backoff = 0.0
+        self._retry_at = 0.0  # monotonic time before which the store is left alone
+        self._replay_attempts: dict[str, int] = {}
+        self._flushing = False
+        self._held: list[Batch] = []  # taken from the queue, not yet written or spooled
+        self._inserter = ThreadPoolExecutor(1, thread_name_prefix="consentlog-insert")
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    # -- the request path -------------------------------------------------------------
+
+    def submit(self, event: Event) -> None:
+        """Queue ``event`` without blocking or I/O. Only when the queue is full — the
+        writer could not even spool for a while — is the event dropped, and counted."""
+        if len(self._queue) >= self._queue_size:
+            self.counters.dropped += 1
+            return
+        self._queue.append(event)
+        self.counters.queued += 1
+        if self._thread is None:
+            self.start()
+        elif len(self._queue) >= self._batch_size:
+            self._wake.set()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread (idempotent)."""
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(
+                    target=self._run, name="consentlog-writer", daemon=True
+                )
+                self._thread.start()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Try to write everything queued or spooled now; False if some is still waiting
+        when ``timeout`` runs out (for instance because ClickHouse is down)."""
+        deadline = time.monotonic() + timeout
+        self._retry_at = 0.0
+        self._flushing = True
+        self.start()
+        try:
+            with self._idle:
+                while self._queue or self._held or self.spool.files():
+                    self._wake.set()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._idle.wait(min(remaining, 0.05))
+            return True
+        finally:
+            self._flushing = False
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Write what can be written within ``timeout``, spool the rest, stop the thread.
+        True if everything reached ClickHouse."""
+        written = self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._spill()
+        log.info("writer_stopped", all_written=written, **asdict(self.counters))
+        return written
+
+    def status(self) -> dict[str, Any]:
+        """Counters, queue length and spool figures, for logs and ``consentlog status``."""
+        spool = self.spool.stats()
+        return {
+            **asdict(self.counters),
+            "queue_length": len(self._queue),
+            "spool_files": spool.files,
+            "spool_bytes": spool.bytes,
+            "quarantined_files": spool.quarantined,
+            "store_down": self._retry_at > time.monotonic(),
+        }
+
+    # -- the writer thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._quarantine_partial_files()
+        while not self._stopping:
+            # Woken early only by a full batch (or flush): then write full batches only,
+            # so that under load every insert carries batch_size rows.
+            woken = self._wake.wait(self._interval)
+            self._wake.clear()
+            self._cycle(full_batches_only=woken and not self._flushing)
+
+    def _cycle(self, full_batches_only: bool = False) -> None:
+        try:
+            if time.monotonic() < self._retry_at:
+                self._spill()  # store considered down: keep memory small
+            else:
+                self._replay_spool()
+                self._write_queue(full_batches_only)
+                self._backoff = 0.0
+                self._maybe_roll_up()
+        except Exception as exc:  # the site must never break because of storage
+            self.counters.failures += 1
+            self._backoff = min(max(self._backoff * 2, 0.25), MAX_BACKOFF)
+            wait = self._backoff * random.uniform(0.8, 1.2)  # jitter, not crypto
+            self._retry_at = time.monotonic() + wait
+            log.warning("store_unavailable", error=_first_line(exc), retry_in=round(wait, 2))
+            self._spill()
+        finally:
+            self._write_status_file()
+            with self._idle:
+                self._idle.notify_all()
+
+    def _maybe_roll_up(self) -> None:
+        """Run the daily rollup every ``rollup_interval`` seconds (see ``rollup.py``)."""
+        if self._rollup_interval is None or time.monotonic() < self._next_rollup:
+            return
+        self._next_rollup = time.monotonic() + self._rollup_interval
+        if not self._migrated:
+            migrate(self.store, self.database, ttl_months=self._retention)
+            self._migrated = True
+        try:
+            roll_up(self.store, self.database)
+        except Exception as exc:  # a failed rollup only makes reports read raw rows
+            log.warning("rollup_failed", error=_first_line(exc))
+
+    def _write_queue(self, full_batches_only: bool) -> None:
+        """Insert the queue batch by batch, enriching the next batch while the previous
+        one is being inserted (on a second thread: the engine releases the GIL). Batches
+        are inserted in order; on a failure every held batch is spooled, in order.
+
+        When events arrive faster than they can be inserted, the part of the queue above
+        half its size goes to the spool (cheaper than an insert) instead of filling the
+        queue; it is replayed once the queue has been written.
+        """
+        in_flight: tuple[Batch, Future[None]] | None = None
+        # A partial batch only for what was queued when the cycle began: events arriving
+        # meanwhile wait for a full batch or the next cycle, so inserts stay large.
+        partial_allowance = 0 if full_batches_only else len(self._queue)
+        try:
+            while True:
+                if len(self._queue) > self._queue_size // 2:
+                    self._spill(keep=self._queue_size // 4)
+                full = len(self._queue) >= self._batch_size
+                if not full and partial_allowance <= 0:
+                    break
+                batch = self._take_held()
+                partial_allowance -= len(batch) if batch else 0
+                if batch is None:
+                    break
+                tables = self._prepare(batch)
+                if in_flight is not None:
+                    self._finish(*in_flight)
+                    in_flight = None
+                if tables is None:
+                    self._release(batch)
+                    self._quarantine(self.spool.write(batch), "events could not become rows")
+                    continue
+                in_flight = (batch, self._inserter.submit(self._insert, batch.token, tables))
+            if in_flight is not None:
+                self._finish(*in_flight)
+        except Exception:
+            if in_flight is not None:
+                in_flight[1].exception()  # let it end before its batch goes to the spool
+            for held in list(self._held):
+                self._release(held)
+                self._spool(held)
+            raise
+
+    def _finish(self, batch: Batch, insert: Future[None]) -> None:
+        insert.result()
+        self._release(batch)
+        self.counters.written += len(batch)
+
+    def _take_held(self) -> Batch | None:
+        """The next batch from the queue, held (visible to ``flush``) until written."""
+        with self._idle:  # flush() must never see events in neither place
+            if not self._queue:
+                return None
+            batch = self._take()
+            self._held.append(batch)
+            return batch
+
+    def _release(self, batch: Batch) -> None:
+        with self._idle:
+            self._held.remove(batch)
+
+    def _prepare(self, batch: Batch) -> Tables | None:
+        """The Arrow tables of a batch; None (logged) if its events cannot be enriched —
+        a retry would fail the same way."""
+        enricher = self._enricher
+        try:
+            tables = {
+                "page_requests": enricher.page_table(batch.pages) if batch.pages else None,
+                "consent_records": (
+                    enricher.consent_table(batch.consents) if batch.consents else None
+                ),
+                "engagements": (
+                    enricher.engagement_table(batch.engagements) if batch.engagements else None
+                ),
+            }
+        except Exception as exc:
+            log.error("batch_not_enrichable", error=_first_line(exc), events=len(batch))
+            return None
+        return {name: table for name, table in tables.items() if table is not None}
+
+    def _replay_spool(self) -> None:
+        """Replay spooled batches oldest first, yielding to the queue when it fills up."""
+        for path in self.spool.files():
+            if len(self._queue) >= self._batch_size:
+                return
+            try:
+                batch = self.spool.read(path)
+            except (CorruptSpoolFile, OSError) as exc:
+                self._quarantine(path, str(exc))
+                continue
+            tables = self._prepare(batch)
+            if tables is None:
+                self._quarantine(path, "events could not be turned into rows")
+                continue
+            try:
+                self._insert(batch.token, tables)
+            except Exception as exc:
+                attempts = self._replay_attempts[path.name] = (
+                    self._replay_attempts.get(path.name, 0) + 1
+                )
+                if attempts < MAX_REPLAY_ATTEMPTS or not self._store_answers():
+                    raise
+                self._quarantine(path, f"rejected by ClickHouse: {_first_line(exc)}")
+                continue
+            self._replay_attempts.pop(path.name, None)
+            self.spool.remove(path)
+            self.counters.replayed += len(batch)
+            self.counters.written += len(batch)
+
+    def _insert(self, token: str, tables: Tables) -> None:
+        if not self._migrated:
+            migrate(self.store, self.database, ttl_months=self._retention)
+            self._migrated = True
+        for name, table in tables.items():
+            # one token per batch and table: a retried batch is written once
+            self.store.insert_arrow(f"{self.database}.{name}", table, dedup_token=f"{token}-{name}")
+        self.counters.batches += 1
+
+    def _store_answers(self) -> bool:
+        try:
+            self.store.query("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def _take(self) -> Batch:
+        batch = Batch(token=uuid.uuid4().hex)
+        queue = self._queue
+        for _ in range(min(self._batch_size, len(queue))):
+            event = queue.popleft()
+            if isinstance(event, PageRequest):
+                batch.pages.append(event)
+            elif isinstance(event, ConsentRecord):
+                batch.consents.append(event)
+            else:
+                batch.engagements.append(event)
+        return batch
+
+    def _spill(self, keep: int = 0) -> None:
+        """Move what is queued to the spool, oldest first, until ``keep`` events remain."""
+        while len(self._queue) > keep and (batch := self._take_held()):
+            try:
+                self._spool(batch)
+            finally:
+                self._release(batch)
+
+    def _spool(self, batch: Batch) -> None:
+        try:
+            self.spool.write(batch)
+        except OSError as exc:  # no disk either: the events are lost, and counted
+            self.counters.dropped += len(batch)
+            log.error("spool_write_failed", error=_first_line(exc), events=len(batch))
+            return
+        self.counters.spooled += len(batch)
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        self._replay_attempts.pop(path.name, None)
+        target = self.spool.quarantine(path)
+        self.counters.quarantined += 1
+        log.error("spool_file_quarantined", file=str(target), reason=reason)
+
+    def _quarantine_partial_files(self) -> None:
+        """A ``.tmp`` file is a batch a killed process was still writing."""
+        if self.spool.directory.is_dir():
+            for path in self.spool.directory.glob("*.tmp"):
+                self._quarantine(path, "incomplete write (process was killed)")
+
+    def _write_status_file(self) -> None:
+        """Leave the latest figures where ``consentlog status`` can read them."""
+        try:
+            self.spool.directory.mkdir(parents=True, exist_ok=True)
+            target = self.spool.directory / "status.json"
+            temporary = target.with_name(".status.json.writing")
+            temporary.write_text(json.dumps({"at": time.time(), **self.status()}))
+            temporary.replace(target)
+        except OSError:
+            pass
+
+
+def default_spool_dir(store: Store, database: str) -> Path:
+    """``<store>-spool/<database>`` beside an embedded store, else
+    ``./.consentlog-spool/<database>``."""
+    if store.path is not None:
+        return store.path.with_name(store.path.name + "-spool") / database
+    return Path(".consentlog-spool").resolve() / database
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

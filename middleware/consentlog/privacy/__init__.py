@@ -1,0 +1,1 @@
+"""Data-subject requests: export and physical erasure of one visitor's rows."""

@@ -1,0 +1,177 @@
+"""Data-subject requests: what is stored about one visitor, and erasing it.
+
+A visitor is named by their visitor id (``cl_vid``) or by their consent id (the signed
+consent cookie's id, which links one browser's decisions). ``export`` returns every row
+that holds either; ``erase`` removes those rows physically from every table and rebuilds
+every rollup day that counted them. Both leave an audit row (``subject_requests``) saying
+when, what and how many rows — never whom.
+
+These run on a worker thread or in the CLI, never on the event loop: they wait for
+ClickHouse (flush, query, mutation).
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+
+from consentlog.analytics.rollup import rebuild_day
+from consentlog.ingest.events import ConsentRecord
+from consentlog.store import Store
+from consentlog.store.schema import check_identifier
+
+log = structlog.get_logger("consentlog.privacy.subject")
+
+Channel = Literal["self-service", "operator"]
+
+# Kept without any identifier, for every visitor: said in every export.
+ANONYMOUS_STATEMENT = (
+    "Besides the rows below, this site keeps page requests without any identifier: the page, "
+    "time, status, referring site, browser/OS/device family and language — for visits before "
+    "you decided, after you declined, or when your browser sent Global Privacy Control. They "
+    "cannot be linked to you, so they are not listed here and cannot be erased on request. "
+    "Daily totals per page (counts, not rows about you) are rebuilt without you on erasure."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Whom a request is about: visitor ids and/or a consent id.
+
+    A consent id names one browser's decisions; the visitor ids it was given over time
+    (a new one after each withdrawal) are found in its consent records by ``resolve``.
+    """
+
+    visitor_ids: tuple[str, ...] = ()
+    consent_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not (any(self.visitor_ids) or self.consent_id):
+            raise ValueError("a data-subject request needs a visitor id or a consent id")
+
+    def resolve(self, store: Store, database: str) -> Subject:
+        """This subject with every visitor id its consent id's records name."""
+        if not self.consent_id:
+            return self
+        db = check_identifier(database)
+        _, rows = store.query(
+            f"SELECT DISTINCT visitor_id FROM {db}.consent_records"
+            " WHERE consent_id = {cid:String} AND visitor_id != ''",
+            {"cid": self.consent_id},
+        )
+        found = {r[0] for r in rows}
+        return Subject(tuple(sorted(found | set(self.visitor_ids))), self.consent_id)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Query parameters of ``condition``."""
+        # an empty array parameter is not sent by the client: stand in a value no visitor
+        # id can have (never '', which every anonymous row holds)
+        return {"vids": [v for v in self.visitor_ids if v] or [_NO_VISITOR], "cid": self.consent_id}
+
+    def condition(self, table: str) -> str:
+        """The WHERE clause selecting this subject's rows of ``table``."""
+        clause = "has({vids:Array(String)}, visitor_id)"
+        if table == "consent_records":
+            clause += " OR consent_id = {cid:String} AND {cid:String} != ''"
+        return clause
+
+
+TABLES = ("consent_records", "page_requests", "engagements")
+_NO_VISITOR = "\x00"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def export(store: Store, database: str, subject: Subject, channel: Channel) -> dict[str, Any]:
+    """Every stored row about ``subject``, per table, and what is kept without identifiers."""
+    db = check_identifier(database)
+    subject = subject.resolve(store, db)
+    data: dict[str, Any] = {"statement": ANONYMOUS_STATEMENT}
+    total = 0
+    for table in TABLES:
+        columns, rows = store.query(
+            f"SELECT * FROM {db}.{table} WHERE {subject.condition(table)} ORDER BY ts",
+            subject.parameters,
+        )
+        data[table] = [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+        total += len(rows)
+    _audit(store, db, "export", channel, total)
+    return data
+
+
+def erase(store: Store, database: str, subject: Subject, channel: Channel) -> dict[str, int]:
+    """Remove every row about ``subject`` physically, rebuild the rollup days that counted
+    it, and record the erasure; return the rows removed per table."""
+    db = check_identifier(database)
+    subject = subject.resolve(store, db)
+    parameters = subject.parameters
+    _, day_rows = store.query(
+        f"SELECT DISTINCT toDate(ts) FROM {db}.page_requests"
+        f" WHERE {subject.condition('page_requests')}",
+        parameters,
+    )
+    removed: dict[str, int] = {}
+    statements = dict(zip(TABLES, erase_statements(db, subject), strict=True))
+    for table in TABLES:
+        _, [(count,)] = store.query(
+            f"SELECT count() FROM {db}.{table} WHERE {subject.condition(table)}", parameters
+        )
+        removed[table] = int(count)
+        if count:
+            store.command(statements[table], settings={"mutations_sync": 2}, parameters=parameters)
+    rolled = _rolled_days(store, db)
+    for (day,) in day_rows:
+        if day in rolled:
+            rebuild_day(store, db, day)
+    _audit(store, db, "erase", channel, sum(removed.values()))
+    log.info("subject_erased", channel=channel, rows=sum(removed.values()))
+    return removed
+
+
+def erase_statements(database: str, subject: Subject, cluster: str | None = None) -> list[str]:
+    """The statements that remove ``subject``'s rows, one per table (``{vid:String}`` and
+    ``{cid:String}`` are query parameters). A mutation rewrites the parts that hold the
+    rows, so they are gone from disk when it returns — a lightweight DELETE only masks
+    them. On a cluster the mutation runs on every replica's local table."""
+    db = check_identifier(database)
+    if cluster is None:
+        return [
+            f"ALTER TABLE {db}.{table} DELETE WHERE {subject.condition(table)}" for table in TABLES
+        ]
+    check_identifier(cluster, "cluster name")
+    return [
+        f"ALTER TABLE {db}.{table}_local ON CLUSTER {cluster} "
+        f"DELETE WHERE {subject.condition(table)}"
+        for table in TABLES
+    ]
+
+
+def erasure_record(policy_revision: int) -> ConsentRecord:
+    """The consent-records row that proves an erasure happened (no identifier in it)."""
+    return ConsentRecord(time.time(), "", "erase", (), policy_revision, "banner", "", "", "")
+
+
+def _rolled_days(store: Store, db: str) -> set[datetime.date]:
+    _, rows = store.query(f"SELECT DISTINCT day FROM {db}.page_daily")
+    return {r[0] for r in rows}
+
+
+def _audit(store: Store, db: str, request: str, channel: Channel, rows: int) -> None:
+    store.insert(
+        f"{db}.subject_requests",
+        [[int(time.time() * 1000)], [request], [channel], [rows]],
+        ["ts", "request", "channel", "rows"],
+        dedup_token=uuid.uuid4().hex,
+    )

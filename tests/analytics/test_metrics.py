@@ -1,0 +1,182 @@
+"""Differential test: the report's metrics equal an independent computation in Python
+over the raw rows of a generated data set with known sessions, bounces, exits,
+engagement and votes."""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from consentlog.analytics.metrics import PageMetrics, page_report
+from consentlog.analytics.rollup import roll_up, watermark
+from consentlog.ingest.events import Engagement, PageRequest
+from consentlog.ingest.writer import Writer
+from consentlog.store import Store
+from tests.helpers import BOT, DAY, generate
+
+
+def expected(
+    pages: list[PageRequest], engagements: list[Engagement], min_sample: int
+) -> dict[str, dict[str, Any]]:
+    """Every metric of docs/metrics.md, computed straight from the events."""
+    bots = {p.pageview_id for p in pages if p.user_agent == BOT}
+    humans = [p for p in pages if p.pageview_id not in bots]
+    per_pv: dict[str, tuple[int, int, bool | None]] = {}
+    for e in sorted(engagements, key=lambda e: e.ts):
+        old = per_pv.get(e.pageview_id, (0, 0, None))
+        per_pv[e.pageview_id] = (max(old[0], e.engaged_ms), max(old[1], e.scroll_pct),
+                                 e.useful if e.useful is not None else old[2])  # fmt: skip
+    sessions: dict[str, list[PageRequest]] = defaultdict(list)
+    for p in humans:
+        if p.session_id:
+            sessions[p.session_id].append(p)
+    position: dict[str, tuple[int, int]] = {}
+    for views in sessions.values():
+        views.sort(key=lambda p: (p.ts, p.pageview_id))
+        for i, p in enumerate(views, 1):
+            position[p.pageview_id] = (i, len(views))
+    result: dict[str, dict[str, Any]] = {}
+    for path in {p.path for p in pages}:
+        mine = [p for p in humans if p.path == path]
+        consented = [p for p in mine if p.session_id]
+        entries = [p for p in consented if position[p.pageview_id][0] == 1]
+        bounces = [p for p in entries if position[p.pageview_id][1] == 1
+                   and per_pv.get(p.pageview_id, (0, 0, None))[0] < 10000]  # fmt: skip
+        session_ids = {p.session_id for p in consented}
+        exits = [p for p in consented if position[p.pageview_id][0] == position[p.pageview_id][1]]
+        onward = [p for p in consented if position[p.pageview_id][0] < position[p.pageview_id][1]]
+        engaged = [per_pv[p.pageview_id] for p in consented if p.pageview_id in per_pv]
+        times = sorted(e[0] // 1000 * 1000 for e in engaged)  # 1 s resolution
+        median = float(times[(len(times) - 1) // 2]) if times else None  # the lower median
+        yes = sum(1 for e in engaged if e[2] is True)
+        no = sum(1 for e in engaged if e[2] is False)
+        bounce_rate = len(bounces) / len(entries) if entries else None
+        deep = sum(1 for e in engaged if e[1] >= 75) / len(engaged) if engaged else None
+        score = None
+        if len(engaged) >= min_sample and median is not None and deep is not None:
+            total = 0.35 * min(median / 30000, 1) + 0.25 * deep
+            weight = 0.60
+            if bounce_rate is not None:
+                total, weight = total + 0.20 * (1 - bounce_rate), weight + 0.20
+            if yes + no:
+                total, weight = total + 0.20 * (yes + 1) / (yes + no + 2), weight + 0.20
+            score = round(100 * total / weight)
+        result[path] = {
+            "views": len(mine),
+            "bot_views": sum(1 for p in pages if p.path == path and p.pageview_id in bots),
+            "visitors": len({p.visitor_id for p in consented}),
+            "anonymous_views": sum(1 for p in mine if p.consent_state != "granted"),
+            "entries": len(entries),
+            "bounce_rate": bounce_rate,
+            "exit_rate": len(exits) / len(session_ids) if session_ids else None,
+            "click_through_rate": len(onward) / len(consented) if consented else None,
+            "engaged_views": len(engaged),
+            "median_engaged_ms": median,
+            "avg_scroll_pct": statistics.fmean(e[1] for e in engaged) if engaged else None,
+            "deep_read_rate": deep,
+            "votes_yes": yes,
+            "votes_no": no,
+            "not_found": sum(1 for p in mine if p.status == 404),
+            "server_errors": sum(1 for p in mine if p.status >= 500),
+            "usefulness": score,
+        }
+    return result
+
+
+@pytest.fixture
+def loaded(
+    store: Store, database: str, tmp_path: Any
+) -> tuple[list[PageRequest], list[Engagement]]:
+    pages, engagements = generate()
+    writer = Writer(
+        store,
+        database=database,
+        spool_dir=tmp_path,
+        batch_size=5000,
+        flush_interval=0.05,
+        rollup_interval=None,  # the tests roll up when they choose
+    )
+    for event in [*pages, *engagements]:
+        writer.submit(event)
+    assert writer.stop(60)
+    return pages, engagements
+
+
+def test_report_equals_independent_computation(
+    store: Store, database: str, loaded: tuple[list[PageRequest], list[Engagement]]
+) -> None:
+    """Every metric of every page equals the Python computation over the raw events."""
+    report = page_report(store, database, DAY, DAY, min_sample=10)
+    truth = expected(*loaded, min_sample=10)
+    assert sorted(truth) == sorted(m.path for m in report)
+    for metrics in report:
+        want = truth[metrics.path]
+        got = {k: v for k, v in metrics.as_dict().items() if k in want}
+        for key, value in want.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(got[key], rel=1e-9), (metrics.path, key)
+            else:
+                assert value == got[key], (metrics.path, key)
+
+
+def test_minimum_sample_guard(store: Store, database: str, loaded: Any) -> None:
+    """Below the minimum sample a page has no usefulness score ("not enough data")."""
+    report = page_report(store, database, DAY, DAY, min_sample=10_000)
+    assert all(m.usefulness is None for m in report)
+    assert isinstance(report[0], PageMetrics)
+
+
+def test_date_range_excludes_other_days(store: Store, database: str, loaded: Any) -> None:
+    """A range without the data set's day reports nothing."""
+    next_day = DAY + datetime.timedelta(days=1)
+    assert [] == page_report(store, database, next_day, next_day)
+
+
+def test_rollup_gives_the_same_report(
+    store: Store, database: str, loaded: tuple[list[PageRequest], list[Engagement]]
+) -> None:
+    """After the day is rolled up, the report (now read from page_daily) is unchanged."""
+    raw = page_report(store, database, DAY, DAY, use_rollup=False)
+    later = datetime.datetime.combine(
+        DAY + datetime.timedelta(days=2), datetime.time(), datetime.UTC
+    )
+    assert [DAY] == roll_up(store, database, now=later)
+    assert DAY == watermark(store, database)
+    assert raw == page_report(store, database, DAY, DAY)
+    _, [(raw_rows,)] = store.query(f"SELECT count() FROM {database}.page_requests")
+    assert [] == roll_up(store, database, now=later), "nothing left to roll up"
+    assert 0 < raw_rows
+
+
+def test_late_rows_rebuild_a_rolled_up_day(
+    store: Store, database: str, tmp_path: Any, loaded: tuple[list[PageRequest], list[Engagement]]
+) -> None:
+    """Rows arriving for a rolled-up day (a spool replayed late) rebuild that day."""
+    later = datetime.datetime.combine(
+        DAY + datetime.timedelta(days=2), datetime.time(), datetime.UTC
+    )
+    roll_up(store, database, now=later)
+    before = {m.path: m.views for m in page_report(store, database, DAY, DAY)}
+    pages, _ = generate(seed=99)
+    writer = Writer(
+        store,
+        database=database,
+        spool_dir=tmp_path / "late",
+        flush_interval=0.05,
+        rollup_interval=None,
+    )
+    for page in pages[:50]:
+        writer.submit(page)
+    assert writer.stop(60)
+    assert [DAY] == roll_up(store, database, now=later)
+    after = {m.path: m.views for m in page_report(store, database, DAY, DAY)}
+    assert sum(before.values()) + sum(1 for p in pages[:50] if p.user_agent != BOT) == sum(
+        after.values()
+    )
+    assert page_report(store, database, DAY, DAY, use_rollup=False) == page_report(
+        store, database, DAY, DAY
+    )

@@ -1,0 +1,120 @@
+"""The engagement beacon in a real browser: what it reports, and that it stays silent
+without consent."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.helpers import rows
+
+if TYPE_CHECKING:
+    from tests.browser.live import LiveServer
+
+pytest_plugins = ["tests.browser.live"]
+
+DOC = "/docs/getting-started"
+
+
+# Chromium does not show Playwright the requests a page sends while it unloads, so the
+# page itself records every beacon it sends (navigator.sendBeacon or fetch), in
+# sessionStorage, which survives the navigation that triggers the send.
+RECORD_BEACONS = """
+(() => {
+  const log = (url, body) => {
+    if (String(url).includes('/_consent/beacon')) {
+      const sent = JSON.parse(sessionStorage.getItem('beacons') || '[]');
+      sent.push(String(body));
+      sessionStorage.setItem('beacons', JSON.stringify(sent));
+    }
+  };
+  const beacon = navigator.sendBeacon.bind(navigator);
+  navigator.sendBeacon = (url, body) => { log(url, body); return beacon(url, body); };
+  const original = window.fetch;
+  window.fetch = (url, init) => { log(url, init && init.body); return original(url, init); };
+})();
+"""
+
+
+def _sent_beacons(page: Page) -> list[dict[str, Any]]:
+    bodies: list[str] = page.evaluate("JSON.parse(sessionStorage.getItem('beacons') || '[]')")
+    return [json.loads(body) for body in bodies]
+
+
+def test_consented_visit_reports_engagement_scroll_and_vote(
+    live: LiveServer, context: BrowserContext, page: Page
+) -> None:
+    """5 s engaged, scrolled to the bottom, voted useful, navigated away → one engagement row
+    with that time, scroll 100 and useful = yes."""
+    context.add_init_script(RECORD_BEACONS)
+    page.clock.install()
+    page.goto(live("/"))
+    page.get_by_role("button", name="Accept").click()
+    expect(page.locator("#cl-banner")).to_be_hidden()  # the decision is stored
+    page.goto(live(DOC))
+    page.bring_to_front()
+    page.clock.run_for(5000)
+    page.mouse.wheel(0, 100_000)
+    page.wait_for_function("window.scrollY > 0")
+    page.locator("[data-consent-feedback] button", has_text="Yes").click()
+    expect(page.locator("[data-consent-feedback]")).to_contain_text("Thank you")
+    page.goto(live("/about"))
+    expect(page.locator("main")).to_be_visible()
+    [beacon] = _sent_beacons(page)
+    assert (DOC, 100, True) == (beacon["path"], beacon["scroll_pct"], beacon["useful"])
+    [row] = rows(
+        live.app,
+        "SELECT path, engaged_ms, scroll_pct, useful, visitor_id != '' AS has_visitor"
+        " FROM {db}.engagements",
+    )
+    assert DOC == row["path"]
+    assert 5000 <= row["engaged_ms"] < 6500
+    assert 100 == row["scroll_pct"]
+    assert True is row["useful"]
+    assert 1 == row["has_visitor"]
+    [view] = rows(
+        live.app,
+        "SELECT count() AS n FROM {db}.page_requests AS p INNER JOIN {db}.engagements AS e"
+        " ON e.pageview_id = p.pageview_id WHERE p.path = '" + DOC + "'",
+    )
+    assert 1 == view["n"], "the engagement belongs to the page view the server logged"
+
+
+def test_declined_visitor_sends_no_beacon(
+    live: LiveServer, context: BrowserContext, page: Page
+) -> None:
+    """After Decline, scrolling, a single-page-app navigation and leaving the page send
+    no request to the beacon."""
+    context.add_init_script(RECORD_BEACONS)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(live("/"))
+    page.get_by_role("button", name="Decline").click()
+    expect(page.locator("#cl-banner")).to_be_hidden()  # the decision is stored
+    page.goto(live(DOC))
+    page.mouse.wheel(0, 5000)
+    expect(page.locator("[data-consent-feedback]")).to_be_empty()
+    page.evaluate("history.pushState({}, '', '/docs/elsewhere')")
+    page.goto(live("/about"))
+    expect(page.locator("main")).to_be_visible()
+    assert [] == _sent_beacons(page)
+    assert [] == [url for url in requests if "/_consent/beacon" in url]
+    assert [] == rows(live.app, "SELECT * FROM {db}.engagements")
+
+
+def test_single_page_app_navigation_records_a_virtual_view(
+    live: LiveServer, context: BrowserContext, page: Page
+) -> None:
+    """history.pushState closes the page view and logs a page request for the new path."""
+    page.goto(live("/"))
+    page.get_by_role("button", name="Accept").click()
+    expect(page.locator("#cl-banner")).to_be_hidden()  # the decision is stored
+    page.goto(live("/docs"))
+    with page.expect_response(lambda r: r.url.endswith("/_consent/beacon") and r.status == 200):
+        page.evaluate("history.pushState({}, '', '/docs/virtual-page')")
+    logged: list[dict[str, Any]] = rows(
+        live.app, "SELECT path, visitor_id != '' AS v FROM {db}.page_requests ORDER BY ts"
+    )
+    assert {"path": "/docs/virtual-page", "v": 1} == logged[-1]

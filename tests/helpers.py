@@ -1,0 +1,142 @@
+"""Helpers shared by the test modules: a host app, reading rows, cookies, a CLI
+environment, and a generated traffic data set with known answers.
+
+Fixtures live in ``conftest.py``; everything a test imports lives here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from consentlog.asgi.middleware import ConsentMiddleware
+from consentlog.ingest.events import Engagement, PageRequest
+
+SECRET = "test-secret-key"
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+
+
+async def _page(request: Request) -> Response:
+    response = HTMLResponse(
+        f"<!doctype html><html><head><title>t</title></head><body><h1>{request.url.path}</h1>"
+        "</body></html>"
+    )
+    if "set" in request.query_params:
+        response.set_cookie("_ga", "GA1.1.1")
+        response.set_cookie("_fbp", "fb.1")
+        response.set_cookie("theme", "dark")
+    return response
+
+
+async def _plain(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def host_app() -> Starlette:
+    """A small host application: HTML pages, a text endpoint."""
+    return Starlette(
+        routes=[
+            Route("/", _page),
+            Route("/docs/{slug}", _page),
+            Route("/healthz", _plain),
+            Route("/api/text", _plain),
+        ]
+    )
+
+
+MakeApp = Callable[..., ConsentMiddleware]
+
+
+def rows(middleware: ConsentMiddleware, sql: str) -> list[dict[str, Any]]:
+    """Flush the writer, then run ``sql`` (``{db}`` is the test's database) as dicts."""
+    assert middleware.writer.flush(), "writer did not flush"
+    columns, result = middleware.writer.store.query(sql.format(db=middleware.settings.database))
+    return [dict(zip(columns, r, strict=True)) for r in result]
+
+
+def set_cookies(response: Any) -> dict[str, str]:
+    """Cookie name → raw ``Set-Cookie`` header value of a response."""
+    return {v.split("=", 1)[0]: v for v in response.headers.get_list("set-cookie")}
+
+
+def tmp_store_dir(tmp_path: Path) -> str:
+    return f"chdb://{tmp_path / 'store'}"
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a `consentlog` subprocess: no CONSENTLOG_* settings from the
+    developer's shell, and this tree's package first on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTLOG_")}
+    package_root = str(ROOT / "middleware")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+HUMAN = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
+BOT = "Googlebot/2.1 (+http://www.google.com/bot.html)"
+PATHS = ["/", "/docs", "/docs/a", "/docs/b", "/pricing", "/blog/thin"]
+DAY = datetime.date(2026, 11, 20)
+
+
+def _generated_page(
+    ts: float,
+    path: str,
+    *,
+    state: str = "granted",
+    session: str = "",
+    visitor: str = "",
+    status: int = 200,
+    agent: str = HUMAN,
+) -> PageRequest:
+    return PageRequest(
+        ts, uuid.uuid4().hex, "example.org", path, "", "GET", status, 100, 1.0, "", "",
+        agent, "en", state, visitor, session, "203.0.113.1" if visitor else "",
+    )  # fmt: skip
+
+
+def generate(seed: int = 7) -> tuple[list[PageRequest], list[Engagement]]:
+    """Sessions with 1-4 pages, engagement for most page views (some reported twice, as
+    running totals), votes for some; plus anonymous views, bots, 404s and 500s."""
+    rng = random.Random(seed)
+    start = time.mktime((DAY.year, DAY.month, DAY.day, 8, 0, 0, 0, 0, 0)) - time.timezone
+    pages: list[PageRequest] = []
+    engagements: list[Engagement] = []
+    for s in range(300):
+        visitor, session = f"v{s % 120:021d}", f"s{s:021d}"
+        t = start + s * 60
+        for k in range(rng.choice([1, 1, 2, 3, 4])):
+            page = _generated_page(t + k * 20, rng.choice(PATHS), session=session, visitor=visitor)
+            pages.append(page)
+            if rng.random() < 0.85:
+                engaged = rng.choice([800, 4000, 9000, 15000, 42000, 90000])
+                scroll = rng.choice([10, 40, 74, 75, 100])
+                vote = rng.choice([None, None, True, False])
+                ids = (page.pageview_id, visitor, session, page.host, page.path)
+                if rng.random() < 0.3:  # an earlier running total, then the final one
+                    engagements.append(
+                        Engagement(page.ts + 2, *ids, engaged // 2, scroll // 2, None)
+                    )
+                engagements.append(Engagement(page.ts + 5, *ids, engaged, scroll, vote))
+    for i in range(200):
+        pages.append(
+            _generated_page(start + i, rng.choice(PATHS), state=rng.choice(["unknown", "denied"]))
+        )
+    for i in range(40):
+        pages.append(_generated_page(start + i, rng.choice(PATHS), state="unknown", agent=BOT))
+    for i in range(15):
+        pages.append(_generated_page(start + i, "/old-page", state="unknown", status=404))
+    for i in range(5):
+        pages.append(_generated_page(start + i, "/pricing", state="unknown", status=500))
+    return pages, engagements

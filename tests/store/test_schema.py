@@ -1,0 +1,66 @@
+"""Schema migrations: applied on chDB, idempotent; cluster DDL parsed by ClickHouse itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from consentlog.store import Store
+from consentlog.store.schema import LATEST, MIGRATIONS, bootstrap, migrate, render, schema_version
+
+
+def test_migrate_creates_tables_once(store: Store, database: str) -> None:
+    """The first run applies every version; the second applies nothing."""
+    assert 0 == schema_version(store, database)
+    assert [m.version for m in MIGRATIONS] == migrate(store, database, ttl_months=13)
+    assert [] == migrate(store, database, ttl_months=13)
+    assert LATEST == schema_version(store, database)
+    _, tables = store.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
+        {"db": database},
+    )
+    assert [
+        "consent_records",
+        "engagements",
+        "page_daily",
+        "page_requests",
+        "rollup_days",
+        "schema_migrations",
+        "subject_requests",
+    ] == [t[0] for t in tables]
+
+
+def test_raw_tables_have_partitions_ttl_and_dedup_window(store: Store, database: str) -> None:
+    """page_requests: monthly partitions, the configured TTL, a deduplication window."""
+    migrate(store, database, ttl_months=13)
+    _, [(ddl,)] = store.query(f"SHOW CREATE TABLE {database}.page_requests")
+    assert "PARTITION BY toYYYYMM(ts)" in ddl
+    assert "ORDER BY (host, path, ts)" in ddl
+    assert "toIntervalMonth(13)" in ddl
+    assert "non_replicated_deduplication_window = 10000" in ddl
+    _, [(consent_ddl,)] = store.query(f"SHOW CREATE TABLE {database}.consent_records")
+    assert "TTL" not in consent_ddl, "the proof of consent has no TTL"
+
+
+def test_cluster_ddl_is_valid_clickhouse(store: Store) -> None:
+    """`--cluster` DDL parses in ClickHouse (EXPLAIN AST) and has the cluster's shape."""
+    statements = bootstrap("consentlog", "prod") + render(
+        MIGRATIONS[0], "consentlog", cluster="prod"
+    )
+    for statement in statements:
+        _, ast = store.query("EXPLAIN AST " + statement)
+        assert ast[0][0].startswith("CreateQuery"), statement
+        assert "ON CLUSTER prod" in statement
+    local = [s for s in statements if "_local ON CLUSTER" in s]
+    distributed = [s for s in statements if "ENGINE = Distributed(" in s]
+    assert 3 == len(local) == len(distributed)
+    assert all("ReplicatedMergeTree('/clickhouse/tables/{shard}" in s for s in local)
+    assert "Distributed(prod, consentlog, page_requests_local, rand())" in "".join(distributed)
+
+
+@pytest.mark.parametrize("bad", ["prod; DROP TABLE x", "a-b", ""])
+def test_identifiers_are_validated(bad: str) -> None:
+    """Database and cluster names are spliced into DDL, so only identifiers pass."""
+    with pytest.raises(ValueError, match="plain identifier"):
+        render(MIGRATIONS[0], "consentlog", cluster=bad)
+    with pytest.raises(ValueError, match="plain identifier"):
+        render(MIGRATIONS[0], bad or "1x")
