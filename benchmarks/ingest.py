@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from consentlog.enrich import Enricher
-from consentlog.events import PageRequest
-from consentlog.schema import migrate
+from consentlog.ingest.enrich import Enricher
+from consentlog.ingest.events import PageRequest
+from consentlog.ingest.writer import Writer
 from consentlog.store import Store
-from consentlog.writer import Writer
+from consentlog.store.schema import migrate
 
 AGENTS = (
     [

@@ -23,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from consentlog.middleware import ConsentMiddleware
+from consentlog.asgi.middleware import ConsentMiddleware
+from consentlog.ingest.writer import Writer
 from consentlog.store import Store
 from consentlog.testing import OutageStore, call, consent_cookie, http_scope
-from consentlog.writer import Writer
 
 
 def rss_mib() -> float:

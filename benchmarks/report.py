@@ -17,10 +17,10 @@ import statistics
 import tempfile
 import time
 
-from consentlog.metrics import page_report
-from consentlog.rollup import roll_up
-from consentlog.schema import migrate
+from consentlog.analytics.metrics import page_report
+from consentlog.analytics.rollup import roll_up
 from consentlog.store import Store
+from consentlog.store.schema import migrate
 
 DAYS = 30
 START = datetime.date(2026, 10, 1)

@@ -69,7 +69,7 @@ def serve(workdir: Path, with_consentlog: bool) -> tuple[subprocess.Popen[bytes]
 
 
 def consented_cookie() -> str:
-    from consentlog.consent import ConsentCodec
+    from consentlog.consent.decision import ConsentCodec
 
     codec = ConsentCodec(["bench"], policy_revision=1, max_age=3600)
     value = codec.dumps(codec.new_decision(["analytics"], "banner"))
