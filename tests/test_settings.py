@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from consentlog.settings import ConfigError, Settings
+from consentlog.exceptions import ConfigError
+from consentlog.settings import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 

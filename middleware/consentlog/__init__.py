@@ -5,8 +5,17 @@ Mount ``ConsentMiddleware`` around your application; see ``docs/`` for every opt
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.consent.decision import Decision
-from consentlog.settings import Category, ConfigError, Settings
+from consentlog.exceptions import ConfigError, ConsentlogError
+from consentlog.settings import Category, Settings
 from consentlog.texts import BannerTexts
 
-__all__ = ["BannerTexts", "Category", "ConfigError", "ConsentMiddleware", "Decision", "Settings"]
+__all__ = [
+    "BannerTexts",
+    "Category",
+    "ConfigError",
+    "ConsentMiddleware",
+    "ConsentlogError",
+    "Decision",
+    "Settings",
+]
 __version__ = "0.1.0"

@@ -20,11 +20,11 @@ from typing import Any
 
 import structlog
 
+from consentlog.exceptions import ConfigError, StoreError
 from consentlog.ingest.spool import Spool
 from consentlog.ingest.writer import default_spool_dir
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
-from consentlog.settings import ConfigError
-from consentlog.store import Store, StoreError, open_store
+from consentlog.store import Store, open_store
 from consentlog.store.schema import (
     LATEST,
     MIGRATIONS,

@@ -14,14 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from consentlog.exceptions import ConfigError
 from consentlog.texts import DEFAULT_TEXTS, BannerTexts
 
 DAY = 24 * 60 * 60
 MAX_COOKIE_LIFETIME = 395 * DAY  # the upper bound regulators accept for consent and identifiers
-
-
-class ConfigError(ValueError):
-    """An option has a value consentlog cannot use; the message names the option and the fix."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
 start from "accepted" or "declined" without clicking through the banner; ``call`` sends
 one request straight into an ASGI app (no server, no client library), which is how the
 test suite and the benchmarks push a million requests through the middleware;
-``OutageStore`` makes a real store fail on demand.
+``MemorySink`` collects the events a middleware queues, for tests that check what would
+be stored without running ClickHouse; ``OutageStore`` makes a real store fail on demand.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consentlog.asgi.middleware import ConsentMiddleware
+from consentlog.ingest.events import ConsentRecord, Engagement, Event, PageRequest
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -111,3 +113,38 @@ class OutageStore:
             return attribute(*args, **kwargs)
 
         return guarded
+
+
+class MemorySink:
+    """An event sink that keeps what it is given, in order: hand it to ``ConsentMiddleware``
+    (``writer=MemorySink()``) to see the rows a request would write, without a store."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def submit(self, event: Event) -> None:
+        """Keep ``event``."""
+        self.events.append(event)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Nothing waits: always True."""
+        return True
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Nothing to stop: always True."""
+        return True
+
+    @property
+    def pages(self) -> list[PageRequest]:
+        """The page requests submitted so far."""
+        return [e for e in self.events if isinstance(e, PageRequest)]
+
+    @property
+    def consents(self) -> list[ConsentRecord]:
+        """The consent records submitted so far."""
+        return [e for e in self.events if isinstance(e, ConsentRecord)]
+
+    @property
+    def engagements(self) -> list[Engagement]:
+        """The engagements submitted so far."""
+        return [e for e in self.events if isinstance(e, Engagement)]

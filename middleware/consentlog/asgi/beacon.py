@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive
 
-from consentlog.consent.http import BadRequest, first_language, json_object, read_body, text
+from consentlog.asgi.body import json_object, read_body
+from consentlog.consent.http import first_language, text
 from consentlog.consent.visit import Visit
+from consentlog.exceptions import BadRequest
 from consentlog.ingest.events import Engagement, PageRequest
 from consentlog.settings import ANALYTICS
 

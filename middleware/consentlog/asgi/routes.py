@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse, Response
@@ -19,17 +19,12 @@ from starlette.types import Receive, Scope, Send
 
 from consentlog.asgi.assets import Asset
 from consentlog.asgi.beacon import Beacon
+from consentlog.asgi.body import json_object, last, parse_form, read_body
 from consentlog.asgi.selfservice import PRIVATE, forget, my_data
 from consentlog.consent.decision import NO_COOKIE, Decision, Source
-from consentlog.consent.http import (
-    BadRequest,
-    cross_site_reason,
-    header_map,
-    json_object,
-    read_body,
-    text,
-)
+from consentlog.consent.http import cross_site_reason, header_map, safe_next, text
 from consentlog.consent.visit import Visit, cookie_changes
+from consentlog.exceptions import BadRequest
 
 if TYPE_CHECKING:
     from consentlog.asgi.middleware import ConsentMiddleware
@@ -87,10 +82,8 @@ class ConsentRoutes:
             self._refuse_cross_site(visit)
             content_type = text(headers, b"content-type", 200)
             if content_type.startswith("application/x-www-form-urlencoded"):
-                fields = _parse_form(
-                    await read_body(receive, headers, self.settings.max_body_bytes)
-                )
-                return await self._withdraw(visit, form=True, next_url=_safe_next(fields))
+                fields = parse_form(await read_body(receive, headers, self.settings.max_body_bytes))
+                return await self._withdraw(visit, form=True, next_url=_next(fields))
             return await self._withdraw(visit, form=False)
         if tail == "/my-data":
             _allow(method, ("GET",))
@@ -133,13 +126,16 @@ class ConsentRoutes:
         if content_type == "application/json":
             accepted, action = self._parse_json(body)
             return Submission(accepted, action, form=False)
-        fields = _parse_form(body)
-        action = (fields.get("action") or [""])[-1]
+        fields = parse_form(body)
+        action = last(fields, "action")
         if action not in ACTIONS:
             raise BadRequest(400, f"form field 'action' must be one of {sorted(ACTIONS)}")
         requested = dict.fromkeys(fields.get("category", []), True)
         return Submission(
-            self._accepted(action, requested), action, form=True, next_url=_safe_next(fields)
+            self._accepted(action, requested),
+            action,
+            form=True,
+            next_url=_next(fields),
         )
 
     def _parse_json(self, body: bytes) -> tuple[frozenset[str], str]:
@@ -243,8 +239,8 @@ class ConsentRoutes:
         form = text(headers, b"content-type", 200).startswith("application/x-www-form-urlencoded")
         next_url = "/"
         if form:
-            fields = _parse_form(await read_body(receive, headers, self.settings.max_body_bytes))
-            next_url = _safe_next(fields)
+            fields = parse_form(await read_body(receive, headers, self.settings.max_body_bytes))
+            next_url = _next(fields)
         removed = await forget(visit, self.mw)
         s, writer = self.settings, self.mw.cookie_writer
         secure = visit.secure(s)
@@ -262,7 +258,9 @@ class ConsentRoutes:
         decision, _ = self.mw.effective_decision(visit)
         markup = self.mw.banner.render(
             self.mw.banner_state(visit, decision),
-            _safe_next(parse_qs(scope.get("query_string", b"").decode("latin-1"))),
+            safe_next(
+                last(parse_qs(scope.get("query_string", b"").decode("latin-1")), "next", "/")
+            ),
         )
         # the manual include already loaded the script: drop its tag, keep the stylesheet
         head, _, rest = markup.partition("<script ")
@@ -285,28 +283,9 @@ def _allow(method: str, allowed: tuple[str, ...]) -> None:
         raise BadRequest(405, f"method {method[:20]} not allowed here; use {', '.join(allowed)}")
 
 
-def _parse_form(body: bytes) -> dict[str, list[str]]:
-    try:
-        return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest(400, "form body is not valid UTF-8 urlencoded data") from None
-
-
-def _safe_next(fields: dict[str, list[str]]) -> str:
-    """The same-origin path to return to: the ``next`` field if it is local, else ``/``."""
-    candidates = fields.get("next", [])
-    target = candidates[-1] if candidates else "/"
-    # percent-encode non-ASCII: a Location header is latin-1, and browsers expect UTF-8 escapes
-    return quote(target, safe="/?#&=;:@!$'()*+,%[]~") if _is_local_path(target) else "/"
-
-
-def _is_local_path(target: str) -> bool:
-    return (
-        target.startswith("/")
-        and not target.startswith(("//", "/\\"))
-        and not any(ord(ch) < 0x21 or 0x7F <= ord(ch) < 0xA0 or ch == "\\" for ch in target)
-        and len(target) <= 2048
-    )
+def _next(fields: dict[str, list[str]]) -> str:
+    """The same-origin path a form or query asks to return to (``/`` when it asks for none)."""
+    return safe_next(last(fields, "next", "/"))
 
 
 def _add_cookies(headers: MutableHeaders, cookies: list[bytes]) -> None:

@@ -1,13 +1,13 @@
-"""What consentlog reads from an ASGI request: headers, client address, origin checks."""
+"""What consentlog reads from an ASGI request: headers, client address, origin checks, and
+where a form may send the browser back to. Pure: no I/O (the body is read in ``asgi.body``)."""
 
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
-from typing import Any
+from urllib.parse import quote
 
-from starlette.types import Receive, Scope
+from starlette.types import Scope
 
 
 def header_map(scope: Scope) -> dict[bytes, bytes]:
@@ -95,53 +95,37 @@ def first_language(accept_language: str, known: frozenset[str] = frozenset()) ->
 
     With ``known`` given, the first preferred tag among them, or '' if none is known.
     """
-    known_set = known
     for part in accept_language.split(","):
         tag = part.split(";", 1)[0].strip().lower()
         primary = tag.split("-", 1)[0][:8]
         if primary and primary != "*" and primary.isalpha():
-            if not known_set:
+            if not known:
                 return primary
-            if primary in known_set:
+            if primary in known:
                 return primary
     return ""
 
 
-class BadRequest(Exception):
-    """Input consentlog refuses; ``status`` and a message that names the problem."""
+def safe_next(target: str, *, base: str = "") -> str:
+    """Where a form may send the browser back to: ``target`` if it is a path on this site
+    (under ``base``, when given), else ``base + "/"``.
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
-    """The request body; 413 over ``limit`` bytes (declared or streamed), 400 on disconnect."""
-    declared = text(headers, b"content-length", 20).strip()
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(413, f"request body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadRequest(400, "client disconnected before the body was complete")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(413, f"request body over {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    The one check for every redirect consentlog answers (the consent routes, the
+    dashboard's login): no other host (``//evil``, ``/\\evil``), no scheme, no control
+    characters. Non-ASCII is percent-encoded: a Location header is latin-1, and browsers
+    expect UTF-8 escapes.
+    """
+    home = base + "/"
+    inside = not base or target == base or target.startswith(home)
+    if not (inside and _is_local_path(target)):
+        return home
+    return quote(target, safe="/?#&=;:@!$'()*+,%[]~")
 
 
-def json_object(body: bytes, what: str) -> dict[str, Any]:
-    """``body`` parsed as a JSON object; 400 naming ``what`` when it is not one."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest(400, f"{what} is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise BadRequest(400, f"{what} must be a JSON object")
-    return payload
+def _is_local_path(target: str) -> bool:
+    return (
+        target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and not any(ord(ch) < 0x21 or 0x7F <= ord(ch) < 0xA0 or ch == "\\" for ch in target)
+        and len(target) <= 2048
+    )

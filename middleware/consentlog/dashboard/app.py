@@ -27,11 +27,12 @@ from consentlog.dashboard.auth import (
     Sessions,
 )
 from consentlog.dashboard.export import Export
-from consentlog.dashboard.filters import BadRequest, base_path, route_path
+from consentlog.dashboard.filters import base_path, route_path
 from consentlog.dashboard.headers import SecurityHeaders
-from consentlog.dashboard.queries import Reports, StoreUnavailable
+from consentlog.dashboard.queries import Reports
 from consentlog.dashboard.style import stylesheet
 from consentlog.dashboard.views import Views
+from consentlog.exceptions import BadRequest, StoreUnavailable
 from consentlog.store import Store
 from consentlog.store.schema import check_identifier
 
@@ -46,6 +47,7 @@ def create_dashboard(
     token: str | None = None,
     secret_keys: Sequence[str],
     prefix: str = "",
+    trusted_proxy_hops: int = 0,
 ) -> Starlette:
     """The dashboard over ``database`` on ``store``.
 
@@ -53,7 +55,8 @@ def create_dashboard(
     also works as ``Authorization: Bearer`` for the API. ``secret_keys`` sign sessions
     (newest last, like ``CONSENTLOG_SECRET_KEY``). ``prefix`` is where the app is mounted
     (``"/analytics"``); when empty, the mount's ``root_path`` is used for links and the
-    session cookie's Path.
+    session cookie's Path. ``trusted_proxy_hops`` reverse proxies are trusted for the
+    client address (login throttling) and host (the same-origin check), as in ``Settings``.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix={prefix!r}: must start with '/' and not end with '/'")
@@ -62,6 +65,7 @@ def create_dashboard(
         credentials,
         Sessions(secret_keys, credentials, max_age=SESSION_MAX_AGE),
         prefix=prefix,
+        trusted_proxy_hops=trusted_proxy_hops,
     )
     reports = Reports(store, check_identifier(database))
     views, api, export = Views(reports, prefix=prefix), Api(reports), Export(reports)
@@ -92,7 +96,8 @@ def create_dashboard(
         )
 
     async def bad_request(request: Request, exc: Exception) -> Response:
-        return problem(request, 400, str(exc))
+        status = exc.status if isinstance(exc, BadRequest) else 400
+        return problem(request, status, str(exc))
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         return problem(request, 503, f"the store did not answer: {exc}")

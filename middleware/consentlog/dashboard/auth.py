@@ -20,13 +20,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from consentlog.consent.http import Origin, cross_site_reason, header_map, origin_of, safe_next
 from consentlog.dashboard import templates
 from consentlog.dashboard.filters import base_path, route_path
 
@@ -152,17 +153,8 @@ class Throttle:
         return failures
 
 
-def _client(connection: HTTPConnection) -> str:
-    return connection.client.host if connection.client else "unknown"
-
-
-def _same_origin(request: Request) -> bool:
-    """Whether a state-changing request comes from the dashboard's own pages."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in {"same-origin", "none"}:
-        return False
-    origin = request.headers.get("origin")
-    # behind a TLS-terminating proxy the scheme may differ; the host may not
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
+def _origin(connection: HTTPConnection, trusted_hops: int) -> Origin:
+    return origin_of(connection.scope, header_map(connection.scope), trusted_hops)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -185,15 +177,6 @@ async def _form(request: Request) -> dict[str, str]:
     return {name: values[-1] for name, values in fields.items()}
 
 
-def _safe_next(target: str, base: str) -> str:
-    """``target`` if it is a page of this dashboard, else the dashboard's home."""
-    home = base + "/"
-    inside = target == base or target.startswith(home)
-    if not inside or target.startswith("//") or "\\" in target or not target.startswith("/"):
-        return home
-    return target
-
-
 class Auth:
     """The login and logout routes, and the session check the guard uses."""
 
@@ -205,8 +188,10 @@ class Auth:
         prefix: str = "",
         throttle: Throttle | None = None,
         failure_delay: float = FAILURE_DELAY,
+        trusted_proxy_hops: int = 0,
     ) -> None:
         self.credentials = credentials
+        self.trusted_proxy_hops = trusted_proxy_hops
         self.sessions = sessions
         self.prefix = prefix
         self.throttle = throttle or Throttle()
@@ -219,7 +204,7 @@ class Auth:
     async def login_form(self, request: Request) -> Response:
         """GET /login: the login form (or onwards, when already logged in)."""
         base = base_path(request, self.prefix)
-        target = _safe_next(request.query_params.get("next", ""), base)
+        target = safe_next(request.query_params.get("next", ""), base=base)
         if self.logged_in(request):
             return RedirectResponse(target, status_code=303)
         return HTMLResponse(templates.login(base=base, next_url=target))
@@ -227,17 +212,18 @@ class Auth:
     async def login(self, request: Request) -> Response:
         """POST /login: check the secret, start a session, go where the user was going."""
         base = base_path(request, self.prefix)
-        if not _same_origin(request):
+        origin = _origin(request, self.trusted_proxy_hops)
+        if cross_site_reason(header_map(request.scope), origin) is not None:
             return HTMLResponse(
                 templates.login(base=base, next_url=base + "/", error="Cross-site login refused."),
                 status_code=403,
             )
-        client = _client(request)
+        client = origin.client_ip or "unknown"
         wait = self.throttle.retry_after(client)
         if wait is not None:
             return self._too_many(base, wait)
         form = await _form(request)
-        target = _safe_next(form.get("next", ""), base)
+        target = safe_next(form.get("next", ""), base=base)
         via = self.credentials.check(form.get("secret", ""))
         if via is None:
             self.throttle.failure(client)
@@ -274,7 +260,7 @@ class Auth:
 
     async def bearer(self, connection: HTTPConnection, token: str) -> Response | None:
         """Check an API bearer token: None when valid, else the 401/429 answer."""
-        client = _client(connection)
+        client = _origin(connection, self.trusted_proxy_hops).client_ip or "unknown"
         wait = self.throttle.retry_after(client)
         if wait is not None:
             return JSONResponse(

@@ -14,12 +14,10 @@ from urllib.parse import urlencode
 
 from starlette.requests import HTTPConnection
 
+from consentlog.exceptions import BadRequest
+
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366  # longer ranges are a job for `consentlog sql`, not a page view
-
-
-class BadRequest(ValueError):
-    """A query parameter the dashboard cannot use; the message names it and the fix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +62,12 @@ def parse_filters(params: Mapping[str, str]) -> Filters:
     end = _date(params, "end") or today()
     start = _date(params, "start") or end - datetime.timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise BadRequest(f"start={start} is after end={end}: swap them")
+        raise BadRequest(400, f"start={start} is after end={end}: swap them")
     if (end - start).days >= MAX_DAYS:
-        raise BadRequest(f"the range {start} – {end} is longer than {MAX_DAYS} days")
+        raise BadRequest(400, f"the range {start} – {end} is longer than {MAX_DAYS} days")
     host = params.get("host", "")
     if len(host) > 253:
-        raise BadRequest("host is longer than a host name can be")
+        raise BadRequest(400, "host is longer than a host name can be")
     return Filters(start, end, host)
 
 
@@ -80,7 +78,7 @@ def _date(params: Mapping[str, str], name: str) -> datetime.date | None:
     try:
         return datetime.date.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(f"{name}={raw!r} is not a date: use YYYY-MM-DD") from None
+        raise BadRequest(400, f"{name}={raw!r} is not a date: use YYYY-MM-DD") from None
 
 
 def base_path(connection: HTTPConnection, prefix: str) -> str:

@@ -18,14 +18,11 @@ from consentlog.analytics import reports
 from consentlog.analytics.metrics import PageMetrics, page_report
 from consentlog.dashboard.filters import Filters
 from consentlog.dashboard.table import PageTable, Sort, build_table
+from consentlog.exceptions import StoreUnavailable
 from consentlog.store import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class StoreUnavailable(RuntimeError):
-    """The store did not answer a report query; the message is its first line."""
 
 
 async def fetch(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from consentlog.analytics.metrics import PageMetrics
-from consentlog.dashboard.filters import BadRequest
+from consentlog.exceptions import BadRequest
 
 Kind = Literal["text", "count", "rate", "duration", "scroll", "score", "flag"]
 Value = str | int | float | bool | None
@@ -74,10 +74,10 @@ def parse_sort(params: Mapping[str, str]) -> Sort:
     """The ``sort`` and ``order`` query parameters (default: most viewed first)."""
     key = params.get("sort", "views")
     if key not in _BY_KEY:
-        raise BadRequest(f"sort={key!r} is not a column: use one of {', '.join(_BY_KEY)}")
+        raise BadRequest(400, f"sort={key!r} is not a column: use one of {', '.join(_BY_KEY)}")
     order = params.get("order", "")
     if order not in {"", "asc", "desc"}:
-        raise BadRequest(f"order={order!r}: use asc or desc")
+        raise BadRequest(400, f"order={order!r}: use asc or desc")
     return Sort(key, order == "desc" if order else _BY_KEY[key].kind != "text")
 
 

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from consentlog.analytics.metrics import MIN_SAMPLE
 from consentlog.analytics.reports import DayCount, EngagedBucket, ScrollBucket
 from consentlog.dashboard import charts, templates
-from consentlog.dashboard.filters import BadRequest, Filters, base_path, parse_filters
+from consentlog.dashboard.filters import Filters, base_path, parse_filters
 from consentlog.dashboard.queries import (
     ConsentData,
     DetailData,
@@ -28,6 +28,7 @@ from consentlog.dashboard.queries import (
 )
 from consentlog.dashboard.table import FLAG_MARGIN, Column, PageRow, Value, cell_text, parse_sort
 from consentlog.dashboard.templates import Kpi, card, count, esc, kpis, percent, simple_table
+from consentlog.exceptions import BadRequest
 
 MAX_PATH = 2048  # longer `path` parameters cannot be a page of this site
 NUMERIC = frozenset({"count", "rate", "duration", "scroll", "score"})  # right-aligned columns
@@ -183,7 +184,7 @@ def page_path(request: Request) -> str:
     """The ``path`` query parameter of the detail routes."""
     path = request.query_params.get("path", "")
     if not path.startswith("/") or len(path) > MAX_PATH:
-        raise BadRequest("path is missing or not a URL path: use ?path=/some/page")
+        raise BadRequest(400, "path is missing or not a URL path: use ?path=/some/page")
     return path
 
 

@@ -16,13 +16,10 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from consentlog.exceptions import CorruptSpoolFile
 from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
 
 SUFFIX = ".batch"
-
-
-class CorruptSpoolFile(ValueError):
-    """A spool file that cannot be read back whole."""
 
 
 @dataclass(slots=True)

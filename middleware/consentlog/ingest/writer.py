@@ -29,9 +29,10 @@ from typing import Any
 import structlog
 
 from consentlog.analytics.rollup import roll_up
+from consentlog.exceptions import CorruptSpoolFile
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import ConsentRecord, Event, PageRequest
-from consentlog.ingest.spool import Batch, CorruptSpoolFile, Spool
+from consentlog.ingest.spool import Batch, Spool
 from consentlog.store import Store
 from consentlog.store.schema import migrate
 

@@ -19,13 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import clickhouse_connect
 
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used; the message says why in one line."""
-
-
-class StoreLockedError(StoreError):
-    """The embedded store is held by another process."""
+from consentlog.exceptions import StoreError, StoreLockedError
 
 
 def embedded_path(url: str) -> Path | None:
