@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
 Source = Literal["banner", "form", "gpc", "dnt"]
 SOURCES: frozenset[str] = frozenset(("banner", "form", "gpc", "dnt"))
@@ -27,10 +27,6 @@ class Decision:
     policy_revision: int
     decided_at: int  # unix seconds
     source: Source
-
-    def allows(self, category: str) -> bool:
-        """True if the visitor accepted ``category``."""
-        return category in self.accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +47,44 @@ NO_COOKIE = CookieState(None)
 _CACHE_SIZE = 10_000  # distinct cookie values remembered as verified (or not)
 
 
-class ConsentCodec:
-    """Signs and verifies the consent cookie; key rotation is a list of secrets, newest last."""
+Clock = Callable[[], float]
+"""Unix seconds now: ``time.time``, or a test's frozen clock."""
 
-    def __init__(self, secret_keys: Iterable[str], *, policy_revision: int, max_age: int) -> None:
-        self._serializer = URLSafeTimedSerializer(list(secret_keys), salt="consentlog.consent")
+
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous's timestamp signer, reading the time from the codec's clock."""
+
+    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        """The codec's time, in whole seconds."""
+        return int(self._clock())
+
+
+class ConsentCodec:
+    """Signs and verifies the consent cookie; key rotation is a list of secrets, newest last.
+
+    ``clock`` is where the codec reads the time — when a decision is taken, when a cookie
+    is signed, how old it is — so expiry can be tested without waiting.
+    """
+
+    def __init__(
+        self,
+        secret_keys: Iterable[str],
+        *,
+        policy_revision: int,
+        max_age: int,
+        clock: Clock = time.time,
+    ) -> None:
+        self._clock = clock
+        self._serializer = URLSafeTimedSerializer(
+            list(secret_keys),
+            salt="consentlog.consent",
+            signer=_ClockedSigner,
+            signer_kwargs={"clock": clock},
+        )
         self._revision = policy_revision
         self._max_age = max_age
         self._verified: dict[str, CookieState] = {}
@@ -69,7 +98,7 @@ class ConsentCodec:
             consent_id=previous.previous_id or uuid.uuid4().hex,
             accepted=frozenset(accepted),
             policy_revision=self._revision,
-            decided_at=int(time.time()),
+            decided_at=int(self._clock()),
             source=source,
         )
 
@@ -102,7 +131,7 @@ class ConsentCodec:
         return state
 
     def _expired(self, decision: Decision) -> bool:
-        return time.time() - decision.decided_at > self._max_age
+        return self._clock() - decision.decided_at > self._max_age
 
     def _verify(self, value: str) -> CookieState:
         try:
