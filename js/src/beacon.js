@@ -1,0 +1,138 @@
+// @ts-check
+/*
+ * The beacon: engaged time (page visible and focused), deepest scroll and the
+ * "was this page useful?" vote of one page view, sent when the page is hidden or left.
+ * The server marks pages of consented visitors with a page-view token (#cl-pv).
+ */
+import { guard } from './guard.js';
+import { onNavigate } from './history.js';
+import { isAccepted, state } from './state.js';
+
+/** @returns {boolean} whether the visitor is looking at the page now */
+const active = () => document.visibilityState === 'visible' && document.hasFocus();
+
+/**
+ * Adds the running stretch to the engaged time and starts the next one if the page is
+ * still active.
+ *
+ * @returns {void}
+ */
+const tick = () => {
+  const now = performance.now();
+  if (state.since_ !== null) state.engaged_ += now - state.since_;
+  state.since_ = active() ? now : null;
+};
+
+/** @returns {void} */
+const measureScroll = () => {
+  const root = document.documentElement;
+  const seen = root.scrollHeight > innerHeight
+    ? ((scrollY + innerHeight) / root.scrollHeight) * 100 : 100;
+  state.scroll_ = Math.max(state.scroll_, Math.min(100, Math.round(seen)));
+};
+
+/**
+ * @param {object} body
+ * @returns {void}
+ */
+const send = (body) => {
+  const data = JSON.stringify(body);
+  if (!(navigator.sendBeacon && navigator.sendBeacon(state.prefix_ + '/beacon', data))) {
+    fetch(state.prefix_ + '/beacon', { method: 'POST', body: data, keepalive: true, credentials: 'same-origin' })
+      .catch(() => {});
+  }
+};
+
+/**
+ * Sends only what changed since the last send: hiding a tab twice is one row. Leaving
+ * (pagehide, tab hidden) ends the running stretch, so the two events send once.
+ *
+ * @returns {void}
+ */
+const report = () => {
+  if (!state.pv_ || !isAccepted('analytics')) return;
+  tick();
+  state.since_ = null;
+  measureScroll();
+  const body = {
+    pv: state.pv_,
+    path: state.path_,
+    engaged_ms: Math.round(state.engaged_),
+    scroll_pct: state.scroll_,
+    useful: state.vote_,
+  };
+  const key = JSON.stringify(body);
+  if (key !== state.sent_) {
+    state.sent_ = key;
+    send(body);
+  }
+};
+
+/**
+ * A single-page app changed its URL: closes this page view and opens the next one.
+ *
+ * @returns {void}
+ */
+const navigated = () => {
+  if (!state.pv_ || location.pathname === state.path_) return;
+  report();
+  const from = { pv: state.pv_, path: state.path_, nav: location.pathname };
+  state.pv_ = null;
+  state.path_ = location.pathname;
+  state.engaged_ = 0;
+  state.scroll_ = 0;
+  state.vote_ = null;
+  state.sent_ = '';
+  tick();
+  fetch(state.prefix_ + '/beacon', {
+    method: 'POST', credentials: 'same-origin', body: JSON.stringify(from),
+    headers: { 'Content-Type': 'application/json' },
+  }).then((r) => (r.ok ? r.json() : {})).then((/** @type {{pv?: string}} */ answer) => {
+    state.pv_ = answer.pv || null;
+  }, () => {});
+};
+
+/**
+ * Turns a data-consent-feedback placeholder into the "was this page useful?" widget.
+ *
+ * @param {HTMLElement} box
+ * @returns {void}
+ */
+const feedback = (box) => {
+  if (box.dataset.clDone) return;
+  box.dataset.clDone = '1';
+  box.setAttribute('role', 'group');
+  const question = box.getAttribute('data-consent-feedback') || 'Was this page useful?';
+  box.setAttribute('aria-label', question);
+  box.innerHTML = '<span></span> <button type="button" value="1">Yes</button> '
+    + '<button type="button" value="">No</button>';
+  /** @type {ChildNode} */ (box.firstChild).textContent = question;
+  box.addEventListener('click', guard((event) => {
+    const button = /** @type {Element} */ (event.target).closest('button');
+    if (!button || state.vote_ !== null) return;
+    state.vote_ = button.value === '1';
+    box.textContent = 'Thank you for your feedback.';
+  }));
+};
+
+/**
+ * Measures the page view the server marked with #cl-pv, if any.
+ *
+ * @returns {void}
+ */
+export const track = () => {
+  const mark = document.getElementById('cl-pv');
+  state.pv_ = mark && mark.getAttribute('data-pv');
+  if (!state.pv_) return;
+  tick();
+  measureScroll();
+  ['focus', 'blur'].forEach((name) => addEventListener(name, guard(tick)));
+  addEventListener('scroll', guard(measureScroll), { passive: true });
+  document.addEventListener('visibilitychange', guard(() => {
+    if (document.visibilityState === 'hidden') report();
+    else tick();
+  }));
+  addEventListener('pagehide', guard(report));
+  onNavigate(guard(navigated));
+  /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-consent-feedback]')).forEach(feedback);
+};

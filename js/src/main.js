@@ -1,0 +1,29 @@
+// @ts-check
+/*
+ * consentlog banner: progressive enhancement of the server-rendered consent form, Google
+ * Consent Mode, consent-gated scripts and the engagement beacon. ES2017, no dependencies,
+ * never throws into the host page. build.mjs bundles this entry into one banner.js.
+ */
+import { initBanner, listenForOpeners, open } from './banner.js';
+import { track } from './beacon.js';
+import { sendConsentMode } from './consent-mode.js';
+import { guard } from './guard.js';
+import { state } from './state.js';
+
+// A page may include the script twice (injected and by hand): one instance is enough.
+if (!window.consentlog) {
+  listenForOpeners();
+
+  window.consentlog = {
+    open: guard(() => open(null)),
+    categories: () => Object.assign({}, state.categories_),
+  };
+
+  const init = guard(() => {
+    sendConsentMode('default');
+    initBanner();
+    track();
+  });
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+}

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { openPage } from '../test-support/page.js';
+
+openPage(); // src/state.js reads the page when it is first imported
+const { track } = await import('../src/beacon.js');
+const { createState, state } = await import('../src/state.js');
+
+const MARK = '<div id="cl-pv" data-pv="view-1"></div>';
+
+/** @type {{url: string, body: object}[]} */
+let beacons;
+
+/**
+ * Opens a page whose navigator.sendBeacon records what it is given.
+ *
+ * @param {string} body
+ * @param {Record<string, boolean>} categories the visitor's decision
+ */
+const pageWith = (body, categories) => {
+  const window = openPage(body);
+  Object.assign(state, createState(), { categories_: categories });
+  beacons = [];
+  Object.defineProperty(window.navigator, 'sendBeacon', {
+    value: (url, data) => beacons.push({ url, body: JSON.parse(data) }) > 0,
+    writable: true,
+  });
+  return window;
+};
+
+/** The visitor leaves: pagehide, as on closing the tab or following a link. */
+const leave = (window) => window.dispatchEvent(new window.Event('pagehide'));
+
+/** Lets the promise callbacks of a fetch that already resolved run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('leaving the page sends its page view once', () => {
+  const window = pageWith(MARK, { analytics: true });
+  track();
+  leave(window);
+  leave(window);
+  assert.deepEqual(beacons, [{
+    url: '/_consent/beacon',
+    body: { pv: 'view-1', path: '/page', engaged_ms: 0, scroll_pct: 100, useful: null },
+  }]);
+});
+
+test('engaged time counts only the stretches in which the page is visible and focused', (t) => {
+  const window = pageWith(MARK, { analytics: true });
+  let now = 1000;
+  let focused = true;
+  t.mock.method(performance, 'now', () => now);
+  window.document.hasFocus = () => focused;
+  track();
+  now = 4000;
+  focused = false;
+  window.dispatchEvent(new window.Event('blur'));
+  now = 9000;
+  focused = true;
+  window.dispatchEvent(new window.Event('focus'));
+  now = 10000;
+  leave(window);
+  assert.equal(beacons[0].body.engaged_ms, 4000);
+});
+
+test('nothing is sent without analytics consent', () => {
+  const window = pageWith(MARK, { analytics: false });
+  track();
+  leave(window);
+  assert.deepEqual(beacons, []);
+});
+
+test('a page without a page-view token is not tracked', () => {
+  const window = pageWith('', { analytics: true });
+  track();
+  leave(window);
+  assert.deepEqual(beacons, []);
+});
+
+test('the answer of the vote widget travels with the beacon', () => {
+  const window = pageWith(`${MARK}<p data-consent-feedback="Did this help?"></p>`, { analytics: true });
+  track();
+  const widget = window.document.querySelector('[data-consent-feedback]');
+  assert.equal(widget.getAttribute('role'), 'group');
+  assert.equal(widget.getAttribute('aria-label'), 'Did this help?');
+  widget.querySelector('button[value="1"]').click();
+  assert.equal(widget.textContent, 'Thank you for your feedback.');
+  leave(window);
+  assert.equal(beacons[0].body.useful, true);
+});
+
+test('a beacon that sendBeacon refuses goes by fetch with keepalive', (t) => {
+  const window = pageWith(MARK, { analytics: true });
+  window.navigator.sendBeacon = () => false;
+  const fetch = t.mock.method(globalThis, 'fetch', () => Promise.resolve());
+  track();
+  leave(window);
+  const [url, init] = fetch.mock.calls[0].arguments;
+  assert.equal(url, '/_consent/beacon');
+  assert.deepEqual({ ...init, body: JSON.parse(init.body) }, {
+    method: 'POST',
+    keepalive: true,
+    credentials: 'same-origin',
+    body: { pv: 'view-1', path: '/page', engaged_ms: 0, scroll_pct: 100, useful: null },
+  });
+});
+
+test('a single-page navigation closes the page view and measures the next one', async (t) => {
+  const window = pageWith(MARK, { analytics: true });
+  const fetch = t.mock.method(globalThis, 'fetch', () => Promise.resolve({ ok: true, json: async () => ({ pv: 'view-2' }) }));
+  track();
+  window.history.pushState(null, '', '/next');
+  assert.deepEqual(beacons.map((beacon) => beacon.body.pv), ['view-1']);
+  const [url, init] = fetch.mock.calls[0].arguments;
+  assert.equal(url, '/_consent/beacon');
+  assert.deepEqual(JSON.parse(init.body), { pv: 'view-1', path: '/page', nav: '/next' });
+  await settle();
+  leave(window);
+  assert.deepEqual(beacons[1].body, { pv: 'view-2', path: '/next', engaged_ms: 0, scroll_pct: 100, useful: null });
+});
