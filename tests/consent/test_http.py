@@ -1,0 +1,232 @@
+"""Reading requests: headers, the origin behind proxies, same-origin checks, redirects."""
+
+from __future__ import annotations
+
+import pytest
+
+from consentlog.consent.http import (
+    Origin,
+    cross_site_reason,
+    first_language,
+    header_map,
+    origin_of,
+    safe_next,
+    text,
+)
+from consentlog.testing import http_scope
+
+SITE = Origin("https", "example.org", "203.0.113.7")
+
+
+def headers(**values: str) -> dict[bytes, bytes]:
+    """A header map from keywords (``sec_fetch_site`` → ``sec-fetch-site``)."""
+    return {k.replace("_", "-").encode(): v.encode() for k, v in values.items()}
+
+
+# -- header_map and text ------------------------------------------------------------------
+
+
+def test_header_map_joins_repeated_headers() -> None:
+    """Repeated headers are joined with ', ', and repeated Cookie headers with '; '."""
+    scope = http_scope(
+        headers=[
+            (b"accept", b"text/html"),
+            (b"accept", b"*/*"),
+            (b"cookie", b"a=1"),
+            (b"cookie", b"b=2"),
+        ]
+    )
+    assert {
+        b"host": b"testserver",
+        b"accept": b"text/html, */*",
+        b"cookie": b"a=1; b=2",
+    } == header_map(scope)
+
+
+def test_header_map_of_a_scope_without_headers_is_empty() -> None:
+    """A scope without headers (or with None) gives an empty map."""
+    assert {} == header_map({"type": "http"})
+    assert {} == header_map({"type": "http", "headers": None})
+
+
+def test_text_decodes_latin_1_and_cuts() -> None:
+    """A header is read as latin-1 text, at most ``limit`` characters; missing is ''."""
+    found = {b"user-agent": "Café".encode("latin-1") + b"x" * 10}
+    assert "Café" == text(found, b"user-agent", 4)
+    assert "" == text(found, b"referer")
+
+
+# -- origin_of ----------------------------------------------------------------------------
+
+
+def test_origin_without_a_proxy_is_the_connection() -> None:
+    """Without trusted proxies the scheme, Host and client address are the connection's,
+    whatever X-Forwarded-* say."""
+    scope = http_scope(client=("198.51.100.7", 5000), host=b"Example.ORG")
+    found = {
+        **header_map(scope),
+        **headers(x_forwarded_for="203.0.113.9", x_forwarded_proto="https"),
+    }
+    assert Origin("http", "example.org", "198.51.100.7") == origin_of(scope, found, 0)
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "hops", "client_ip"),
+    [
+        ("203.0.113.9", 1, "203.0.113.9"),
+        ("198.51.100.1, 203.0.113.9", 1, "203.0.113.9"),  # the nearest proxy's entry
+        ("198.51.100.1, 203.0.113.9", 2, "198.51.100.1"),
+        ("203.0.113.9", 3, "203.0.113.9"),  # fewer entries than hops: the first
+        (" , ", 1, "192.0.2.1"),  # nothing usable: the connection's address
+    ],
+)
+def test_origin_behind_trusted_proxies(forwarded_for: str, hops: int, client_ip: str) -> None:
+    """With ``hops`` trusted proxies the client is the entry ``hops`` from the right of
+    X-Forwarded-For, and the nearest proxy's X-Forwarded-Proto/Host win."""
+    scope = http_scope(client=("192.0.2.1", 5000))
+    found = {
+        **header_map(scope),
+        **headers(
+            x_forwarded_for=forwarded_for,
+            x_forwarded_proto="http, HTTPS",
+            x_forwarded_host="Public.Example",
+        ),
+    }
+    assert Origin("https", "public.example", client_ip) == origin_of(scope, found, hops)
+
+
+def test_origin_without_host_uses_the_server_address() -> None:
+    """No Host header: the ASGI server's address, else localhost."""
+    scope = {**http_scope(), "headers": [], "server": ("10.0.0.1", 8000)}
+    assert "10.0.0.1:8000" == origin_of(scope, {}, 0).host
+    assert "localhost" == origin_of({"type": "http"}, {}, 0).host
+    assert "" == origin_of({"type": "http"}, {}, 0).client_ip
+
+
+def test_https_is_https_or_wss() -> None:
+    """An origin is https when reached over https or wss."""
+    assert [True, True, False] == [
+        Origin(scheme, "h", "").https for scheme in ("https", "wss", "http")
+    ]
+
+
+# -- cross_site_reason --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        {},
+        {"sec_fetch_site": "same-origin"},
+        {"sec_fetch_site": "none"},
+        {"sec_fetch_site": "Same-Origin"},
+        {"origin": "https://example.org"},
+        {"origin": "http://EXAMPLE.org"},  # TLS may end at a proxy: the host decides
+        {"sec_fetch_site": "same-origin", "origin": "https://example.org"},
+    ],
+)
+def test_same_origin_requests_pass(sent: dict[str, str]) -> None:
+    """Same-origin requests, and requests from non-browser clients, have no reason."""
+    assert None is cross_site_reason(headers(**sent), SITE)
+
+
+BY_FETCH_SITE = "cross-site request refused (Sec-Fetch-Site: {})"
+BY_ORIGIN = "cross-origin request refused (Origin: {})"
+
+
+@pytest.mark.parametrize(
+    ("sent", "reason"),
+    [
+        ({"sec_fetch_site": "cross-site"}, BY_FETCH_SITE.format("cross-site")),
+        ({"sec_fetch_site": "same-site"}, BY_FETCH_SITE.format("same-site")),
+        (
+            {"sec_fetch_site": "cross-site", "origin": "https://example.org"},
+            BY_FETCH_SITE.format("cross-site"),
+        ),
+        ({"origin": "https://evil.example"}, BY_ORIGIN.format("https://evil.example")),
+        ({"origin": "null"}, BY_ORIGIN.format("null")),
+        (
+            {"origin": "https://example.org.evil.example"},
+            BY_ORIGIN.format("https://example.org.evil.example"),
+        ),
+    ],
+)
+def test_cross_site_requests_are_refused_with_a_reason(sent: dict[str, str], reason: str) -> None:
+    """Sec-Fetch-Site decides when sent; otherwise an Origin must name this host."""
+    assert reason == cross_site_reason(headers(**sent), SITE)
+
+
+def test_a_long_origin_is_cut_in_the_reason() -> None:
+    """The reason quotes at most 100 characters of a foreign Origin."""
+    reason = cross_site_reason(headers(origin="https://" + "a" * 300), SITE)
+    assert reason is not None
+    assert reason.endswith("a" * 92 + ")")
+    assert len(reason) < 150
+
+
+# -- safe_next ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/docs/a", "/docs/a"),
+        ("/docs/a?tab=2&x=%20#top", "/docs/a?tab=2&x=%20#top"),
+        ("/docs/café", "/docs/caf%C3%A9"),
+        ("/", "/"),
+        ("", "/"),
+        ("docs/a", "/"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("/docs\\..\\evil", "/"),
+        ("/docs/a\r\nSet-Cookie: x=1", "/"),
+        ("/docs/\ta", "/"),
+        ("/docs/\x7fa", "/"),
+        ("/docs/\x85a", "/"),
+        ("/docs/ a", "/"),
+        ("/" + "a" * 2048, "/"),
+    ],
+)
+def test_safe_next_keeps_only_local_paths(target: str, expected: str) -> None:
+    """A local path is kept (non-ASCII percent-encoded as UTF-8); anything that could
+    leave the site, or carries control characters or spaces, goes home."""
+    assert expected == safe_next(target)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/analytics", "/analytics"),
+        ("/analytics/pages?sort=path", "/analytics/pages?sort=path"),
+        ("/analyticsx", "/analytics/"),
+        ("/docs/a", "/analytics/"),
+        ("//evil.example/analytics/", "/analytics/"),
+        ("", "/analytics/"),
+    ],
+)
+def test_safe_next_under_a_base_stays_under_it(target: str, expected: str) -> None:
+    """With a base (the dashboard's mount), only paths under it are kept; home is
+    ``base + "/"``."""
+    assert expected == safe_next(target, base="/analytics")
+
+
+# -- first_language -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "known", "expected"),
+    [
+        ("de-AT,de;q=0.9,en;q=0.5", frozenset(), "de"),
+        ("EN-us", frozenset(), "en"),
+        ("*, fr", frozenset(), "fr"),
+        ("x1, 12, fr", frozenset(), "fr"),
+        ("", frozenset(), ""),
+        ("de-AT,en;q=0.5", frozenset({"en"}), "en"),
+        ("de-AT", frozenset({"en", "fr"}), ""),
+        ("abcdefghijk", frozenset(), "abcdefgh"),
+    ],
+)
+def test_first_language(header: str, known: frozenset[str], expected: str) -> None:
+    """The first primary language tag (among ``known``, when given), lower-cased."""
+    assert expected == first_language(header, known)

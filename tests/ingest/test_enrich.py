@@ -1,0 +1,202 @@
+"""Enrichment, off the request path: agent families, IP prefixes, referrers, UTM tags, and
+consent enforced a second time when the rows are built."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from consentlog.ingest.enrich import Agent, Enricher, agent, ip_prefix, referrer_parts, utm_tags
+from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+IPAD = (
+    "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+ANDROID = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Mobile Safari/537.36"
+)
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+TS = 1_800_000_000.5
+
+# -- agent --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "families"),
+    [
+        (CHROME, ("Chrome", "Windows", "desktop", False)),
+        (FIREFOX, ("Firefox", "Ubuntu", "desktop", False)),
+        (IPHONE, ("Mobile Safari", "iOS", "mobile", False)),
+        (IPAD, ("Mobile Safari", "iOS", "tablet", False)),
+        (ANDROID, ("Chrome Mobile", "Android", "mobile", False)),
+        (GOOGLEBOT, ("Googlebot", "Other", "bot", True)),
+        ("python-requests/2.31", ("Python Requests", "Other", "bot", True)),
+        ("Mozilla/5.0 HeadlessChrome/124.0", ("HeadlessChrome", "Other", "bot", True)),
+        ("", ("", "", "", False)),
+    ],
+)
+def test_agent_families(user_agent: str, families: tuple[str, str, str, bool]) -> None:
+    """A user agent becomes browser, OS and device families and a bot flag, never more."""
+    assert Agent(families) == agent(user_agent)
+
+
+# -- ip_prefix ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ip", "v4_bits", "v6_bits", "prefix"),
+    [
+        ("203.0.113.77", 24, 48, "203.0.113.0/24"),
+        ("203.0.113.77", 16, 48, "203.0.0.0/16"),
+        ("2001:db8:1:2::1", 24, 48, "2001:db8:1::/48"),
+        ("2001:db8:1:2::1", 24, 64, "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.77", 24, 48, "203.0.113.0/24"),  # an IPv4 visitor on a v6 socket
+        ("", 24, 48, ""),
+        ("not-an-ip", 24, 48, ""),
+        ("203.0.113", 24, 48, ""),
+        ("2001:db8::1::2", 24, 48, ""),
+        ("203.0.113.77\x00", 24, 48, ""),
+    ],
+)
+def test_ip_prefix(ip: str, v4_bits: int, v6_bits: int, prefix: str) -> None:
+    """An address becomes its network prefix; what does not parse becomes ''."""
+    assert prefix == ip_prefix(ip, v4_bits, v6_bits)
+
+
+# -- referrer_parts and utm_tags ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "parts"),
+    [
+        ("https://search.example/results?q=secret#x", ("search.example", "/results")),
+        ("https://Search.Example:8443", ("search.example", "")),
+        ("android-app://com.example.app/", ("com.example.app", "/")),
+        ("/relative/path", ("", "")),
+        ("not a url", ("", "")),
+        ("http://[::1", ("", "")),
+        ("", ("", "")),
+    ],
+)
+def test_referrer_parts(raw: str, parts: tuple[str, str]) -> None:
+    """A Referer gives its host and path (no query, no fragment); nonsense gives ''."""
+    assert parts == referrer_parts(raw)
+
+
+@pytest.mark.parametrize(
+    ("query", "tags"),
+    [
+        ("utm_source=news&utm_medium=mail&utm_campaign=spring", ("news", "mail", "spring")),
+        ("utm_source=a&utm_source=b", ("a", "", "")),
+        ("utm_campaign=caf%C3%A9+sale", ("", "", "café sale")),
+        ("page=2", ("", "", "")),
+        ("", ("", "", "")),
+        ("utm_source=" + "x" * 300, ("x" * 200, "", "")),
+    ],
+)
+def test_utm_tags(query: str, tags: tuple[str, str, str]) -> None:
+    """utm_source, utm_medium and utm_campaign, decoded, the first of each, cut to 200."""
+    assert tags == utm_tags(query)
+
+
+# -- Enricher -----------------------------------------------------------------------------
+
+
+def page(state: str, **fields: Any) -> PageRequest:
+    """A page request as the middleware queues it, carrying identifiers whatever
+    ``state`` says (the enricher must drop them when it is not 'granted')."""
+    values: dict[str, Any] = {
+        "ts": TS, "pageview_id": "p" * 32, "host": "example.org", "path": "/docs/a",
+        "route": "/docs/{slug}", "method": "GET", "status": 200, "response_bytes": 1234,
+        "duration_ms": 1.5, "referrer": "https://search.example/results?q=1",
+        "query": "utm_source=news", "user_agent": CHROME, "language": "de",
+        "consent_state": state, "visitor_id": "visitor", "session_id": "session",
+        "client_ip": "203.0.113.77",
+    }  # fmt: skip
+    return PageRequest(**{**values, **fields})
+
+
+def test_page_rows_keep_identifiers_only_when_granted() -> None:
+    """Rows not 'granted' lose the visitor and session ids, the IP prefix and the
+    referrer path, whatever the event carried; the rest is kept for every row."""
+    table = Enricher().page_table([page("granted"), page("denied"), page("unknown")])
+    found = table.to_pylist()
+    private = ("visitor_id", "session_id", "ip_prefix", "referrer_path")
+    assert [
+        ("visitor", "session", "203.0.113.0/24", "/results"),
+        ("", "", "", ""),
+        ("", "", "", ""),
+    ] == [tuple(row[k] for k in private) for row in found]
+    shared = {
+        "ts": datetime.datetime(2027, 1, 15, 8, 0, 0, 500000, tzinfo=datetime.UTC),
+        "host": "example.org", "path": "/docs/a", "route": "/docs/{slug}", "method": "GET",
+        "status": 200, "response_bytes": 1234, "referrer_host": "search.example",
+        "utm_source": "news", "utm_medium": "", "utm_campaign": "", "browser": "Chrome",
+        "os": "Windows", "device": "desktop", "is_bot": False, "language": "de",
+    }  # fmt: skip
+    for row in found:
+        assert shared == {k: row[k] for k in shared}
+    assert ["granted", "denied", "unknown"] == [row["consent_state"] for row in found]
+
+
+def test_page_rows_use_the_configured_prefix_lengths() -> None:
+    """The IP prefix follows the enricher's IPv4 and IPv6 settings."""
+    enricher = Enricher(ipv4_prefix=16, ipv6_prefix=32)
+    table = enricher.page_table(
+        [
+            page("granted"),
+            page("granted", client_ip="2001:db8:1:2::1"),
+            page("granted", client_ip=""),
+        ]
+    )
+    assert ["203.0.0.0/16", "2001:db8::/32", ""] == table.column("ip_prefix").to_pylist()
+
+
+def test_page_rows_parse_each_distinct_agent_once_and_keep_order() -> None:
+    """Many rows with few distinct agents get their own agent's families, in order."""
+    agents = [CHROME, GOOGLEBOT, CHROME, IPHONE, GOOGLEBOT]
+    table = Enricher().page_table([page("unknown", user_agent=a) for a in agents])
+    assert ["Chrome", "Googlebot", "Chrome", "Mobile Safari", "Googlebot"] == (
+        table.column("browser").to_pylist()
+    )
+    assert [False, True, False, False, True] == table.column("is_bot").to_pylist()
+
+
+def test_consent_rows_keep_the_prefix_and_browser_family_only() -> None:
+    """A consent record keeps the IP as a prefix and the agent as its browser family."""
+    record = ConsentRecord(
+        ts=TS, consent_id="c" * 32, action="custom", categories=("analytics",),
+        policy_revision=2, source="form", visitor_id="visitor", client_ip="203.0.113.77",
+        user_agent=FIREFOX,
+    )  # fmt: skip
+    [row] = Enricher().consent_table([record]).to_pylist()
+    assert {
+        "consent_id": "c" * 32, "action": "custom", "categories": ["analytics"],
+        "policy_revision": 2, "source": "form", "visitor_id": "visitor",
+        "ip_prefix": "203.0.113.0/24", "browser": "Firefox",
+    } == {k: v for k, v in row.items() if k != "ts"}  # fmt: skip
+
+
+def test_engagement_rows_are_the_events() -> None:
+    """An engagement is stored as reported (the beacon route validated it)."""
+    engagement = Engagement(TS, "p" * 32, "visitor", "session", "example.org", "/", 4200, 75, None)
+    [row] = Enricher().engagement_table([engagement]).to_pylist()
+    assert (4200, 75, None, "/") == (
+        row["engaged_ms"],
+        row["scroll_pct"],
+        row["useful"],
+        row["path"],
+    )
