@@ -59,9 +59,9 @@ def consent_stack(tmp: str) -> tuple[ConsentMiddleware, list[tuple[bytes, bytes]
     store = Store(f"chdb://{tmp}/unused")  # never opened: the writer is paused
     writer = PausedWriter(store, database="bench", queue_size=10**8, spool_dir=None)
     app = ConsentMiddleware(bare_app(), secret_keys=["bench"], writer=writer)
-    decision = app.codec.new_decision(["analytics"], "banner")
+    decision = app.core.codec.new_decision(["analytics"], "banner")
     cookie = (
-        f"cl_consent={app.codec.dumps(decision)}; cl_vid=AAAAAAAAAAAAAAAAAAAAAA; "
+        f"cl_consent={app.core.codec.dumps(decision)}; cl_vid=AAAAAAAAAAAAAAAAAAAAAA; "
         "cl_sid=BBBBBBBBBBBBBBBBBBBBBB"
     )
     return app, [

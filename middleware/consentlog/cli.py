@@ -24,7 +24,7 @@ from consentlog.exceptions import ConfigError, StoreError
 from consentlog.ingest.spool import Spool
 from consentlog.ingest.writer import default_spool_dir
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
-from consentlog.store import Store, open_store
+from consentlog.store import open_store
 from consentlog.store.schema import (
     LATEST,
     MIGRATIONS,
@@ -226,7 +226,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.clickhouse_url:
         os.environ["CONSENTLOG_CLICKHOUSE_URL"] = args.clickhouse_url
     app = create_demo_app()
-    store: Store = app.writer.store
+    store = app.store
     if store.path is not None:
         migrate(store, app.settings.database)  # fail now, in one line, if the store is held
     url = f"http://{args.host}:{args.port}/"

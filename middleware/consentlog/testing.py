@@ -15,18 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consentlog.asgi.middleware import ConsentMiddleware
+from consentlog.consent.decision import Source
 from consentlog.ingest.events import ConsentRecord, Engagement, Event, PageRequest
 
 Headers = Sequence[tuple[bytes, bytes]]
 
 
 def consent_cookie(
-    middleware: ConsentMiddleware, accepted: Iterable[str] = (), *, source: str = "banner"
+    middleware: ConsentMiddleware, accepted: Iterable[str] = (), *, source: Source = "banner"
 ) -> str:
     """A ``Cookie`` header fragment (``cl_consent=…``) for a visitor who accepted
     ``accepted`` (optional categories) under the middleware's current policy revision."""
-    decision = middleware.codec.new_decision(accepted, source)  # type: ignore[arg-type]
-    return f"{middleware.settings.consent_cookie}={middleware.codec.dumps(decision)}"
+    codec = middleware.core.codec
+    return (
+        f"{middleware.settings.consent_cookie}={codec.dumps(codec.new_decision(accepted, source))}"
+    )
 
 
 def http_scope(

@@ -212,7 +212,7 @@ def databases(store: Store, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     for database in names.values():
         spool = tmp_path_factory.mktemp("spool")
         writer = Writer(store, database=database, spool_dir=spool, batch_size=5000,
-                        flush_interval=0.05, rollup_interval=None)  # fmt: skip
+                        flush_interval=0.05)  # fmt: skip
         for event in events:
             writer.submit(event)
         assert writer.stop(60)

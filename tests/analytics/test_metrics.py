@@ -98,7 +98,6 @@ def loaded(
         spool_dir=tmp_path,
         batch_size=5000,
         flush_interval=0.05,
-        rollup_interval=None,  # the tests roll up when they choose
     )
     for event in [*pages, *engagements]:
         writer.submit(event)
@@ -167,7 +166,6 @@ def test_late_rows_rebuild_a_rolled_up_day(
         database=database,
         spool_dir=tmp_path / "late",
         flush_interval=0.05,
-        rollup_interval=None,
     )
     for page in pages[:50]:
         writer.submit(page)

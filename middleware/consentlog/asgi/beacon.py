@@ -14,20 +14,18 @@ percentages must be in range, and nothing else may be in the body. Two kinds of 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive
 
 from consentlog.asgi.body import json_object, read_body
-from consentlog.consent.http import first_language, text
-from consentlog.consent.visit import Visit
+from consentlog.asgi.core import ConsentCore
+from consentlog.consent.http import text
+from consentlog.consent.visit import Identifiers, Visit
 from consentlog.exceptions import BadRequest
-from consentlog.ingest.events import Engagement, PageRequest
+from consentlog.ingest.events import Engagement, page_request
 from consentlog.settings import ANALYTICS
-
-if TYPE_CHECKING:
-    from consentlog.asgi.middleware import ConsentMiddleware
 
 MAX_BEACON_BYTES = 2048
 MAX_ENGAGED_MS = 24 * 60 * 60 * 1000  # a day: anything longer is a broken clock
@@ -51,15 +49,15 @@ def _integer(payload: dict[str, Any], field: str, high: int) -> int:
 class Beacon:
     """Validates beacon bodies and queues what they report."""
 
-    def __init__(self, middleware: ConsentMiddleware) -> None:
-        self.mw = middleware
-        self.settings = middleware.settings
+    def __init__(self, core: ConsentCore) -> None:
+        self.core = core
+        self.settings = core.settings
 
     async def __call__(
         self, visit: Visit, receive: Receive, headers: dict[bytes, bytes]
     ) -> Response:
         """Answer one beacon request (cross-site requests are refused before this)."""
-        decision, _ = self.mw.effective_decision(visit)
+        decision, _ = self.core.effective_decision(visit)
         if decision is None or ANALYTICS not in decision.accepted:
             raise BadRequest(403, "the beacon needs analytics consent")
         session_id = visit.cookies.get(self.settings.session_cookie, "")
@@ -73,7 +71,7 @@ class Beacon:
         path = _path(payload.get("path"), "path")
         token = payload.get("pv")
         pageview_id = (
-            self.mw.pageviews.verify(token, session_id, path) if isinstance(token, str) else None
+            self.core.pageviews.verify(token, session_id, path) if isinstance(token, str) else None
         )
         if pageview_id is None:
             raise BadRequest(403, "'pv' is not a page view of this session and path")
@@ -85,7 +83,7 @@ class Beacon:
         useful = payload.get("useful")
         if useful is not None and not isinstance(useful, bool):
             raise BadRequest(400, "'useful' must be true, false or null")
-        self.mw.writer.submit(
+        self.core.sink.submit(
             Engagement(
                 time.time(),
                 pageview_id,
@@ -102,14 +100,15 @@ class Beacon:
 
     def _navigate(self, visit: Visit, session_id: str, visitor_id: str, path: str) -> Response:
         """A single-page app moved to ``path``: log a virtual page view, issue its token."""
-        pageview_id, token = self.mw.pageviews.issue(session_id, path)
-        headers = visit.headers
-        self.mw.writer.submit(
-            PageRequest(
-                time.time(), pageview_id, visit.origin.host, path, "", "GET", 200, 0, 0.0,
-                text(headers, b"referer", 2048), "", text(headers, b"user-agent", 512),
-                first_language(text(headers, b"accept-language", 256)), "granted",
-                visitor_id, session_id, visit.origin.client_ip,
+        pageview_id, token = self.core.pageviews.issue(session_id, path)
+        self.core.sink.submit(
+            page_request(
+                visit,
+                Identifiers(visitor_id, session_id),
+                consent_state="granted",
+                ts=time.time(),
+                pageview_id=pageview_id,
+                path=path,
             )
-        )  # fmt: skip
+        )
         return JSONResponse({"pv": token}, headers={"cache-control": "no-store"})

@@ -10,7 +10,7 @@ State changes refuse cross-site requests; bad input gets a 4xx naming the proble
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.datastructures import MutableHeaders
@@ -20,14 +20,12 @@ from starlette.types import Receive, Scope, Send
 from consentlog.asgi.assets import Asset
 from consentlog.asgi.beacon import Beacon
 from consentlog.asgi.body import json_object, last, parse_form, read_body
+from consentlog.asgi.core import ConsentCore
 from consentlog.asgi.selfservice import PRIVATE, forget, my_data
 from consentlog.consent.decision import NO_COOKIE, Decision, Source
 from consentlog.consent.http import cross_site_reason, header_map, safe_next, text
 from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.exceptions import BadRequest
-
-if TYPE_CHECKING:
-    from consentlog.asgi.middleware import ConsentMiddleware
 
 GPC_PATH = "/.well-known/gpc.json"
 GPC_LAST_UPDATE = "2026-11-28"
@@ -47,11 +45,11 @@ class Submission:
 class ConsentRoutes:
     """Answers every request under the prefix (and the GPC well-known file)."""
 
-    def __init__(self, middleware: ConsentMiddleware) -> None:
-        self.mw = middleware
-        self.settings = middleware.settings
-        self._assets = {"banner.js": middleware.script, "banner.css": middleware.stylesheet}
-        self._beacon = Beacon(middleware)
+    def __init__(self, core: ConsentCore) -> None:
+        self.core = core
+        self.settings = core.settings
+        self._assets = {"banner.js": core.script, "banner.css": core.stylesheet}
+        self._beacon = Beacon(core)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -67,7 +65,7 @@ class ConsentRoutes:
             return JSONResponse({"gpc": True, "lastUpdate": GPC_LAST_UPDATE})
         tail = path[len(self.settings.prefix) :]
         headers = header_map(scope)
-        visit = Visit.read(scope, headers, self.settings, self.mw.codec)
+        visit = self.core.visit(scope)
         if tail in {"", "/"}:
             _allow(method, ("GET", "HEAD", "POST", "DELETE"))
             if method in {"GET", "HEAD"}:
@@ -88,7 +86,7 @@ class ConsentRoutes:
         if tail == "/my-data":
             _allow(method, ("GET",))
             self._refuse_cross_site(visit)
-            return await my_data(visit, self.mw)
+            return await my_data(visit, self.core)
         if tail == "/forget":
             _allow(method, ("POST",))
             self._refuse_cross_site(visit)
@@ -179,7 +177,7 @@ class ConsentRoutes:
 
     def _state(self, visit: Visit, decision: Decision | None = None) -> dict[str, Any]:
         if decision is None:
-            decision, _ = self.mw.effective_decision(visit)
+            decision, _ = self.core.effective_decision(visit)
         accepted = decision.accepted if decision is not None else frozenset()
         return {
             "decided": decision is not None,
@@ -196,16 +194,16 @@ class ConsentRoutes:
 
     def _decide(self, visit: Visit, submission: Submission) -> Response:
         source: Source = "form" if submission.form else "banner"
-        decision = self.mw.codec.new_decision(submission.accepted, source, visit.cookie)
+        decision = self.core.codec.new_decision(submission.accepted, source, visit.cookie)
         return self._answer(visit, decision, submission.action, submission)
 
     async def _withdraw(self, visit: Visit, *, form: bool, next_url: str = "/") -> Response:
         source: Source = "form" if form else "banner"
         previous = visit.cookie
         if self.settings.erase_on_withdraw:
-            await forget(visit, self.mw)
+            await forget(visit, self.core)
             previous = NO_COOKIE  # the erased consent id is not carried on
-        decision = self.mw.codec.new_decision((), source, previous)
+        decision = self.core.codec.new_decision((), source, previous)
         return self._answer(
             visit, decision, "withdraw", Submission(frozenset(), "withdraw", form, next_url)
         )
@@ -213,12 +211,12 @@ class ConsentRoutes:
     def _answer(
         self, visit: Visit, decision: Decision, action: str, submission: Submission
     ) -> Response:
-        mw = self.mw
+        core = self.core
         changes, ids = cookie_changes(
-            visit, decision, self.settings, mw.cookie_writer, mw.cookie_filter
+            visit, decision, self.settings, core.cookie_writer, core.cookie_filter
         )
-        changes.append(mw.consent_cookie(visit, decision))
-        mw.record_decision(visit, decision, action, ids)
+        changes.append(core.consent_cookie(visit, decision))
+        core.record_decision(visit, decision, action, ids)
         if submission.form:
             response: Response = Response(
                 status_code=303,
@@ -241,11 +239,11 @@ class ConsentRoutes:
         if form:
             fields = parse_form(await read_body(receive, headers, self.settings.max_body_bytes))
             next_url = _next(fields)
-        removed = await forget(visit, self.mw)
-        s, writer = self.settings, self.mw.cookie_writer
+        removed = await forget(visit, self.core)
+        s, writer = self.settings, self.core.cookie_writer
         secure = visit.secure(s)
         names = [s.visitor_cookie, s.session_cookie, s.consent_cookie]
-        names += self.mw.cookie_filter.governed(visit.cookies, frozenset())
+        names += self.core.cookie_filter.governed(visit.cookies, frozenset())
         response: Response = (
             Response(status_code=303, headers={"location": next_url, **PRIVATE})
             if form
@@ -255,9 +253,9 @@ class ConsentRoutes:
         return response
 
     def _banner_fragment(self, visit: Visit, scope: Scope) -> Response:
-        decision, _ = self.mw.effective_decision(visit)
-        markup = self.mw.banner.render(
-            self.mw.banner_state(visit, decision),
+        decision, _ = self.core.effective_decision(visit)
+        markup = self.core.banner.render(
+            self.core.banner_state(visit, decision),
             safe_next(
                 last(parse_qs(scope.get("query_string", b"").decode("latin-1")), "next", "/")
             ),

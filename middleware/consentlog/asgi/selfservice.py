@@ -9,24 +9,20 @@ thread, after the writer has flushed what is still queued.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from consentlog.asgi.core import ConsentCore
 from consentlog.consent.cookies import is_token
 from consentlog.consent.visit import Visit
 from consentlog.privacy.subject import TABLES, Subject, erase, erasure_record, export
 
-if TYPE_CHECKING:
-    from consentlog.asgi.middleware import ConsentMiddleware
-
 PRIVATE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
-def subject_of(visit: Visit, middleware: ConsentMiddleware) -> Subject | None:
+def subject_of(visit: Visit, core: ConsentCore) -> Subject | None:
     """The data subject this browser proves to be, or None if it carries no identifier."""
-    visitor_id = visit.cookies.get(middleware.settings.visitor_cookie, "")
+    visitor_id = visit.cookies.get(core.settings.visitor_cookie, "")
     consent_id = visit.cookie.previous_id or ""  # only from a consent cookie that verified
     if not is_token(visitor_id):
         visitor_id = ""
@@ -35,16 +31,16 @@ def subject_of(visit: Visit, middleware: ConsentMiddleware) -> Subject | None:
     return Subject(visitor_ids=(visitor_id,) if visitor_id else (), consent_id=consent_id)
 
 
-async def my_data(visit: Visit, middleware: ConsentMiddleware) -> Response:
+async def my_data(visit: Visit, core: ConsentCore) -> Response:
     """Every stored row about this browser's visitor, as JSON."""
-    subject = subject_of(visit, middleware)
-    store, database = middleware.writer.store, middleware.settings.database
+    subject = subject_of(visit, core)
+    store, database = core.store, core.settings.database
 
     def collect() -> dict[str, object]:
         if subject is None:
             empty: dict[str, object] = {"statement": _nothing_linked()}
             return empty | {table: [] for table in TABLES}
-        middleware.writer.flush(10)
+        core.sink.flush(10)
         return export(store, database, subject, "self-service")
 
     return JSONResponse(await run_in_threadpool(collect), headers=PRIVATE)
@@ -54,18 +50,18 @@ def _nothing_linked() -> str:
     return "This browser carries no identifier, so nothing stored is linked to it."
 
 
-async def forget(visit: Visit, middleware: ConsentMiddleware) -> dict[str, int]:
+async def forget(visit: Visit, core: ConsentCore) -> dict[str, int]:
     """Erase this browser's visitor; return rows removed per table. The caller expires the
     cookies and answers."""
-    subject = subject_of(visit, middleware)
+    subject = subject_of(visit, core)
     removed: dict[str, int] = {}
     if subject is not None:
-        store, database = middleware.writer.store, middleware.settings.database
+        store, database = core.store, core.settings.database
 
         def run() -> dict[str, int]:
-            middleware.writer.flush(10)
+            core.sink.flush(10)
             return erase(store, database, subject, "self-service")
 
         removed = await run_in_threadpool(run)
-    middleware.writer.submit(erasure_record(middleware.settings.policy_revision))
+    core.sink.submit(erasure_record(core.settings.policy_revision))
     return removed

@@ -12,8 +12,9 @@ from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consentlog.asgi.middleware import ConsentMiddleware
-from consentlog.ingest.writer import Writer
+from consentlog.ingest.events import EventSink
 from consentlog.settings import Settings
+from consentlog.store import Store
 
 
 class SiteWithDashboard:
@@ -35,9 +36,14 @@ class SiteWithDashboard:
         self.dashboard = Router(routes=[Mount(path, app=dashboard)])
 
     @property
-    def writer(self) -> Writer:
-        """The site's background writer."""
+    def writer(self) -> EventSink:
+        """The site's event sink (its background writer)."""
         return self.site.writer
+
+    @property
+    def store(self) -> Store:
+        """The site's ClickHouse store (the dashboard reads it too)."""
+        return self.site.store
 
     @property
     def settings(self) -> Settings:

@@ -62,7 +62,7 @@ def create_demo_app(**options: Any) -> SiteWithDashboard:
     settings = Settings.from_env(clickhouse_url=url, **options)
     site = ConsentMiddleware(create_site(), settings=settings)
     dashboard = create_dashboard(
-        site.writer.store,
+        site.store,
         database=settings.database,
         password=dashboard_password(url),
         token=os.environ.get("CONSENTLOG_DASHBOARD_TOKEN") or None,

@@ -1,13 +1,32 @@
-"""The events the middleware queues, as raw as the request gave them.
+"""The events the request path queues, as raw as the request gave them.
 
 The request path only copies strings out of the ASGI scope into these tuples; everything
 that costs time (user-agent parsing, IP masking, URL splitting) happens in the writer,
 see ``enrich.py``. Fields that consent does not allow are empty strings from the start.
+
+``page_request`` is the one way to build a ``PageRequest`` (the middleware for served
+pages, the beacon for single-page-app views): the length limits and the consent masking
+live there once. A new field goes at the end of its tuple, with a default, so that spool
+files written before it still replay (``spool.py`` reads fields by name).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, Protocol
+
+from consentlog.consent.http import first_language, text
+from consentlog.consent.visit import Identifiers, Visit
+
+ConsentState = Literal["granted", "denied", "unknown"]
+
+# Longest stored value of each raw input, in characters: enough for any real request,
+# short enough that one visitor cannot make a row large.
+MAX_PATH = 1024
+MAX_ROUTE = 255
+MAX_REFERRER = 2048
+MAX_QUERY = 4096
+MAX_USER_AGENT = 512
+MAX_ACCEPT_LANGUAGE = 256
 
 
 class PageRequest(NamedTuple):
@@ -26,7 +45,7 @@ class PageRequest(NamedTuple):
     query: str
     user_agent: str
     language: str
-    consent_state: str  # 'granted' | 'denied' | 'unknown'
+    consent_state: str  # a ConsentState: 'granted' | 'denied' | 'unknown'
     visitor_id: str  # '' unless analytics was accepted
     session_id: str  # '' unless analytics was accepted
     client_ip: str  # '' unless analytics was accepted
@@ -61,3 +80,67 @@ class Engagement(NamedTuple):
 
 
 Event = PageRequest | ConsentRecord | Engagement
+
+# The spool's name for the events of each type, as batches group them.
+KINDS: dict[str, type[PageRequest] | type[ConsentRecord] | type[Engagement]] = {
+    "pages": PageRequest,
+    "consents": ConsentRecord,
+    "engagements": Engagement,
+}
+
+
+def page_request(
+    visit: Visit,
+    ids: Identifiers,
+    *,
+    consent_state: ConsentState,
+    ts: float,
+    pageview_id: str,
+    path: str,
+    route: str = "",
+    method: str = "GET",
+    status: int = 200,
+    response_bytes: int = 0,
+    duration_ms: float = 0.0,
+    query: str = "",
+) -> PageRequest:
+    """The ``PageRequest`` of one page view of ``visit``: raw inputs cut to their limits,
+    and identifiers and the client IP only when analytics consent was ``granted``."""
+    headers = visit.headers
+    granted = consent_state == "granted"
+    return PageRequest(
+        ts,
+        pageview_id,
+        visit.origin.host,
+        path[:MAX_PATH],
+        route[:MAX_ROUTE],
+        method,
+        status,
+        response_bytes,
+        duration_ms,
+        text(headers, b"referer", MAX_REFERRER),
+        query[:MAX_QUERY],
+        text(headers, b"user-agent", MAX_USER_AGENT),
+        first_language(text(headers, b"accept-language", MAX_ACCEPT_LANGUAGE)),
+        consent_state,
+        ids.visitor_id if granted else "",
+        ids.session_id if granted else "",
+        visit.origin.client_ip if granted else "",
+    )
+
+
+class EventSink(Protocol):
+    """Where the request path hands its events: the background ``Writer``, or in tests
+    ``consentlog.testing.MemorySink``. ``submit`` never blocks and never does I/O."""
+
+    def submit(self, event: Event) -> None:
+        """Queue ``event``."""
+        ...
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Write what is queued; False if some is still waiting after ``timeout`` s."""
+        ...
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Flush, then stop; True if everything was written."""
+        ...

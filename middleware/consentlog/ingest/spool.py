@@ -4,6 +4,12 @@ One file per batch, named ``<sequence>-<token>.batch`` so that sorting by name r
 the order the batches were taken. A file is JSON followed by a line with its CRC-32; it is
 written to a temporary name and renamed, so a reader sees whole files or none. A file that
 does not verify (truncated by a crash, damaged on disk) is moved to ``quarantine/``.
+
+The format describes itself: ``"v"`` is its version and ``"fields"`` names the fields of
+each kind of event, so a file is read back by field name. A field added to an event since
+the file was written takes its default; a field the file has and the event no longer has
+is left out. Version 1 files (before ``"fields"``) are read with the field lists of that
+time.
 """
 
 from __future__ import annotations
@@ -13,12 +19,32 @@ import json
 import os
 import time
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from consentlog.exceptions import CorruptSpoolFile
-from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
+from consentlog.ingest.events import KINDS, ConsentRecord, Engagement, Event, PageRequest
 
+VERSION = 2
+# The fields of version 1 files, as the events had them when that format was current.
+V1_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "pages": (
+        "ts", "pageview_id", "host", "path", "route", "method", "status", "response_bytes",
+        "duration_ms", "referrer", "query", "user_agent", "language", "consent_state",
+        "visitor_id", "session_id", "client_ip",
+    ),
+    "consents": (
+        "ts", "consent_id", "action", "categories", "policy_revision", "source",
+        "visitor_id", "client_ip", "user_agent",
+    ),
+    "engagements": (
+        "ts", "pageview_id", "visitor_id", "session_id", "host", "path", "engaged_ms",
+        "scroll_pct", "useful",
+    ),
+}  # fmt: skip
+Kinds = Mapping[str, type[PageRequest] | type[ConsentRecord] | type[Engagement]]
 SUFFIX = ".batch"
 
 
@@ -39,8 +65,9 @@ def encode(batch: Batch) -> bytes:
     """The spool-file bytes of ``batch``: JSON, newline, CRC-32 of the JSON."""
     payload = json.dumps(
         {
-            "v": 1,
+            "v": VERSION,
             "token": batch.token,
+            "fields": {kind: event_type._fields for kind, event_type in KINDS.items()},
             "pages": batch.pages,
             "consents": batch.consents,
             "engagements": batch.engagements,
@@ -50,23 +77,54 @@ def encode(batch: Batch) -> bytes:
     return payload + b"\n" + format(zlib.crc32(payload), "08x").encode("ascii") + b"\n"
 
 
-def decode(data: bytes) -> Batch:
-    """The batch in spool-file bytes; ``CorruptSpoolFile`` when they do not verify."""
+def decode(data: bytes, kinds: Kinds = KINDS) -> Batch:
+    """The batch in spool-file bytes; ``CorruptSpoolFile`` when they do not verify.
+
+    ``kinds`` are the event types to read into (the current ones unless a test says
+    otherwise), matched to the file's fields by name.
+    """
     payload, _, checksum = data.rstrip(b"\n").rpartition(b"\n")
     if not payload or checksum != format(zlib.crc32(payload), "08x").encode("ascii"):
         raise CorruptSpoolFile("checksum mismatch (truncated or damaged)")
     try:
         raw = json.loads(payload)
+        version = raw["v"]
+        if version == 1:
+            fields: Mapping[str, Sequence[str]] = V1_FIELDS
+        elif version == VERSION:
+            fields = raw["fields"]
+        else:
+            raise CorruptSpoolFile(f"spool format version {version!r} is not one this code reads")
+        events = {
+            kind: [_event(event_type, fields[kind], row) for row in raw.get(kind, ())]
+            for kind, event_type in kinds.items()
+        }
         return Batch(
             token=str(raw["token"]),
-            pages=[PageRequest._make(row) for row in raw["pages"]],
-            consents=[
-                ConsentRecord._make([*row[:3], tuple(row[3]), *row[4:]]) for row in raw["consents"]
-            ],
-            engagements=[Engagement._make(row) for row in raw.get("engagements", ())],
+            pages=events["pages"],  # type: ignore[arg-type]
+            consents=events["consents"],  # type: ignore[arg-type]
+            engagements=events["engagements"],  # type: ignore[arg-type]
         )
     except (ValueError, KeyError, TypeError, IndexError) as exc:
+        if isinstance(exc, CorruptSpoolFile):
+            raise
         raise CorruptSpoolFile(f"unreadable content: {exc}") from None
+
+
+def _event(event_type: Any, names: Sequence[str], row: Sequence[Any]) -> Event:
+    """One event of ``event_type`` from a row whose values are named by ``names``."""
+    if len(names) != len(row):
+        raise CorruptSpoolFile(f"a row has {len(row)} values for {len(names)} fields")
+    values = dict(zip(names, row, strict=True))
+    known: dict[str, Any] = {}
+    for name in event_type._fields:
+        if name in values:
+            value = values[name]
+            known[name] = tuple(value) if isinstance(value, list) else value  # JSON arrays
+        elif name not in event_type._field_defaults:
+            raise CorruptSpoolFile(f"{event_type.__name__} field {name!r} is missing")
+    event: Event = event_type(**known)
+    return event
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,16 +11,22 @@ arrive in order; a replayed batch keeps its token, so a batch whose answer was l
 written once. A spool file that does not verify, or that ClickHouse rejects while it
 answers, is quarantined with one log line. ``stop`` (ASGI lifespan shutdown, SIGTERM via
 the server) writes what it can and spools the rest: nothing queued is lost.
+
+The writer only moves events. What else runs on its thread is handed in: ``prepare``
+runs once before the first insert (by default the schema migration of ``store.schema``),
+and each of ``after_cycle`` runs after every cycle (the status file of ``status.py``, the
+rollup schedule of ``analytics.schedule``); a failing hook is logged, never fatal.
 """
 
 from __future__ import annotations
 
 import collections
-import json
+import functools
 import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +34,6 @@ from typing import Any
 
 import structlog
 
-from consentlog.analytics.rollup import roll_up
 from consentlog.exceptions import CorruptSpoolFile
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import ConsentRecord, Event, PageRequest
@@ -39,6 +44,7 @@ from consentlog.store.schema import migrate
 log = structlog.get_logger("consentlog.ingest.writer")
 
 Tables = dict[str, Any]  # table name → Arrow table of a batch
+Hook = Callable[["Writer"], None]  # runs on the writer thread after every cycle
 MAX_BACKOFF = 30.0  # seconds
 # A spool file ClickHouse keeps refusing while it answers queries is set aside after this
 # many attempts, so one bad batch cannot hold up every batch behind it.
@@ -72,8 +78,9 @@ class Writer:
         batch_size: int = 10_000,
         flush_interval: float = 1.0,
         retention_months: int = 25,
-        rollup_interval: float | None = 600.0,
         enricher: Enricher | None = None,
+        prepare: Callable[[], object] | None = None,
+        after_cycle: Sequence[Hook] = (),
     ) -> None:
         self.store = store
         self.database = database
@@ -83,11 +90,12 @@ class Writer:
         self._queue_size = queue_size
         self._batch_size = batch_size
         self._interval = flush_interval
-        self._retention = retention_months
         self._enricher = enricher or Enricher()
-        self._migrated = False
-        self._rollup_interval = rollup_interval
-        self._next_rollup = 0.0  # monotonic time of the next rollup run
+        self._prepare_store = prepare or functools.partial(
+            migrate, store, database, ttl_months=retention_months
+        )
+        self._prepared = False
+        self._after_cycle = tuple(after_cycle)
         self._backoff = 0.0
         self._retry_at = 0.0  # monotonic time before which the store is left alone
         self._replay_attempts: dict[str, int] = {}
@@ -168,8 +176,19 @@ class Writer:
             "spool_files": spool.files,
             "spool_bytes": spool.bytes,
             "quarantined_files": spool.quarantined,
-            "store_down": self._retry_at > time.monotonic(),
+            "store_down": self.store_down,
         }
+
+    @property
+    def store_down(self) -> bool:
+        """Whether the last attempt failed and the store is being left alone for now."""
+        return self._retry_at > time.monotonic()
+
+    def ensure_prepared(self) -> None:
+        """Run ``prepare`` (the schema migration) unless it has succeeded already."""
+        if not self._prepared:
+            self._prepare_store()
+            self._prepared = True
 
     # -- the writer thread ------------------------------------------------------------
 
@@ -190,31 +209,24 @@ class Writer:
                 self._replay_spool()
                 self._write_queue(full_batches_only)
                 self._backoff = 0.0
-                self._maybe_roll_up()
         except Exception as exc:  # the site must never break because of storage
             self.counters.failures += 1
             self._backoff = min(max(self._backoff * 2, 0.25), MAX_BACKOFF)
             wait = self._backoff * random.uniform(0.8, 1.2)  # jitter, not crypto
             self._retry_at = time.monotonic() + wait
-            log.warning("store_unavailable", error=_first_line(exc), retry_in=round(wait, 2))
+            log.warning("store_unavailable", error=first_line(exc), retry_in=round(wait, 2))
             self._spill()
         finally:
-            self._write_status_file()
+            self._run_hooks()
             with self._idle:
                 self._idle.notify_all()
 
-    def _maybe_roll_up(self) -> None:
-        """Run the daily rollup every ``rollup_interval`` seconds (see ``rollup.py``)."""
-        if self._rollup_interval is None or time.monotonic() < self._next_rollup:
-            return
-        self._next_rollup = time.monotonic() + self._rollup_interval
-        if not self._migrated:
-            migrate(self.store, self.database, ttl_months=self._retention)
-            self._migrated = True
-        try:
-            roll_up(self.store, self.database)
-        except Exception as exc:  # a failed rollup only makes reports read raw rows
-            log.warning("rollup_failed", error=_first_line(exc))
+    def _run_hooks(self) -> None:
+        for hook in self._after_cycle:
+            try:
+                hook(self)
+            except Exception as exc:  # a hook's failure must not stop the events
+                log.warning("writer_hook_failed", hook=type(hook).__name__, error=first_line(exc))
 
     def _write_queue(self, full_batches_only: bool) -> None:
         """Insert the queue batch by batch, enriching the next batch while the previous
@@ -292,7 +304,7 @@ class Writer:
                 ),
             }
         except Exception as exc:
-            log.error("batch_not_enrichable", error=_first_line(exc), events=len(batch))
+            log.error("batch_not_enrichable", error=first_line(exc), events=len(batch))
             return None
         return {name: table for name, table in tables.items() if table is not None}
 
@@ -318,7 +330,7 @@ class Writer:
                 )
                 if attempts < MAX_REPLAY_ATTEMPTS or not self._store_answers():
                     raise
-                self._quarantine(path, f"rejected by ClickHouse: {_first_line(exc)}")
+                self._quarantine(path, f"rejected by ClickHouse: {first_line(exc)}")
                 continue
             self._replay_attempts.pop(path.name, None)
             self.spool.remove(path)
@@ -326,9 +338,7 @@ class Writer:
             self.counters.written += len(batch)
 
     def _insert(self, token: str, tables: Tables) -> None:
-        if not self._migrated:
-            migrate(self.store, self.database, ttl_months=self._retention)
-            self._migrated = True
+        self.ensure_prepared()
         for name, table in tables.items():
             # one token per batch and table: a retried batch is written once
             self.store.insert_arrow(f"{self.database}.{name}", table, dedup_token=f"{token}-{name}")
@@ -367,7 +377,7 @@ class Writer:
             self.spool.write(batch)
         except OSError as exc:  # no disk either: the events are lost, and counted
             self.counters.dropped += len(batch)
-            log.error("spool_write_failed", error=_first_line(exc), events=len(batch))
+            log.error("spool_write_failed", error=first_line(exc), events=len(batch))
             return
         self.counters.spooled += len(batch)
 
@@ -383,17 +393,6 @@ class Writer:
             for path in self.spool.directory.glob("*.tmp"):
                 self._quarantine(path, "incomplete write (process was killed)")
 
-    def _write_status_file(self) -> None:
-        """Leave the latest figures where ``consentlog status`` can read them."""
-        try:
-            self.spool.directory.mkdir(parents=True, exist_ok=True)
-            target = self.spool.directory / "status.json"
-            temporary = target.with_name(".status.json.writing")
-            temporary.write_text(json.dumps({"at": time.time(), **self.status()}))
-            temporary.replace(target)
-        except OSError:
-            pass
-
 
 def default_spool_dir(store: Store, database: str) -> Path:
     """``<store>-spool/<database>`` beside an embedded store, else
@@ -403,6 +402,7 @@ def default_spool_dir(store: Store, database: str) -> Path:
     return Path(".consentlog-spool").resolve() / database
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (or its type), short enough for a log line."""
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -1,0 +1,121 @@
+"""``ConsentCore``: what every request on the ASGI surface shares, built once.
+
+The middleware, the consent routes, the beacon and the self-service routes are handed
+this object — never each other. It holds the settings, the consent-cookie codec, the
+cookie writer and filter, page-view tokens, the event sink and the store, the banner and
+its assets, and the decisions they all take the same way: which decision governs a
+request, how a decision is remembered (``consent_cookie``) and proven (``record_decision``),
+and what the banner shows.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from starlette.types import Scope
+
+from consentlog.analytics.schedule import RollupSchedule
+from consentlog.asgi.assets import load_asset
+from consentlog.asgi.banner import BannerRenderer, BannerState
+from consentlog.consent.cookies import CookieFilter, CookieWriter
+from consentlog.consent.decision import ConsentCodec, Decision
+from consentlog.consent.http import header_map, text
+from consentlog.consent.pageviews import PageviewTokens
+from consentlog.consent.visit import Identifiers, Visit
+from consentlog.ingest.events import MAX_USER_AGENT, ConsentRecord, EventSink
+from consentlog.ingest.status import StatusFile
+from consentlog.ingest.writer import Writer
+from consentlog.settings import ANALYTICS, Settings
+from consentlog.store import Store, open_store
+
+
+def writer_for(settings: Settings, store: Store) -> Writer:
+    """The background writer ``settings`` describe, with the status file and the rollup
+    schedule on its thread."""
+    return Writer(
+        store,
+        database=settings.database,
+        spool_dir=Path(settings.spool_dir).resolve() if settings.spool_dir else None,
+        queue_size=settings.queue_size,
+        batch_size=settings.batch_size,
+        flush_interval=settings.flush_interval,
+        retention_months=settings.retention_months,
+        after_cycle=(StatusFile(), RollupSchedule(settings.rollup_interval)),
+    )
+
+
+class ConsentCore:
+    """The shared parts of one mounted consentlog: settings, codec, cookies, tokens, the
+    event sink and the store, the banner. ``sink`` replaces the background writer (tests,
+    or several middlewares sharing one)."""
+
+    def __init__(self, settings: Settings, *, sink: EventSink | None = None) -> None:
+        self.settings = s = settings
+        self.codec = ConsentCodec(
+            s.secret_keys, policy_revision=s.policy_revision, max_age=s.consent_max_age
+        )
+        self.cookie_writer = CookieWriter(s.cookie_domain)
+        self.cookie_filter = CookieFilter(s.categories)
+        self.pageviews = PageviewTokens(s.secret_keys)
+        if sink is None:
+            self.store = open_store(s.clickhouse_url)
+            self.sink: EventSink = writer_for(s, self.store)
+        else:
+            self.store = sink.store if isinstance(sink, Writer) else open_store(s.clickhouse_url)
+            self.sink = sink
+        self.script = load_asset("banner.js")
+        self.stylesheet = load_asset("banner.css")
+        self.banner = BannerRenderer(s, self.script, self.stylesheet)
+
+    def visit(self, scope: Scope) -> Visit:
+        """What this request proves about consent."""
+        return Visit.read(scope, header_map(scope), self.settings, self.codec)
+
+    def effective_decision(self, visit: Visit) -> tuple[Decision | None, bool]:
+        """The decision that governs this request, and whether it is new (taken now from
+        a GPC / DNT signal, so it must be stored and remembered)."""
+        if visit.decision is not None:
+            return visit.decision, False
+        if visit.signal is not None:
+            return self.codec.new_decision((), visit.signal, visit.cookie), True
+        return None, False
+
+    def record_decision(
+        self, visit: Visit, decision: Decision, action: str, ids: Identifiers
+    ) -> None:
+        """Queue the proof of a decision for ``consent_records``."""
+        consented = ANALYTICS in decision.accepted
+        self.sink.submit(
+            ConsentRecord(
+                ts=time.time(),
+                consent_id=decision.consent_id,
+                action=action,
+                categories=tuple(sorted(decision.accepted)),
+                policy_revision=decision.policy_revision,
+                source=decision.source,
+                visitor_id=ids.visitor_id if consented else "",
+                client_ip=visit.origin.client_ip if consented else "",
+                user_agent=text(visit.headers, b"user-agent", MAX_USER_AGENT),
+            )
+        )
+
+    def consent_cookie(self, visit: Visit, decision: Decision) -> bytes:
+        """The ``Set-Cookie`` value that remembers ``decision``."""
+        return self.cookie_writer.set(
+            self.settings.consent_cookie,
+            self.codec.dumps(decision),
+            max_age=self.settings.consent_max_age,
+            secure=visit.secure(self.settings),
+            http_only=False,
+        )
+
+    def banner_state(self, visit: Visit, decision: Decision | None) -> BannerState:
+        """What the banner shows this visitor: open without a decision, hidden with one."""
+        return BannerState(
+            language=visit.language(self.settings),
+            visible=decision is None,
+            accepted=decision.accepted if decision is not None else frozenset(),
+            decided=decision is not None,
+            policy_changed=visit.cookie.stale,
+        )
