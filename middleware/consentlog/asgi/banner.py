@@ -1,22 +1,48 @@
 """The banner, rendered on the server as plain HTML forms (it works without JavaScript).
 
 ``BannerRenderer.render`` returns the markup for one visitor state; ``inject`` puts it
-before ``</body>`` of an HTML document. The markup contract with ``js/src/banner.js`` is
-described in ``docs/banner.md``.
+before ``</body>`` of an HTML document. The markup lives in ``templates/banner.html``; its
+contract with ``js/src/banner.js`` is described in ``docs/banner.md``.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from html import escape
 from typing import NamedTuple
 
+import jinja2
+import jinja2.ext
+from markupsafe import Markup
+
 from consentlog.asgi.assets import Asset
 from consentlog.settings import ANALYTICS, Settings
-from consentlog.texts import BannerTexts
 
-_NEXT = "\x00next\x00"  # placeholder for the per-request return URL in cached markup
-_NONCE = "\x00nonce\x00"
+# placeholders in the cached markup for the per-request return URL and nonce attribute
+_NEXT = Markup("\x00next\x00")
+_NONCE = Markup("\x00nonce\x00")
+
+# The template is laid out on lines for reading, but the banner goes into every page, where
+# white space between its inline elements would show: a line break (with the indentation
+# around it) is dropped next to a tag or a template tag, and is one space anywhere else.
+_BREAK_AT_TAG = re.compile(r"(?<=[>}])[ \t]*\n\s*|[ \t]*\n\s*(?=[<{])")
+_BREAK = re.compile(r"[ \t]*\n\s*")
+
+
+class _Layout(jinja2.ext.Extension):
+    """Takes the layout line breaks out of a template before it is compiled."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return _BREAK.sub(" ", _BREAK_AT_TAG.sub("", source))
+
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("consentlog.asgi", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    extensions=[_Layout],
+)
 
 
 class BannerState(NamedTuple):
@@ -34,13 +60,19 @@ class BannerRenderer:
 
     def __init__(self, settings: Settings, script: Asset, stylesheet: Asset) -> None:
         self._settings = settings
-        self._script_url = escape(script.url(settings.prefix))
-        self._style_url = escape(stylesheet.url(settings.prefix))
+        self._script_url = script.url(settings.prefix)
+        self._style_url = stylesheet.url(settings.prefix)
+        self._template = _TEMPLATES.get_template("banner.html")
 
-    def render(self, state: BannerState, next_url: str, nonce: str = "") -> str:
-        """The banner markup (with its CSS and JS includes) for one visitor."""
+    def render(
+        self, state: BannerState, next_url: str, nonce: str = "", *, script: bool = True
+    ) -> str:
+        """The banner markup with its stylesheet link for one visitor; with the script
+        tag too unless ``script=False`` (for a page that already loaded the script)."""
         nonce_attr = f' nonce="{escape(nonce)}"' if nonce else ""
-        return self._template(*state).replace(_NEXT, escape(next_url)).replace(_NONCE, nonce_attr)
+        return (
+            self._markup(state, script).replace(_NEXT, escape(next_url)).replace(_NONCE, nonce_attr)
+        )
 
     def snippet(self, state: BannerState, next_url: str, nonce: str = "") -> bytes:
         """``render`` as UTF-8 bytes, for insertion into a response body. Without a nonce
@@ -52,74 +84,28 @@ class BannerRenderer:
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
     def _halves(self, state: BannerState) -> tuple[bytes, bytes]:
-        template = self._template(*state)
-        head, _, tail = template.replace(_NONCE, "").partition(_NEXT)
+        head, _, tail = self._markup(state, True).replace(_NONCE, "").partition(_NEXT)
         return head.encode("utf-8"), tail.encode("utf-8")
 
-    def _own_data(self, texts: BannerTexts) -> str:
-        return _own_data_links(escape(self._settings.prefix), texts)
-
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
-    def _template(
-        self,
-        language: str,
-        visible: bool,
-        accepted: frozenset[str],
-        decided: bool,
-        policy_changed: bool,
-    ) -> str:
+    def _markup(self, state: BannerState, script: bool) -> str:
         s = self._settings
-        t = s.texts.get(language) or s.texts[s.default_language]
-        prefix = escape(s.prefix)
-        categories = "".join(
-            '<label class="cl-cat"><input type="checkbox" name="category" '
-            f'value="{escape(c.name)}"'
-            + (" checked disabled" if c.required else (" checked" if c.name in accepted else ""))
-            + f"> <span><b>{escape(c.label)}</b> <small>{escape(c.description)}</small>"
-            "</span></label>"
-            for c in s.categories
+        return self._template.render(
+            script=script,
+            script_url=self._script_url,
+            style_url=self._style_url,
+            next_url=_NEXT,
+            nonce=_NONCE,
+            prefix=s.prefix,
+            privacy_url=s.privacy_url,
+            categories=s.categories,
+            texts=s.texts.get(state.language) or s.texts[s.default_language],
+            visible=state.visible,
+            accepted=state.accepted,
+            decided=state.decided,
+            policy_changed=state.policy_changed,
+            own_data=ANALYTICS in state.accepted,
         )
-        notice = f'<p class="cl-notice">{escape(t.policy_changed)}</p>' if policy_changed else ""
-        privacy = (
-            f' <a href="{escape(s.privacy_url)}">{escape(t.privacy_link)}</a>'
-            if s.privacy_url
-            else ""
-        )
-        return (
-            f'<link rel="stylesheet" href="{self._style_url}"{_NONCE}>'
-            f'<script src="{self._script_url}" defer{_NONCE}></script>'
-            f'<div id="cl-banner" class="cl" role="dialog" aria-modal="false" '
-            f'aria-labelledby="cl-title" aria-describedby="cl-desc" data-prefix="{prefix}" '
-            f'data-decided="{int(decided)}" data-accepted="{escape(" ".join(sorted(accepted)))}"'
-            + ("" if visible else " hidden")
-            + f'><form class="cl-form" method="post" action="{prefix}">'
-            f'<input type="hidden" name="next" value="{_NEXT}">'
-            f'<h2 id="cl-title" class="cl-title">{escape(t.title)}</h2>{notice}'
-            f'<p id="cl-desc" class="cl-desc">{escape(t.description)}{privacy}</p>'
-            '<div class="cl-actions">'
-            '<button type="submit" name="action" value="reject_all" class="cl-btn">'
-            f"{escape(t.decline)}</button>"
-            '<button type="submit" name="action" value="accept_all" class="cl-btn">'
-            f"{escape(t.accept)}</button></div>"
-            f'<details class="cl-settings"><summary class="cl-summary">{escape(t.settings)}'
-            '</summary><fieldset class="cl-cats">'
-            f'<legend class="cl-legend">{escape(t.categories_legend)}</legend>{categories}'
-            "</fieldset>"
-            '<button type="submit" name="action" value="custom" class="cl-btn cl-save">'
-            f"{escape(t.save)}</button>{self._own_data(t) if ANALYTICS in accepted else ''}"
-            "</details></form></div>"
-        )
-
-
-def _own_data_links(prefix: str, texts: BannerTexts) -> str:
-    """'See my data' and 'Delete my data' for a visitor whose data is stored. The delete
-    button posts the banner's form to the forget route (no JavaScript needed)."""
-    return (
-        f'<p class="cl-data"><a href="{prefix}/my-data" target="_blank" rel="noopener">'
-        f"{escape(texts.my_data)}</a> "
-        f'<button type="submit" formaction="{prefix}/forget" formmethod="post" '
-        f'class="cl-link">{escape(texts.forget)}</button></p>'
-    )
 
 
 def inject(document: bytes, snippet: bytes) -> bytes | None:
