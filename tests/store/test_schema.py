@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from consentlog.store import Store
-from consentlog.store.schema import LATEST, MIGRATIONS, bootstrap, migrate, render, schema_version
+from consentlog.store.schema import (
+    LATEST,
+    MIGRATIONS,
+    bootstrap,
+    migrate,
+    render,
+    row_counts,
+    schema_version,
+)
 
 
 def test_migrate_creates_tables_once(store: Store, database: str) -> None:
@@ -64,3 +72,15 @@ def test_identifiers_are_validated(bad: str) -> None:
         render(MIGRATIONS[0], "consentlog", cluster=bad)
     with pytest.raises(ValueError, match="plain identifier"):
         render(MIGRATIONS[0], bad or "1x")
+
+
+def test_row_counts_count_each_raw_table(store: Store, database: str) -> None:
+    """row_counts gives the rows of page_requests, engagements and consent_records."""
+    migrate(store, database)
+    store.command(
+        "INSERT INTO {db:Identifier}.page_requests (ts, host, path) "
+        "VALUES (now64(3), 'example.org', '/a'), (now64(3), 'example.org', '/b')",
+        parameters={"db": database},
+    )
+    expected = {"page_requests": 2, "engagements": 0, "consent_records": 0}
+    assert expected == row_counts(store, database)

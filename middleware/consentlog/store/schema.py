@@ -6,16 +6,20 @@ CLUSTER``) or a raw statement with ``{db}`` and ``{on_cluster}`` placeholders.
 ``migrate`` applies the versions not yet recorded in ``{db}.schema_migrations``; it is
 idempotent, so it runs every time the writer first reaches a store. Column meanings are
 in ``docs/schema.md``.
+
+DDL is text with its names spliced in (``ON CLUSTER`` and ``Distributed(…)`` take no
+query parameters, and ``consentlog migrate --dry-run`` prints it), every name checked by
+``identifiers.check_identifier``; the queries bind the database as ``{db:Identifier}``.
 """
 
 from __future__ import annotations
 
-import re
 import textwrap
 import time
 from dataclasses import dataclass
 
 from consentlog.store import Store
+from consentlog.store.identifiers import check_identifier as check_identifier  # re-exported
 
 DEDUP_WINDOW = 10_000  # recent insert tokens a table remembers, so a retried batch is written once
 
@@ -183,19 +187,20 @@ MIGRATIONS += (
 )
 
 LATEST = MIGRATIONS[-1].version
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RAW_TABLES = ("page_requests", "engagements", "consent_records")  # what ingest writes
 
-
-def check_identifier(name: str, what: str = "database name") -> str:
-    """``name`` if it is a plain identifier (it is spliced into DDL), else ValueError."""
-    if not _IDENTIFIER.match(name):
-        raise ValueError(f"{what} {name!r} must be a plain identifier")
-    return name
+_APPLIED = "SELECT version FROM {db:Identifier}.schema_migrations"
+_HAS_MIGRATIONS = (
+    "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'schema_migrations'"
+)
+_NEWEST = "SELECT max(version) FROM {db:Identifier}.schema_migrations"
+_ROW_COUNT = "SELECT count() FROM {db:Identifier}.{table:Identifier}"
 
 
 def render_table(table: Table, db: str, *, ttl_months: int, cluster: str | None) -> list[str]:
     """The DDL of ``table``: one MergeTree table, or replicated local tables plus a
     Distributed table on ``cluster``."""
+    check_identifier(table.name, "table name")
     ttl = (
         f"TTL toDateTime({table.ttl_column}) + INTERVAL {ttl_months} MONTH DELETE\n"
         if table.ttl_column
@@ -263,7 +268,7 @@ def migrate(
     for statement in bootstrap(database, cluster):
         store.command(statement)
     db = check_identifier(database)
-    _, rows = store.query(f"SELECT version FROM {db}.schema_migrations")
+    _, rows = store.query(_APPLIED, {"db": db})
     done = {int(r[0]) for r in rows}
     applied: list[int] = []
     for migration in MIGRATIONS:
@@ -284,12 +289,18 @@ def migrate(
 def schema_version(store: Store, database: str) -> int:
     """The newest applied migration, 0 when none."""
     db = check_identifier(database)
-    _, rows = store.query(
-        "SELECT count() FROM system.tables WHERE database = {db:String} "
-        "AND name = 'schema_migrations'",
-        {"db": db},
-    )
+    _, rows = store.query(_HAS_MIGRATIONS, {"db": db})
     if not rows[0][0]:
         return 0
-    _, rows = store.query(f"SELECT max(version) FROM {db}.schema_migrations")
+    _, rows = store.query(_NEWEST, {"db": db})
     return int(rows[0][0])
+
+
+def row_counts(store: Store, database: str) -> dict[str, int]:
+    """The rows in each raw table (``RAW_TABLES``), for ``consentlog status``."""
+    db = check_identifier(database)
+    counts: dict[str, int] = {}
+    for table in RAW_TABLES:
+        _, [(count,)] = store.query(_ROW_COUNT, {"db": db, "table": table})
+        counts[table] = int(count)
+    return counts
