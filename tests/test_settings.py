@@ -69,3 +69,49 @@ def test_every_option_is_documented() -> None:
         assert f"`{field.name}`" in text, field.name
         if field.name not in {"page_filter", "secret_keys"}:
             assert f"CONSENTLOG_{field.name.upper()}" in text, field.name
+
+
+@pytest.mark.parametrize("variable", ["CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY"])
+def test_either_secret_key_variable_sets_the_keys(variable: str) -> None:
+    """CONSENTLOG_SECRET_KEYS and CONSENTLOG_SECRET_KEY are the same option."""
+    assert ("a", "b") == Settings.from_env({variable: "a,b"}).secret_keys
+
+
+def test_two_different_secret_key_variables_are_refused() -> None:
+    """Both key variables set to different keys is an error naming both, not a guess."""
+    with pytest.raises(ConfigError, match="CONSENTLOG_SECRET_KEYS and CONSENTLOG_SECRET_KEY"):
+        Settings.from_env({"CONSENTLOG_SECRET_KEYS": "a", "CONSENTLOG_SECRET_KEY": "b"})
+
+
+def test_store_commands_need_no_key() -> None:
+    """Without a key, settings for what signs nothing still load; a signer refuses them."""
+    settings = Settings.from_env({"CONSENTLOG_DATABASE": "site"}, require_secret_keys=False)
+    assert "site" == settings.database
+    assert () == settings.secret_keys
+    with pytest.raises(ConfigError, match="CONSENTLOG_SECRET_KEY"):
+        settings.check_secret_keys()
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "named"),
+    [
+        ("CONSENTLOG_SECURE_COOKIES", "sometimes", "CONSENTLOG_SECURE_COOKIES"),
+        ("CONSENTLOG_QUEUE_SIZE", "1e5", "CONSENTLOG_QUEUE_SIZE"),
+        ("CONSENTLOG_PAGE_FILTER", "mymodule.keep", "keyword option"),
+        ("CONSENTLOG_TEXTS", "/nonexistent/texts.json", "CONSENTLOG_TEXTS"),
+    ],
+)
+def test_values_are_cast_by_the_field_type(variable: str, raw: str, named: str) -> None:
+    """A variable's text is checked against its field's type: a Literal's values, an int."""
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env({"CONSENTLOG_SECRET_KEY": "k", variable: raw})
+
+
+def test_optional_text_is_none_when_empty() -> None:
+    """An empty variable for an optional option means 'not set'."""
+    settings = Settings.from_env({"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_COOKIE_DOMAIN": ""})
+    assert settings.cookie_domain is None
+    dashboard = Settings.from_env(
+        {"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_DASHBOARD_PASSWORD": "pw"}
+    )
+    assert "pw" == dashboard.dashboard_password

@@ -1,14 +1,20 @@
 """Every option of consentlog, as keywords or ``CONSENTLOG_*`` environment variables.
 
 ``Settings.from_env(**overrides)`` reads the environment and lets keyword options win.
-Every field is listed, with its variable, in ``docs/configuration.md``.
+This module is the only reader of ``CONSENTLOG_*``: the middleware, the CLI, the demo and
+the dashboard all build a ``Settings``. A variable's text is cast by the type annotation of
+its field, in one place (``_cast``). Every field is listed, with its variable, in
+``docs/configuration.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +62,9 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     ),
 )
 
+DEFAULT_STORE_URL = "chdb:.consentlog"  # embedded, relative to the working directory
+SECRET_KEY_VARIABLES = ("CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY")  # either, not both
+
 PageFilter = Callable[[str, str], bool]
 """``(path, content_type) -> bool``: is this response a page request to record?"""
 
@@ -67,7 +76,7 @@ class Settings:
     secret_keys: tuple[str, ...] = ()
     policy_revision: int = 1
     categories: tuple[Category, ...] = DEFAULT_CATEGORIES
-    clickhouse_url: str = "chdb:.consentlog"  # relative to the working directory
+    clickhouse_url: str = DEFAULT_STORE_URL
     database: str = "consentlog"
     retention_months: int = 25
     spool_dir: str = ""  # '' = beside the embedded store, or ./.consentlog-spool
@@ -97,12 +106,12 @@ class Settings:
     batch_size: int = 10_000
     flush_interval: float = 1.0  # seconds
     rollup_interval: float = 600.0  # seconds between runs of the daily rollup job
+    dashboard_password: str = ""
+    dashboard_token: str = ""
 
     def __post_init__(self) -> None:
-        if not self.secret_keys or not all(self.secret_keys):
-            raise ConfigError(
-                "secret_keys is empty: pass secret_keys=[...] or set CONSENTLOG_SECRET_KEY"
-            )
+        if not all(self.secret_keys):
+            raise ConfigError("secret_keys has an empty key: remove it")
         for name in ("consent_max_age", "visitor_max_age"):
             value = getattr(self, name)
             if not 0 < value <= MAX_COOKIE_LIFETIME:
@@ -129,62 +138,109 @@ class Settings:
         """The categories a visitor may decline (all but the required ones)."""
         return tuple(c for c in self.categories if not c.required)
 
+    def check_secret_keys(self) -> None:
+        """ConfigError unless there is a key to sign with (everything but the store-side
+        commands needs one)."""
+        if not self.secret_keys:
+            raise ConfigError(
+                "secret_keys is empty: pass secret_keys=[...] or set CONSENTLOG_SECRET_KEY"
+            )
+
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from ``CONSENTLOG_*`` variables; keyword ``overrides`` win."""
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        require_secret_keys: bool = True,
+        **overrides: Any,
+    ) -> Settings:
+        """Settings from ``CONSENTLOG_*`` variables; keyword ``overrides`` win.
+
+        ``require_secret_keys=False`` is for what signs nothing (the store commands) or
+        makes its own key (the demo): then no key is no error.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(f"CONSENTLOG_{f.name.upper()}")
-            if raw is None and f.name == "secret_keys":
-                raw = env.get("CONSENTLOG_SECRET_KEY")
-            if raw is not None and f.name not in overrides:
-                values[f.name] = _parse(f.name, raw)
+        for name, annotation in _annotations().items():
+            if name in overrides:
+                continue
+            variable, raw = _variable(env, name)
+            if raw is not None:
+                values[name] = _cast(name, variable, annotation, raw)
         values.update(overrides)
-        if "secret_keys" in values and isinstance(values["secret_keys"], str):
+        if isinstance(values.get("secret_keys"), str):
             values["secret_keys"] = (values["secret_keys"],)
         for name in ("secret_keys", "exclude_paths", "categories"):
             if name in values:
                 values[name] = tuple(values[name])
-        return cls(**values)
+        settings = cls(**values)
+        if require_secret_keys:
+            settings.check_secret_keys()
+        return settings
 
 
-_INTS = {
-    "policy_revision", "consent_max_age", "visitor_max_age", "session_idle",
-    "trusted_proxy_hops", "ipv4_prefix", "ipv6_prefix", "max_body_bytes",
-    "queue_size", "batch_size", "retention_months",
-}  # fmt: skip
-_BOOLS = {"honor_gpc", "honor_dnt", "inject_banner", "erase_on_withdraw"}
+@functools.cache
+def _annotations() -> dict[str, Any]:
+    """Field name → its type, resolved (the annotations are strings here)."""
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
 
 
-def _parse(name: str, raw: str) -> Any:
-    variable = f"CONSENTLOG_{name.upper()}"
+def _variable(env: Mapping[str, str], name: str) -> tuple[str, str | None]:
+    """The variable that sets option ``name`` and its text (None when unset)."""
+    if name != "secret_keys":
+        variable = f"CONSENTLOG_{name.upper()}"
+        return variable, env.get(variable)
+    found = [(v, env[v]) for v in SECRET_KEY_VARIABLES if env.get(v)]
+    if len(found) == 2 and found[0][1] != found[1][1]:
+        raise ConfigError(
+            "CONSENTLOG_SECRET_KEYS and CONSENTLOG_SECRET_KEY are both set, differently: "
+            "keep one (comma-separated keys, newest last)"
+        )
+    return found[0] if found else (SECRET_KEY_VARIABLES[1], None)
+
+
+_TRUE = frozenset(("1", "true", "yes", "on"))
+_FALSE = frozenset(("0", "false", "no", "off"))
+
+
+def _cast(name: str, variable: str, annotation: Any, raw: str) -> Any:
+    """The value of option ``name`` that the text ``raw`` of ``variable`` stands for, by
+    the option's type; ConfigError naming the variable when it stands for none."""
     try:
-        if name in _INTS:
-            return int(raw)
-        if name in {"flush_interval", "rollup_interval"}:
-            return float(raw)
-        if name in _BOOLS:
-            lowered = raw.strip().lower()
-            if lowered not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
-                raise ValueError(raw)
-            return lowered in {"1", "true", "yes", "on"}
-        if name in {"secret_keys", "exclude_paths"}:
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-        if name == "categories":
-            return _categories_from_json(json.loads(raw))
-        if name == "texts":
-            data = json.loads(Path(raw).read_text(encoding="utf-8"))
-            return {lang: BannerTexts(**t) for lang, t in data.items()}
-        if name == "cookie_domain":
-            return raw or None
-        if name == "page_filter":
-            raise ConfigError(f"{variable}: page_filter can only be given as a keyword option")
-        return raw
+        return _by_type(name, variable, annotation, raw)
     except ConfigError:
         raise
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, KeyError, OSError) as exc:
         raise ConfigError(f"{variable}={raw!r} is not valid: {exc}") from None
+
+
+def _by_type(name: str, variable: str, annotation: Any, raw: str) -> Any:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):  # X | None: empty text is None
+        if not raw.strip():
+            return None
+        (inner,) = (a for a in args if a is not type(None))
+        return _by_type(name, variable, inner, raw)
+    if annotation is bool:
+        lowered = raw.strip().lower()
+        if lowered not in _TRUE | _FALSE:
+            raise ValueError("use 1/0, true/false, yes/no or on/off")
+        return lowered in _TRUE
+    if annotation in (int, float, str):
+        return annotation(raw.strip() if annotation is not str else raw)
+    if origin is Literal:
+        if raw.strip() not in args:
+            raise ValueError(f"use one of {', '.join(map(str, args))}")
+        return raw.strip()
+    if origin is tuple and args == (Category, ...):
+        return _categories_from_json(json.loads(raw))
+    if origin is tuple and args == (str, ...):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if origin is Mapping and args == (str, BannerTexts):
+        data = json.loads(Path(raw).read_text(encoding="utf-8"))
+        return {lang: BannerTexts(**t) for lang, t in data.items()}
+    raise ConfigError(f"{variable}: {name} can only be given as a keyword option")
 
 
 def _categories_from_json(data: Any) -> tuple[Category, ...]:

@@ -51,6 +51,7 @@ class ConsentCore:
     or several middlewares sharing one)."""
 
     def __init__(self, settings: Settings, *, sink: EventSink | None = None) -> None:
+        settings.check_secret_keys()
         self.settings = s = settings
         self.codec = ConsentCodec(
             s.secret_keys, policy_revision=s.policy_revision, max_age=s.consent_max_age

@@ -1,13 +1,15 @@
 """The demo: the demo site wrapped in ``ConsentMiddleware``, configured from the environment,
 with the analyst dashboard beside it at ``/analytics``.
 
-Without ``CONSENTLOG_SECRET_KEY`` the demo makes a key once and keeps it beside its
-embedded store, so decisions survive restarts; the dashboard password likewise, unless
-``CONSENTLOG_DASHBOARD_PASSWORD`` is set.
+Without a secret key (``CONSENTLOG_SECRET_KEYS`` / ``CONSENTLOG_SECRET_KEY``) the demo makes
+one once and keeps it beside its embedded store, so decisions survive restarts; the
+dashboard password likewise, unless ``CONSENTLOG_DASHBOARD_PASSWORD`` is set.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import secrets
 from pathlib import Path
@@ -20,9 +22,6 @@ from consentlog.demo.site import create_site
 from consentlog.settings import Settings
 from consentlog.store import embedded_path
 
-DEFAULT_STORE = "chdb:.consentlog"
-
-
 DASHBOARD_PATH = "/analytics"
 
 
@@ -33,8 +32,11 @@ def _kept_secret(store_url: str, name: str, length: int = 32) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     key_file = directory / name
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(length), encoding="utf-8")
-        key_file.chmod(0o600)
+        # created 0600 in one step: never readable by others, not even for a moment
+        with contextlib.suppress(FileExistsError):  # another worker made it first
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(length))
     return key_file.read_text(encoding="utf-8").strip()
 
 
@@ -43,30 +45,37 @@ def demo_secret(store_url: str) -> str:
     return _kept_secret(store_url, "consentlog-secret-key")
 
 
-def dashboard_password(store_url: str) -> str:
-    """The demo dashboard's password: ``CONSENTLOG_DASHBOARD_PASSWORD``, else one made
-    once and kept in ``<store>/consentlog-dashboard-password``."""
-    return os.environ.get("CONSENTLOG_DASHBOARD_PASSWORD") or _kept_secret(
-        store_url, "consentlog-dashboard-password", 12
+def dashboard_password(settings: Settings) -> str:
+    """The demo dashboard's password: ``dashboard_password`` when set, else one made once
+    and kept in ``<store>/consentlog-dashboard-password``."""
+    return settings.dashboard_password or _kept_secret(
+        settings.clickhouse_url, "consentlog-dashboard-password", 12
     )
 
 
-def create_demo_app(**options: Any) -> SiteWithDashboard:
+def demo_settings(**options: Any) -> Settings:
+    """The demo's settings: the environment, ``options`` over it, and a kept secret key
+    when neither gives one."""
+    settings = Settings.from_env(require_secret_keys=False, **options)
+    if not settings.secret_keys:
+        settings = dataclasses.replace(
+            settings, secret_keys=(demo_secret(settings.clickhouse_url),)
+        )
+    return settings
+
+
+def create_demo_app(settings: Settings | None = None, **options: Any) -> SiteWithDashboard:
     """The demo site with consentlog mounted, and the dashboard beside it at
     ``/analytics`` (not logged, no banner); ``options`` override the environment."""
-    url = options.pop("clickhouse_url", None) or os.environ.get(
-        "CONSENTLOG_CLICKHOUSE_URL", DEFAULT_STORE
-    )
-    if "secret_keys" not in options and not os.environ.get("CONSENTLOG_SECRET_KEY"):
-        options["secret_keys"] = (demo_secret(url),)
-    settings = Settings.from_env(clickhouse_url=url, **options)
+    settings = settings or demo_settings(**options)
     site = ConsentMiddleware(create_site(), settings=settings)
     dashboard = create_dashboard(
         site.store,
         database=settings.database,
-        password=dashboard_password(url),
-        token=os.environ.get("CONSENTLOG_DASHBOARD_TOKEN") or None,
+        password=dashboard_password(settings),
+        token=settings.dashboard_token or None,
         secret_keys=settings.secret_keys,
         prefix=DASHBOARD_PATH,
+        trusted_proxy_hops=settings.trusted_proxy_hops,
     )
     return SiteWithDashboard(site, dashboard, path=DASHBOARD_PATH)

@@ -1,0 +1,112 @@
+"""The ``consentlog`` command: ``demo``, ``dashboard``, ``migrate``, ``report``, ``sql``,
+``status``, ``rollup``, ``export``, ``forget``.
+
+Every command takes the store as ``--clickhouse-url`` or ``CONSENTLOG_CLICKHOUSE_URL`` and
+reads every other option through ``Settings``. Errors a user can fix (a store held by
+another process, a bad option) are one line on stderr and a non-zero exit, never a
+traceback. The commands live in ``store`` (migrate, sql, status, rollup), ``analysis``
+(report, export, forget) and ``servers`` (demo, dashboard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from consentlog.cli.analysis import cmd_export, cmd_forget, cmd_report, parse_date
+from consentlog.cli.servers import cmd_dashboard, cmd_demo
+from consentlog.cli.store import cmd_migrate, cmd_rollup, cmd_sql, cmd_status
+from consentlog.exceptions import ConsentlogError
+from consentlog.settings import DEFAULT_STORE_URL
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``consentlog`` command."""
+    parser = argparse.ArgumentParser(prog="consentlog", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--clickhouse-url", help=f"store URL (default: {DEFAULT_STORE_URL})")
+        sub.add_argument("--database", help="ClickHouse database (default: consentlog)")
+        return sub
+
+    demo = command("demo", "serve the demo site with consentlog mounted")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--simulate", type=int, default=0, metavar="N", help="send N synthetic visitors over HTTP"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="random seed of --simulate (default 1)")
+    demo.set_defaults(handler=cmd_demo)
+
+    dashboard = command("dashboard", "serve the analyst dashboard (login required)")
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8001)
+    dashboard.add_argument(
+        "--password-file", help="file holding the password (default: CONSENTLOG_DASHBOARD_PASSWORD)"
+    )
+    dashboard.set_defaults(handler=cmd_dashboard)
+
+    migrate_command = command("migrate", "apply pending schema migrations")
+    migrate_command.add_argument(
+        "--cluster", help="render ReplicatedMergeTree + Distributed tables ON CLUSTER NAME"
+    )
+    migrate_command.add_argument(
+        "--dry-run", action="store_true", help="print the SQL instead of running it"
+    )
+    migrate_command.set_defaults(handler=cmd_migrate)
+
+    command("rollup", "roll up complete days into page_daily").set_defaults(handler=cmd_rollup)
+
+    for name, handler, help_text in (
+        ("export", cmd_export, "every stored row about one visitor, as JSON"),
+        ("forget", cmd_forget, "erase everything stored about one visitor"),
+    ):
+        sub = command(name, help_text)
+        who = sub.add_mutually_exclusive_group(required=True)
+        who.add_argument("--visitor", help="visitor id (the cl_vid cookie)")
+        who.add_argument("--consent", help="consent id (from the consent cookie or a record)")
+        if name == "forget":
+            sub.add_argument("--dry-run", action="store_true", help="print the SQL only")
+            sub.add_argument("--cluster", help="with --dry-run: the SQL for a cluster")
+        sub.set_defaults(handler=handler)
+
+    status = command("status", "store, schema version, row counts, queue and spool figures")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(handler=cmd_status)
+
+    report = command("report", "page usefulness over a date range")
+    report.add_argument("--start", type=parse_date, help="first day (default: --days before --end)")
+    report.add_argument("--end", type=parse_date, help="last day, included (default: today, UTC)")
+    report.add_argument("--days", type=int, default=30, help="range length without --start")
+    report.add_argument("--host", help="only this host")
+    report.add_argument("--json", action="store_true", help="a JSON list of page objects")
+    report.set_defaults(handler=cmd_report)
+
+    sql = command("sql", "run a SQL query on the store")
+    sql.add_argument("query")
+    sql.add_argument("--format", choices=("table", "json"), default="table")
+    sql.set_defaults(handler=cmd_sql)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``consentlog`` command."""
+    args = build_parser().parse_args(argv)
+    # log lines go to stderr: stdout is for the command's output (JSON, tables)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    try:
+        code: int = args.handler(args)
+    except ConsentlogError as exc:
+        print(f"consentlog: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a query error from ClickHouse is the user's to fix
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"consentlog: {first_line}", file=sys.stderr)
+        return 1
+    return code
+

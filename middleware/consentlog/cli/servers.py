@@ -1,0 +1,94 @@
+"""The commands that serve HTTP: ``demo`` and ``dashboard`` (uvicorn, from the ``demo``
+extra)."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from consentlog.cli.common import settings_of, store_of
+from consentlog.exceptions import ConfigError, StoreError
+from consentlog.store.schema import LATEST, migrate, schema_version
+
+
+def _uvicorn() -> Any:
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigError("serving needs uvicorn: pip install 'consentlog[demo]'") from None
+    return uvicorn
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve the demo site with consentlog mounted."""
+    uvicorn = _uvicorn()
+    from consentlog.demo.app import (
+        DASHBOARD_PATH,
+        create_demo_app,
+        dashboard_password,
+        demo_settings,
+    )
+
+    given = {"clickhouse_url": args.clickhouse_url, "database": args.database}
+    settings = demo_settings(**{name: value for name, value in given.items() if value})
+    app = create_demo_app(settings)
+    store = app.store
+    if store.path is not None:
+        migrate(store, settings.database, ttl_months=settings.retention_months)
+    url = f"http://{args.host}:{args.port}/"
+    print(f"consentlog demo: {url}  (store: {store.description})", flush=True)
+    password = (
+        "from CONSENTLOG_DASHBOARD_PASSWORD"  # the operator's own: not echoed
+        if settings.dashboard_password
+        else dashboard_password(settings)
+    )
+    print(f"dashboard: {url.rstrip('/')}{DASHBOARD_PATH}/  password: {password}", flush=True)
+    if args.simulate:  # synthetic visitors over HTTP, once the server answers
+        from consentlog.demo.simulate import simulate_in_background
+
+        simulate_in_background(args.host, args.port, args.simulate, seed=args.seed)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the analyst dashboard on its own."""
+    uvicorn = _uvicorn()
+    from consentlog.dashboard import create_dashboard
+
+    settings = settings_of(args)
+    password = settings.dashboard_password or None
+    if args.password_file:
+        password = Path(args.password_file).read_text(encoding="utf-8").strip() or None
+    token = settings.dashboard_token or None
+    if not password and not token:
+        print(
+            "consentlog: the dashboard needs a password: set CONSENTLOG_DASHBOARD_PASSWORD "
+            "(or CONSENTLOG_DASHBOARD_TOKEN), or pass --password-file",
+            file=sys.stderr,
+        )
+        return 2
+    store, database = store_of(settings), settings.database
+    version = schema_version(store, database)  # read-only: the dashboard never migrates
+    if version < LATEST:
+        raise StoreError(
+            f"database {database} is at schema version {version}, the dashboard needs "
+            f"{LATEST}: run `consentlog migrate`"
+        )
+    app = create_dashboard(
+        store,
+        database=database,
+        password=password,
+        token=token,
+        # without a configured key, sessions are signed with one made now: they end
+        # when the process does
+        secret_keys=settings.secret_keys or [secrets.token_urlsafe(32)],
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+    )
+    url = f"http://{args.host}:{args.port}/"
+    print(f"consentlog dashboard: {url}  (store: {store.description})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
