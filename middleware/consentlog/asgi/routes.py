@@ -17,7 +17,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from consentlog.asgi.assets import Asset
+from consentlog.asgi.assets import asset_response
 from consentlog.asgi.beacon import Beacon
 from consentlog.asgi.body import json_object, last, parse_form, read_body
 from consentlog.asgi.core import ConsentCore
@@ -101,7 +101,7 @@ class ConsentRoutes:
         asset = self._assets.get(tail.lstrip("/"))
         if asset is not None:
             _allow(method, ("GET", "HEAD"))
-            return _asset_response(asset, scope, headers)
+            return asset_response(asset, scope, headers)
         raise BadRequest(404, f"no consent route {path[:100]!r}")
 
     # -- reading --------------------------------------------------------------------------
@@ -253,17 +253,15 @@ class ConsentRoutes:
         return response
 
     def _banner_fragment(self, visit: Visit, scope: Scope) -> Response:
+        """The banner for a page that includes it by hand: that page already loaded the
+        script, so the fragment is the markup and the stylesheet only."""
         decision, _ = self.core.effective_decision(visit)
         markup = self.core.banner.render(
             self.core.banner_state(visit, decision),
-            safe_next(
-                last(parse_qs(scope.get("query_string", b"").decode("latin-1")), "next", "/")
-            ),
+            _next(parse_qs(scope.get("query_string", b"").decode("latin-1"))),
+            script=False,
         )
-        # the manual include already loaded the script: drop its tag, keep the stylesheet
-        head, _, rest = markup.partition("<script ")
-        body = head + rest.partition("</script>")[2]
-        return Response(body, media_type="text/html", headers={"cache-control": "no-store"})
+        return Response(markup, media_type="text/html", headers={"cache-control": "no-store"})
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -289,39 +287,3 @@ def _next(fields: dict[str, list[str]]) -> str:
 def _add_cookies(headers: MutableHeaders, cookies: list[bytes]) -> None:
     for cookie in cookies:
         headers.append("set-cookie", cookie.decode("latin-1"))
-
-
-def _asset_response(asset: Asset, scope: Scope, headers: dict[bytes, bytes]) -> Response:
-    versioned = f"v={asset.digest}" in scope.get("query_string", b"").decode("latin-1")
-    cache = "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
-    gzip_ok = _accepts_gzip(text(headers, b"accept-encoding", 200))
-    response_headers = {
-        "cache-control": cache,
-        "etag": f'"{asset.digest}"',
-        "vary": "Accept-Encoding",
-    }
-    if _etag_matches(text(headers, b"if-none-match", 500), asset.digest):
-        return Response(status_code=304, headers=response_headers)
-    if gzip_ok:
-        response_headers["content-encoding"] = "gzip"
-    body = asset.gzipped if gzip_ok else asset.body
-    return Response(body, media_type=asset.content_type, headers=response_headers)
-
-
-def _etag_matches(if_none_match: str, digest: str) -> bool:
-    """RFC 9110 weak comparison: ``*``, or any listed tag (``W/`` or not) equal to ours."""
-    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return "*" in tags or f'"{digest}"' in tags
-
-
-def _accepts_gzip(accept_encoding: str) -> bool:
-    """True unless gzip is absent from ``Accept-Encoding`` or refused with ``q=0``."""
-    for part in accept_encoding.lower().split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip() in {"gzip", "*"}:
-            quality = params.strip().removeprefix("q=").strip() if params else "1"
-            try:
-                return float(quality) > 0
-            except ValueError:
-                return True
-    return False
