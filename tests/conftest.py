@@ -1,7 +1,9 @@
-"""Shared fixtures: one embedded chDB store per test session, a database per test.
+"""Shared fixtures: apps built fresh per test (as Starlette's own tests do), and one
+embedded chDB store per test session with a database per test.
 
-chDB opens one store path per process, so every test shares the session's store and gets
-its own database; apps are built fresh per test, as Starlette's own tests do.
+``make_app`` keeps a middleware's events in memory; only tests that read stored rows ask
+for ``make_stored_app`` and so start a writer on chDB. chDB opens one store path per
+process, so those tests share the session's store, each in its own database.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from starlette.testclient import TestClient
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.store import Store, open_store
+from consentlog.testing import MemorySink
 from tests.helpers import SECRET, MakeApp, host_app
 
 _databases = itertools.count()
@@ -37,14 +40,16 @@ def database() -> str:
     return f"t{next(_databases)}"
 
 
-@pytest.fixture
-def make_app(store_url: str, store: Store, database: str) -> Iterator[MakeApp]:
-    """Build a ConsentMiddleware around ``app`` (the host app by default) for this test."""
-    built: list[ConsentMiddleware] = []
+def _builder(
+    built: list[ConsentMiddleware], store_url: str, database: str, *, stored: bool
+) -> MakeApp:
+    """A ``make_app`` function; what it builds is collected in ``built``, to be stopped."""
 
     def make(app: Any = None, **options: Any) -> ConsentMiddleware:
         options.setdefault("secret_keys", [SECRET])
         options.setdefault("flush_interval", 0.05)
+        if not stored:
+            options.setdefault("writer", MemorySink())
         middleware = ConsentMiddleware(
             app if app is not None else host_app(),
             clickhouse_url=store_url,
@@ -54,7 +59,25 @@ def make_app(store_url: str, store: Store, database: str) -> Iterator[MakeApp]:
         built.append(middleware)
         return middleware
 
-    yield make
+    return make
+
+
+@pytest.fixture
+def make_app(store_url: str, database: str) -> Iterator[MakeApp]:
+    """Build a ConsentMiddleware around ``app`` (the host app by default) for this test;
+    its events stay in a ``MemorySink`` (no writer, no chDB) unless ``writer=`` is given."""
+    built: list[ConsentMiddleware] = []
+    yield _builder(built, store_url, database, stored=False)
+    for middleware in built:
+        middleware.writer.stop()
+
+
+@pytest.fixture
+def make_stored_app(store_url: str, store: Store, database: str) -> Iterator[MakeApp]:
+    """Like ``make_app``, with the real background writer into this test's database on
+    the session's chDB store: for tests that read the rows back (``helpers.rows``)."""
+    built: list[ConsentMiddleware] = []
+    yield _builder(built, store_url, database, stored=True)
     for middleware in built:
         middleware.writer.stop()
 

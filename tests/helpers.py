@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.events import Engagement, PageRequest
+from consentlog.testing import MemorySink
 
 SECRET = "test-secret-key"
 ROOT = Path(__file__).resolve().parent.parent  # the repository
@@ -60,8 +61,12 @@ MakeApp = Callable[..., ConsentMiddleware]
 
 def rows(middleware: ConsentMiddleware, sql: str) -> list[dict[str, Any]]:
     """Flush the writer, then run ``sql`` (``{db}`` is the test's database) as dicts."""
+    assert not isinstance(middleware.writer, MemorySink), (
+        "rows() reads the store, but this middleware keeps its events in a MemorySink: "
+        "build it with the make_stored_app fixture"
+    )
     assert middleware.writer.flush(), "writer did not flush"
-    columns, result = middleware.writer.store.query(sql.format(db=middleware.settings.database))
+    columns, result = middleware.store.query(sql.format(db=middleware.settings.database))
     return [dict(zip(columns, r, strict=True)) for r in result]
 
 

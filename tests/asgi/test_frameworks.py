@@ -25,7 +25,8 @@ PAGE = "<!doctype html><html><head><title>{0}</title></head><body><h1>{0}</h1></
 
 @pytest.fixture
 def options(store_url: str, store: Store, database: str) -> dict[str, Any]:
-    """The keyword options conftest's ``make_app`` passes, for framework-built mounts."""
+    """The keyword options conftest's ``make_stored_app`` passes, for framework-built
+    mounts (their tests read the rows back)."""
     return {
         "clickhouse_url": store_url,
         "database": database,
@@ -121,9 +122,9 @@ def test_starlette_add_middleware(options: dict[str, Any], mounted: list[Starlet
     assert ["unknown", "granted"] == [row[2] for row in logged(consent_layer(app), client)]
 
 
-def test_starlette_wrapped_explicitly(make_app: MakeApp) -> None:
+def test_starlette_wrapped_explicitly(make_stored_app: MakeApp) -> None:
     """``ConsentMiddleware(Starlette(...))`` outside the app records the same rows."""
-    middleware = make_app(Starlette(routes=_starlette_routes()))
+    middleware = make_stored_app(Starlette(routes=_starlette_routes()))
     client = TestClient(middleware)
     accept_flow(client, "/posts/8")
     assert [
@@ -166,9 +167,9 @@ def test_fastapi_add_middleware(options: dict[str, Any], mounted: list[Starlette
     ] == logged(consent_layer(app), client)
 
 
-def test_fastapi_wrapped_explicitly(make_app: MakeApp) -> None:
+def test_fastapi_wrapped_explicitly(make_stored_app: MakeApp) -> None:
     """``ConsentMiddleware(FastAPI())`` sees the route template FastAPI's router matched."""
-    middleware = make_app(fastapi_app())
+    middleware = make_stored_app(fastapi_app())
     client = TestClient(middleware)
     accept_flow(client, "/items/3")
     assert [
@@ -177,9 +178,9 @@ def test_fastapi_wrapped_explicitly(make_app: MakeApp) -> None:
     ] == logged(middleware, client)
 
 
-def test_fastapi_validation_errors_are_not_pages(make_app: MakeApp) -> None:
+def test_fastapi_validation_errors_are_not_pages(make_stored_app: MakeApp) -> None:
     """FastAPI's own 422 JSON answer passes through untouched and unlogged."""
-    middleware = make_app(fastapi_app())
+    middleware = make_stored_app(fastapi_app())
     client = TestClient(middleware)
     response = client.get("/items/not-a-number")
     assert 422 == response.status_code
@@ -209,9 +210,9 @@ def django_app() -> Any:
             os.environ["DJANGO_SETTINGS_MODULE"] = previous
 
 
-def test_django_asgi(make_app: MakeApp, django_app: Any) -> None:
+def test_django_asgi(make_stored_app: MakeApp, django_app: Any) -> None:
     """``ConsentMiddleware(get_asgi_application())``: banner, accept, granted page row."""
-    middleware = make_app(django_app)
+    middleware = make_stored_app(django_app)
     client = TestClient(middleware)
     accept_flow(client, "/articles/hello/")
     ping = client.get("/api/ping")
@@ -231,9 +232,9 @@ def test_django_cookies_are_enforced(make_app: MakeApp, django_app: Any) -> None
     assert {"_ga", "theme", "cl_sid"} == set(set_cookies(client.get("/?set=1")))
 
 
-def test_django_404_passes_through(make_app: MakeApp, django_app: Any) -> None:
+def test_django_404_passes_through(make_stored_app: MakeApp, django_app: Any) -> None:
     """Django's 404 page is Django's, plus the banner, and is logged with status 404."""
-    middleware = make_app(django_app)
+    middleware = make_stored_app(django_app)
     response = TestClient(middleware).get("/nowhere/")
     assert 404 == response.status_code
     assert [{"path": "/nowhere/", "status": 404}] == rows(

@@ -319,10 +319,10 @@ def chunked(draw: st.DrawFn, body: bytes) -> list[bytes]:
 
 
 @pytest.fixture
-def fuzz_app(make_app: MakeApp) -> Iterator[ConsentMiddleware]:
+def fuzz_app(make_stored_app: MakeApp) -> Iterator[ConsentMiddleware]:
     """One middleware for every example of a test, behind one trusted proxy, honouring
     DNT; afterwards every queued event must be stored."""
-    middleware = make_app(echo_host, trusted_proxy_hops=1, honor_dnt=True)
+    middleware = make_stored_app(echo_host, trusted_proxy_hops=1, honor_dnt=True)
     # One stored page first: the writer thread's lazy imports (numpy, pyarrow) must not
     # race hypothesis' own look at numpy while it generates data.
     call(middleware, make_scope(headers=[(b"cookie", valid_cookie())]))

@@ -216,9 +216,9 @@ def test_streaming_and_compressed_pages_are_left_alone(make_app: MakeApp) -> Non
     assert zipped.text == "<html><body>zipped</body></html>"
 
 
-def test_websocket_and_lifespan_pass_through(make_app: MakeApp) -> None:
+def test_websocket_and_lifespan_pass_through(make_stored_app: MakeApp) -> None:
     """WebSocket and lifespan scopes reach the host app; shutdown flushes the writer."""
-    middleware = make_app(_streaming_app())
+    middleware = make_stored_app(_streaming_app())
     with TestClient(middleware) as client, client.websocket_connect("/ws") as socket:
         assert socket.receive_text() == "hello"
     assert middleware.writer._thread is None

@@ -259,14 +259,14 @@ CROSS_SITE = [
 @pytest.mark.parametrize(("method", "path", "body"), STATE_CHANGES)
 @pytest.mark.parametrize("headers", CROSS_SITE)
 def test_cross_site_state_changes_are_refused(
-    make_app: MakeApp,
+    make_stored_app: MakeApp,
     method: str,
     path: str,
     body: dict[str, Any],
     headers: dict[str, str],
 ) -> None:
     """A cross-site decision or withdrawal gets 403 with a JSON error and changes nothing."""
-    middleware = make_app()
+    middleware = make_stored_app()
     client = TestClient(middleware)
     client.post("/_consent", json={"action": "accept_all"})
     before = client.get("/_consent").json()
@@ -618,10 +618,10 @@ def test_gpc_well_known_file(client: TestClient) -> None:
 XFF = {"x-forwarded-for": "203.0.113.77"}
 
 
-def test_consent_records_of_one_browser(make_app: MakeApp) -> None:
+def test_consent_records_of_one_browser(make_stored_app: MakeApp) -> None:
     """GPC visit, accept, reject, custom, withdraw: five proofs under one consent id;
     only the consented ones carry a visitor id and an IP prefix."""
-    middleware = make_app(trusted_proxy_hops=1)
+    middleware = make_stored_app(trusted_proxy_hops=1)
     client = TestClient(middleware, headers={**XFF, "user-agent": FIREFOX})
     client.get("/", headers={"sec-gpc": "1"})
     client.post("/_consent", json={"action": "accept_all"})
@@ -652,9 +652,9 @@ def test_consent_records_of_one_browser(make_app: MakeApp) -> None:
     assert {1} == {r["policy_revision"] for r in found}
 
 
-def test_two_browsers_have_two_consent_ids(make_app: MakeApp) -> None:
+def test_two_browsers_have_two_consent_ids(make_stored_app: MakeApp) -> None:
     """Each browser's decisions are linked under its own consent id."""
-    middleware = make_app()
+    middleware = make_stored_app()
     for _ in range(2):
         browser = TestClient(middleware)
         browser.post("/_consent", json={"action": "accept_all"})
@@ -666,9 +666,9 @@ def test_two_browsers_have_two_consent_ids(make_app: MakeApp) -> None:
     assert [["accept_all", "withdraw"]] * 2 == [sorted(v) for v in by_id.values()]
 
 
-def test_gpc_visit_is_recorded_once(make_app: MakeApp) -> None:
+def test_gpc_visit_is_recorded_once(make_stored_app: MakeApp) -> None:
     """A GPC refusal is stored on the first visit and then remembered by its cookie."""
-    middleware = make_app()
+    middleware = make_stored_app()
     client = TestClient(middleware, headers={"sec-gpc": "1"})
     for _ in range(3):
         client.get("/")
@@ -681,10 +681,10 @@ def test_gpc_visit_is_recorded_once(make_app: MakeApp) -> None:
 PAGE_SQL = "SELECT * FROM {db}.page_requests ORDER BY ts"
 
 
-def test_one_row_per_html_page_request(make_app: MakeApp) -> None:
+def test_one_row_per_html_page_request(make_stored_app: MakeApp) -> None:
     """HTML page requests are rows, 404 pages included; text, health checks, consent
     routes and non-GET requests are not."""
-    middleware = make_app(site())
+    middleware = make_stored_app(site())
     client = TestClient(middleware)
     for path in ("/", "/docs/a", "/api/text", "/healthz", "/missing", "/_consent"):
         client.get(path)
@@ -700,10 +700,10 @@ def test_one_row_per_html_page_request(make_app: MakeApp) -> None:
     ] == sorted((r["path"], r["route"], r["status"], r["method"]) for r in found)
 
 
-def test_page_row_without_consent(make_app: MakeApp) -> None:
+def test_page_row_without_consent(make_stored_app: MakeApp) -> None:
     """Without consent: UTM tags and the referrer's host, but no identifier, referrer
     path or IP prefix."""
-    middleware = make_app(site(), trusted_proxy_hops=1)
+    middleware = make_stored_app(site(), trusted_proxy_hops=1)
     client = TestClient(middleware)
     page = client.get(
         "/docs/a?utm_source=x&utm_medium=mail&utm_campaign=spring",
@@ -736,9 +736,9 @@ def test_page_row_without_consent(make_app: MakeApp) -> None:
     )}  # fmt: skip
 
 
-def test_page_row_after_reject_is_denied_without_ids(make_app: MakeApp) -> None:
+def test_page_row_after_reject_is_denied_without_ids(make_stored_app: MakeApp) -> None:
     """After Decline the row is 'denied' and carries no identifier or IP prefix."""
-    middleware = make_app(site(), trusted_proxy_hops=1)
+    middleware = make_stored_app(site(), trusted_proxy_hops=1)
     client = TestClient(middleware, headers=XFF)
     client.post("/_consent", json={"action": "reject_all"})
     client.get("/docs/a", headers={"referer": "https://search.example/results"})
@@ -762,10 +762,10 @@ def test_page_row_after_reject_is_denied_without_ids(make_app: MakeApp) -> None:
         ("not-an-ip", ""),
     ],
 )
-def test_page_row_with_consent(make_app: MakeApp, address: str, prefix: str) -> None:
+def test_page_row_with_consent(make_stored_app: MakeApp, address: str, prefix: str) -> None:
     """With consent the row carries the visitor and session ids, the referrer path and
     the IP as a prefix from the trusted proxy's X-Forwarded-For."""
-    middleware = make_app(site(), trusted_proxy_hops=1)
+    middleware = make_stored_app(site(), trusted_proxy_hops=1)
     client = TestClient(middleware)
     client.post("/_consent", json={"action": "accept_all"})
     client.get(
@@ -786,10 +786,10 @@ def test_page_row_with_consent(make_app: MakeApp, address: str, prefix: str) -> 
     )}  # fmt: skip
 
 
-def test_client_address_is_used_without_a_trusted_proxy(make_app: MakeApp) -> None:
+def test_client_address_is_used_without_a_trusted_proxy(make_stored_app: MakeApp) -> None:
     """Without ``trusted_proxy_hops`` X-Forwarded-For is not believed: the connection's
     own address is the one stored (as a prefix)."""
-    middleware = make_app(site())
+    middleware = make_stored_app(site())
     client = TestClient(middleware, client=("198.51.100.7", 50000))
     client.post("/_consent", json={"action": "accept_all"})
     client.get("/", headers=XFF)
@@ -797,9 +797,9 @@ def test_client_address_is_used_without_a_trusted_proxy(make_app: MakeApp) -> No
     assert "198.51.100.0/24" == row["ip_prefix"]
 
 
-def test_page_rows_name_browser_os_and_device(make_app: MakeApp) -> None:
+def test_page_rows_name_browser_os_and_device(make_stored_app: MakeApp) -> None:
     """User agents are stored as families only; Googlebot is flagged as a bot."""
-    middleware = make_app(site())
+    middleware = make_stored_app(site())
     agents = {"chrome": CHROME, "firefox": FIREFOX, "iphone": IPHONE, "googlebot": GOOGLEBOT}
     for name, user_agent in agents.items():
         TestClient(middleware).get(f"/docs/{name}", headers={"user-agent": user_agent})

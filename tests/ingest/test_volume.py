@@ -19,10 +19,10 @@ from tests.helpers import MakeApp, cli_env, rows
 REQUESTS = 1_000_000
 
 
-def test_a_million_page_requests_become_a_million_rows(make_app: MakeApp) -> None:
+def test_a_million_page_requests_become_a_million_rows(make_stored_app: MakeApp) -> None:
     """1,000,000 page requests through the middleware → exactly 1,000,000 rows, every
     pageview_id once (consented, declined and undecided visitors mixed)."""
-    app = make_app(batch_size=10_000, flush_interval=0.2)
+    app = make_stored_app(batch_size=10_000, flush_interval=0.2)
     cookies = [
         b"",
         consent_cookie(app, ["analytics"]).encode() + b"; cl_vid=AAAAAAAAAAAAAAAAAAAAAA",

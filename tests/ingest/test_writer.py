@@ -40,9 +40,9 @@ def _writer(store: Any, database: str) -> Writer:
     return Writer(store, database=database, batch_size=500, flush_interval=0.02)
 
 
-def test_many_requests_land_exactly_once(make_app: MakeApp) -> None:
+def test_many_requests_land_exactly_once(make_stored_app: MakeApp) -> None:
     """3,000 page requests → 3,000 rows, every pageview_id once, in batches."""
-    app = make_app(batch_size=500)
+    app = make_stored_app(batch_size=500)
     client = TestClient(app)
     for i in range(3000):
         assert 200 == client.get(f"/docs/{i}").status_code

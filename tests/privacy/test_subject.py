@@ -21,9 +21,9 @@ def _visit(client: TestClient, pages: int = 3, prefix: str = "/docs/") -> None:
         client.get(f"{prefix}{i}")
 
 
-def test_my_data_lists_only_my_rows(make_app: MakeApp) -> None:
+def test_my_data_lists_only_my_rows(make_stored_app: MakeApp) -> None:
     """my-data returns this browser's consent records and page requests, not another's."""
-    app = make_app()
+    app = make_stored_app()
     me, other = TestClient(app), TestClient(app)
     _visit(me)
     _visit(other, pages=2)
@@ -37,9 +37,9 @@ def test_my_data_lists_only_my_rows(make_app: MakeApp) -> None:
     assert "access-control-allow-origin" not in response.headers
 
 
-def test_my_data_and_forget_refuse_cross_site(make_app: MakeApp) -> None:
+def test_my_data_and_forget_refuse_cross_site(make_stored_app: MakeApp) -> None:
     """Cross-site requests to my-data and forget get 403 and change nothing."""
-    client = TestClient(make_app())
+    client = TestClient(make_stored_app())
     _visit(client)
     for method, path in (("GET", "/_consent/my-data"), ("POST", "/_consent/forget")):
         for header in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
@@ -49,10 +49,10 @@ def test_my_data_and_forget_refuse_cross_site(make_app: MakeApp) -> None:
     assert 3 == len(client.get("/_consent/my-data").json()["page_requests"])
 
 
-def test_forget_erases_everything_and_expires_cookies(make_app: MakeApp) -> None:
+def test_forget_erases_everything_and_expires_cookies(make_stored_app: MakeApp) -> None:
     """forget removes every row with my ids, expires my cookies, keeps an anonymous record,
     and leaves the other visitor alone."""
-    app = make_app()
+    app = make_stored_app()
     me, other = TestClient(app), TestClient(app)
     _visit(me)
     _visit(other)
@@ -76,17 +76,17 @@ def test_forget_erases_everything_and_expires_cookies(make_app: MakeApp) -> None
     assert {"request": "erase", "channel": "self-service", "rows": 4} == audit
 
 
-def test_forget_form_posts_redirect_back(make_app: MakeApp) -> None:
+def test_forget_form_posts_redirect_back(make_stored_app: MakeApp) -> None:
     """The banner's "Delete my data" form post is answered 303 back to the page."""
-    client = TestClient(make_app())
+    client = TestClient(make_stored_app())
     _visit(client)
     response = client.post("/_consent/forget", data={"next": "/docs/1"}, follow_redirects=False)
     assert (303, "/docs/1") == (response.status_code, response.headers["location"])
 
 
-def test_erase_on_withdraw(make_app: MakeApp) -> None:
+def test_erase_on_withdraw(make_stored_app: MakeApp) -> None:
     """With erase_on_withdraw, withdrawing consent also erases the visitor's rows."""
-    app = make_app(erase_on_withdraw=True)
+    app = make_stored_app(erase_on_withdraw=True)
     client = TestClient(app)
     _visit(client)
     visitor = client.cookies["cl_vid"]
@@ -94,12 +94,12 @@ def test_erase_on_withdraw(make_app: MakeApp) -> None:
     assert [] == rows(app, f"SELECT * FROM {{db}}.page_requests WHERE visitor_id = '{visitor}'")
 
 
-def test_erasure_rebuilds_rollup_days(make_app: MakeApp, store: Store) -> None:
+def test_erasure_rebuilds_rollup_days(make_stored_app: MakeApp, store: Store) -> None:
     """A rolled-up day that counted the visitor is rebuilt: its visitor count drops."""
     from consentlog.analytics.metrics import page_report
     from consentlog.analytics.rollup import rebuild_day
 
-    app = make_app()
+    app = make_stored_app()
     me, other = TestClient(app), TestClient(app)
     _visit(me, pages=1)
     _visit(other, pages=1)
