@@ -1,5 +1,5 @@
-"""The dashboard's report queries (dashboards/sql/*.sql through consentlog.analytics.reports) on a
-small hand-made data set whose right answers are worked out in the comments."""
+"""The dashboard's report queries (the package's sql/*.sql through consentlog.analytics.reports)
+on a small hand-made data set whose right answers are worked out in the comments."""
 
 from __future__ import annotations
 

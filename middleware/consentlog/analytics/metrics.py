@@ -1,7 +1,7 @@
-"""Page-usefulness metrics: the report queries of ``dashboards/sql/``, run on a store.
+"""Page-usefulness metrics: ``sql/pages.sql`` run on a store, as typed rows.
 
-Each query lives once, as a ``.sql`` file with ClickHouse query parameters; this module
-runs it and returns typed rows. Definitions and reasoning: ``docs/metrics.md``.
+The query lives once, as a ``.sql`` file with ClickHouse query parameters, run by
+``consentlog.analytics.queries.run``. Definitions and reasoning: ``docs/metrics.md``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ import datetime
 from dataclasses import dataclass, fields
 from typing import Any
 
-from consentlog.analytics.queries import query_text as query_text  # re-exported for reports
+from consentlog.analytics.queries import run
 from consentlog.analytics.rollup import watermark
 from consentlog.store import Store
-from consentlog.store.schema import check_identifier
 
 MIN_SAMPLE = 10  # engaged page views before a page gets a usefulness score
 
@@ -47,14 +46,6 @@ class PageMetrics:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _range(start: datetime.date, end: datetime.date) -> dict[str, str]:
-    """Query parameters for the days ``start`` to ``end``, both included."""
-    return {
-        "start": f"{start.isoformat()} 00:00:00",
-        "end": f"{(end + datetime.timedelta(days=1)).isoformat()} 00:00:00",
-    }
-
-
 def day_ranges(
     start: datetime.date, end: datetime.date, rolled_through: datetime.date | None
 ) -> dict[str, datetime.date]:
@@ -84,21 +75,6 @@ def page_report(
 ) -> list[PageMetrics]:
     """Every page's metrics for the days ``start`` to ``end`` (inclusive), most viewed
     first. ``use_rollup=False`` computes everything from the raw rows (for comparison)."""
-    db = check_identifier(database)
-    rolled = watermark(store, db) if use_rollup else None
-    parameters = {
-        "db": db,
-        "host": host,
-        "min_sample": min_sample,
-        **day_ranges(start, end, rolled),
-    }
-    columns, rows = store.query(query_text("pages"), parameters)
-    names = [f.name for f in fields(PageMetrics)]
-    if rows and columns != names:
-        raise RuntimeError(f"pages.sql columns {columns} do not match PageMetrics")
-    return [PageMetrics(*_clean(row)) for row in rows]
-
-
-def _clean(row: tuple[Any, ...]) -> list[Any]:
-    """ClickHouse NaN (an average of nothing) → None, so JSON stays JSON."""
-    return [None if isinstance(v, float) and v != v else v for v in row]
+    rolled = watermark(store, database) if use_rollup else None
+    ranges = day_ranges(start, end, rolled)
+    return run(store, "pages", PageMetrics, database, host=host, min_sample=min_sample, **ranges)

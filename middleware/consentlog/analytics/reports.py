@@ -1,25 +1,20 @@
 """The dashboard's reports beside page usefulness: overview, trend, engagement and scroll
 distributions, referrers, next pages, consent decisions, GPC share and errors.
 
-Each report is one query in ``dashboards/sql/`` (``overview.sql``, ``trend.sql`` …) with
-ClickHouse query parameters; this module runs it and returns typed rows, as
-``consentlog.analytics.metrics`` does for ``pages.sql``. Definitions: ``docs/metrics.md``.
+Each report is one query in ``sql/`` (``overview.sql``, ``trend.sql`` …) with ClickHouse
+query parameters, run by ``consentlog.analytics.queries.run`` into the row type below
+whose fields are its columns, as ``consentlog.analytics.metrics`` does for ``pages.sql``.
+Definitions: ``docs/metrics.md``.
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from consentlog.analytics.metrics import _clean, _range, query_text
+from consentlog.analytics.queries import Row, days, run
 from consentlog.store import Store
-from consentlog.store.schema import check_identifier
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-Row = TypeVar("Row", bound="DataclassInstance")
 
 TOP = 10  # rows of the "top N" reports (referrers, next pages)
 
@@ -139,13 +134,8 @@ def _run(
     end: datetime.date,
     **parameters: Any,
 ) -> list[Row]:
-    """Rows of ``dashboards/sql/<name>.sql`` for the days ``start`` to ``end`` (inclusive)."""
-    parameters |= {"db": check_identifier(database), **_range(start, end)}
-    columns, rows = store.query(query_text(name), parameters)
-    names = [f.name for f in fields(row)]
-    if rows and columns != names:
-        raise RuntimeError(f"{name}.sql columns {columns} do not match {row.__name__}")
-    return [row(*_clean(values)) for values in rows]
+    """Rows of ``sql/<name>.sql`` for the days ``start`` to ``end`` (inclusive)."""
+    return run(store, name, row, database, **days(start, end), **parameters)
 
 
 def overview(

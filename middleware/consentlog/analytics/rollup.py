@@ -1,9 +1,9 @@
 """The daily rollup: page metrics of complete days, kept as partial aggregates.
 
-``roll_up`` fills ``page_daily`` (an AggregatingMergeTree) with ``dashboards/sql/
-page_daily.sql`` for every complete day not rolled up yet, and rebuilds a rolled-up day
-whose raw rows changed since (late events replayed from a spool, an erasure). Reports
-read the rollup for rolled-up days and the raw rows only for the days after them.
+``roll_up`` fills ``page_daily`` (an AggregatingMergeTree) with ``sql/page_daily.sql``
+for every complete day not rolled up yet, and rebuilds a rolled-up day whose raw rows
+changed since (``sql/changed_days.sql``: late events replayed from a spool, an erasure).
+Reports read the rollup for rolled-up days and the raw rows only for the days after them.
 
 A job, not materialized views: bounce, exit and click-through need whole sessions, which
 no single insert block sees, and a materialized view never sees deletes — erasure must be
@@ -17,20 +17,29 @@ import time
 
 import structlog
 
-from consentlog.analytics.queries import query_text
+from consentlog.analytics.queries import statement
 from consentlog.store import Store
-from consentlog.store.schema import check_identifier
+from consentlog.store.identifiers import check_identifier
 
 log = structlog.get_logger("consentlog.analytics.rollup")
 
 SETTLE = datetime.timedelta(hours=1)  # beacons and stragglers of a day arrive within this
 RECHECK_DAYS = 7  # rolled-up days compared with their raw rows on every run
 
+_WATERMARK = "SELECT max(day), count() FROM {db:Identifier}.rollup_days"
+_NEW_DAYS = (
+    "SELECT DISTINCT toDate(ts) AS day FROM {db:Identifier}.page_requests"
+    " WHERE day <= {through:Date}"
+    " AND day NOT IN (SELECT day FROM {db:Identifier}.rollup_days) ORDER BY day"
+)
+_FORGET_DAY = "ALTER TABLE {db:Identifier}.page_daily DELETE WHERE day = {day:Date}"
+_RECORD_DAY = "INSERT INTO {db:Identifier}.rollup_days VALUES ({day:Date}, now64(3))"
+
 
 def watermark(store: Store, database: str) -> datetime.date | None:
     """The last rolled-up day: every earlier day with data is in ``page_daily``."""
     db = check_identifier(database)
-    _, [(day, count)] = store.query(f"SELECT max(day), count() FROM {db}.rollup_days")
+    _, [(day, count)] = store.query(_WATERMARK, {"db": db})
     return day if count else None
 
 
@@ -46,12 +55,7 @@ def roll_up(
     days written."""
     db = check_identifier(database)
     through = complete_through(now or datetime.datetime.now(datetime.UTC))
-    _, rows = store.query(
-        f"SELECT DISTINCT toDate(ts) AS day FROM {db}.page_requests"
-        " WHERE day <= {through:Date}"
-        f" AND day NOT IN (SELECT day FROM {db}.rollup_days) ORDER BY day",
-        {"through": through},
-    )
+    _, rows = store.query(_NEW_DAYS, {"db": db, "through": through})
     new_days = [r[0] for r in rows]
     changed = changed_days(store, db, through)
     for day in new_days:
@@ -69,21 +73,8 @@ def roll_up(
 def changed_days(store: Store, database: str, through: datetime.date) -> list[datetime.date]:
     """Rolled-up days of the week before ``through`` whose raw rows no longer add up to
     their rollup."""
-    db = check_identifier(database)
-    _, rows = store.query(
-        f"""
-        SELECT r.day FROM (
-            SELECT day, sum(views) + sum(bot_views) AS rolled FROM {db}.page_daily
-            WHERE day >= {{since:Date}} GROUP BY day
-        ) AS r
-        LEFT JOIN (
-            SELECT toDate(ts) AS day, count() AS raw FROM {db}.page_requests
-            WHERE ts >= toDateTime64({{since:Date}}, 3, 'UTC') GROUP BY day
-        ) AS p ON p.day = r.day
-        WHERE r.rolled != p.raw
-        """,
-        {"since": through - datetime.timedelta(days=RECHECK_DAYS)},
-    )
+    since = through - datetime.timedelta(days=RECHECK_DAYS)
+    _, rows = store.query(*statement("changed_days", database, since=since))
     return [r[0] for r in rows]
 
 
@@ -94,19 +85,13 @@ def rebuild_day(store: Store, database: str, day: datetime.date, *, fresh: bool 
     started = time.perf_counter()
     if not fresh:
         store.command(
-            f"ALTER TABLE {db}.page_daily DELETE WHERE day = {{day:Date}}",
-            settings={"mutations_sync": 2},
-            parameters={"day": day},
+            _FORGET_DAY, settings={"mutations_sync": 2}, parameters={"db": db, "day": day}
         )
-    store.command(
-        f"INSERT INTO {db}.page_daily " + query_text("page_daily"),
-        parameters={"db": db, "first_day": day, "last_day": day, "host": ""},
-    )
+    sql, parameters = statement("page_daily_insert", db, first_day=day, last_day=day, host="")
+    store.command(sql, parameters=parameters)
     _record(store, db, day)
     log.info("day_rolled_up", day=str(day), seconds=round(time.perf_counter() - started, 3))
 
 
 def _record(store: Store, db: str, day: datetime.date) -> None:
-    store.command(
-        f"INSERT INTO {db}.rollup_days VALUES ({{day:Date}}, now64(3))", parameters={"day": day}
-    )
+    store.command(_RECORD_DAY, parameters={"db": db, "day": day})

@@ -8,6 +8,12 @@ when, what and how many rows — never whom.
 
 These run on a worker thread or in the CLI, never on the event loop: they wait for
 ClickHouse (flush, query, mutation).
+
+A subject's rows are those holding one of its visitor ids; consent records also those of
+its consent id. The queries below bind the ids (``{vids:Array(String)}``,
+``{cid:String}``) and the database; only the erasure mutations, which
+``consentlog forget --dry-run`` prints and which run ``ON CLUSTER`` on a cluster, have
+their (checked) names spliced in.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import structlog
 from consentlog.analytics.rollup import rebuild_day
 from consentlog.ingest.events import ConsentRecord
 from consentlog.store import Store
-from consentlog.store.schema import check_identifier
+from consentlog.store.identifiers import check_identifier
 
 log = structlog.get_logger("consentlog.privacy.subject")
 
@@ -58,12 +64,8 @@ class Subject:
         """This subject with every visitor id its consent id's records name."""
         if not self.consent_id:
             return self
-        db = check_identifier(database)
-        _, rows = store.query(
-            f"SELECT DISTINCT visitor_id FROM {db}.consent_records"
-            " WHERE consent_id = {cid:String} AND visitor_id != ''",
-            {"cid": self.consent_id},
-        )
+        parameters = {"db": check_identifier(database), "cid": self.consent_id}
+        _, rows = store.query(_CONSENT_VISITORS, parameters)
         found = {r[0] for r in rows}
         return Subject(tuple(sorted(found | set(self.visitor_ids))), self.consent_id)
 
@@ -76,14 +78,26 @@ class Subject:
 
     def condition(self, table: str) -> str:
         """The WHERE clause selecting this subject's rows of ``table``."""
-        clause = "has({vids:Array(String)}, visitor_id)"
-        if table == "consent_records":
-            clause += " OR consent_id = {cid:String} AND {cid:String} != ''"
-        return clause
+        return _CONSENT_MATCH if table == "consent_records" else _VISITOR_MATCH
 
 
 TABLES = ("consent_records", "page_requests", "engagements")
 _NO_VISITOR = "\x00"
+
+_VISITOR_MATCH = "has({vids:Array(String)}, visitor_id)"
+_CONSENT_MATCH = _VISITOR_MATCH + " OR consent_id = {cid:String} AND {cid:String} != ''"
+_CONSENT_VISITORS = (
+    "SELECT DISTINCT visitor_id FROM {db:Identifier}.consent_records"
+    " WHERE consent_id = {cid:String} AND visitor_id != ''"
+)
+_ROLLED_DAYS = "SELECT DISTINCT day FROM {db:Identifier}.page_daily"
+
+
+def _select(columns: str, subject: Subject, table: str, db: str) -> tuple[str, dict[str, Any]]:
+    """``SELECT columns`` over ``subject``'s rows of ``table``, and the parameters it binds."""
+    # spliced: ``columns`` and the clause of ``condition``, both constants of this module
+    sql = "SELECT " + columns + " FROM {db:Identifier}.{table:Identifier} WHERE "  # noqa: S608 - constants
+    return sql + subject.condition(table), {"db": db, "table": table, **subject.parameters}
 
 
 def _jsonable(value: Any) -> Any:
@@ -101,10 +115,8 @@ def export(store: Store, database: str, subject: Subject, channel: Channel) -> d
     data: dict[str, Any] = {"statement": ANONYMOUS_STATEMENT}
     total = 0
     for table in TABLES:
-        columns, rows = store.query(
-            f"SELECT * FROM {db}.{table} WHERE {subject.condition(table)} ORDER BY ts",
-            subject.parameters,
-        )
+        sql, parameters = _select("*", subject, table, db)
+        columns, rows = store.query(sql + " ORDER BY ts", parameters)
         data[table] = [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]
         total += len(rows)
     _audit(store, db, "export", channel, total)
@@ -116,21 +128,16 @@ def erase(store: Store, database: str, subject: Subject, channel: Channel) -> di
     it, and record the erasure; return the rows removed per table."""
     db = check_identifier(database)
     subject = subject.resolve(store, db)
-    parameters = subject.parameters
-    _, day_rows = store.query(
-        f"SELECT DISTINCT toDate(ts) FROM {db}.page_requests"
-        f" WHERE {subject.condition('page_requests')}",
-        parameters,
-    )
+    _, day_rows = store.query(*_select("DISTINCT toDate(ts)", subject, "page_requests", db))
     removed: dict[str, int] = {}
     statements = dict(zip(TABLES, erase_statements(db, subject), strict=True))
     for table in TABLES:
-        _, [(count,)] = store.query(
-            f"SELECT count() FROM {db}.{table} WHERE {subject.condition(table)}", parameters
-        )
+        _, [(count,)] = store.query(*_select("count()", subject, table, db))
         removed[table] = int(count)
         if count:
-            store.command(statements[table], settings={"mutations_sync": 2}, parameters=parameters)
+            store.command(
+                statements[table], settings={"mutations_sync": 2}, parameters=subject.parameters
+            )
     rolled = _rolled_days(store, db)
     for (day,) in day_rows:
         if day in rolled:
@@ -141,10 +148,11 @@ def erase(store: Store, database: str, subject: Subject, channel: Channel) -> di
 
 
 def erase_statements(database: str, subject: Subject, cluster: str | None = None) -> list[str]:
-    """The statements that remove ``subject``'s rows, one per table (``{vid:String}`` and
-    ``{cid:String}`` are query parameters). A mutation rewrites the parts that hold the
-    rows, so they are gone from disk when it returns — a lightweight DELETE only masks
-    them. On a cluster the mutation runs on every replica's local table."""
+    """The statements that remove ``subject``'s rows, one per table (``{vids:Array(String)}``
+    and ``{cid:String}`` are query parameters; the names are checked and spliced, as
+    ``ON CLUSTER`` takes no parameter). A mutation rewrites the parts that hold the rows,
+    so they are gone from disk when it returns — a lightweight DELETE only masks them. On
+    a cluster the mutation runs on every replica's local table."""
     db = check_identifier(database)
     if cluster is None:
         return [
@@ -164,7 +172,7 @@ def erasure_record(policy_revision: int) -> ConsentRecord:
 
 
 def _rolled_days(store: Store, db: str) -> set[datetime.date]:
-    _, rows = store.query(f"SELECT DISTINCT day FROM {db}.page_daily")
+    _, rows = store.query(_ROLLED_DAYS, {"db": db})
     return {r[0] for r in rows}
 
 
