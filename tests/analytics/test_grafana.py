@@ -1,9 +1,10 @@
 """The Grafana dashboard: every panel's SQL, macros substituted as the ClickHouse plugin
 does, runs on chDB over a generated data set and gives the built-in reports' numbers.
 
-Panels that run a report file of ``dashboards/sql/`` must return what the file returns
-with query parameters; the time series (Grafana's own SQL, bucketed per interval) must
-equal the per-day reports at a one-day interval. No Grafana server runs here: the JSON
+Panels that run a report file of the package's SQL folder
+(``middleware/consentlog/analytics/sql/``) must return what the file returns with query
+parameters; the time series (``*_series.sql``, bucketed per Grafana interval) must equal
+the per-day reports at a one-day interval. No Grafana server runs here: the JSON
 model is checked for shape, not loaded into Grafana.
 """
 
@@ -17,9 +18,11 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboards.grafana import build
 from dashboards.grafana.build import DATASOURCE_UID, PLUGIN, SOURCES, render
 
 from consentlog.analytics.metrics import MIN_SAMPLE, PageMetrics, page_report
@@ -243,7 +246,7 @@ def _grafana(
 
 
 def _report(store: Store, database: str, file: str, host: str, **literals: str) -> Result:
-    """``dashboards/sql/<file>.sql`` run with query parameters, as the built-in reports run
+    """``sql/<file>.sql`` of the package run with query parameters, as the built-in reports run
     it, for DAY; ``literals`` are the SQL literals a panel fixes (``"''"``, ``"10"``)."""
     text = query_text(file)
     values = {
@@ -299,7 +302,7 @@ def test_expand_macros_mirrors_the_plugin() -> None:
 
 
 def test_dashboard_json_is_built_from_the_report_files() -> None:
-    """The committed JSON is what dashboards/grafana/build.py makes of dashboards/sql/ now."""
+    """The committed JSON is what dashboards/grafana/build.py makes of the SQL files now."""
     assert render() == DASHBOARD.read_text("utf-8"), "run: python dashboards/grafana/build.py"
 
 
@@ -426,3 +429,21 @@ def test_provisioning_matches_the_dashboard() -> None:
         provider["type"],
         provider["options"]["path"],
     )
+
+
+def test_panels_read_the_provisioned_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every panel and variable reads the database the provisioned data source names."""
+    provisioning = tmp_path / "consentlog.yaml"
+    text = (GRAFANA / "provisioning" / "datasources" / "consentlog.yaml").read_text()
+    provisioning.write_text(text.replace("defaultDatabase: consentlog", "defaultDatabase: shop"))
+    monkeypatch.setattr(build, "DATASOURCE_FILE", provisioning)
+    build.database.cache_clear()
+    try:
+        model = json.loads(render())
+    finally:
+        build.database.cache_clear()
+    sql = [t["rawSql"] for p in _panels(model) for t in p.get("targets", [])]
+    sql += [v["query"]["rawSql"] for v in model["templating"]["list"] if v["type"] == "query"]
+    assert all("shop." in s and "consentlog." not in s for s in sql)
