@@ -1,11 +1,12 @@
 """Charts as server-rendered inline SVG: line charts, bar charts and stacked bars.
 
-No JavaScript and no CDN: a chart is markup in the page. Colours come from CSS classes
-(``c0`` … ``c5``, defined in the stylesheet for light and dark schemes). Each chart is
-drawn twice — wide for a laptop, narrow for a phone — and the stylesheet shows the one
-that fits, because text in a scaled-down SVG becomes unreadable. Every chart carries a
-title and a description for screen readers, and its numbers in a table under a
-disclosure. The y axis always counts things (views, decisions), from zero.
+No JavaScript and no CDN: a chart is markup in the page, drawn here and handed to the
+templates as ``markupsafe.Markup``. Colours come from CSS classes (``c0`` … ``c5``,
+defined in the stylesheet for light and dark schemes). Each chart is drawn twice — wide
+for a laptop, narrow for a phone — and the stylesheet shows the one that fits, because
+text in a scaled-down SVG becomes unreadable. Every chart carries a title and a
+description for screen readers, and its numbers in a table under a disclosure
+(``templates/figure.html``). The y axis always counts things (views, decisions), from zero.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Literal
+
+from markupsafe import Markup
+
+from consentlog.dashboard import templates
 
 # viewBox sizes, each close to the CSS pixels the chart gets, so its 11 px text stays ~11 px:
 # a full-width and a half-width chart on a laptop, and any chart on a phone
@@ -73,7 +78,7 @@ def _svg(
     chart_id: str,
     title: str,
     description: str,
-) -> str:
+) -> Markup:
     width, height = size
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     if kind == "bars" and len(series) > 1:
@@ -120,7 +125,7 @@ def _svg(
     else:
         parts += _bars(labels, series, x, y, slot)
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))  # noqa: S704 - drawn here, every text in it escaped
 
 
 def _lines(labels: Sequence[str], series: Sequence[Series], x: _X, y: _Y, slot: float) -> list[str]:
@@ -175,48 +180,33 @@ def figure(
     labels: Sequence[str],
     series: Sequence[Series],
     width: Width = "full",
-) -> str:
-    """A chart as a ``<figure>``: caption, wide and narrow SVG, legend, and the numbers.
+) -> Markup:
+    """A chart as a ``<figure>`` (``templates/figure.html``): caption, wide and narrow
+    SVG, legend, and the numbers.
 
     ``width`` is the room the figure gets on a laptop: the page's width, or half of it.
     """
-    drawn = [
-        f'<div class="chart-{name}">'
-        + _svg(
-            kind,
-            labels,
-            series,
-            size=size,
-            chart_id=f"{chart_id}-{name}",
-            title=title,
-            description=description,
+    drawings = [
+        (
+            name,
+            _svg(
+                kind,
+                labels,
+                series,
+                size=size,
+                chart_id=f"{chart_id}-{name}",
+                title=title,
+                description=description,
+            ),
         )
-        + "</div>"
         for name, size in (("wide", WIDE[width]), ("narrow", NARROW))
     ]
-    legend = ""
-    if len(series) > 1:
-        legend = (
-            '<ul class="legend">'
-            + "".join(
-                f'<li><span class="swatch {_colour(s, i)}" aria-hidden="true"></span>'
-                f"{escape(s.name)}</li>"
-                for i, s in enumerate(series)
-            )
-            + "</ul>"
-        )
-    head = "".join(f'<th scope="col">{escape(s.name)}</th>' for s in series)
-    body = "".join(
-        f'<tr><th scope="row">{escape(label)}</th>'
-        + "".join(f"<td>{s.values[i]:,.0f}</td>" for s in series)
-        + "</tr>"
-        for i, label in enumerate(labels)
-    )
-    return (
-        f'<figure class="figure"><figcaption>{escape(title)}</figcaption>'
-        + "".join(drawn)
-        + legend
-        + '<details class="numbers"><summary>Show the numbers</summary>'
-        f'<div class="scroll"><table><thead><tr><th scope="col">{escape(label_name)}</th>'
-        f"{head}</tr></thead><tbody>{body}</tbody></table></div></details></figure>"
+    return templates.fragment(
+        "figure.html",
+        title=title,
+        drawings=drawings,
+        series=series,
+        colours=[_colour(s, i) for i, s in enumerate(series)],
+        label_name=label_name,
+        labels=labels,
     )

@@ -1,19 +1,25 @@
-"""The dashboard's HTML: the page frame, the login form, and small building blocks.
+"""The dashboard's HTML: one Jinja2 environment over ``templates/``, and the page frame.
 
-Plain functions returning strings; every value from outside passes through
-``html.escape``. Pages are semantic HTML (landmarks, headings, tables with scoped
-headers, labelled form fields) and use no inline style or script, so the strict
-Content-Security-Policy holds.
+Every page is a template in ``templates/`` (``base.html`` the document, ``page.html`` the
+frame with navigation and range picker, one template per page, ``macros.html`` the
+blocks). Autoescaping is on and undefined names are errors, so a value from outside is
+always text; the only way to put markup into a page is a ``markupsafe.Markup`` value (the
+SVG charts). Pages hold no inline style or script, so the strict Content-Security-Policy
+holds; the stylesheet is ``static/dashboard.css``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
+
+import jinja2
+from markupsafe import Markup
 
 from consentlog.dashboard.filters import Filters, last_days
 from consentlog.dashboard.style import VERSION
+from consentlog.dashboard.table import cell_text
 
 NAV: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
@@ -23,15 +29,8 @@ NAV: tuple[tuple[str, str], ...] = (
 )
 PRESETS = (7, 30, 90)  # days offered as one-click ranges
 
-NO_DATA = '<span class="na" aria-hidden="true">–</span><span class="sr-only">no data</span>'
 
-
-def esc(value: object) -> str:
-    """``value`` as HTML text (quotes escaped too, so it is safe in attributes)."""
-    return escape(str(value), quote=True)
-
-
-# -- numbers as people read them -----------------------------------------------------
+# -- numbers as people read them (filters; the templates show the no-data mark for None) --
 
 
 def count(value: int) -> str:
@@ -39,18 +38,14 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
-def percent(value: float | None) -> str:
+def percent(value: float) -> str:
     """A share 0–1 as a whole percentage (one decimal below 10 %)."""
-    if value is None:
-        return NO_DATA
     scaled = value * 100
     return f"{scaled:.1f}%" if 0 < scaled < 10 else f"{scaled:.0f}%"
 
 
-def duration(ms: float | None) -> str:
+def duration(ms: float) -> str:
     """Milliseconds as "4.2 s", "38 s" or "2 min 5 s"."""
-    if ms is None:
-        return NO_DATA
     seconds = ms / 1000
     if seconds < 10:
         return f"{seconds:.1f} s"
@@ -60,196 +55,111 @@ def duration(ms: float | None) -> str:
     return f"{minutes} min {rest} s" if rest else f"{minutes} min"
 
 
-def scroll(pct: float | None) -> str:
+def scroll(pct: float) -> str:
     """A scroll depth in percent."""
-    return NO_DATA if pct is None else f"{pct:.0f}%"
+    return f"{pct:.0f}%"
 
 
-def score(value: int | None) -> str:
-    """A usefulness score with a small bar, or "not enough data"."""
-    if value is None:
-        return '<span class="nodata">not enough data</span>'
-    return (
-        f"{value}"
-        '<svg class="meter" width="48" height="8" viewBox="0 0 48 8" aria-hidden="true">'
-        f'<rect width="48" height="8" rx="4"/><rect width="{value * 0.48:.1f}" height="8" '
-        'rx="4"/></svg>'
-    )
+def when(moment: datetime.datetime) -> str:
+    """A moment to the minute, as the tables show it."""
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
-# -- blocks ----------------------------------------------------------------------------
+def number(value: object, kind: str) -> str:
+    """``value`` shown as the ``kind`` of number it is (``count``, ``rate``, ``duration``,
+    ``scroll``, as in ``table.Column``); anything else as itself."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if kind == "count" and isinstance(value, int):
+        return count(value)
+    shown = _MEASURES.get(kind)
+    return shown(value) if shown else str(value)
+
+
+_MEASURES = {"rate": percent, "duration": duration, "scroll": scroll}
+
+
+ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("consentlog.dashboard", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENV.filters.update(
+    count=count,
+    percent=percent,
+    duration=duration,
+    scroll=scroll,
+    when=when,
+    number=number,
+    cell_text=cell_text,  # a raw value, as the CSV holds it
+)
+ENV.globals.update(css_version=VERSION)
+
+
+def render(name: str, **context: object) -> str:
+    """Template ``name`` of ``templates/`` rendered with ``context``."""
+    return ENV.get_template(name).render(**context)
+
+
+def fragment(name: str, **context: object) -> Markup:
+    """``render`` as markup to place into a page (escaped as it was rendered)."""
+    return Markup(render(name, **context))  # noqa: S704 - the environment autoescapes
+
+
+# -- the frame of every page ---------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Kpi:
-    """One headline number: its label, its value and a note under it (both HTML)."""
+class Link:
+    """A link of the navigation or the range presets, and whether it is the current one."""
 
     label: str
-    value: str
-    note: str = ""
-
-
-def kpis(items: Iterable[Kpi], label: str) -> str:
-    """A row of headline numbers as a description list."""
-    cells = "".join(
-        f'<div class="kpi"><dt>{esc(k.label)}</dt><dd>{k.value}'
-        + (f'<span class="note">{k.note}</span>' if k.note else "")
-        + "</dd></div>"
-        for k in items
-    )
-    return f'<dl class="kpis" aria-label="{esc(label)}">{cells}</dl>'
-
-
-def card(title: str, body: str, *, heading_id: str) -> str:
-    """A titled section."""
-    return (
-        f'<section class="card" aria-labelledby="{heading_id}">'
-        f'<h2 id="{heading_id}">{esc(title)}</h2>{body}</section>'
-    )
-
-
-def simple_table(
-    caption: str, headers: Sequence[str], rows: Sequence[Sequence[str]], *, empty: str
-) -> str:
-    """A table whose first column names each row; cells are HTML already."""
-    if not rows:
-        return f'<p class="empty">{esc(empty)}</p>'
-    head = "".join(
-        f'<th scope="col" class="{"text" if i == 0 else "num"}">{esc(h)}</th>'
-        for i, h in enumerate(headers)
-    )
-    body = "".join(
-        f'<tr><th scope="row">{row[0]}</th>' + "".join(f"<td>{c}</td>" for c in row[1:]) + "</tr>"
-        for row in rows
-    )
-    return (
-        f'<div class="scroll"><table><caption class="sr-only">{esc(caption)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-    )
-
-
-def range_form(base: str, here: str, filters: Filters, keep: dict[str, str]) -> str:
-    """The date-range picker: two dates, Apply, and one-click presets."""
-    hidden = "".join(
-        f'<input type="hidden" name="{esc(k)}" value="{esc(v)}">' for k, v in keep.items() if v
-    )
-    if filters.host:
-        hidden += f'<input type="hidden" name="host" value="{esc(filters.host)}">'
-    presets = " ".join(
-        f'<a href="{esc(base + here + _with_host(last_days(days), filters).query(**keep))}"'
-        + (' aria-current="true"' if _is_preset(filters, days) else "")
-        + f">Last {days} days</a>"
-        for days in PRESETS
-    )
-    return (
-        f'<form class="range" method="get" action="{esc(base + here)}" aria-label="Date range">'
-        '<div class="fields">'
-        f'<label>From <input type="date" name="start" value="{filters.start.isoformat()}" '
-        "required></label>"
-        f'<label>To <input type="date" name="end" value="{filters.end.isoformat()}" '
-        f'required></label>{hidden}<button type="submit">Apply</button></div>'
-        f'<nav class="presets" aria-label="Quick ranges">{presets}</nav></form>'
-    )
-
-
-def _with_host(range_: Filters, filters: Filters) -> Filters:
-    return Filters(range_.start, range_.end, filters.host)
-
-
-def _is_preset(filters: Filters, days: int) -> bool:
-    preset = last_days(days)
-    return (filters.start, filters.end) == (preset.start, preset.end)
-
-
-# -- whole documents -------------------------------------------------------------------
-
-
-def _document(base: str, title: str, body: str) -> str:
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="robots" content="noindex, nofollow">'
-        '<link rel="icon" href="data:,">'  # no /favicon.ico request, no 404 in the log
-        f"<title>{esc(title)} · consentlog analytics</title>"
-        f'<link rel="stylesheet" href="{esc(base)}/static/dashboard.css?v={VERSION}">'
-        f"</head><body>{body}</body></html>"
-    )
+    href: str
+    current: bool
 
 
 def page(
+    name: str,
     *,
     base: str,
     here: str,
     active: str,
-    title: str,
-    heading: str,
     filters: Filters,
-    body: str,
-    lead: str = "",
-    keep: dict[str, str] | None = None,
+    keep: Mapping[str, str] | None = None,
+    **context: object,
 ) -> str:
-    """A dashboard page: header with navigation and logout, heading, range picker, body.
+    """Page template ``name`` (it extends ``page.html``) inside the dashboard's frame.
 
     ``here`` is the page's route (``/pages``); ``active`` the navigation entry to mark;
     ``keep`` query parameters the range picker carries along (sort order, page path).
     """
-    kept = keep or {}
-    links = "".join(
-        f'<li><a href="{esc(base + path + filters.query())}"'
-        + (' aria-current="page"' if path == active else "")
-        + f">{esc(label)}</a></li>"
-        for path, label in NAV
-    )
-    header = (
-        '<a class="skip" href="#main">Skip to content</a>'
-        '<header class="top"><div class="wrap">'
-        f'<a class="brand" href="{esc(base)}/">consentlog <span>analytics</span></a>'
-        f'<nav class="nav" aria-label="Dashboard"><ul>{links}</ul></nav>'
-        f'<form class="logout" method="post" action="{esc(base)}/logout">'
-        '<button type="submit">Log out</button></form></div></header>'
-    )
-    head = (
-        f'<div class="pagehead"><div><h1>{heading}</h1>'
-        + (f'<p class="lead">{lead}</p>' if lead else "")
-        + "</div>"
-        + range_form(base, here, filters, kept)
-        + "</div>"
-    )
-    footer = (
-        '<footer class="wrap">Aggregates only · days in UTC · '
-        f"{filters.start.isoformat()} – {filters.end.isoformat()} ({filters.days} days)"
-        + (f" · host {esc(filters.host)}" if filters.host else "")
-        + "</footer>"
-    )
-    return _document(
-        base, title, f'{header}<main id="main" class="wrap">{head}{body}</main>{footer}'
+    kept = {k: v for k, v in (keep or {}).items() if v}
+    nav = [Link(label, base + path + filters.query(), path == active) for path, label in NAV]
+    presets = []
+    for days in PRESETS:
+        preset = last_days(days)
+        query = Filters(preset.start, preset.end, filters.host).query(**kept)
+        current = (filters.start, filters.end) == (preset.start, preset.end)
+        presets.append(Link(f"Last {days} days", base + here + query, current))
+    return render(
+        name,
+        base=base,
+        here=here,
+        filters=filters,
+        keep=kept,
+        nav=nav,
+        presets=presets,
+        **context,
     )
 
 
 def login(*, base: str, next_url: str, error: str = "") -> str:
     """The login form: one field, the dashboard password or an access token."""
-    alert = f'<p class="alert" role="alert">{esc(error)}</p>' if error else ""
-    body = (
-        '<main id="main" class="wrap login"><section class="card" aria-labelledby="login-h">'
-        '<h1 id="login-h">consentlog analytics</h1>'
-        '<p class="muted">Log in with the dashboard password or an access token.</p>'
-        f'<form method="post" action="{esc(base)}/login">{alert}'
-        # a username for password managers; there is one account
-        '<input type="text" name="username" value="consentlog" autocomplete="username" hidden>'
-        '<label for="secret">Password or token</label>'
-        '<input id="secret" name="secret" type="password" autocomplete="current-password" '
-        "required autofocus>"
-        f'<input type="hidden" name="next" value="{esc(next_url)}">'
-        '<button class="button" type="submit">Log in</button></form></section></main>'
-    )
-    return _document(base, "Log in", body)
+    return render("login.html", base=base, next_url=next_url, error=error)
 
 
 def error_page(*, base: str, status: int, message: str) -> str:
     """A page that says what went wrong, with a way back."""
-    body = (
-        '<main id="main" class="wrap login"><section class="card" aria-labelledby="err-h">'
-        f'<h1 id="err-h">{status}</h1><p>{esc(message)}</p>'
-        f'<p><a href="{esc(base)}/">Back to the overview</a></p></section></main>'
-    )
-    return _document(base, f"Error {status}", body)
+    return render("error.html", base=base, status=status, message=message)

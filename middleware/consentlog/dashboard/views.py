@@ -1,15 +1,18 @@
 """The dashboard's HTML pages: Overview, Pages, Page detail, Consent, Errors.
 
 Each route parses the filters, fetches its bundle (``queries.Reports``) off the event
-loop, and composes the page from ``templates`` blocks and ``charts`` figures. Only
-aggregates are shown: counts, shares, distributions — never a visitor, session or IP.
+loop, shapes what the page shows (totals, rows, ``charts`` figures), and renders the
+page's template (``templates/<page>.html``). Only aggregates are shown: counts, shares,
+distributions — never a visitor, session or IP.
 """
 
 from __future__ import annotations
 
 import datetime
 from collections import defaultdict
+from dataclasses import dataclass
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -17,17 +20,8 @@ from consentlog.analytics.metrics import MIN_SAMPLE
 from consentlog.analytics.reports import DayCount, EngagedBucket, ScrollBucket
 from consentlog.dashboard import charts, templates
 from consentlog.dashboard.filters import Filters, base_path, parse_filters
-from consentlog.dashboard.queries import (
-    ConsentData,
-    DetailData,
-    ErrorsData,
-    OverviewData,
-    PagesData,
-    Reports,
-    fetch,
-)
-from consentlog.dashboard.table import FLAG_MARGIN, Column, PageRow, Value, cell_text, parse_sort
-from consentlog.dashboard.templates import Kpi, card, count, esc, kpis, percent, simple_table
+from consentlog.dashboard.queries import ConsentData, Reports, fetch
+from consentlog.dashboard.table import FLAG_MARGIN, Column, PageTable, parse_sort
 from consentlog.exceptions import BadRequest
 
 MAX_PATH = 2048  # longer `path` parameters cannot be a page of this site
@@ -40,7 +34,11 @@ def _day(day: datetime.date) -> str:
     return f"{day:%b} {day.day}"
 
 
-def _trend_figure(trend: list[DayCount], *, chart_id: str, what: str) -> str:
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _trend_figure(trend: list[DayCount], *, chart_id: str, what: str) -> Markup:
     total = sum(d.views for d in trend)
     return charts.figure(
         "line",
@@ -56,6 +54,22 @@ def _trend_figure(trend: list[DayCount], *, chart_id: str, what: str) -> str:
             charts.Series("Views", tuple(d.views for d in trend)),
             charts.Series("Visitors", tuple(d.visitors for d in trend)),
         ],
+    )
+
+
+def _buckets_figure(
+    chart_id: str, title: str, measure: str, buckets: list[tuple[str, int]], total: int
+) -> Markup:
+    """A half-width bar chart of the views in each bucket of ``measure``."""
+    return charts.figure(
+        "bars",
+        chart_id=chart_id,
+        title=title,
+        description=f"{measure} of {total:,} views with engagement, in buckets.",
+        label_name=measure,
+        labels=[label for label, _ in buckets],
+        series=[charts.Series("Views", tuple(views for _, views in buckets))],
+        width="half",
     )
 
 
@@ -79,6 +93,51 @@ def _scroll_label(bucket: ScrollBucket) -> str:
     return f"{bucket.from_pct}–{bucket.to_pct - 1}%"
 
 
+@dataclass(frozen=True, slots=True)
+class DetailLinks:
+    """The detail page of a path, for the range (and host) being shown."""
+
+    base: str
+    filters: Filters
+
+    def __call__(self, path: str, host: str = "") -> str:
+        """The URL of ``path``'s detail page; ``host`` replaces the range's host."""
+        target = Filters(self.filters.start, self.filters.end, host or self.filters.host)
+        return f"{self.base}/pages/detail{target.query(path=path)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    """A column heading of the Pages table: its sort link and state."""
+
+    column: Column
+    href: str  # the table sorted by this column (the other way round if it is already)
+    sorted: str  # aria-sort: "ascending" or "descending", "" when not sorted by it
+    arrow: str
+    align: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionRow:
+    """One policy revision's decisions on the Consent page."""
+
+    revision: int
+    decisions: int
+    by_action: list[int]  # in the order of ``ConsentData.actions``
+    accepted_share: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentTotals:
+    """The headline numbers of the Consent page."""
+
+    decisions: int
+    accepted: int
+    accepted_share: float | None
+    refused: int
+    withdrawn: int
+
+
 class Views:
     """The HTML routes of the dashboard."""
 
@@ -86,16 +145,30 @@ class Views:
         self.reports = reports
         self.prefix = prefix
 
-    # -- Overview ------------------------------------------------------------------------
-
     async def overview(self, request: Request) -> Response:
         """GET /: views, visitors, consent rates, the trend, the least useful pages."""
         filters = parse_filters(request.query_params)
         data = await fetch(self.reports.overview, filters)
-        body = _overview(data, base_path(request, self.prefix))
-        return self._page(request, "/", "/", "Overview", "Overview", filters, body)
-
-    # -- Pages ---------------------------------------------------------------------------
+        o = data.overview
+        states = [
+            (label, views, _share(views, o.views))
+            for label, views in (
+                ("Consented (analytics accepted)", o.granted_views),
+                ("Refused (declined, GPC, withdrawn)", o.denied_views),
+                ("No decision yet", o.unknown_views),
+            )
+        ]
+        return self._page(
+            request,
+            "overview.html",
+            "/",
+            filters,
+            data=data,
+            anonymous_share=_share(o.anonymous_views, o.views),
+            trend=_trend_figure(data.trend, chart_id="trend", what="whole site"),
+            states=states,
+            min_sample=MIN_SAMPLE,
+        )
 
     async def pages(self, request: Request) -> Response:
         """GET /pages: the sortable usefulness table."""
@@ -103,15 +176,19 @@ class Views:
         sort = parse_sort(request.query_params)
         data = await fetch(self.reports.pages, filters, sort)
         base = base_path(request, self.prefix)
-        keep = {"sort": sort.key, "order": "desc" if sort.descending else "asc"}
-        lead = (
-            "Usefulness 0–100 weighs engaged time, deep reads, bounces and votes "
-            f"(docs/metrics.md); it needs {MIN_SAMPLE} engaged views. Pages scoring below the "
-            f"median and within {FLAG_MARGIN} points of the lowest are flagged "
-            '<span class="badge">least useful</span>. Click a heading to sort.'
-        )
+        order = "desc" if sort.descending else "asc"
         return self._page(
-            request, "/pages", "/pages", "Pages", "Pages", filters, _pages(data, base), lead, keep
+            request,
+            "pages.html",
+            "/pages",
+            filters,
+            keep={"sort": sort.key, "order": order},
+            table=data.table,
+            headings=_headings(data.table, base, filters),
+            csv_href=f"{base}/pages.csv{filters.query(sort=sort.key, order=order)}",
+            numeric=NUMERIC,
+            min_sample=MIN_SAMPLE,
+            flag_margin=FLAG_MARGIN,
         )
 
     async def detail(self, request: Request) -> Response:
@@ -119,63 +196,93 @@ class Views:
         filters = parse_filters(request.query_params)
         path = page_path(request)
         data = await fetch(self.reports.detail, filters, path)
-        base = base_path(request, self.prefix)
-        heading = f'Page <code class="path">{esc(path)}</code>'
-        lead = f'<a href="{esc(base + "/pages" + filters.query())}">← All pages</a>'
+        p = data.page
+        engaged_total = sum(b.views for b in data.engaged_time)
+        next_total = sum(n.views for n in data.next_pages)
         return self._page(
             request,
+            "detail.html",
             "/pages/detail",
-            "/pages",
-            f"Page {path}",
-            heading,
             filters,
-            _detail(data, base),
-            lead,
-            {"path": path},
+            active="/pages",
+            keep={"path": path},
+            path=path,
+            data=data,
+            voted_useful=_share(p.votes_yes, p.votes_yes + p.votes_no) if p else None,
+            trend=_trend_figure(data.trend, chart_id="trend", what="this page"),
+            engaged=_buckets_figure(
+                "engaged",
+                "Engaged time per view",
+                "Engaged time",
+                [(_engaged_label(b), b.views) for b in data.engaged_time],
+                engaged_total,
+            ),
+            scrolled=_buckets_figure(
+                "scroll",
+                "Deepest scroll per view",
+                "Scroll depth",
+                [(_scroll_label(b), b.views) for b in data.scroll_depth],
+                engaged_total,
+            ),
+            next_pages=[(n, _share(n.views, next_total)) for n in data.next_pages],
         )
-
-    # -- Consent and errors --------------------------------------------------------------
 
     async def consent(self, request: Request) -> Response:
         """GET /consent: decisions by action and policy revision over time, GPC share."""
         filters = parse_filters(request.query_params)
         data = await fetch(self.reports.consent, filters)
+        totals = _consent_totals(data)
         return self._page(
-            request, "/consent", "/consent", "Consent", "Consent", filters, _consent(data)
+            request,
+            "consent.html",
+            "/consent",
+            filters,
+            data=data,
+            totals=totals,
+            chart=_decisions_figure(data, totals),
+            revisions=_revisions(data),
         )
 
     async def errors(self, request: Request) -> Response:
         """GET /errors: pages answered 404 or 5xx."""
         filters = parse_filters(request.query_params)
         data = await fetch(self.reports.errors, filters)
-        base = base_path(request, self.prefix)
+        errors = data.errors
         return self._page(
-            request, "/errors", "/errors", "Errors", "404 and 5xx", filters, _errors(data, base)
+            request,
+            "errors.html",
+            "/errors",
+            filters,
+            data=data,
+            not_found=sum(e.views for e in errors if e.status == 404),
+            server=sum(e.views for e in errors if e.status >= 500),
+            pages=len({(e.host, e.path) for e in errors}),
+            bot_views=sum(e.bot_views for e in errors),
+            several_hosts=len({e.host for e in errors}) > 1,
         )
 
     def _page(
         self,
         request: Request,
+        name: str,
         here: str,
-        active: str,
-        title: str,
-        heading: str,
         filters: Filters,
-        body: str,
-        lead: str = "",
+        *,
+        active: str = "",
         keep: dict[str, str] | None = None,
+        **context: object,
     ) -> HTMLResponse:
+        base = base_path(request, self.prefix)
         return HTMLResponse(
             templates.page(
-                base=base_path(request, self.prefix),
+                name,
+                base=base,
                 here=here,
-                active=active,
-                title=title,
-                heading=heading,
+                active=active or here,
                 filters=filters,
-                body=body,
-                lead=lead,
                 keep=keep,
+                detail_link=DetailLinks(base, filters),
+                **context,
             )
         )
 
@@ -188,305 +295,56 @@ def page_path(request: Request) -> str:
     return path
 
 
-def _detail_link(base: str, filters: Filters, path: str, host: str = "") -> str:
-    target = Filters(filters.start, filters.end, host or filters.host)
-    return f"{base}/pages/detail{target.query(path=path)}"
-
-
-# -- page bodies -------------------------------------------------------------------------
-
-
-def _overview(data: OverviewData, base: str) -> str:
-    o = data.overview
-    share = o.anonymous_views / o.views if o.views else None
-    numbers = kpis(
-        [
-            Kpi("Views", count(o.views), f"{count(o.bot_views)} bot views apart"),
-            Kpi("Visitors", count(o.visitors), "distinct, with analytics consent"),
-            Kpi("Anonymous views", count(o.anonymous_views), f"{percent(share)} of views"),
-            Kpi(
-                "Consent rate",
-                percent(o.consent_rate),
-                f"{count(o.analytics_accepted)} of {count(o.decisions)} decisions accept analytics",
-            ),
-            Kpi("Sessions", count(o.sessions), "consented visitors only"),
-        ],
-        "Totals",
-    )
-    trend = _trend_figure(data.trend, chart_id="trend", what="whole site")
-    states = [
-        ("Consented (analytics accepted)", o.granted_views),
-        ("Refused (declined, GPC, withdrawn)", o.denied_views),
-        ("No decision yet", o.unknown_views),
-    ]
-    state_rows = [
-        [esc(label), count(n), percent(n / o.views if o.views else None)] for label, n in states
-    ]
-    state_table = simple_table(
-        "Views by consent state", ["Consent state", "Views", "Share"], state_rows, empty=""
-    )
-    if data.least_useful:
-        items = "".join(
-            f'<li><a href="{esc(_detail_link(base, data.filters, p.path, p.host))}">'
-            f'<code class="path">{esc(p.path)}</code></a> — usefulness '
-            f"{p.usefulness} · {count(p.views)} views</li>"
-            for p in data.least_useful
-        )
-        least = f'<ol class="list">{items}</ol>'
-    else:
-        least = (
-            '<p class="empty">No page is flagged: a score needs '
-            f"{MIN_SAMPLE} engaged views, and at least two scored pages.</p>"
-        )
-    return (
-        numbers
-        + trend
-        + '<div class="cols">'
-        + card("Views by consent state", state_table, heading_id="states-h")
-        + card("Least useful pages", least, heading_id="least-h")
-        + "</div>"
-    )
-
-
-def _cell(column: Column, value: Value) -> str:
-    if column.kind == "flag":
-        return '<span class="badge">least useful</span>' if value else ""
-    if value is None:
-        return templates.score(None) if column.kind == "score" else templates.NO_DATA
-    if column.kind == "score" and isinstance(value, int):
-        return templates.score(value)
-    if column.kind == "count" and isinstance(value, int):
-        return count(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if column.kind == "rate":
-            return percent(value)
-        if column.kind == "duration":
-            return templates.duration(value)
-        if column.kind == "scroll":
-            return templates.scroll(value)
-    return esc(value)
-
-
-def _pages(data: PagesData, base: str) -> str:
-    table = data.table
-    filters = data.filters
-    if not table.rows:
-        return card("Pages", '<p class="empty">No page requests in this range.</p>', heading_id="p")
-    head = []
+def _headings(table: PageTable, base: str, filters: Filters) -> list[Heading]:
+    direction = "descending" if table.sort.descending else "ascending"
+    arrow = "↓" if table.sort.descending else "↑"
+    headings = []
     for column in table.columns:
         wanted = table.sort.toggled(column.key)
-        href = (
-            base
-            + "/pages"
-            + filters.query(sort=column.key, order="desc" if wanted.descending else "asc")
-        )
-        sorted_here = column.key == table.sort.key
-        direction = "descending" if table.sort.descending else "ascending"
-        arrow = ("↓" if table.sort.descending else "↑") if sorted_here else ""
-        head.append(
-            f'<th scope="col" class="{"num" if column.kind in NUMERIC else "text"}" '
-            f'data-column="{column.key}" title="{esc(column.help)}"'
-            + (f' aria-sort="{direction}"' if sorted_here else "")
-            + f'><a href="{esc(href)}">{esc(column.label)}'
-            + (f' <span aria-hidden="true">{arrow}</span>' if arrow else "")
-            + "</a></th>"
-        )
-    body = "".join(_page_row(row, table.columns, base, filters) for row in table.rows)
-    csv_href = (
-        base
-        + "/pages.csv"
-        + filters.query(sort=table.sort.key, order="desc" if table.sort.descending else "asc")
-    )
-    flagged = sum(1 for r in table.rows if r.least_useful)
-    summary = f"{len(table.rows)} page{'s' if len(table.rows) != 1 else ''}" + (
-        f", {flagged} flagged least useful" if flagged else ""
-    )
-    return (
-        '<section class="card" aria-labelledby="pages-h"><div class="tablehead">'
-        f'<h2 id="pages-h">Page usefulness</h2><p class="muted">{summary} · '
-        f'<a href="{esc(csv_href)}" download>Download CSV</a></p></div>'
-        '<div class="scroll"><table class="pages">'
-        '<caption class="sr-only">Page usefulness, one row per page; '
-        "column headings sort the table</caption>"
-        f"<thead><tr>{''.join(head)}</tr></thead><tbody>{body}</tbody></table></div></section>"
-    )
-
-
-def _page_row(row: PageRow, columns: tuple[Column, ...], base: str, filters: Filters) -> str:
-    cells = []
-    for column in columns:
-        value = row.value(column.key)
-        raw = esc(cell_text(value))
-        if column.key == "path":
-            link = _detail_link(base, filters, row.metrics.path, row.metrics.host)
-            cells.append(
-                f'<th scope="row" data-value="{raw}"><a href="{esc(link)}">'
-                f'<span class="path">{esc(value)}</span></a></th>'
+        order = "desc" if wanted.descending else "asc"
+        here = column.key == table.sort.key
+        headings.append(
+            Heading(
+                column,
+                href=f"{base}/pages{filters.query(sort=column.key, order=order)}",
+                sorted=direction if here else "",
+                arrow=arrow if here else "",
+                align="num" if column.kind in NUMERIC else "text",
             )
-        else:
-            align = "num" if column.kind in NUMERIC else "text"
-            cells.append(f'<td class="{align}" data-value="{raw}">{_cell(column, value)}</td>')
-    flagged = ' class="flagged"' if row.least_useful else ""
-    return f"<tr{flagged}>{''.join(cells)}</tr>"
-
-
-def _detail(data: DetailData, base: str) -> str:
-    p = data.page
-    if p is None:
-        return card(
-            "No data",
-            '<p class="empty">No request for this page in the range. Check the path, or '
-            "widen the range.</p>",
-            heading_id="none-h",
         )
-    votes = p.votes_yes + p.votes_no
-    numbers = kpis(
-        [
-            Kpi(
-                "Usefulness",
-                "not enough data" if p.usefulness is None else str(p.usefulness),
-                f"{count(p.engaged_views)} engaged views",
-            ),
-            Kpi("Views", count(p.views), f"{count(p.anonymous_views)} anonymous"),
-            Kpi("Visitors", count(p.visitors), f"{count(p.entries)} entries"),
-            Kpi("Engaged time", templates.duration(p.median_engaged_ms), "median"),
-            Kpi("Scroll depth", templates.scroll(p.avg_scroll_pct), "average deepest"),
-            Kpi("Bounce rate", percent(p.bounce_rate), f"exit rate {percent(p.exit_rate)}"),
-            Kpi(
-                "Voted useful",
-                percent(p.votes_yes / votes if votes else None),
-                f"{count(p.votes_yes)} yes · {count(p.votes_no)} no" if votes else "no votes yet",
-            ),
-        ],
-        "Page metrics",
-    )
-    engaged_total = sum(b.views for b in data.engaged_time)
-    engaged = charts.figure(
-        "bars",
-        chart_id="engaged",
-        title="Engaged time per view",
-        description=f"Engaged time of {engaged_total:,} views with engagement, in buckets.",
-        label_name="Engaged time",
-        labels=[_engaged_label(b) for b in data.engaged_time],
-        series=[charts.Series("Views", tuple(b.views for b in data.engaged_time))],
-        width="half",
-    )
-    scrolled = charts.figure(
-        "bars",
-        chart_id="scroll",
-        title="Deepest scroll per view",
-        description=f"Scroll depth of {engaged_total:,} views with engagement, in buckets.",
-        label_name="Scroll depth",
-        labels=[_scroll_label(b) for b in data.scroll_depth],
-        series=[charts.Series("Views", tuple(b.views for b in data.scroll_depth))],
-        width="half",
-    )
-    none = '<span class="muted">(none: typed, bookmarked or hidden)</span>'
-    referrer_rows = [
-        [esc(r.referrer_host) if r.referrer_host else none, count(r.views), count(r.visitors)]
-        for r in data.referrers
-    ]
-    next_total = sum(n.views for n in data.next_pages)
-    next_rows = [
-        [
-            (
-                f'<a href="{esc(_detail_link(base, data.filters, n.next_path))}">'
-                f'<code class="path">{esc(n.next_path)}</code></a>'
-                if n.next_path
-                else '<span class="muted">(left the site)</span>'
-            ),
-            count(n.views),
-            percent(n.views / next_total if next_total else None),
-        ]
-        for n in data.next_pages
-    ]
-    error_rows = [
-        [str(e.status), count(e.views), count(e.bot_views), _when(e.last_seen)] for e in data.errors
-    ]
-    return (
-        numbers
-        + _trend_figure(data.trend, chart_id="trend", what="this page")
-        + f'<div class="cols">{engaged}{scrolled}</div><div class="cols">'
-        + card(
-            "Referrers",
-            simple_table(
-                "Referrer hosts of this page",
-                ["Referrer", "Views", "Visitors"],
-                referrer_rows,
-                empty="No views in this range.",
-            ),
-            heading_id="ref-h",
-        )
-        + card(
-            "Next page in the session",
-            simple_table(
-                "Pages viewed next, consented sessions",
-                ["Next page", "Views", "Share"],
-                next_rows,
-                empty="No consented sessions viewed this page.",
-            ),
-            heading_id="next-h",
-        )
-        + "</div>"
-        + card(
-            "Errors",
-            simple_table(
-                "Error answers of this page",
-                ["Status", "Views", "Bot views", "Last seen (UTC)"],
-                error_rows,
-                empty="No 404 or 5xx answers for this page.",
-            ),
-            heading_id="err-h",
-        )
-    )
+    return headings
 
 
-def _when(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
-
-
-def _days(filters: Filters) -> list[datetime.date]:
-    return [filters.start + datetime.timedelta(days=i) for i in range(filters.days)]
-
-
-def _consent(data: ConsentData) -> str:
+def _consent_totals(data: ConsentData) -> ConsentTotals:
     decisions = sum(d.decisions for d in data.decisions)
     accepted = sum(d.analytics_accepted for d in data.decisions)
+    withdrawn = sum(d.decisions for d in data.decisions if d.action == "withdraw")
+    return ConsentTotals(
+        decisions=decisions,
+        accepted=accepted,
+        accepted_share=_share(accepted, decisions),
+        refused=decisions - accepted - withdrawn,
+        withdrawn=withdrawn,
+    )
+
+
+def _decisions_figure(data: ConsentData, totals: ConsentTotals) -> Markup:
+    f = data.filters
+    days = [f.start + datetime.timedelta(days=i) for i in range(f.days)]
+    per_day: dict[tuple[datetime.date, str], int] = defaultdict(int)
     by_action: dict[str, int] = defaultdict(int)
     for d in data.decisions:
-        by_action[d.action] += d.decisions
-    refused = decisions - accepted - by_action.get("withdraw", 0)
-    numbers = kpis(
-        [
-            Kpi("Decisions", count(decisions), "banner, form, GPC and DNT"),
-            Kpi(
-                "Accept analytics",
-                percent(accepted / decisions if decisions else None),
-                f"{count(accepted)} decisions",
-            ),
-            Kpi("Refuse analytics", count(refused), "declined or a privacy signal"),
-            Kpi("Withdrawals", count(by_action.get("withdraw", 0)), "consent taken back"),
-            Kpi(
-                "GPC share",
-                percent(data.gpc.gpc_share),
-                f"{count(data.gpc.gpc_decisions)} decisions from Global Privacy Control",
-            ),
-        ],
-        "Consent totals",
-    )
-    days = _days(data.filters)
-    per_day: dict[tuple[datetime.date, str], int] = defaultdict(int)
-    for d in data.decisions:
         per_day[(d.day, d.action)] += d.decisions
-    chart = charts.figure(
+        by_action[d.action] += d.decisions
+    return charts.figure(
         "bars",
         chart_id="decisions",
         title="Decisions per day by action",
         description=(
-            f"{decisions:,} decisions over {len(days)} days: "
+            f"{totals.decisions:,} decisions over {len(days)} days: "
             + ", ".join(f"{by_action[a]:,} {a}" for a in data.actions)
             + "."
-            if decisions
+            if totals.decisions
             else f"No decisions over {len(days)} days."
         ),
         label_name="Day",
@@ -498,66 +356,24 @@ def _consent(data: ConsentData) -> str:
             for action in data.actions
         ],
     )
-    revisions: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+
+def _revisions(data: ConsentData) -> list[RevisionRow]:
+    by_action: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    accepted: dict[int, int] = defaultdict(int)
     for d in data.decisions:
-        revisions[d.policy_revision][d.action] += d.decisions
-        revisions[d.policy_revision]["_accepted"] += d.analytics_accepted
+        by_action[d.policy_revision][d.action] += d.decisions
+        accepted[d.policy_revision] += d.analytics_accepted
     rows = []
-    for revision in sorted(revisions, reverse=True):
-        counts = revisions[revision]
-        total = sum(v for k, v in counts.items() if not k.startswith("_"))
+    for revision in sorted(by_action, reverse=True):
+        counts = by_action[revision]
+        total = sum(counts.values())
         rows.append(
-            [f"Revision {revision}", count(total)]
-            + [count(counts.get(a, 0)) for a in data.actions]
-            + [percent(counts["_accepted"] / total if total else None)]
+            RevisionRow(
+                revision,
+                total,
+                [counts.get(a, 0) for a in data.actions],
+                _share(accepted[revision], total),
+            )
         )
-    table = simple_table(
-        "Decisions by policy revision and action",
-        ["Policy revision", "Decisions", *data.actions, "Accept analytics"],
-        rows,
-        empty="No consent decisions in this range.",
-    )
-    return (
-        numbers
-        + chart
-        + card("Decisions by policy revision", table, heading_id="rev-h")
-        + '<p class="muted">Actions: accept_all and reject_all are the banner\'s two buttons, '
-        "custom a choice in Settings, gpc / dnt a refusal taken from the browser's privacy "
-        "signal, withdraw a consent taken back.</p>"
-    )
-
-
-def _errors(data: ErrorsData, base: str) -> str:
-    errors = data.errors
-    not_found = sum(e.views for e in errors if e.status == 404)
-    server = sum(e.views for e in errors if e.status >= 500)
-    numbers = kpis(
-        [
-            Kpi("404s", count(not_found), "human requests"),
-            Kpi("5xx", count(server), "human requests"),
-            Kpi("Pages", count(len({(e.host, e.path) for e in errors})), "with an error answer"),
-            Kpi("Bot requests", count(sum(e.bot_views for e in errors)), "404 and 5xx"),
-        ],
-        "Error totals",
-    )
-    several_hosts = len({e.host for e in errors}) > 1
-    rows = [
-        [
-            f'<a href="{esc(_detail_link(base, data.filters, e.path, e.host))}">'
-            f'<code class="path">{esc(e.path)}</code></a>',
-            *([esc(e.host)] if several_hosts else []),
-            str(e.status),
-            count(e.views),
-            count(e.bot_views),
-            _when(e.last_seen),
-        ]
-        for e in errors
-    ]
-    headers = ["Page", *(["Host"] if several_hosts else []), "Status", "Views", "Bot views"]
-    table = simple_table(
-        "Pages answered 404 or 5xx",
-        [*headers, "Last seen (UTC)"],
-        rows,
-        empty="No 404 or 5xx answers in this range.",
-    )
-    return numbers + card("Pages answered 404 or 5xx", table, heading_id="errors-h")
+    return rows
