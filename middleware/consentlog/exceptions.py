@@ -40,3 +40,10 @@ class StoreUnavailable(StoreError):
 
 class CorruptSpoolFile(ConsentlogError, ValueError):
     """A spool file that cannot be read back whole."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (or its type), short enough for one log or
+    error line: what consentlog shows of an exception it did not raise itself."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import structlog
 
 from consentlog.analytics.rollup import roll_up
-from consentlog.ingest.writer import Writer, first_line
+from consentlog.exceptions import first_line
+from consentlog.ingest.writer import Writer
 
 log = structlog.get_logger("consentlog.analytics.schedule")
 

@@ -19,7 +19,7 @@ import structlog
 from consentlog.cli.analysis import cmd_export, cmd_forget, cmd_report, parse_date
 from consentlog.cli.servers import cmd_dashboard, cmd_demo
 from consentlog.cli.store import cmd_migrate, cmd_rollup, cmd_sql, cmd_status
-from consentlog.exceptions import ConsentlogError
+from consentlog.exceptions import ConsentlogError, first_line
 from consentlog.settings import DEFAULT_STORE_URL
 
 
@@ -105,8 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"consentlog: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # a query error from ClickHouse is the user's to fix
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"consentlog: {first_line}", file=sys.stderr)
+        print(f"consentlog: {first_line(exc)}", file=sys.stderr)
         return 1
     return code
-

@@ -10,9 +10,8 @@ from typing import Any
 
 from consentlog.analytics.rollup import roll_up
 from consentlog.cli.common import jsonable, print_table, settings_of, store_of
-from consentlog.ingest.spool import Spool
+from consentlog.ingest.spool import Spool, default_spool_dir
 from consentlog.ingest.status import read_status
-from consentlog.ingest.writer import default_spool_dir
 from consentlog.store.schema import (
     LATEST,
     MIGRATIONS,

@@ -18,7 +18,7 @@ from consentlog.analytics import reports
 from consentlog.analytics.metrics import PageMetrics, page_report
 from consentlog.dashboard.filters import Filters
 from consentlog.dashboard.table import PageTable, Sort, build_table
-from consentlog.exceptions import StoreUnavailable
+from consentlog.exceptions import StoreUnavailable, first_line
 from consentlog.store import Store
 
 P = ParamSpec("P")
@@ -36,8 +36,7 @@ async def fetch(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
                 "the consentlog tables do not exist yet: run `consentlog migrate`, or wait "
                 "for the site's first page request"
             ) from exc
-        first_line = text.splitlines()[0][:300] if text else type(exc).__name__
-        raise StoreUnavailable(first_line) from exc
+        raise StoreUnavailable(first_line(exc)) from exc
 
 
 def _plain(value: Any) -> Any:

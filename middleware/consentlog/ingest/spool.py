@@ -26,6 +26,7 @@ from typing import Any
 
 from consentlog.exceptions import CorruptSpoolFile
 from consentlog.ingest.events import KINDS, ConsentRecord, Engagement, Event, PageRequest
+from consentlog.store import Store
 
 VERSION = 2
 # The fields of version 1 files, as the events had them when that format was current.
@@ -185,3 +186,11 @@ class Spool:
             sum(1 for _ in self.quarantine_dir.iterdir()) if self.quarantine_dir.is_dir() else 0
         )
         return SpoolStats(len(files), sum(p.stat().st_size for p in files), quarantined)
+
+
+def default_spool_dir(store: Store, database: str) -> Path:
+    """``<store>-spool/<database>`` beside an embedded store, else
+    ``./.consentlog-spool/<database>``."""
+    if store.path is not None:
+        return store.path.with_name(store.path.name + "-spool") / database
+    return Path(".consentlog-spool").resolve() / database

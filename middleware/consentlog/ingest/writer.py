@@ -34,10 +34,10 @@ from typing import Any
 
 import structlog
 
-from consentlog.exceptions import CorruptSpoolFile
+from consentlog.exceptions import CorruptSpoolFile, first_line
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import ConsentRecord, Event, PageRequest
-from consentlog.ingest.spool import Batch, Spool
+from consentlog.ingest.spool import Batch, Spool, default_spool_dir
 from consentlog.store import Store
 from consentlog.store.schema import migrate
 
@@ -392,17 +392,3 @@ class Writer:
         if self.spool.directory.is_dir():
             for path in self.spool.directory.glob("*.tmp"):
                 self._quarantine(path, "incomplete write (process was killed)")
-
-
-def default_spool_dir(store: Store, database: str) -> Path:
-    """``<store>-spool/<database>`` beside an embedded store, else
-    ``./.consentlog-spool/<database>``."""
-    if store.path is not None:
-        return store.path.with_name(store.path.name + "-spool") / database
-    return Path(".consentlog-spool").resolve() / database
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an error's message (or its type), short enough for a log line."""
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
