@@ -9,7 +9,8 @@ allows one store per process). ``browser`` is a Chromium shared by a test module
 error.
 
 Test modules load this file with ``pytest_plugins = ["tests.browser.live"]`` (so its asserts are
-rewritten too) and import from it only for type checking.
+rewritten too) and import from it only for type checking. Playwright is imported only when
+a test needs a browser, so the suite is collected (and ``-m "not browser"`` runs) without it.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.demo.app import create_demo_app
 from consentlog.store import Store
+
+if TYPE_CHECKING:  # Playwright is imported when a browser starts, not to collect tests
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 SECRET = "browser-test"
 CHROMIUM = "/usr/bin/chromium"
@@ -122,6 +125,8 @@ def browser() -> Iterator[Browser]:
     Not session-wide: while Playwright's sync API is started, the main thread counts as
     running an event loop, so ``asyncio.run`` in any later test module would fail.
     """
+    from playwright.sync_api import sync_playwright
+
     playwright = sync_playwright().start()
     try:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -131,7 +136,7 @@ def browser() -> Iterator[Browser]:
         playwright.stop()
 
 
-NewContext = Callable[..., BrowserContext]
+NewContext = Callable[..., "BrowserContext"]
 
 
 @pytest.fixture

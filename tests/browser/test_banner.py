@@ -1,7 +1,7 @@
 """The visitor's flow in a real browser: Debian's Chromium against the live demo site.
 
 Each test gets a fresh browser context (no cookies) and its own database; the demo runs
-under uvicorn in a background thread (see ``tests/browser.py``).
+under uvicorn in a background thread (see ``tests/browser/live.py``).
 """
 
 from __future__ import annotations
@@ -12,14 +12,21 @@ import re
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from playwright.sync_api import BrowserContext, Cookie, Page, expect
+import pytest
+
+pytest.importorskip("playwright", reason="the browser tests need Playwright (the test extra)")
+
+from playwright.sync_api import expect
 
 from tests.helpers import ROOT, rows
 
 if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Cookie, Page
+
     from tests.browser.live import LiveServer, NewContext, StartServer
 
 pytest_plugins = ["tests.browser.live"]  # live_server, live, browser, new_context, context, page
+pytestmark = pytest.mark.browser
 
 AXE_SCRIPT = ROOT / "js" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts"

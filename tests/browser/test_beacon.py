@@ -6,14 +6,21 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from playwright.sync_api import BrowserContext, Page, expect
+import pytest
+
+pytest.importorskip("playwright", reason="the browser tests need Playwright (the test extra)")
+
+from playwright.sync_api import expect
 
 from tests.helpers import rows
 
 if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
     from tests.browser.live import LiveServer
 
 pytest_plugins = ["tests.browser.live"]
+pytestmark = pytest.mark.browser
 
 DOC = "/docs/getting-started"
 

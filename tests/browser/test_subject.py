@@ -6,16 +6,23 @@ import datetime
 import json
 from typing import TYPE_CHECKING
 
-from playwright.sync_api import Browser, expect
+import pytest
+
+pytest.importorskip("playwright", reason="the browser tests need Playwright (the test extra)")
+
+from playwright.sync_api import expect
 
 from consentlog.analytics.rollup import rebuild_day
 from consentlog.privacy.subject import TABLES
 from tests.helpers import rows
 
 if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
     from tests.browser.live import LiveServer, NewContext
 
 pytest_plugins = ["tests.browser.live"]
+pytestmark = pytest.mark.browser
 
 PAGES = ["/docs", "/pricing", "/about"]
 # headless Chromium announces itself and is counted as a bot: be a person's browser
