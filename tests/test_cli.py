@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import cli_env
 
 CLI = [sys.executable, "-m", "consentlog.cli"]
@@ -46,6 +48,7 @@ def _wait_for(url: str, timeout: float = 60.0) -> None:
             time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
     """`consentlog demo` serves pages into ./.consentlog; after SIGTERM, `sql` reads them."""
     port = _free_port()

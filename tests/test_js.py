@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,6 +20,7 @@ def _node(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([node, *arguments], cwd=ROOT, capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_js_unit_tests_pass() -> None:
     """`node --test js/test/` runs the script's unit tests and all of them pass."""
     result = _node("--test", "js/test/")

@@ -101,6 +101,7 @@ def _wait_for_summary(lines: queue.Queue[str], timeout: float) -> tuple[str, lis
     raise AssertionError(f"no summary line within {timeout} s: {seen}")
 
 
+@pytest.mark.slow
 def test_demo_simulate_ranks_useful_pages_on_top(tmp_path: Path) -> None:
     """`demo --simulate 200`, then `report --json`: the pages designed useful score
     highest, /blog/larkspur-2-3 lowest."""

@@ -13,8 +13,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from consentlog.testing import call, consent_cookie, http_scope
 from tests.helpers import MakeApp, cli_env, rows
+
+pytestmark = pytest.mark.slow
 
 REQUESTS = 1_000_000
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from consentlog.ingest.writer import Writer
@@ -40,6 +41,7 @@ def _writer(store: Any, database: str) -> Writer:
     return Writer(store, database=database, batch_size=500, flush_interval=0.02)
 
 
+@pytest.mark.slow
 def test_many_requests_land_exactly_once(make_stored_app: MakeApp) -> None:
     """3,000 page requests → 3,000 rows, every pageview_id once, in batches."""
     app = make_stored_app(batch_size=500)
@@ -106,6 +108,7 @@ def test_unreachable_server_url_does_not_break_the_site(tmp_path: Path) -> None:
     assert 1 == app.writer.spool.stats().files
 
 
+@pytest.mark.slow
 def test_outage_spools_with_bounded_queue_then_replays_exactly_once(
     store: Store, database: str, tmp_path: Path, make_app: MakeApp
 ) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from consentlog.privacy.subject import TABLES, Subject, erase_statements
@@ -131,6 +132,7 @@ print(result[0][0])
 """
 
 
+@pytest.mark.slow
 def test_cli_export_and_forget_by_consent_id(tmp_path: Path) -> None:
     """`consentlog export/forget --consent ID` on an embedded store (separate processes)."""
     url = f"chdb://{tmp_path / 'store'}"
