@@ -26,7 +26,7 @@ from pathlib import Path
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import PageRequest
 from consentlog.ingest.writer import Writer
-from consentlog.store import Store
+from consentlog.store import Store, open_store
 from consentlog.store.schema import migrate
 
 AGENTS = (
@@ -106,7 +106,7 @@ def main(total: int, batch: int, rounds: int) -> None:
     data = events(total)
     batches = [data[i : i + batch] for i in range(0, total, batch)]
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"chdb://{tmp}/store")
+        store = open_store(f"chdb://{tmp}/store")
         raw: list[float] = []
         ours: list[float] = []
         for r in range(rounds):

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.writer import Writer
-from consentlog.store import Store
+from consentlog.store import open_store
 from consentlog.testing import OutageStore, call, consent_cookie, http_scope
 
 
@@ -45,7 +45,7 @@ async def run(rate: int, before: float, outage: float, after: float) -> None:
     # embedded engine's, which RSS mixes in
     tracemalloc.start()
     with tempfile.TemporaryDirectory() as tmp:
-        store = OutageStore(Store(f"chdb://{tmp}/store"))
+        store = OutageStore(open_store(f"chdb://{tmp}/store"))
         writer = Writer(store, database="outage", spool_dir=Path(tmp) / "spool",  # type: ignore[arg-type]
                         queue_size=100_000, flush_interval=1.0)  # fmt: skip
         app = ConsentMiddleware(

@@ -19,7 +19,7 @@ import time
 
 from consentlog.analytics.metrics import page_report
 from consentlog.analytics.rollup import roll_up
-from consentlog.store import Store
+from consentlog.store import open_store
 from consentlog.store.schema import migrate
 
 DAYS = 30
@@ -69,7 +69,7 @@ def timed(function: object, *args: object, **kwargs: object) -> float:
 
 def main(rows: int, runs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(f"chdb://{tmp}/store")
+        store = open_store(f"chdb://{tmp}/store")
         migrate(store, "bench")
         # ~8 slots per session of which 1-6 are kept: aim for `rows` kept rows
         slots = int(rows * 8 / 3.5)

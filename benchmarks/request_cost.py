@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.writer import Writer
-from consentlog.store import Store
+from consentlog.store import open_store
 from consentlog.testing import call, http_scope
 
 PAGE = (
@@ -56,7 +56,7 @@ class PausedWriter(Writer):
 
 
 def consent_stack(tmp: str) -> tuple[ConsentMiddleware, list[tuple[bytes, bytes]]]:
-    store = Store(f"chdb://{tmp}/unused")  # never opened: the writer is paused
+    store = open_store(f"chdb://{tmp}/unused")  # never opened: the writer is paused
     writer = PausedWriter(store, database="bench", queue_size=10**8, spool_dir=None)
     app = ConsentMiddleware(bare_app(), secret_keys=["bench"], writer=writer)
     decision = app.core.codec.new_decision(["analytics"], "banner")
