@@ -10,10 +10,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from consentlog.dashboard.filters import parse_filters
+from consentlog.dashboard.filters import page_path, parse_filters
 from consentlog.dashboard.queries import Reports, fetch
 from consentlog.dashboard.table import parse_sort
-from consentlog.dashboard.views import page_path
 
 
 class Api:

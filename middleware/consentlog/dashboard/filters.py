@@ -19,6 +19,8 @@ from consentlog.exceptions import BadRequest
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366  # longer ranges are a job for `consentlog sql`, not a page view
 
+MAX_PATH = 2048  # longer `path` parameters cannot be a page of this site
+
 
 @dataclass(frozen=True, slots=True)
 class Filters:
@@ -95,4 +97,12 @@ def route_path(connection: HTTPConnection) -> str:
     root: str = connection.scope.get("root_path", "")
     if root and path.startswith(root):
         return path[len(root) :] or "/"
+    return path
+
+
+def page_path(connection: HTTPConnection) -> str:
+    """The ``path`` query parameter of the detail routes."""
+    path = connection.query_params.get("path", "")
+    if not path.startswith("/") or len(path) > MAX_PATH:
+        raise BadRequest(400, "path is missing or not a URL path: use ?path=/some/page")
     return path

@@ -19,12 +19,10 @@ from starlette.responses import HTMLResponse, Response
 from consentlog.analytics.metrics import MIN_SAMPLE
 from consentlog.analytics.reports import DayCount, EngagedBucket, ScrollBucket
 from consentlog.dashboard import charts, templates
-from consentlog.dashboard.filters import Filters, base_path, parse_filters
+from consentlog.dashboard.filters import Filters, base_path, page_path, parse_filters
 from consentlog.dashboard.queries import ConsentData, Reports, fetch
 from consentlog.dashboard.table import FLAG_MARGIN, Column, PageTable, parse_sort
-from consentlog.exceptions import BadRequest
 
-MAX_PATH = 2048  # longer `path` parameters cannot be a page of this site
 NUMERIC = frozenset({"count", "rate", "duration", "scroll", "score"})  # right-aligned columns
 # the same colour for an action on every chart: acceptances blue and green, refusals warm
 ACTION_COLOURS = {"accept_all": 0, "custom": 2, "reject_all": 1, "gpc": 3, "dnt": 5, "withdraw": 4}
@@ -285,14 +283,6 @@ class Views:
                 **context,
             )
         )
-
-
-def page_path(request: Request) -> str:
-    """The ``path`` query parameter of the detail routes."""
-    path = request.query_params.get("path", "")
-    if not path.startswith("/") or len(path) > MAX_PATH:
-        raise BadRequest(400, "path is missing or not a URL path: use ?path=/some/page")
-    return path
 
 
 def _headings(table: PageTable, base: str, filters: Filters) -> list[Heading]:
