@@ -113,3 +113,19 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     assert "applied [1, 2, 3]" in first.stdout
     second = _run(["migrate", "--clickhouse-url", url], tmp_path)
     assert "schema is up to date" == second.stdout.strip()
+
+
+def test_store_commands_ignore_page_options(tmp_path: Path) -> None:
+    """A bad variable for a page option (not the store's) does not stop a store command."""
+    env = {**cli_env(), "CONSENTLOG_SECURE_COOKIES": "sometimes"}
+    done = subprocess.run(
+        [*CLI, "migrate", "--dry-run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "CREATE TABLE IF NOT EXISTS consentlog.page_requests" in done.stdout

@@ -115,3 +115,26 @@ def test_optional_text_is_none_when_empty() -> None:
         {"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_DASHBOARD_PASSWORD": "pw"}
     )
     assert "pw" == dashboard.dashboard_password
+
+
+def test_a_string_is_not_a_list_of_keys() -> None:
+    """One string as secret_keys would make every character a key: refused."""
+    with pytest.raises(ConfigError, match="list of keys"):
+        Settings(secret_keys="long-secret")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="empty key"):
+        Settings(secret_keys=("k", "  "))
+
+
+def test_secrets_stay_out_of_the_repr() -> None:
+    """Keys, the dashboard password and token never appear in a printed Settings."""
+    settings = Settings(secret_keys=("key-one",), dashboard_password="pw-1", dashboard_token="t-1")
+    assert not {"key-one", "pw-1", "t-1"} & set(repr(settings).replace("'", " ").split())
+    assert "key-one" not in repr(settings)
+
+
+def test_only_the_named_options_are_read() -> None:
+    """``only=`` reads just those variables: a bad one elsewhere does not matter."""
+    env = {"CONSENTLOG_DATABASE": "site", "CONSENTLOG_SECURE_COOKIES": "sometimes"}
+    settings = Settings.from_env(env, require_secret_keys=False, only=("database",))
+    assert "site" == settings.database
+    assert "auto" == settings.secure_cookies

@@ -15,7 +15,7 @@ import json
 import os
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -73,7 +73,7 @@ PageFilter = Callable[[str, str], bool]
 class Settings:
     """All consentlog options. Lifetimes are in seconds."""
 
-    secret_keys: tuple[str, ...] = ()
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     policy_revision: int = 1
     categories: tuple[Category, ...] = DEFAULT_CATEGORIES
     clickhouse_url: str = DEFAULT_STORE_URL
@@ -106,11 +106,13 @@ class Settings:
     batch_size: int = 10_000
     flush_interval: float = 1.0  # seconds
     rollup_interval: float = 600.0  # seconds between runs of the daily rollup job
-    dashboard_password: str = ""
-    dashboard_token: str = ""
+    dashboard_password: str = field(default="", repr=False)
+    dashboard_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
-        if not all(self.secret_keys):
+        if isinstance(self.secret_keys, str):  # each character would be a key
+            raise ConfigError("secret_keys must be a list of keys, not one string: [key]")
+        if not all(key.strip() for key in self.secret_keys):
             raise ConfigError("secret_keys has an empty key: remove it")
         for name in ("consent_max_age", "visitor_max_age"):
             value = getattr(self, name)
@@ -152,17 +154,20 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         *,
         require_secret_keys: bool = True,
+        only: Collection[str] | None = None,
         **overrides: Any,
     ) -> Settings:
         """Settings from ``CONSENTLOG_*`` variables; keyword ``overrides`` win.
 
         ``require_secret_keys=False`` is for what signs nothing (the store commands) or
-        makes its own key (the demo): then no key is no error.
+        makes its own key (the demo): then no key is no error. ``only`` names the options
+        to read from the environment (the rest keep their defaults), so that a command
+        that needs the store alone is not stopped by a bad variable it never uses.
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name, annotation in _annotations().items():
-            if name in overrides:
+            if name in overrides or (only is not None and name not in only):
                 continue
             variable, raw = _variable(env, name)
             if raw is not None:

@@ -203,6 +203,11 @@ def test_safe_next_keeps_only_local_paths(target: str, expected: str) -> None:
         ("/docs/a", "/analytics/"),
         ("//evil.example/analytics/", "/analytics/"),
         ("", "/analytics/"),
+        ("/analytics/../x", "/analytics/"),
+        ("/analytics/%2e%2e/x", "/analytics/"),
+        ("/analytics/./pages", "/analytics/"),
+        ("/analytics/pages?next=../x", "/analytics/pages?next=../x"),
+        ("/analytics/v1.2/..x", "/analytics/v1.2/..x"),
     ],
 )
 def test_safe_next_under_a_base_stays_under_it(target: str, expected: str) -> None:

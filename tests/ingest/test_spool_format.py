@@ -104,6 +104,7 @@ def test_a_field_the_event_no_longer_has_is_left_out() -> None:
         ({"v": 2, "token": "t", "fields": {"pages": ["ts"], "consents": [], "engagements": []},
           "pages": [[1.0]]}, "field 'pageview_id' is missing"),
         ({"v": 1, "token": "t", "pages": [[1.0, "x"]]}, "2 values for 17 fields"),
+        ({"v": 1, "token": "t", "pages": [[[[[[[[]]]]]]]]}, "values for 17 fields"),
     ],
 )  # fmt: skip
 def test_unreadable_content_is_corrupt(payload: dict[str, object], reason: str) -> None:
@@ -133,3 +134,11 @@ def test_version_1_file_replays_into_the_store(store: Store, database: str, tmp_
         ("/docs/getting-started", "newsletter", "203.0.113.0/24", "de"),
         ("/pricing", "", "", "en"),
     ] == rows
+
+
+def test_deeply_nested_json_is_corrupt_not_fatal() -> None:
+    """A file that verifies but nests too deep to parse is corrupt (set aside, not retried)."""
+    payload = b"[" * 100_000 + b"]" * 100_000
+    data = payload + b"\n" + format(zlib.crc32(payload), "08x").encode() + b"\n"
+    with pytest.raises(CorruptSpoolFile, match="RecursionError"):
+        decode(data)

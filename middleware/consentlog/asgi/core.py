@@ -25,14 +25,19 @@ from consentlog.consent.pageviews import PageviewTokens
 from consentlog.consent.visit import Identifiers, Visit
 from consentlog.ingest.events import MAX_USER_AGENT, ConsentRecord, EventSink
 from consentlog.ingest.status import StatusFile
-from consentlog.ingest.writer import Writer
+from consentlog.ingest.writer import Hook, Writer
 from consentlog.settings import ANALYTICS, Settings
 from consentlog.store import Store, open_store
 
 
+def writer_hooks(settings: Settings) -> tuple[Hook, ...]:
+    """What runs on a site's writer thread besides the events: the status file for
+    ``consentlog status`` and the rollup schedule."""
+    return (StatusFile(), RollupSchedule(settings.rollup_interval))
+
+
 def writer_for(settings: Settings, store: Store) -> Writer:
-    """The background writer ``settings`` describe, with the status file and the rollup
-    schedule on its thread."""
+    """The background writer ``settings`` describe, with ``writer_hooks`` on its thread."""
     return Writer(
         store,
         database=settings.database,
@@ -41,14 +46,15 @@ def writer_for(settings: Settings, store: Store) -> Writer:
         batch_size=settings.batch_size,
         flush_interval=settings.flush_interval,
         retention_months=settings.retention_months,
-        after_cycle=(StatusFile(), RollupSchedule(settings.rollup_interval)),
+        after_cycle=writer_hooks(settings),
     )
 
 
 class ConsentCore:
     """The shared parts of one mounted consentlog: settings, codec, cookies, tokens, the
     event sink and the store, the banner. ``sink`` replaces the background writer (tests,
-    or several middlewares sharing one)."""
+    or several middlewares sharing one); a ``Writer`` handed in gets ``writer_hooks``
+    unless it has hooks of those kinds already."""
 
     def __init__(self, settings: Settings, *, sink: EventSink | None = None) -> None:
         settings.check_secret_keys()
@@ -62,9 +68,11 @@ class ConsentCore:
         if sink is None:
             self.store = open_store(s.clickhouse_url)
             self.sink: EventSink = writer_for(s, self.store)
+        elif isinstance(sink, Writer):
+            sink.attach(*writer_hooks(s))
+            self.store, self.sink = sink.store, sink
         else:
-            self.store = sink.store if isinstance(sink, Writer) else open_store(s.clickhouse_url)
-            self.sink = sink
+            self.store, self.sink = open_store(s.clickhouse_url), sink
         self.script = load_asset("banner.js")
         self.stylesheet = load_asset("banner.css")
         self.banner = BannerRenderer(s, self.script, self.stylesheet)

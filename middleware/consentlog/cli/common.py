@@ -11,13 +11,28 @@ from typing import Any
 from consentlog.settings import Settings
 from consentlog.store import Store, open_store
 
+# What the commands read from the environment: the store commands sign nothing and serve
+# nobody, so a bad variable for a page option does not stop them.
+STORE_OPTIONS = ("clickhouse_url", "database", "retention_months", "spool_dir")
+DASHBOARD_OPTIONS = (
+    *STORE_OPTIONS,
+    "secret_keys",
+    "dashboard_password",
+    "dashboard_token",
+    "trusted_proxy_hops",
+)
 
-def settings_of(args: argparse.Namespace, **overrides: Any) -> Settings:
-    """The settings of a command: the environment, with ``--clickhouse-url`` and
-    ``--database`` (when given) over it. Store commands sign nothing: no key needed."""
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--clickhouse-url`` and ``--database``, where given."""
     given = {"clickhouse_url": args.clickhouse_url, "database": args.database}
-    given = {name: value for name, value in given.items() if value}
-    return Settings.from_env(require_secret_keys=False, **given, **overrides)
+    return {name: value for name, value in given.items() if value}
+
+
+def settings_of(args: argparse.Namespace, only: Sequence[str] = STORE_OPTIONS) -> Settings:
+    """The settings of a command: the ``only`` options from the environment, with
+    ``--clickhouse-url`` and ``--database`` (when given) over them. No key needed."""
+    return Settings.from_env(require_secret_keys=False, only=only, **given_options(args))
 
 
 def store_of(settings: Settings) -> Store:

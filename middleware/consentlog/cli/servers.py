@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from consentlog.cli.common import settings_of, store_of
+from consentlog.cli.common import DASHBOARD_OPTIONS, given_options, settings_of, store_of
 from consentlog.exceptions import ConfigError, StoreError
 from consentlog.store.schema import LATEST, migrate, schema_version
 
@@ -32,8 +32,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo_settings,
     )
 
-    given = {"clickhouse_url": args.clickhouse_url, "database": args.database}
-    settings = demo_settings(**{name: value for name, value in given.items() if value})
+    settings = demo_settings(**given_options(args))
     app = create_demo_app(settings)
     store = app.store
     if store.path is not None:
@@ -59,7 +58,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     uvicorn = _uvicorn()
     from consentlog.dashboard import create_dashboard
 
-    settings = settings_of(args)
+    settings = settings_of(args, DASHBOARD_OPTIONS)
     password = settings.dashboard_password or None
     if args.password_file:
         password = Path(args.password_file).read_text(encoding="utf-8").strip() or None

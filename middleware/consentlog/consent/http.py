@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.types import Scope
 
@@ -117,9 +117,16 @@ def safe_next(target: str, *, base: str = "") -> str:
     """
     home = base + "/"
     inside = not base or target == base or target.startswith(home)
-    if not (inside and _is_local_path(target)):
+    if not (inside and _is_local_path(target)) or _climbs(target):
         return home
     return quote(target, safe="/?#&=;:@!$'()*+,%[]~")
+
+
+def _climbs(target: str) -> bool:
+    """True if the path has a ``.`` or ``..`` segment (also %-encoded), which a browser
+    resolves — ``/analytics/../x`` is ``/x``."""
+    path = unquote(target.partition("?")[0].partition("#")[0])
+    return any(segment in {".", ".."} for segment in path.split("/"))
 
 
 def _is_local_path(target: str) -> bool:

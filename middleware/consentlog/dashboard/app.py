@@ -56,7 +56,8 @@ def create_dashboard(
     (newest last, like ``CONSENTLOG_SECRET_KEY``). ``prefix`` is where the app is mounted
     (``"/analytics"``); when empty, the mount's ``root_path`` is used for links and the
     session cookie's Path. ``trusted_proxy_hops`` reverse proxies are trusted for the
-    client address (login throttling) and host (the same-origin check), as in ``Settings``.
+    host of the same-origin check, as in ``Settings``; failed logins are counted per socket
+    peer, which no client can forge.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix={prefix!r}: must start with '/' and not end with '/'")

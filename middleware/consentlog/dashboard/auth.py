@@ -153,6 +153,12 @@ class Throttle:
         return failures
 
 
+def _client(connection: HTTPConnection) -> str:
+    """Whom failures are counted against: the socket peer, never a forwarded address — a
+    client that can reach the dashboard past the proxy could forge one per attempt."""
+    return connection.client.host if connection.client else "unknown"
+
+
 def _origin(connection: HTTPConnection, trusted_hops: int) -> Origin:
     return origin_of(connection.scope, header_map(connection.scope), trusted_hops)
 
@@ -218,7 +224,7 @@ class Auth:
                 templates.login(base=base, next_url=base + "/", error="Cross-site login refused."),
                 status_code=403,
             )
-        client = origin.client_ip or "unknown"
+        client = _client(request)
         wait = self.throttle.retry_after(client)
         if wait is not None:
             return self._too_many(base, wait)
@@ -260,7 +266,7 @@ class Auth:
 
     async def bearer(self, connection: HTTPConnection, token: str) -> Response | None:
         """Check an API bearer token: None when valid, else the 401/429 answer."""
-        client = _origin(connection, self.trusted_proxy_hops).client_ip or "unknown"
+        client = _client(connection)
         wait = self.throttle.retry_after(client)
         if wait is not None:
             return JSONResponse(

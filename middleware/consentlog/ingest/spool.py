@@ -106,10 +106,11 @@ def decode(data: bytes, kinds: Kinds = KINDS) -> Batch:
             consents=events["consents"],  # type: ignore[arg-type]
             engagements=events["engagements"],  # type: ignore[arg-type]
         )
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        if isinstance(exc, CorruptSpoolFile):
-            raise
-        raise CorruptSpoolFile(f"unreadable content: {exc}") from None
+    except CorruptSpoolFile:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        # a file that verifies but cannot be read must be set aside, not retried forever
+        raise CorruptSpoolFile(f"unreadable content: {type(exc).__name__}: {exc}") from None
 
 
 def _event(event_type: Any, names: Sequence[str], row: Sequence[Any]) -> Event:

@@ -95,7 +95,7 @@ class Writer:
             migrate, store, database, ttl_months=retention_months
         )
         self._prepared = False
-        self._after_cycle = tuple(after_cycle)
+        self._after_cycle: list[Hook] = list(after_cycle)
         self._backoff = 0.0
         self._retry_at = 0.0  # monotonic time before which the store is left alone
         self._replay_attempts: dict[str, int] = {}
@@ -183,6 +183,18 @@ class Writer:
     def store_down(self) -> bool:
         """Whether the last attempt failed and the store is being left alone for now."""
         return self._retry_at > time.monotonic()
+
+    @property
+    def hooks(self) -> tuple[Hook, ...]:
+        """What runs after every cycle, in order."""
+        return tuple(self._after_cycle)
+
+    def attach(self, *hooks: Hook) -> None:
+        """Run ``hooks`` after every cycle too, except those of a type already attached
+        (several middlewares sharing one writer attach theirs once)."""
+        for hook in hooks:
+            if not any(type(h) is type(hook) for h in self._after_cycle):
+                self._after_cycle.append(hook)
 
     def ensure_prepared(self) -> None:
         """Run ``prepare`` (the schema migration) unless it has succeeded already."""
