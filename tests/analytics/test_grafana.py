@@ -4,26 +4,23 @@ does, runs on chDB over a generated data set and gives the built-in reports' num
 Panels that run a report file of the package's SQL folder
 (``middleware/consentlog/analytics/sql/``) must return what the file returns with query
 parameters; the time series (``*_series.sql``, bucketed per Grafana interval) must equal
-the per-day reports at a one-day interval. No Grafana server runs here: the JSON
-model is checked for shape, not loaded into Grafana.
+the per-day reports at a one-day interval; and the committed JSON is what
+``dashboards/grafana/build.py`` makes of those files. The model's shape and provisioning
+are checked in ``test_grafana_model.py``.
 """
 
 from __future__ import annotations
 
 import ast
 import datetime
-import json
 import random
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboards.grafana import build
-from dashboards.grafana.build import DATASOURCE_UID, PLUGIN, SOURCES, render
+from dashboards.grafana.build import SOURCES, render
 
 from consentlog.analytics.metrics import MIN_SAMPLE, PageMetrics, page_report
 from consentlog.analytics.queries import query_text
@@ -31,121 +28,28 @@ from consentlog.analytics.rollup import roll_up, watermark
 from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
-from tests.helpers import DAY, ROOT, generate
-
-GRAFANA = ROOT / "dashboards" / "grafana"
-DASHBOARD = GRAFANA / "dashboards" / "consentlog.json"
+from tests.analytics.grafana import (
+    ALL_HOSTS,
+    CONSTANTS,
+    DASHBOARD,
+    HOST,
+    HOSTS,
+    OTHER_HOST,
+    PANELS,
+    QUERIES,
+    TIME_SERIES,
+    AllValue,
+    expand_macros,
+)
+from tests.helpers import DAY, generate
 
 # The data set lies within DAY; Grafana's range for that day ends at its last second.
 START = datetime.datetime.combine(DAY, datetime.time(), datetime.UTC)
 END = START + datetime.timedelta(days=1, seconds=-1)
 HOUR, ONE_DAY = 3600, 86400
 PATH = "/pricing"  # a page with engagement, votes, referrers, next pages and 5xx answers
-HOST = "example.org"
-OTHER_HOST = "shop.example.org"
 
 Result = tuple[list[str], list[tuple[Any, ...]]]
-
-
-# -- the plugin's substitutions, mirrored --------------------------------------------------
-# Frontend: Grafana's template variables, in the format asked for, else the datasource's
-# (src/data/CHDatasource.ts format(): a single value as it is). Backend, after it
-# (pkg/macros/macros.go): the $__ macros, times as toDateTime(<epoch seconds>).
-
-
-class AllValue(str):
-    """A variable's custom "All" value: Grafana inserts it as it is, whatever the format."""
-
-    __slots__ = ()
-
-
-_VARIABLE = re.compile(
-    r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^}]+))?(?::([^}]+))?\}"
-)
-_MACRO = re.compile(r"\$__(\w+)(?:\(([^)]*)\))?")
-
-
-def _format(value: str, fmt: str | None) -> str:
-    """One variable value as Grafana writes it into a query."""
-    if isinstance(value, AllValue) or fmt is None:
-        return str(value)
-    if fmt == "sqlstring":
-        return "'" + value.replace("'", "''") + "'"
-    raise ValueError(f"variable format {fmt!r} is not mirrored here")
-
-
-def _template_variables(sql: str, variables: dict[str, str]) -> str:
-    """templateSrv.replace: known variables substituted, anything else left as it is."""
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2) or match.group(4)
-        if name not in variables:
-            return match.group(0)
-        return _format(variables[name], match.group(3) or match.group(6))
-
-    return _VARIABLE.sub(substitute, sql)
-
-
-def _macros(sql: str, start: datetime.datetime, end: datetime.datetime, interval_s: int) -> str:
-    """The plugin's backend macros; the interval is at least one second."""
-    start_s, end_s, interval = int(start.timestamp()), int(end.timestamp()), max(interval_s, 1)
-
-    def substitute(match: re.Match[str]) -> str:
-        name, raw = match.group(1), match.group(2)
-        arguments = [a.strip() for a in raw.split(",")] if raw is not None else []
-        if name == "timeFilter" and len(arguments) == 1:
-            column = arguments[0]
-            return f"{column} >= toDateTime({start_s}) AND {column} <= toDateTime({end_s})"
-        if name == "timeInterval" and len(arguments) == 1:
-            return f"toStartOfInterval(toDateTime({arguments[0]}), INTERVAL {interval} second)"
-        plain = {
-            "fromTime": f"toDateTime({start_s})",
-            "toTime": f"toDateTime({end_s})",
-            "interval_s": str(interval),
-        }
-        if name in plain and raw is None:
-            return plain[name]
-        raise ValueError(f"macro {match.group(0)} is not mirrored here")
-
-    return _MACRO.sub(substitute, sql)
-
-
-def expand_macros(
-    sql: str,
-    start: datetime.datetime,
-    end: datetime.datetime,
-    interval_s: int,
-    variables: dict[str, str],
-) -> str:
-    """The SQL the ClickHouse plugin runs for ``sql`` over [start, end] and ``variables``."""
-    return _macros(_template_variables(sql, variables), start, end, interval_s)
-
-
-# -- the dashboard model ------------------------------------------------------------------
-
-
-def _dashboard() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(DASHBOARD.read_text("utf-8"))
-    return data
-
-
-def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every panel, the ones inside collapsed rows included."""
-    for panel in dashboard["panels"]:
-        yield panel
-        yield from panel.get("panels", [])
-
-
-PANELS = {p["title"]: p for p in _panels(_dashboard()) if p["type"] != "row"}
-VARIABLES = {v["name"]: v for v in _dashboard()["templating"]["list"]}
-QUERIES = {
-    **{f"{t}/{q['refId']}": q["rawSql"] for t, p in PANELS.items() for q in p["targets"]},
-    **{f"${n}": v["query"]["rawSql"] for n, v in VARIABLES.items() if v["type"] == "query"},
-}
-TIME_SERIES = [title for title, p in PANELS.items() if p["type"] == "timeseries"]
-CONSTANTS = {name: v["query"] for name, v in VARIABLES.items() if v["type"] == "constant"}
-ALL_HOSTS = AllValue(VARIABLES["host"]["allValue"])
-HOSTS = {"all hosts": ALL_HOSTS, "one host": HOST, "other host": OTHER_HOST}
 
 
 def _sql(title: str) -> str:
@@ -284,23 +188,6 @@ def _days(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 # -- tests --------------------------------------------------------------------------------
 
 
-def test_expand_macros_mirrors_the_plugin() -> None:
-    """Macros and variables expand to the text the plugin's frontend and backend produce."""
-    start = datetime.datetime(2026, 11, 20, tzinfo=datetime.UTC)
-    sql = (
-        "SELECT $__timeInterval(ts) AS t, $__interval_s AS s FROM x WHERE $__timeFilter(ts) "
-        "AND ts < $__toTime AND ts >= $__fromTime AND h = ${host:sqlstring} "
-        "AND p = ${path:sqlstring} AND q = '$path' AND n > ${min_sample}"
-    )
-    variables = {"host": AllValue("''"), "path": "it's", "min_sample": "10"}
-    assert (
-        "SELECT toStartOfInterval(toDateTime(ts), INTERVAL 1 second) AS t, 1 AS s FROM x "
-        "WHERE ts >= toDateTime(1795132800) AND ts <= toDateTime(1795136400) "
-        "AND ts < toDateTime(1795136400) AND ts >= toDateTime(1795132800) AND h = '' "
-        "AND p = 'it''s' AND q = 'it's' AND n > 10"
-    ) == expand_macros(sql, start, start + datetime.timedelta(hours=1), 0, variables)
-
-
 def test_dashboard_json_is_built_from_the_report_files() -> None:
     """The committed JSON is what dashboards/grafana/build.py makes of the SQL files now."""
     assert render() == DASHBOARD.read_text("utf-8"), "run: python dashboards/grafana/build.py"
@@ -389,61 +276,3 @@ def test_time_series_equal_the_day_reports(store: Store, raw: str, host: str) ->
     not_found = sum(r[views] for r in errors if r[status] == 404)
     server_errors = sum(r[views] for r in errors if r[status] >= 500)
     assert [(DAY, not_found, server_errors)] == series("404 and 5xx")
-
-
-def test_dashboard_model_fits_the_plugin() -> None:
-    """Panels query through the datasource variable with SQL targets the plugin accepts."""
-    datasource = {"type": PLUGIN, "uid": "${datasource}"}
-    ids = [p["id"] for p in _panels(_dashboard())]
-    assert len(ids) == len(set(ids))
-    for panel in PANELS.values():
-        assert datasource == panel["datasource"]
-        for target in panel["targets"]:
-            assert datasource == target["datasource"]
-            assert "sql" == target["editorType"]
-            # sqlutil.FormatQueryOption: 0 time series, 1 table
-            assert (0 if panel["type"] == "timeseries" else 1) == target["format"]
-            assert "consentlog." in target["rawSql"]
-    assert {"datasource", "host", "path", "min_sample"} == set(VARIABLES)
-    assert (PLUGIN, DATASOURCE_UID) == (
-        VARIABLES["datasource"]["query"],
-        VARIABLES["datasource"]["current"]["value"],
-    )
-    host = VARIABLES["host"]
-    assert (False, True, "''") == (host["multi"], host["includeAll"], host["allValue"])
-
-
-def test_provisioning_matches_the_dashboard() -> None:
-    """The provisioned datasource is the dashboard's default, its password from the env."""
-    yaml = pytest.importorskip("yaml")
-    provisioning = GRAFANA / "provisioning"
-    datasources = yaml.safe_load((provisioning / "datasources" / "consentlog.yaml").read_text())
-    (source,) = datasources["datasources"]
-    assert (PLUGIN, DATASOURCE_UID) == (source["type"], source["uid"])
-    assert "http" == source["jsonData"]["protocol"]
-    assert "consentlog" == source["jsonData"]["defaultDatabase"]
-    assert "${CLICKHOUSE_PASSWORD}" == source["secureJsonData"]["password"]
-    providers = yaml.safe_load((provisioning / "dashboards" / "consentlog.yaml").read_text())
-    (provider,) = providers["providers"]
-    assert ("file", "/var/lib/grafana/dashboards/consentlog") == (
-        provider["type"],
-        provider["options"]["path"],
-    )
-
-
-def test_panels_read_the_provisioned_database(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Every panel and variable reads the database the provisioned data source names."""
-    provisioning = tmp_path / "consentlog.yaml"
-    text = (GRAFANA / "provisioning" / "datasources" / "consentlog.yaml").read_text()
-    provisioning.write_text(text.replace("defaultDatabase: consentlog", "defaultDatabase: shop"))
-    monkeypatch.setattr(build, "DATASOURCE_FILE", provisioning)
-    build.database.cache_clear()
-    try:
-        model = json.loads(render())
-    finally:
-        build.database.cache_clear()
-    sql = [t["rawSql"] for p in _panels(model) for t in p.get("targets", [])]
-    sql += [v["query"]["rawSql"] for v in model["templating"]["list"] if v["type"] == "query"]
-    assert all("shop." in s and "consentlog." not in s for s in sql)
