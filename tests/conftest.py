@@ -13,12 +13,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from consentlog.asgi.middleware import ConsentMiddleware
-from consentlog.store import Store, open_store
-from consentlog.testing import MemorySink
-from tests.helpers import SECRET, MakeApp, host_app
+# Asserts in the shared helper modules (tests.helpers, tests.*.support …) report their
+# values like those in test modules; this must run before any of them is imported.
+pytest.register_assert_rewrite(
+    "tests.helpers",
+    "tests.asgi.support",
+    "tests.dashboard.support",
+    "tests.analytics.grafana",
+    "tests.browser.banner",
+)
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from consentlog.asgi.middleware import ConsentMiddleware  # noqa: E402
+from consentlog.store import Store, open_store  # noqa: E402
+from consentlog.testing import MemorySink  # noqa: E402
+from tests.helpers import SECRET, MakeApp, host_app  # noqa: E402
 
 _databases = itertools.count()
 
