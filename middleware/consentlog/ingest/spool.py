@@ -14,10 +14,12 @@ time.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import os
 import time
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +62,20 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.pages) + len(self.consents) + len(self.engagements)
+
+    @classmethod
+    def take(cls, queue: collections.deque[Event], limit: int) -> Batch:
+        """Up to ``limit`` events from the front of ``queue``, under a new token."""
+        batch = cls(token=uuid.uuid4().hex)
+        for _ in range(min(limit, len(queue))):
+            event = queue.popleft()
+            if isinstance(event, PageRequest):
+                batch.pages.append(event)
+            elif isinstance(event, ConsentRecord):
+                batch.consents.append(event)
+            else:
+                batch.engagements.append(event)
+        return batch
 
 
 def encode(batch: Batch) -> bytes:

@@ -25,7 +25,6 @@ import functools
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -36,7 +35,7 @@ import structlog
 
 from consentlog.exceptions import CorruptSpoolFile, first_line
 from consentlog.ingest.enrich import Enricher
-from consentlog.ingest.events import ConsentRecord, Event, PageRequest
+from consentlog.ingest.events import Event
 from consentlog.ingest.spool import Batch, Spool, default_spool_dir
 from consentlog.store import Store
 from consentlog.store.schema import migrate
@@ -293,7 +292,7 @@ class Writer:
         with self._idle:  # flush() must never see events in neither place
             if not self._queue:
                 return None
-            batch = self._take()
+            batch = Batch.take(self._queue, self._batch_size)
             self._held.append(batch)
             return batch
 
@@ -362,19 +361,6 @@ class Writer:
         except Exception:
             return False
         return True
-
-    def _take(self) -> Batch:
-        batch = Batch(token=uuid.uuid4().hex)
-        queue = self._queue
-        for _ in range(min(self._batch_size, len(queue))):
-            event = queue.popleft()
-            if isinstance(event, PageRequest):
-                batch.pages.append(event)
-            elif isinstance(event, ConsentRecord):
-                batch.consents.append(event)
-            else:
-                batch.engagements.append(event)
-        return batch
 
     def _spill(self, keep: int = 0) -> None:
         """Move what is queued to the spool, oldest first, until ``keep`` events remain."""
