@@ -21,7 +21,7 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,7 @@ def decode(data: bytes, kinds: Kinds = KINDS) -> Batch:
         else:
             raise CorruptSpoolFile(f"spool format version {version!r} is not one this code reads")
         events = {
-            kind: [_event(event_type, fields[kind], row) for row in raw.get(kind, ())]
+            kind: list(map(_reader(event_type, fields[kind]), raw[kind])) if raw.get(kind) else []
             for kind, event_type in kinds.items()
         }
         return Batch(
@@ -129,20 +129,28 @@ def decode(data: bytes, kinds: Kinds = KINDS) -> Batch:
         raise CorruptSpoolFile(f"unreadable content: {type(exc).__name__}: {exc}") from None
 
 
-def _event(event_type: Any, names: Sequence[str], row: Sequence[Any]) -> Event:
-    """One event of ``event_type`` from a row whose values are named by ``names``."""
-    if len(names) != len(row):
-        raise CorruptSpoolFile(f"a row has {len(row)} values for {len(names)} fields")
-    values = dict(zip(names, row, strict=True))
-    known: dict[str, Any] = {}
-    for name in event_type._fields:
-        if name in values:
-            value = values[name]
-            known[name] = tuple(value) if isinstance(value, list) else value  # JSON arrays
-        elif name not in event_type._field_defaults:
-            raise CorruptSpoolFile(f"{event_type.__name__} field {name!r} is missing")
-    event: Event = event_type(**known)
-    return event
+def _reader(event_type: Any, names: Sequence[str]) -> Callable[[Sequence[Any]], Event]:
+    """A function that turns a row whose values are named by ``names`` into an event of
+    ``event_type``: the mapping from file fields to event fields is worked out once per
+    file and kind, not once per row (a replayed batch has thousands)."""
+    missing = [
+        n for n in event_type._fields if n not in names and n not in event_type._field_defaults
+    ]
+    if missing:
+        raise CorruptSpoolFile(f"{event_type.__name__} field {missing[0]!r} is missing")
+    index = {name: i for i, name in enumerate(names)}
+    slots = [(index.get(n), event_type._field_defaults.get(n)) for n in event_type._fields]
+    width = len(names)
+
+    def read(row: Sequence[Any]) -> Event:
+        if len(row) != width:
+            raise CorruptSpoolFile(f"a row has {len(row)} values for {width} fields")
+        values = [default if i is None else row[i] for i, default in slots]
+        # JSON has no tuples: a list value (the consent categories) becomes one
+        event: Event = event_type._make(tuple(v) if type(v) is list else v for v in values)
+        return event
+
+    return read
 
 
 @dataclass(frozen=True, slots=True)
