@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,43 @@ def test_only_the_named_options_are_read() -> None:
     settings = Settings.from_env(env, require_secret_keys=False, only=("database",))
     assert "site" == settings.database
     assert "auto" == settings.secure_cookies
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("honor_gpc", "maybe", "honor_gpc='maybe': use True or False"),
+        ("secure_cookies", "sometimes", "use one of 'auto', 'always', 'never'"),
+        ("policy_revision", -1, "policy_revision=-1: must be >= 0"),
+        ("policy_revision", True, "use a whole number"),
+        ("queue_size", 0, "queue_size=0: must be >= 1"),
+        ("ipv4_prefix", 32, "between 0 and 24"),
+        ("ipv6_prefix", 128, "between 0 and 64"),
+        ("exclude_paths", "/healthz", "use a list of texts"),
+        ("clickhouse_url", "postgres://u:secret@db/x", "scheme 'postgres'"),
+        ("clickhouse_url", "http:///nohost", "use chdb:///abs/path"),
+        ("privacy_url", "javascript:alert(1)", "use a path on this site"),
+        ("privacy_url", "//evil.example/privacy", "use a path on this site"),
+        ("privacy_url", "/privacy\nSet-Cookie: x", "use a path on this site"),
+        ("prefix", "//consent", "must start with one '/'"),
+    ],
+)
+def test_unsafe_options_are_refused_alike(option: str, value: object, named: str) -> None:
+    """A keyword and its variable are held to the same rules, and the error says what is valid."""
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        Settings(secret_keys=("k",), **{option: value})  # type: ignore[arg-type]
+
+
+def test_a_store_url_error_never_shows_its_password() -> None:
+    """The refusal of a store URL names its scheme, never its credentials."""
+    with pytest.raises(ConfigError) as refused:
+        Settings(clickhouse_url="ftp://admin:hunter2@db.example/x")
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["", "/privacy", "/legal/privacy#cookies", "https://example.org/privacy"]
+)
+def test_safe_privacy_urls_are_kept(url: str) -> None:
+    """A path on the site or an http(s) URL is a valid privacy link; empty means none."""
+    assert url == Settings(privacy_url=url).privacy_url

@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from consentlog.exceptions import ConfigError
 from consentlog.texts import DEFAULT_TEXTS, BannerTexts
@@ -110,25 +111,7 @@ class Settings:
     dashboard_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.secret_keys, str):  # each character would be a key
-            raise ConfigError("secret_keys must be a list of keys, not one string: [key]")
-        if not all(key.strip() for key in self.secret_keys):
-            raise ConfigError("secret_keys has an empty key: remove it")
-        for name in ("consent_max_age", "visitor_max_age"):
-            value = getattr(self, name)
-            if not 0 < value <= MAX_COOKIE_LIFETIME:
-                raise ConfigError(f"{name}={value}: must be between 1 and {MAX_COOKIE_LIFETIME} s")
-        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
-            raise ConfigError(f"prefix={self.prefix!r}: must start with '/' and not end with '/'")
-        names = [c.name for c in self.categories]
-        if NECESSARY not in names or len(set(names)) != len(names):
-            raise ConfigError("categories: names must be unique and include 'necessary'")
-        if self.default_language not in self.texts:
-            raise ConfigError(f"default_language={self.default_language!r} has no banner texts")
-        if self.retention_months < 1:
-            raise ConfigError("retention_months must be >= 1")
-        if self.trusted_proxy_hops < 0:
-            raise ConfigError("trusted_proxy_hops must be >= 0")
+        _validate(self)
 
     @property
     def languages(self) -> frozenset[str]:
@@ -182,6 +165,105 @@ class Settings:
         if require_secret_keys:
             settings.check_secret_keys()
         return settings
+
+
+def _validate(s: Settings) -> None:
+    """ConfigError for the first option ``s`` cannot safely run with, naming what would be
+    valid. Keywords and variables are held to the same rules (variables are cast first)."""
+    if isinstance(s.secret_keys, str):  # each character would be a key
+        raise ConfigError("secret_keys must be a list of keys, not one string: [key]")
+    _check_types(s)
+    if not all(key.strip() for key in s.secret_keys):
+        raise ConfigError("secret_keys has an empty key: remove it")
+    for name in ("consent_max_age", "visitor_max_age"):
+        value = getattr(s, name)
+        if not 0 < value <= MAX_COOKIE_LIFETIME:
+            raise ConfigError(f"{name}={value}: must be between 1 and {MAX_COOKIE_LIFETIME} s")
+    if not s.prefix.startswith("/") or s.prefix.endswith("/") or s.prefix.startswith("//"):
+        raise ConfigError(f"prefix={s.prefix!r}: must start with one '/' and not end with '/'")
+    names = [c.name for c in s.categories]
+    if NECESSARY not in names or len(set(names)) != len(names):
+        raise ConfigError("categories: names must be unique and include 'necessary'")
+    if s.default_language not in s.texts:
+        raise ConfigError(
+            f"default_language={s.default_language!r} has no banner texts: use one of "
+            f"{', '.join(sorted(s.texts))}"
+        )
+    _check_store_url(s.clickhouse_url)
+    _check_privacy_url(s.privacy_url)
+    for name, low, high in _RANGES:
+        value = getattr(s, name)
+        if not low <= value <= high:
+            bound = f"between {low} and {high}" if high != _NO_LIMIT else f">= {low}"
+            raise ConfigError(f"{name}={value}: must be {bound}")
+
+
+_NO_LIMIT = 2**63
+# Numeric options and their valid ranges. An IP prefix is at most /24 (IPv4) and /64
+# (IPv6): a whole address is never stored.
+_RANGES = (
+    ("policy_revision", 0, _NO_LIMIT),
+    ("retention_months", 1, 1200),
+    ("trusted_proxy_hops", 0, 16),
+    ("ipv4_prefix", 0, 24),
+    ("ipv6_prefix", 0, 64),
+    ("session_idle", 1, MAX_COOKIE_LIFETIME),
+    ("max_body_bytes", 1, 16 * 1024 * 1024),
+    ("queue_size", 1, _NO_LIMIT),
+    ("batch_size", 1, _NO_LIMIT),
+    ("flush_interval", 0.001, 3600),
+    ("rollup_interval", 1, 7 * DAY),
+)
+
+
+def _check_types(s: Settings) -> None:
+    """Each option of a plain type has a value of that type (``honor_gpc="maybe"`` is not
+    a boolean, ``True`` is not a number)."""
+    for name, annotation in _annotations().items():
+        value = getattr(s, name)
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if origin in (typing.Union, types.UnionType) and value is None:
+            continue
+        if origin in (typing.Union, types.UnionType):
+            annotation = next(a for a in args if a is not type(None))
+            origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if annotation is bool and type(value) is not bool:
+            raise ConfigError(f"{name}={value!r}: use True or False")
+        if annotation is int and (type(value) is bool or not isinstance(value, int)):
+            raise ConfigError(f"{name}={value!r}: use a whole number")
+        if annotation is float and (type(value) is bool or not isinstance(value, int | float)):
+            raise ConfigError(f"{name}={value!r}: use a number")
+        if annotation is str and not isinstance(value, str):
+            raise ConfigError(f"{name}={value!r}: use a text")
+        if origin is Literal and value not in args:
+            raise ConfigError(f"{name}={value!r}: use one of {', '.join(map(repr, args))}")
+        texts = origin is tuple and args and args[0] is str
+        if texts and (isinstance(value, str) or not all(isinstance(v, str) for v in value)):
+            raise ConfigError(f"{name}: use a list of texts, not {type(value).__name__}")
+
+
+def _check_store_url(url: str) -> None:
+    if url.startswith("chdb:"):
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        # never echo the URL: it may hold a password
+        raise ConfigError(
+            f"clickhouse_url has the scheme {parts.scheme or 'none'!r}: use chdb:///abs/path, "
+            "chdb:relative/path or http(s)://user:pass@host:8123"
+        )
+
+
+def _check_privacy_url(url: str) -> None:
+    if not url:
+        return
+    local = url.startswith("/") and not url.startswith(("//", "/\\"))
+    if not (local or urlsplit(url).scheme in {"http", "https"}) or any(
+        ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url
+    ):
+        raise ConfigError(
+            f"privacy_url={url[:100]!r}: use a path on this site (/privacy) or an http(s) URL"
+        )
 
 
 @functools.cache
