@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from consentlog.store import Store
@@ -84,3 +86,78 @@ def test_row_counts_count_each_raw_table(store: Store, database: str) -> None:
     )
     expected = {"page_requests": 2, "engagements": 0, "consent_records": 0}
     assert expected == row_counts(store, database)
+
+
+def _explain_skip_index(store: Store, database: str, table: str, condition: str) -> str:
+    _, plan = store.query(
+        f"EXPLAIN indexes = 1 SELECT * FROM {database}.{table} WHERE {condition}",
+        {"vids": ["v-nobody"], "cid": "c-nobody"},
+    )
+    return "\n".join(r[0] for r in plan)
+
+
+def test_subject_lookups_skip_granules_by_index(store: Store, database: str) -> None:
+    """A visitor-id (or consent-id) lookup reads only the granules the bloom filter allows."""
+    from consentlog.privacy.subject import Subject
+
+    migrate(store, database)
+    store.command(
+        f"INSERT INTO {database}.page_requests (ts, visitor_id, path) SELECT "
+        "now64(3) - number, hex(sipHash64(number)), '/' FROM numbers(100000)"
+    )
+    store.command(
+        f"INSERT INTO {database}.consent_records (ts, consent_id, visitor_id) SELECT "
+        "now64(3) - number, hex(sipHash64(number + 1)), hex(sipHash64(number)) "
+        "FROM numbers(100000)"
+    )
+    subject = Subject(("v-nobody",), "c-nobody")
+    for table in ("page_requests", "consent_records"):
+        plan = _explain_skip_index(store, database, table, subject.condition(table))
+        assert "Name: subject_ids" in plan, plan
+        granules = plan.split("Name: subject_ids", 1)[1].split("Granules: ", 1)[1].split()[0]
+        kept, total = (int(n) for n in granules.split("/"))
+        assert kept < total / 10, plan
+
+
+def _wait_for_mutations(store: Store, database: str) -> None:
+    """MATERIALIZE INDEX is a background mutation: wait until it is done."""
+    for _ in range(200):
+        _, [(running,)] = store.query(
+            "SELECT count() FROM system.mutations WHERE database = {db:String} AND NOT is_done",
+            {"db": database},
+        )
+        if not running:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the index mutation did not finish")
+
+
+def test_index_migration_reaches_existing_tables(store: Store, database: str) -> None:
+    """Tables created before version 4 get the index, and their stored rows are indexed."""
+    for migration in MIGRATIONS[:3]:
+        for statement in bootstrap(database) + render(migration, database):
+            store.command(statement)
+    store.command(
+        f"INSERT INTO {database}.page_requests (ts, visitor_id) SELECT "
+        "now64(3), hex(sipHash64(number)) FROM numbers(50000)"
+    )
+    store.command(f"INSERT INTO {database}.schema_migrations (version) VALUES (1), (2), (3)")
+    assert [4] == migrate(store, database)
+    _wait_for_mutations(store, database)
+    _, [(indexed,)] = store.query(
+        "SELECT sum(secondary_indices_uncompressed_bytes) FROM system.parts "
+        "WHERE database = {db:String} AND table = 'page_requests' AND active",
+        {"db": database},
+    )
+    assert 0 < indexed
+
+
+def test_cluster_index_ddl_reaches_local_tables(store: Store) -> None:
+    """On a cluster the index statements alter the replicated local tables ON CLUSTER."""
+    [migration] = [m for m in MIGRATIONS if m.version == 4]
+    statements = render(migration, "consentlog", cluster="prod")
+    assert 6 == len(statements)
+    for statement in statements:
+        assert "_local ON CLUSTER prod" in statement
+        _, ast = store.query("EXPLAIN AST " + statement)
+        assert ast[0][0].startswith("AlterQuery"), statement

@@ -2,7 +2,8 @@
 
 A migration is a list of steps: a ``Table`` (rendered as a ``MergeTree`` table on one
 node, or as ``ReplicatedMergeTree`` local tables plus a ``Distributed`` table ``ON
-CLUSTER``) or a raw statement with ``{db}`` and ``{on_cluster}`` placeholders.
+CLUSTER``) or a raw statement with ``{db}``, ``{on_cluster}`` and ``{local}`` (``_local``
+on a cluster) placeholders.
 ``migrate`` applies the versions not yet recorded in ``{db}.schema_migrations``; it is
 idempotent, so it runs every time the writer first reaches a store. Column meanings are
 in ``docs/schema.md``.
@@ -186,6 +187,32 @@ MIGRATIONS += (
     ),
 )
 
+# Data-subject requests look rows up by visitor id (and consent records by consent id too,
+# in one OR), which no ORDER BY holds: a bloom filter per granule lets the lookup skip the
+# granules that cannot hold the id instead of reading whole tables. One index over both
+# columns of consent_records, as an index only skips a granule when it can rule out every
+# branch of the OR. MATERIALIZE builds it for the rows already stored (a background mutation).
+_ID_INDEXES = (
+    ("page_requests", "visitor_id"),
+    ("engagements", "visitor_id"),
+    ("consent_records", "(visitor_id, consent_id)"),
+)
+MIGRATIONS += (
+    Migration(
+        4,
+        "data-skipping indexes on visitor_id (and consent_id) for data-subject requests",
+        tuple(
+            statement
+            for table, columns in _ID_INDEXES
+            for statement in (
+                f"ALTER TABLE {{db}}.{table}{{local}}{{on_cluster}} ADD INDEX IF NOT EXISTS"
+                f" subject_ids {columns} TYPE bloom_filter(0.01) GRANULARITY 1",
+                f"ALTER TABLE {{db}}.{table}{{local}}{{on_cluster}} MATERIALIZE INDEX subject_ids",
+            )
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 RAW_TABLES = ("page_requests", "engagements", "consent_records")  # what ingest writes
 
@@ -240,7 +267,10 @@ def render(
         if isinstance(step, Table):
             statements += render_table(step, db, ttl_months=ttl_months, cluster=cluster)
         else:
-            statements.append(step.format(db=db, on_cluster=on_cluster))
+            # on a cluster, ALTERs reach the replicated local tables (a Distributed table
+            # has no parts to index)
+            local = "_local" if cluster else ""
+            statements.append(step.format(db=db, on_cluster=on_cluster, local=local))
     return statements
 
 
