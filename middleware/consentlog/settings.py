@@ -64,6 +64,7 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
 )
 
 DEFAULT_STORE_URL = "chdb:.consentlog"  # embedded, relative to the working directory
+HOST_PREFIX = "__Host-"  # a cookie only this host over https can set (no Domain, Path=/)
 SECRET_KEY_VARIABLES = ("CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY")  # either, not both
 
 PageFilter = Callable[[str, str], bool]
@@ -90,10 +91,12 @@ class Settings:
     session_idle: int = 30 * 60  # 30 minutes
     cookie_domain: str | None = None
     secure_cookies: Literal["auto", "always", "never"] = "auto"
+    host_cookie_prefix: bool = False  # __Host- names: needs secure_cookies="always", no domain
     honor_gpc: bool = True
     honor_dnt: bool = False
     erase_on_withdraw: bool = False
     trusted_proxy_hops: int = 0
+    trust_forwarded_host: bool = False  # X-Forwarded-Host, and only from a trusted proxy
     ipv4_prefix: int = 24
     ipv6_prefix: int = 48
     inject_banner: bool = True
@@ -112,6 +115,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         _validate(self)
+        if self.host_cookie_prefix:  # the names every reader and writer of cookies uses
+            for name in ("consent_cookie", "visitor_cookie", "session_cookie"):
+                if not getattr(self, name).startswith(HOST_PREFIX):
+                    object.__setattr__(self, name, HOST_PREFIX + getattr(self, name))
 
     @property
     def languages(self) -> frozenset[str]:
@@ -188,6 +195,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             f"default_language={s.default_language!r} has no banner texts: use one of "
             f"{', '.join(sorted(s.texts))}"
+        )
+    if s.host_cookie_prefix and (s.secure_cookies != "always" or s.cookie_domain):
+        raise ConfigError(
+            "host_cookie_prefix needs secure_cookies='always' and no cookie_domain: "
+            "browsers refuse __Host- cookies otherwise"
         )
     _check_store_url(s.clickhouse_url)
     _check_privacy_url(s.privacy_url)
