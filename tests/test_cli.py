@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from consentlog.store.schema import MIGRATIONS
 from tests.helpers import cli_env
 
 CLI = [sys.executable, "-m", "consentlog.cli"]
@@ -110,7 +111,7 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     url = f"chdb://{tmp_path / 'store'}"
     first = _run(["migrate", "--clickhouse-url", url], tmp_path)
     assert 0 == first.returncode, first.stderr
-    assert "applied [1, 2, 3]" in first.stdout
+    assert f"applied {[m.version for m in MIGRATIONS]}" in first.stdout
     second = _run(["migrate", "--clickhouse-url", url], tmp_path)
     assert "schema is up to date" == second.stdout.strip()
 
@@ -129,3 +130,76 @@ def test_store_commands_ignore_page_options(tmp_path: Path) -> None:
     )
     assert 0 == done.returncode, done.stderr
     assert "CREATE TABLE IF NOT EXISTS consentlog.page_requests" in done.stdout
+
+
+def test_version_is_printed() -> None:
+    """`consentlog --version` names the package version."""
+    import consentlog
+
+    done = subprocess.run([*CLI, "--version"], capture_output=True, text=True, check=False)
+    assert f"consentlog {consentlog.__version__}" == done.stdout.strip()
+
+
+def test_an_unknown_option_is_reported_by_its_command(tmp_path: Path) -> None:
+    """The subcommand that got an unknown option says so, with its own usage line."""
+    done = _run(["sql", "--bogus", "SELECT 1"], tmp_path)
+    assert 2 == done.returncode
+    assert "consentlog sql: error: unrecognized arguments: --bogus" in done.stderr
+    assert "usage: consentlog sql" in done.stderr
+
+
+def test_read_only_commands_never_create_a_store(tmp_path: Path) -> None:
+    """`status` and `report` on a mistyped store path fail in one line and create nothing."""
+    typo = tmp_path / "typo"
+    for command in (["status"], ["report", "--days", "7"], ["export", "--visitor", "v"]):
+        done = _run([*command, "--clickhouse-url", f"chdb:{typo}"], tmp_path)
+        assert 1 == done.returncode, command
+        assert [f"consentlog: no consentlog store at {typo}: check --clickhouse-url /"
+                " CONSENTLOG_CLICKHOUSE_URL, or create it with `consentlog migrate`"] == (
+            done.stderr.strip().splitlines()
+        )  # fmt: skip
+    assert not typo.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--days", "0"], "--days 0: use a number of days from 1 to 1098"),
+        (["--days", "-3"], "--days -3: use a number of days"),
+        (["--start", "2026-01-05", "--end", "2026-01-01"], "is after --end 2026-01-01: swap"),
+        (["--start", "2026-01-05", "--days", "3"], "give --start (with --end) or --days"),
+        (["--start", "2020-01-01", "--end", "2026-01-01"], "is longer than 1098 days"),
+    ],
+)
+def test_report_ranges_are_checked(tmp_path: Path, options: list[str], message: str) -> None:
+    """`report` refuses a range the dashboard would refuse, in one line, before any query."""
+    done = _run(["report", *options], tmp_path)
+    assert 1 == done.returncode
+    assert message in done.stderr
+    assert 1 == len(done.stderr.strip().splitlines())
+
+
+def test_demo_on_a_busy_port_is_one_line(tmp_path: Path) -> None:
+    """A port in use is one line and exit 1, and no URL is printed for a server not there."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _run(["demo", "--port", str(port)], tmp_path)
+    assert 1 == done.returncode
+    assert [
+        f"consentlog: cannot listen on 127.0.0.1:{port}: [Errno 98] Address already in use"
+    ] == (done.stderr.strip().splitlines())
+    assert "http://" not in done.stdout
+    bad = _run(["demo", "--port", "99999"], tmp_path)
+    assert 2 == bad.returncode
+    assert "'99999' is not a port" in bad.stderr
+
+
+def test_stored_control_characters_are_printed_escaped(tmp_path: Path) -> None:
+    """An ANSI escape or newline in stored data reaches the terminal as text, not as control."""
+    url = f"chdb://{tmp_path / 'store'}"
+    done = _run(["sql", "--clickhouse-url", url, "SELECT 'a\\x1b[31mred\\nb' AS v"], tmp_path)
+    assert 0 == done.returncode, done.stderr
+    escaped = "a\\x1b[31mred\\x0ab"
+    assert ["v", "-" * len(escaped), escaped] == done.stdout.splitlines()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from consentlog import __version__
 from consentlog.cli.analysis import cmd_export, cmd_forget, cmd_report, parse_date
 from consentlog.cli.servers import cmd_dashboard, cmd_demo
 from consentlog.cli.store import cmd_migrate, cmd_rollup, cmd_sql, cmd_status
@@ -23,20 +24,29 @@ from consentlog.exceptions import ConsentlogError, first_line
 from consentlog.settings import DEFAULT_STORE_URL
 
 
+def parse_port(text: str) -> int:
+    """An argument as a TCP port (1–65535)."""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: use a number from 1 to 65535")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``consentlog`` command."""
     parser = argparse.ArgumentParser(prog="consentlog", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"consentlog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
+        sub.set_defaults(parser=sub)  # an unknown option is reported by the command that got it
         sub.add_argument("--clickhouse-url", help=f"store URL (default: {DEFAULT_STORE_URL})")
         sub.add_argument("--database", help="ClickHouse database (default: consentlog)")
         return sub
 
     demo = command("demo", "serve the demo site with consentlog mounted")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=parse_port, default=8000)
     demo.add_argument(
         "--simulate", type=int, default=0, metavar="N", help="send N synthetic visitors over HTTP"
     )
@@ -45,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dashboard = command("dashboard", "serve the analyst dashboard (login required)")
     dashboard.add_argument("--host", default="127.0.0.1")
-    dashboard.add_argument("--port", type=int, default=8001)
+    dashboard.add_argument("--port", type=parse_port, default=8001)
     dashboard.add_argument(
         "--password-file", help="file holding the password (default: CONSENTLOG_DASHBOARD_PASSWORD)"
     )
@@ -82,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = command("report", "page usefulness over a date range")
     report.add_argument("--start", type=parse_date, help="first day (default: --days before --end)")
     report.add_argument("--end", type=parse_date, help="last day, included (default: today, UTC)")
-    report.add_argument("--days", type=int, default=30, help="range length without --start")
+    report.add_argument(
+        "--days", type=int, help="range length, ending at --end (default 30; not with --start)"
+    )
     report.add_argument("--host", help="only this host")
     report.add_argument("--json", action="store_true", help="a JSON list of page objects")
     report.set_defaults(handler=cmd_report)
@@ -96,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``consentlog`` command."""
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     # log lines go to stderr: stdout is for the command's output (JSON, tables)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:

@@ -7,7 +7,8 @@ import datetime
 import json
 
 from consentlog.analytics.metrics import page_report
-from consentlog.cli.common import print_table, settings_of, store_of
+from consentlog.cli.common import print_table, printable, require_schema, settings_of, store_of
+from consentlog.exceptions import ConfigError
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
 from consentlog.store.schema import migrate
 
@@ -20,6 +21,27 @@ def parse_date(text: str) -> datetime.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+MAX_DAYS = 3 * 366  # as the dashboard: longer ranges are a job for `consentlog sql`
+
+
+def report_range(
+    start: datetime.date | None, end: datetime.date | None, days: int | None
+) -> tuple[datetime.date, datetime.date]:
+    """The first and last day of a report, checked as the dashboard checks its range;
+    ConfigError naming the fix otherwise."""
+    if start is not None and days is not None:
+        raise ConfigError("give --start (with --end) or --days, not both")
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise ConfigError(f"--days {days}: use a number of days from 1 to {MAX_DAYS}")
+    end = end or datetime.datetime.now(datetime.UTC).date()
+    start = start or end - datetime.timedelta(days=(days or 30) - 1)
+    if start > end:
+        raise ConfigError(f"--start {start} is after --end {end}: swap them")
+    if (end - start).days >= MAX_DAYS:
+        raise ConfigError(f"the range {start} – {end} is longer than {MAX_DAYS} days")
+    return start, end
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
@@ -27,29 +49,39 @@ def _percent(value: float | None) -> str:
 def cmd_report(args: argparse.Namespace) -> int:
     """Page usefulness in the terminal (or as JSON)."""
     settings = settings_of(args)
-    end = args.end or datetime.datetime.now(datetime.UTC).date()
-    start = args.start or end - datetime.timedelta(days=args.days - 1)
+    start, end = report_range(args.start, args.end, args.days)
     store = store_of(settings)
-    migrate(store, settings.database, ttl_months=settings.retention_months)
+    require_schema(store, settings.database)
     pages = page_report(store, settings.database, start, end, host=args.host or "")
     if args.json:
         print(json.dumps([p.as_dict() for p in pages]))
         return 0
-    print(f"Page usefulness {start} – {end}  ({store.description})")
+    print(printable(f"Page usefulness {start} – {end}  ({store.description})"))
+    hosts = {display_host(p.host) for p in pages}
+    several = len(hosts) > 1  # then every row says which site it is about
     header = ["path", "views", "visitors", "bounce", "exit", "engaged", "scroll", "deep", "yes/no",
               "useful"]  # fmt: skip
     rows = []
-    for p in sorted(pages, key=lambda p: (p.usefulness is None, -(p.usefulness or 0))):
+    for p in sorted(
+        pages,
+        key=lambda p: (display_host(p.host), p.usefulness is None, -(p.usefulness or 0)),
+    ):
         engaged = "–" if p.median_engaged_ms is None else f"{p.median_engaged_ms / 1000:.1f}s"
         scroll = "–" if p.avg_scroll_pct is None else f"{p.avg_scroll_pct:.0f}%"
         rows.append([
+            *([display_host(p.host)] if several else []),
             p.path[:48], str(p.views), str(p.visitors), _percent(p.bounce_rate),
             _percent(p.exit_rate), engaged, scroll, _percent(p.deep_read_rate),
             f"{p.votes_yes}/{p.votes_no}",
             "not enough data" if p.usefulness is None else str(p.usefulness),
         ])  # fmt: skip
-    print_table(header, rows)
+    print_table(["host", *header] if several else header, rows, left=2 if several else 1)
     return 0
+
+
+def display_host(host: str) -> str:
+    """A host as a reader names it: without the default port of http or https."""
+    return host.removesuffix(":80").removesuffix(":443")
 
 
 def _subject(args: argparse.Namespace) -> Subject:
@@ -62,7 +94,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Print every stored row about one visitor (a data-subject access request)."""
     settings = settings_of(args)
     store = store_of(settings)
-    migrate(store, settings.database, ttl_months=settings.retention_months)
+    require_schema(store, settings.database)
     print(json.dumps(export(store, settings.database, _subject(args), "operator"), indent=2))
     return 0
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from consentlog.exceptions import StoreError
 from consentlog.settings import Settings
-from consentlog.store import Store, open_store
+from consentlog.store import Store, embedded_path, open_store
+from consentlog.store.schema import LATEST, schema_version
 
 # What the commands read from the environment: the store commands sign nothing and serve
 # nobody, so a bad variable for a page option does not stop them.
@@ -35,9 +38,36 @@ def settings_of(args: argparse.Namespace, only: Sequence[str] = STORE_OPTIONS) -
     return Settings.from_env(require_secret_keys=False, only=only, **given_options(args))
 
 
-def store_of(settings: Settings) -> Store:
-    """The store ``settings`` name."""
+def store_of(settings: Settings, *, create: bool = False) -> Store:
+    """The store ``settings`` name. Unless ``create`` (``migrate``, the servers), an
+    embedded store must exist already: a mistyped path is an error, not a new store."""
+    path = embedded_path(settings.clickhouse_url)
+    if path is not None and not create and not (path / "metadata").is_dir():
+        raise StoreError(
+            f"no consentlog store at {path}: check --clickhouse-url / CONSENTLOG_CLICKHOUSE_URL,"
+            " or create it with `consentlog migrate`"
+        )
     return open_store(settings.clickhouse_url)
+
+
+def require_schema(store: Store, database: str) -> None:
+    """StoreError unless ``database`` holds the current schema (read-only commands do
+    not migrate)."""
+    version = schema_version(store, database)
+    if version < LATEST:
+        raise StoreError(
+            f"database {database} is at schema version {version}, this command needs "
+            f"{LATEST}: run `consentlog migrate`"
+        )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value: object) -> str:
+    """``value`` as text for a terminal: control characters (ANSI escapes, newlines) in
+    stored data are shown escaped, never interpreted."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
 
 
 def jsonable(value: Any) -> Any:
@@ -50,15 +80,16 @@ def jsonable(value: Any) -> Any:
 
 
 def print_table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], *, rule: bool = False
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, rule: bool = False, left: int = 1
 ) -> None:
-    """Aligned columns: the first left-aligned, numbers right-aligned unless ``rule``
-    (an SQL result: every column left-aligned, a rule under the header)."""
-    table = [list(header), *[list(r) for r in rows]]
+    """Aligned columns: the first ``left`` left-aligned, numbers right-aligned unless
+    ``rule`` (an SQL result: every column left-aligned, a rule under the header). Control
+    characters are shown escaped."""
+    table = [[printable(c) for c in header], *[[printable(c) for c in r] for r in rows]]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for index, row in enumerate(table):
         cells = [
-            c.ljust(w) if rule or i == 0 else c.rjust(w)
+            c.ljust(w) if rule or i < left else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
         print("  ".join(cells).rstrip())

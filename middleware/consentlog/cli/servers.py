@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,29 @@ def _uvicorn() -> Any:
     return uvicorn
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` before anything says the server is there; a busy
+    or impossible address is one ConfigError line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        listener = socket.socket(family, kind, proto)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(address)
+        except OSError:
+            listener.close()
+            raise
+    except (OSError, OverflowError) as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from None
+    return listener
+
+
+def _serve(uvicorn: Any, app: Any, listener: socket.socket) -> None:
+    config = uvicorn.Config(app, log_level="warning")
+    uvicorn.Server(config).run(sockets=[listener])
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the demo site with consentlog mounted."""
     uvicorn = _uvicorn()
@@ -33,6 +57,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
     settings = demo_settings(**given_options(args))
+    listener = _listen(args.host, args.port)
     app = create_demo_app(settings)
     store = app.store
     if store.path is not None:
@@ -49,7 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from consentlog.demo.simulate import simulate_in_background
 
         simulate_in_background(args.host, args.port, args.simulate, seed=args.seed)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    _serve(uvicorn, app, listener)
     return 0
 
 
@@ -87,7 +112,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         secret_keys=settings.secret_keys or [secrets.token_urlsafe(32)],
         trusted_proxy_hops=settings.trusted_proxy_hops,
     )
+    listener = _listen(args.host, args.port)
     url = f"http://{args.host}:{args.port}/"
     print(f"consentlog dashboard: {url}  (store: {store.description})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    _serve(uvicorn, app, listener)
     return 0

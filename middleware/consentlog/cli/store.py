@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from consentlog.analytics.rollup import roll_up
-from consentlog.cli.common import jsonable, print_table, settings_of, store_of
+from consentlog.cli.common import jsonable, print_table, printable, settings_of, store_of
 from consentlog.ingest.spool import Spool, default_spool_dir
 from consentlog.ingest.status import read_status
 from consentlog.store.schema import (
@@ -33,7 +33,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             statements += render(migration, database, ttl_months=ttl, cluster=args.cluster)
         print(";\n\n".join(statements) + ";")
         return 0
-    store = store_of(settings)
+    store = store_of(settings, create=True)
     applied = migrate(store, database, ttl_months=ttl, cluster=args.cluster)
     print(f"{store.description}: applied {applied}" if applied else "schema is up to date")
     return 0
@@ -77,14 +77,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         width = max(len(k) for k in report)
         for key, value in report.items():
-            print(f"{key.ljust(width)}  {value}")
+            print(f"{key.ljust(width)}  {printable(value)}")
     return 0
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
     """Run one SQL statement and print its rows."""
     settings = settings_of(args)
-    store = store_of(settings)
+    store = store_of(settings, create=True)  # the console may be where a store begins
     migrate(store, settings.database, ttl_months=settings.retention_months)
     columns, rows = store.query(args.query)
     if args.format == "json":
