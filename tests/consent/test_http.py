@@ -82,7 +82,8 @@ def test_origin_without_a_proxy_is_the_connection() -> None:
 )
 def test_origin_behind_trusted_proxies(forwarded_for: str, hops: int, client_ip: str) -> None:
     """With ``hops`` trusted proxies the client is the entry ``hops`` from the right of
-    X-Forwarded-For, and the nearest proxy's X-Forwarded-Proto/Host win."""
+    X-Forwarded-For, and the nearest proxy's X-Forwarded-Proto wins (and its
+    X-Forwarded-Host, where the site trusts it)."""
     scope = http_scope(client=("192.0.2.1", 5000))
     found = {
         **header_map(scope),
@@ -92,7 +93,19 @@ def test_origin_behind_trusted_proxies(forwarded_for: str, hops: int, client_ip:
             x_forwarded_host="Public.Example",
         ),
     }
-    assert Origin("https", "public.example", client_ip) == origin_of(scope, found, hops)
+    assert Origin("https", "public.example", client_ip) == origin_of(
+        scope, found, hops, forwarded_host=True
+    )
+
+
+def test_x_forwarded_host_counts_only_when_configured_and_from_a_trusted_proxy() -> None:
+    """X-Forwarded-Host is ignored unless the site trusts it and trusts a proxy at all."""
+    scope = http_scope(host=b"site.example")
+    found = {**header_map(scope), **headers(x_forwarded_host="evil.example")}
+    assert ["site.example", "site.example", "site.example", "evil.example"] == [
+        origin_of(scope, found, hops, forwarded_host=trusted).host
+        for hops, trusted in ((0, False), (0, True), (1, False), (1, True))
+    ]
 
 
 def test_origin_without_host_uses_the_server_address() -> None:
@@ -121,7 +134,7 @@ def test_https_is_https_or_wss() -> None:
         {"sec_fetch_site": "none"},
         {"sec_fetch_site": "Same-Origin"},
         {"origin": "https://example.org"},
-        {"origin": "http://EXAMPLE.org"},  # TLS may end at a proxy: the host decides
+        {"origin": "https://EXAMPLE.org"},
         {"sec_fetch_site": "same-origin", "origin": "https://example.org"},
     ],
 )
@@ -145,6 +158,8 @@ BY_ORIGIN = "cross-origin request refused (Origin: {})"
         ),
         ({"origin": "https://evil.example"}, BY_ORIGIN.format("https://evil.example")),
         ({"origin": "null"}, BY_ORIGIN.format("null")),
+        ({"origin": "http://example.org"}, BY_ORIGIN.format("http://example.org")),
+        ({"origin": "https://example.org:8443"}, BY_ORIGIN.format("https://example.org:8443")),
         (
             {"origin": "https://example.org.evil.example"},
             BY_ORIGIN.format("https://example.org.evil.example"),
@@ -152,8 +167,40 @@ BY_ORIGIN = "cross-origin request refused (Origin: {})"
     ],
 )
 def test_cross_site_requests_are_refused_with_a_reason(sent: dict[str, str], reason: str) -> None:
-    """Sec-Fetch-Site decides when sent; otherwise an Origin must name this host."""
+    """Sec-Fetch-Site decides when sent; otherwise an Origin must name this scheme and host."""
     assert reason == cross_site_reason(headers(**sent), SITE)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "sent", "same"),
+    [
+        ("https", "example.org:443", "https://example.org", True),
+        ("http", "example.org:80", "http://example.org", True),
+        ("http", "example.org:8000", "http://example.org:8000", True),
+        ("http", "example.org:8000", "http://example.org", False),
+        ("https", "example.org:80", "https://example.org", False),
+        ("http", "[::1]:80", "http://[::1]", True),
+        ("https", "[::1]", "https://[::1]", True),
+        ("wss", "example.org", "https://example.org", True),
+    ],
+)
+def test_the_origin_compared_is_the_browsers_serialisation(
+    scheme: str, host: str, sent: str, same: bool
+) -> None:
+    """A default port in Host is no difference; any other port or scheme is."""
+    reason = cross_site_reason(headers(origin=sent), Origin(scheme, host, ""))
+    assert same is (reason is None)
+
+
+def test_tls_ending_at_a_trusted_proxy_is_same_origin_only_with_its_scheme() -> None:
+    """Behind a trusted proxy the forwarded scheme decides; without trust, the socket's."""
+    scope = {**http_scope(host=b"example.org"), "scheme": "http"}
+    sent = {"origin": "https://example.org", "x_forwarded_proto": "https"}
+    found = headers(host="example.org", **sent)
+    assert None is cross_site_reason(found, origin_of(scope, found, 1))
+    assert BY_ORIGIN.format("https://example.org") == cross_site_reason(
+        found, origin_of(scope, found, 0)
+    )
 
 
 def test_a_long_origin_is_cut_in_the_reason() -> None:

@@ -53,8 +53,19 @@ def _forwarded(headers: dict[bytes, bytes], name: bytes, hops: int) -> str | Non
     return values[-hops] if len(values) >= hops else values[0]
 
 
-def origin_of(scope: Scope, headers: dict[bytes, bytes], trusted_hops: int) -> Origin:
-    """Where the request came from, trusting ``trusted_hops`` reverse proxies."""
+def origin_of(
+    scope: Scope,
+    headers: dict[bytes, bytes],
+    trusted_hops: int,
+    *,
+    forwarded_host: bool = False,
+) -> Origin:
+    """Where the request came from, trusting ``trusted_hops`` reverse proxies.
+
+    The scheme comes from ``X-Forwarded-Proto`` only behind a trusted proxy (TLS often
+    ends there); the host from ``X-Forwarded-Host`` only when also ``forwarded_host``, as
+    many proxies pass a client's value through untouched.
+    """
     scheme = str(scope.get("scheme", "http"))
     host = text(headers, b"host", 255)
     client = scope.get("client")
@@ -62,11 +73,25 @@ def origin_of(scope: Scope, headers: dict[bytes, bytes], trusted_hops: int) -> O
     if trusted_hops:
         ip = _forwarded(headers, b"x-forwarded-for", trusted_hops) or ip
         scheme = _forwarded(headers, b"x-forwarded-proto", 1) or scheme
-        host = _forwarded(headers, b"x-forwarded-host", 1) or host
+        if forwarded_host:
+            host = _forwarded(headers, b"x-forwarded-host", 1) or host
     if not host:
         server = scope.get("server")
         host = f"{server[0]}:{server[1]}" if server else "localhost"
     return Origin(scheme.lower(), host.lower(), ip)
+
+
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+_WEB_SCHEMES = {"ws": "http", "wss": "https"}  # a WebSocket scope's page is http(s)
+
+
+def web_origin(scheme: str, host: str) -> str:
+    """The origin as a browser serialises it: ``https://example.org`` (no default port)."""
+    scheme = _WEB_SCHEMES.get(scheme, scheme)
+    name, colon, port = host.rpartition(":")  # "[::1]" has no port: "1]" is no default
+    if colon and port == _DEFAULT_PORTS.get(scheme):
+        host = name
+    return f"{scheme}://{host}"
 
 
 SAFE_FETCH_SITES: frozenset[str] = frozenset(("same-origin", "none"))
@@ -83,8 +108,9 @@ def cross_site_reason(headers: dict[bytes, bytes], origin: Origin) -> str | None
     if fetch_site and fetch_site not in SAFE_FETCH_SITES:
         return f"cross-site request refused (Sec-Fetch-Site: {fetch_site})"
     sent_origin = text(headers, b"origin", 512).lower()
-    # The host decides; the scheme is left out because TLS often ends at a proxy.
-    if sent_origin and sent_origin.partition("://")[2] != origin.host:
+    # Scheme, host and port decide: a page of http://site is another origin than
+    # https://site. Behind a proxy that ends TLS, ``origin`` carries the forwarded scheme.
+    if sent_origin and sent_origin != web_origin(origin.scheme, origin.host):
         return f"cross-origin request refused (Origin: {sent_origin[:100]})"
     return None
 
