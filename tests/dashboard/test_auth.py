@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import URLSafeSerializer
 
-from consentlog.dashboard.auth import MAX_TRACKED_CLIENTS, Credentials, Sessions, Throttle
+from consentlog.dashboard import sessions as sessions_module
+from consentlog.dashboard.sessions import SESSION_REFRESH, Credentials, Session, Sessions
+from consentlog.dashboard.throttle import MAX_TRACKED_CLIENTS, Throttle
 
 KEY = "auth-test-key"
 T0 = 1_800_000_000
@@ -76,10 +79,24 @@ def test_fingerprint_follows_the_credentials_and_the_key() -> None:
 # -- Sessions -----------------------------------------------------------------------------
 
 
+class ClockedSessions(Sessions):
+    """Sessions whose clock moves only when a test says so."""
+
+    clock = T0
+
+    def now(self) -> int:
+        return self.clock
+
+
 def sessions(
-    keys: list[str] | None = None, credentials: Credentials | None = None, max_age: int = 3600
-) -> Sessions:
-    return Sessions(keys or [KEY], credentials or Credentials(password="pw"), max_age=max_age)
+    keys: list[str] | None = None,
+    credentials: Credentials | None = None,
+    max_age: int = 3600,
+    idle: int = 3600,
+) -> ClockedSessions:
+    return ClockedSessions(
+        keys or [KEY], credentials or Credentials(password="pw"), max_age=max_age, idle=idle
+    )
 
 
 def test_an_issued_session_is_valid() -> None:
@@ -112,32 +129,115 @@ def test_a_session_signed_with_another_key_is_not_valid() -> None:
     assert False is sessions().valid(value)
 
 
-def test_a_session_expires_after_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A session is valid up to ``max_age`` seconds after login, then not."""
-    now = [T0]
-    # itsdangerous reads the time through this overridable method (its clock seam)
-    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: now[0])
-    issuer = sessions(max_age=12 * 60 * 60)
+def test_a_session_expires_after_max_age() -> None:
+    """A session is valid up to ``max_age`` seconds after login, then not — however
+    recently it was used."""
+    issuer = sessions(max_age=12 * 60 * 60, idle=SESSION_REFRESH * 2)
     value = issuer.issue("password")
-    now[0] = T0 + 12 * 60 * 60
+    while issuer.clock < T0 + 12 * 60 * 60:
+        issuer.clock = min(issuer.clock + SESSION_REFRESH, T0 + 12 * 60 * 60)
+        session = issuer.open(value)
+        assert session is not None
+        value = issuer.renewed(session) or value
     assert True is issuer.valid(value)
-    now[0] += 1
+    issuer.clock += 1
     assert False is issuer.valid(value)
 
 
+def test_a_session_expires_when_idle() -> None:
+    """A session unused for more than ``idle`` seconds is over, though its maximum age
+    is not reached."""
+    issuer = sessions(max_age=12 * 60 * 60, idle=3600)
+    value = issuer.issue("password")
+    issuer.clock = T0 + 3600
+    assert True is issuer.valid(value)
+    issuer.clock += 1
+    assert False is issuer.valid(value)
+
+
+def test_renewing_moves_the_idle_timeout() -> None:
+    """A renewed value counts its idle time from the renewal; a fresh one is not renewed."""
+    issuer = sessions(max_age=12 * 60 * 60, idle=3600)
+    value = issuer.issue("token")
+    issuer.clock = T0 + SESSION_REFRESH - 1
+    session = issuer.open(value)
+    assert session is not None
+    assert None is issuer.renewed(session)
+    issuer.clock = T0 + 3000
+    session = issuer.open(value)
+    assert session is not None
+    renewed = issuer.renewed(session)
+    assert renewed is not None
+    issuer.clock = T0 + 3000 + 3600
+    assert (False, True) == (issuer.valid(value), issuer.valid(renewed))
+    assert 12 * 60 * 60 - 6600 == issuer.remaining(Session(session.sid, "token", T0, T0))
+
+
+def test_a_revoked_session_is_not_valid() -> None:
+    """Revoking a session ends it, every copy of its cookie, and no other session."""
+    issuer = sessions()
+    value, other = issuer.issue("password"), issuer.issue("password")
+    session = issuer.open(value)
+    assert session is not None
+    issuer.revoke(session)
+    assert (False, True) == (issuer.valid(value), issuer.valid(other))
+
+
+def test_the_revocation_set_is_bounded_and_never_revives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When more sessions are revoked than it holds, the oldest stay revoked (with any
+    session issued no later than them), and later sessions stay valid."""
+    monkeypatch.setattr(sessions_module, "MAX_REVOKED", 3)
+    issuer = sessions()
+    revoked = []
+    for _ in range(5):
+        value = issuer.issue("password")
+        session = issuer.open(value)
+        assert session is not None
+        issuer.revoke(session)
+        revoked.append(value)
+        issuer.clock += 1
+    later = issuer.issue("password")
+    assert [False] * 5 + [True] == [issuer.valid(v) for v in [*revoked, later]]
+    assert 3 == len(issuer._revoked)
+
+
+def test_adding_a_key_keeps_sessions() -> None:
+    """Rotation: a session issued before a newer key was added (newest last) stays valid;
+    one whose signing key was dropped does not."""
+    value = sessions(["old-key"]).issue("password")
+    assert True is sessions(["old-key", "new-key"]).valid(value)
+    assert False is sessions(["new-key"]).valid(value)
+    newer = sessions(["old-key", "new-key"]).issue("password")
+    assert True is sessions(["new-key"]).valid(newer)
+
+
 def test_a_signed_value_that_is_not_a_session_is_not_valid() -> None:
-    """Well signed, but without the credentials' fingerprint: not a session."""
-    signer = URLSafeTimedSerializer([KEY], salt="consentlog.dashboard")
-    payloads: list[object] = [[], {"via": "password"}, {"c": 7}, {"c": "0" * 32}]
-    for payload in payloads:
-        assert False is sessions().valid(signer.dumps(payload))
+    """Well signed, but without the credentials' fingerprint or a session's fields: not a
+    session."""
+    signer = URLSafeSerializer([KEY], salt="consentlog.dashboard")
+    fingerprint = Credentials(password="pw").fingerprint(KEY)
+    good = {"c": fingerprint, "sid": "s", "via": "password", "iat": T0, "seen": T0}
+    payloads: list[object] = [
+        [],
+        {"via": "password"},
+        {**good, "c": 7},
+        {**good, "c": "0" * 32},
+        {**good, "sid": 1},
+        {**good, "via": "admin"},
+        {**good, "iat": "T0"},
+        {**good, "seen": True},
+    ]
+    assert [False] * len(payloads) == [sessions().valid(signer.dumps(p)) for p in payloads]
+    assert True is sessions().valid(signer.dumps(good))
 
 
 def test_sessions_need_secret_keys() -> None:
     """Sessions without keys (or with an empty key) are refused, naming the setting."""
     for keys in ([], ["", "k"]):
         with pytest.raises(ValueError, match="CONSENTLOG_SECRET_KEY"):
-            Sessions(keys, Credentials(password="pw"), max_age=60)
+            Sessions(keys, Credentials(password="pw"))
 
 
 # -- Throttle -----------------------------------------------------------------------------
@@ -193,3 +293,65 @@ def test_the_throttle_tracks_a_bounded_number_of_clients() -> None:
         throttle.failure(f"client-{i}")
     assert None is throttle.retry_after("client-0")
     assert 60 == throttle.retry_after(f"client-{MAX_TRACKED_CLIENTS}")
+
+
+def test_the_global_limit_paces_every_client() -> None:
+    """Once ``global_limit`` failures from all clients fell within the window, attempts
+    from any client, new ones too, get turns ``spacing`` apart, never more than
+    ``max_wait`` away."""
+    clock = Clock()
+    throttle = Throttle(global_limit=3, spacing=1.0, max_wait=3.0, clock=clock)
+    assert 0.0 == throttle.global_wait()
+    for i in range(3):
+        throttle.failure(f"rotating-{i}")
+    assert [0.0, 1.0, 2.0, 3.0, 3.0] == [throttle.global_wait() for _ in range(5)]
+    assert None is throttle.retry_after("newcomer")
+
+
+def test_the_global_limit_ends_when_failures_age_out() -> None:
+    """Pacing stops once fewer than ``global_limit`` failures are within the window."""
+    clock = Clock()
+    throttle = Throttle(global_limit=2, window=60, spacing=1.0, clock=clock)
+    throttle.failure("a")
+    clock.now += 30
+    throttle.failure("b")
+    assert 0.0 == throttle.global_wait()  # the first turn is free
+    assert 1.0 == throttle.global_wait()
+    clock.now += 30
+    assert 0.0 == throttle.global_wait()
+
+
+def test_success_does_not_reset_the_global_count() -> None:
+    """One client's success does not end the pacing others' failures caused."""
+    clock = Clock()
+    throttle = Throttle(global_limit=2, spacing=5.0, clock=clock)
+    throttle.failure("a")
+    throttle.failure("a")
+    throttle.success("a")
+    assert [0.0, 5.0] == [throttle.global_wait(), throttle.global_wait()]
+
+
+def test_pace_sleeps_through_the_seam() -> None:
+    """``pace`` waits its turn with the sleep it was given, and not at all without a turn
+    to wait for."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    throttle = Throttle(global_limit=1, spacing=2.0, clock=Clock(), sleep=sleep)
+
+    async def attempts() -> None:
+        await throttle.pace()
+        throttle.failure("a")
+        await throttle.pace()
+        await throttle.pace()
+
+    asyncio.run(attempts())
+    assert [2.0] == slept
+
+
+def test_limits_below_one_are_refused() -> None:
+    """A limit of zero would refuse or pace everyone: refused, naming both."""
+    with pytest.raises(ValueError, match="global_limit"):
+        Throttle(global_limit=0)

@@ -1,14 +1,23 @@
 """Dashboard login over HTTP: redirects and 401s without a session, the password and the
-token, the failure throttle, login CSRF, tampered sessions, logout, and the setup errors
-that name their fix."""
+token, the failure throttle, login CSRF, tampered sessions, logout that revokes, session
+expiry and renewal, key rotation, and the setup errors that name their fix."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from starlette.testclient import TestClient
 
 from consentlog.dashboard import create_dashboard
-from consentlog.dashboard.auth import FAILURE_LIMIT, SESSION_COOKIE
+from consentlog.dashboard.sessions import (
+    SESSION_COOKIE,
+    SESSION_IDLE,
+    SESSION_MAX_AGE,
+    SESSION_REFRESH,
+    Sessions,
+)
+from consentlog.dashboard.throttle import FAILURE_LIMIT
 from consentlog.store import Store
 from tests.dashboard.support import PAGES, PASSWORD, SECRET, TOKEN
 
@@ -120,7 +129,72 @@ def test_logout_ends_the_session(analyst: TestClient) -> None:
     response = analyst.post("/logout", follow_redirects=False)
     assert 303 == response.status_code
     assert "/login" == response.headers["location"]
+    assert "Max-Age=0" in response.headers["set-cookie"]
     assert 303 == analyst.get("/", follow_redirects=False).status_code
+
+
+def test_logout_revokes_the_session_on_the_server(analyst: TestClient) -> None:
+    """A copy of the cookie kept from before logout no longer opens anything."""
+    copy = analyst.cookies[SESSION_COOKIE]
+    analyst.post("/logout", follow_redirects=False)
+    analyst.cookies.set(SESSION_COOKIE, copy)
+    assert 303 == analyst.get("/", follow_redirects=False).status_code
+    assert 401 == analyst.get("/api/overview").status_code
+
+
+class Clock:
+    """Wall-clock seconds for the sessions, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = int(time.time())
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Sessions read the time from this clock (their seam) for the test."""
+    clock = Clock()
+    monkeypatch.setattr(Sessions, "now", lambda self: clock.now)
+    return clock
+
+
+def test_an_idle_session_ends(clock: Clock, analyst: TestClient) -> None:
+    """A session unused for longer than the idle timeout reads as logged out."""
+    clock.now += SESSION_IDLE
+    assert 200 == analyst.get("/consent", follow_redirects=False).status_code
+    clock.now += SESSION_IDLE + 1
+    assert 303 == analyst.get("/consent", follow_redirects=False).status_code
+
+
+def test_use_renews_the_session_until_its_maximum_age(clock: Clock, analyst: TestClient) -> None:
+    """Requests renew the cookie (a new Set-Cookie at most every few minutes, Max-Age the
+    time left), keeping an active session alive; it still ends at its maximum age."""
+    start = clock.now
+    assert "set-cookie" not in analyst.get("/consent").headers
+    renewals = 0
+    while clock.now + SESSION_IDLE - 60 <= start + SESSION_MAX_AGE:
+        clock.now += SESSION_IDLE - 60
+        response = analyst.get("/consent", follow_redirects=False)
+        assert 200 == response.status_code
+        cookie = response.headers["set-cookie"]
+        assert f"Max-Age={start + SESSION_MAX_AGE - clock.now}" in cookie
+        assert "HttpOnly" in cookie
+        renewals += 1
+    assert SESSION_MAX_AGE // (SESSION_IDLE - 60) == renewals
+    assert SESSION_REFRESH < SESSION_IDLE - 60
+    clock.now = start + SESSION_MAX_AGE + 1
+    assert 303 == analyst.get("/consent", follow_redirects=False).status_code
+
+
+def test_adding_a_secret_key_keeps_sessions(
+    store: Store, dataset: str, analyst: TestClient
+) -> None:
+    """After rotation (a newer key added last, the app restarted) the session stays."""
+    rotated = create_dashboard(
+        store, database=dataset, password=PASSWORD, token=TOKEN, secret_keys=[SECRET, "newer"]
+    )
+    client = TestClient(rotated)
+    client.cookies.set(SESSION_COOKIE, analyst.cookies[SESSION_COOKIE])
+    assert 200 == client.get("/consent", follow_redirects=False).status_code
 
 
 def test_missing_tables_are_a_503_naming_the_fix(store: Store) -> None:

@@ -19,18 +19,14 @@ from starlette.routing import Route
 
 from consentlog.dashboard import templates
 from consentlog.dashboard.api import Api
-from consentlog.dashboard.auth import (
-    SESSION_MAX_AGE,
-    Auth,
-    Credentials,
-    LoginRequired,
-    Sessions,
-)
+from consentlog.dashboard.auth import Auth, LoginRequired
 from consentlog.dashboard.export import Export
 from consentlog.dashboard.filters import base_path, route_path
 from consentlog.dashboard.headers import SecurityHeaders
 from consentlog.dashboard.queries import Reports
+from consentlog.dashboard.sessions import Credentials, Sessions
 from consentlog.dashboard.style import stylesheet
+from consentlog.dashboard.throttle import Throttle
 from consentlog.dashboard.views import Views
 from consentlog.exceptions import BadRequest, StoreUnavailable
 from consentlog.store import Store
@@ -48,6 +44,7 @@ def create_dashboard(
     secret_keys: Sequence[str],
     prefix: str = "",
     trusted_proxy_hops: int = 0,
+    throttle: Throttle | None = None,
 ) -> Starlette:
     """The dashboard over ``database`` on ``store``.
 
@@ -56,16 +53,17 @@ def create_dashboard(
     (newest last, like ``CONSENTLOG_SECRET_KEY``). ``prefix`` is where the app is mounted
     (``"/analytics"``); when empty, the mount's ``root_path`` is used for links and the
     session cookie's Path. ``trusted_proxy_hops`` reverse proxies are trusted for the
-    host of the same-origin check, as in ``Settings``; failed logins are counted per socket
-    peer, which no client can forge.
+    same-origin check and the client address failed logins are counted against, as in
+    ``Settings``; ``throttle`` replaces the default failed-login limits.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix={prefix!r}: must start with '/' and not end with '/'")
     credentials = Credentials(password, token)
     auth = Auth(
         credentials,
-        Sessions(secret_keys, credentials, max_age=SESSION_MAX_AGE),
+        Sessions(secret_keys, credentials),
         prefix=prefix,
+        throttle=throttle,
         trusted_proxy_hops=trusted_proxy_hops,
     )
     reports = Reports(store, check_identifier(database))

@@ -1,162 +1,30 @@
-"""Login for the dashboard: a password or an access token, a signed session cookie, and
-throttled failures.
+"""Login for the dashboard: the login and logout routes and the guard in front of the rest.
 
-The secrets are compared in constant time (``hmac.compare_digest`` over digests, so not
-even their lengths leak). A session is an itsdangerous-signed cookie (HttpOnly,
-SameSite=Strict, Path = the dashboard's mount) bound to the current credentials: change
-the password and every session ends. Every failed attempt waits a little, and a client IP
-with ``FAILURE_LIMIT`` failures within ``FAILURE_WINDOW`` is refused (429 with
-Retry-After) until the oldest failure ages out. The API also takes the token as
-``Authorization: Bearer <token>``, under the same throttle.
+The secrets and the session cookie are ``sessions``' (constant-time checks, a signed
+cookie bound to the credentials, absolute and idle expiry, revocation on logout); the
+failure throttle is ``throttle``'s (per client, and paced for everyone under attack).
+The cookie is HttpOnly, SameSite=Strict, Path = the dashboard's mount, Secure over
+https. The API also takes the token as ``Authorization: Bearer <token>``, under the same
+throttle.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import hashlib
-import hmac
 import math
-import time
-from collections.abc import Callable, Sequence
-from typing import Literal
 from urllib.parse import parse_qs, quote
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentlog.consent.http import Origin, cross_site_reason, header_map, origin_of, safe_next
 from consentlog.dashboard import templates
 from consentlog.dashboard.filters import base_path, route_path
+from consentlog.dashboard.sessions import SESSION_COOKIE, Credentials, Session, Sessions
+from consentlog.dashboard.throttle import Throttle
 
-SESSION_COOKIE = "cl_dashboard"
-SESSION_MAX_AGE = 12 * 60 * 60  # 12 hours: a working day, then log in again
-FAILURE_LIMIT = 5
-FAILURE_WINDOW = 5 * 60.0  # seconds
-FAILURE_DELAY = 0.25  # seconds every failure waits, so guessing is slow even under the limit
 MAX_FORM_BYTES = 4096  # the login form is two short fields
-MAX_TRACKED_CLIENTS = 10_000  # bounds the throttle's memory when many addresses fail
-
-Via = Literal["password", "token"]
-
-
-def _digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode("utf-8")).digest()
-
-
-class Credentials:
-    """The dashboard's password and/or access token; at least one is required."""
-
-    def __init__(self, password: str | None = None, token: str | None = None) -> None:
-        if not password and not token:
-            raise ValueError(
-                "the dashboard needs a password or a token: set CONSENTLOG_DASHBOARD_PASSWORD "
-                "or CONSENTLOG_DASHBOARD_TOKEN"
-            )
-        self._password = _digest(password) if password else None
-        self._token = _digest(token) if token else None
-
-    def check(self, secret: str) -> Via | None:
-        """Which credential ``secret`` is, if any; both are always compared."""
-        given = _digest(secret)
-        # no short-circuit: the time taken must not say which comparison ran
-        password = self._password is not None and hmac.compare_digest(given, self._password)
-        token = self._token is not None and hmac.compare_digest(given, self._token)
-        if password:
-            return "password"
-        return "token" if token else None
-
-    def check_token(self, secret: str) -> bool:
-        """Whether ``secret`` is the access token."""
-        given = _digest(secret)
-        return self._token is not None and hmac.compare_digest(given, self._token)
-
-    def fingerprint(self, key: str) -> str:
-        """A keyed digest of the current credentials: sessions carry it, so changing the
-        password or token ends every session."""
-        material = (self._password or b"") + b"\0" + (self._token or b"")
-        return hmac.new(key.encode("utf-8"), material, hashlib.sha256).hexdigest()[:32]
-
-
-class Sessions:
-    """Signed session cookies: signed with the newest key, verified against all."""
-
-    def __init__(
-        self, secret_keys: Sequence[str], credentials: Credentials, *, max_age: int
-    ) -> None:
-        if not secret_keys or not all(secret_keys):
-            raise ValueError(
-                "the dashboard needs secret_keys to sign sessions: set CONSENTLOG_SECRET_KEY"
-            )
-        self.max_age = max_age
-        self._serializer = URLSafeTimedSerializer(list(secret_keys), salt="consentlog.dashboard")
-        self._fingerprint = credentials.fingerprint(secret_keys[-1])
-
-    def issue(self, via: Via) -> str:
-        """A new session cookie value."""
-        return self._serializer.dumps({"c": self._fingerprint, "via": via})
-
-    def valid(self, value: str | None) -> bool:
-        """Whether ``value`` is a live session for the current credentials."""
-        if not value:
-            return False
-        try:
-            data = self._serializer.loads(value, max_age=self.max_age)
-        except BadSignature:  # tampered, expired, or signed with a dropped key
-            return False
-        fingerprint = data.get("c") if isinstance(data, dict) else None
-        return isinstance(fingerprint, str) and hmac.compare_digest(fingerprint, self._fingerprint)
-
-
-class Throttle:
-    """Failed logins per client: ``limit`` within ``window`` seconds, then a pause."""
-
-    def __init__(
-        self,
-        *,
-        limit: int = FAILURE_LIMIT,
-        window: float = FAILURE_WINDOW,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._failures: collections.OrderedDict[str, collections.deque[float]] = (
-            collections.OrderedDict()
-        )
-
-    def retry_after(self, client: str) -> int | None:
-        """Seconds until ``client`` may try again, or None if it may now."""
-        recent = self._recent(client)
-        if len(recent) < self.limit:
-            return None
-        return max(1, math.ceil(recent[0] + self.window - self._clock()))
-
-    def failure(self, client: str) -> None:
-        """Count a failed attempt."""
-        self._recent(client).append(self._clock())
-        self._failures.move_to_end(client)
-        while len(self._failures) > MAX_TRACKED_CLIENTS:
-            self._failures.popitem(last=False)
-
-    def success(self, client: str) -> None:
-        """Forget the client's failures."""
-        self._failures.pop(client, None)
-
-    def _recent(self, client: str) -> collections.deque[float]:
-        failures = self._failures.setdefault(client, collections.deque())
-        horizon = self._clock() - self.window
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        return failures
-
-
-def _client(connection: HTTPConnection) -> str:
-    """Whom failures are counted against: the socket peer, never a forwarded address — a
-    client that can reach the dashboard past the proxy could forge one per attempt."""
-    return connection.client.host if connection.client else "unknown"
 
 
 def _origin(connection: HTTPConnection, trusted_hops: int) -> Origin:
@@ -193,7 +61,6 @@ class Auth:
         *,
         prefix: str = "",
         throttle: Throttle | None = None,
-        failure_delay: float = FAILURE_DELAY,
         trusted_proxy_hops: int = 0,
     ) -> None:
         self.credentials = credentials
@@ -201,11 +68,34 @@ class Auth:
         self.sessions = sessions
         self.prefix = prefix
         self.throttle = throttle or Throttle()
-        self.failure_delay = failure_delay
+
+    def session(self, connection: HTTPConnection) -> Session | None:
+        """The live session the request's cookie carries, if any."""
+        return self.sessions.open(connection.cookies.get(SESSION_COOKIE))
 
     def logged_in(self, connection: HTTPConnection) -> bool:
         """Whether the request carries a live session cookie."""
-        return self.sessions.valid(connection.cookies.get(SESSION_COOKIE))
+        return self.session(connection) is not None
+
+    def client(self, connection: HTTPConnection) -> str:
+        """Whom failures are counted against: the client address as the site resolves it,
+        trusting ``trusted_proxy_hops`` proxies. A client that forges a new address per
+        attempt (reaching the dashboard past the proxy) meets the global limit instead."""
+        return _origin(connection, self.trusted_proxy_hops).client_ip or "unknown"
+
+    def session_cookie(self, connection: HTTPConnection, value: str, max_age: int) -> str:
+        """The ``Set-Cookie`` value that stores session ``value`` for ``max_age`` s."""
+        carrier = Response()
+        carrier.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=max_age,
+            path=base_path(connection, self.prefix) or "/",
+            secure=_origin(connection, self.trusted_proxy_hops).https,
+            httponly=True,
+            samesite="strict",
+        )
+        return carrier.headers["set-cookie"]
 
     async def login_form(self, request: Request) -> Response:
         """GET /login: the login form (or onwards, when already logged in)."""
@@ -224,49 +114,39 @@ class Auth:
                 templates.login(base=base, next_url=base + "/", error="Cross-site login refused."),
                 status_code=403,
             )
-        client = _client(request)
+        client = self.client(request)
         wait = self.throttle.retry_after(client)
         if wait is not None:
             return self._too_many(base, wait)
         form = await _form(request)
         target = safe_next(form.get("next", ""), base=base)
+        await self.throttle.pace()
         via = self.credentials.check(form.get("secret", ""))
         if via is None:
-            self.throttle.failure(client)
-            await asyncio.sleep(self.failure_delay)
+            await self.throttle.failed(client)
             return HTMLResponse(
                 templates.login(base=base, next_url=target, error="Wrong password or token."),
                 status_code=401,
             )
         self.throttle.success(client)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            self.sessions.issue(via),
-            max_age=self.sessions.max_age,
-            path=base or "/",
-            secure=request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
-        )
+        cookie = self.session_cookie(request, self.sessions.issue(via), self.sessions.max_age)
+        response.headers.append("set-cookie", cookie)
         return response
 
     async def logout(self, request: Request) -> Response:
-        """POST /logout: end the session."""
+        """POST /logout: revoke the session on the server and expire the cookie."""
+        session = self.session(request)
+        if session is not None:
+            self.sessions.revoke(session)
         base = base_path(request, self.prefix)
         response = RedirectResponse(f"{base}/login", status_code=303)
-        response.delete_cookie(
-            SESSION_COOKIE,
-            path=base or "/",
-            secure=request.url.scheme == "https",
-            httponly=True,
-            samesite="strict",
-        )
+        response.headers.append("set-cookie", self.session_cookie(request, "", 0))
         return response
 
     async def bearer(self, connection: HTTPConnection, token: str) -> Response | None:
         """Check an API bearer token: None when valid, else the 401/429 answer."""
-        client = _client(connection)
+        client = self.client(connection)
         wait = self.throttle.retry_after(client)
         if wait is not None:
             return JSONResponse(
@@ -274,11 +154,11 @@ class Auth:
                 status_code=429,
                 headers={"Retry-After": str(wait)},
             )
+        await self.throttle.pace()
         if self.credentials.check_token(token):
             self.throttle.success(client)
             return None
-        self.throttle.failure(client)
-        await asyncio.sleep(self.failure_delay)
+        await self.throttle.failed(client)
         return JSONResponse({"error": "invalid token"}, status_code=401)
 
     def _too_many(self, base: str, wait: int) -> Response:
@@ -297,7 +177,9 @@ class Auth:
 class LoginRequired:
     """ASGI middleware: every dashboard route but the public ones needs a session.
 
-    Pages redirect to the login form (303), the JSON API answers 401 JSON.
+    Pages redirect to the login form (303), the JSON API answers 401 JSON. A live session
+    whose last-seen time is stale gets its cookie renewed on the response, so the idle
+    timeout counts from the last request.
     """
 
     def __init__(self, app: ASGIApp, *, auth: Auth, public: frozenset[str]) -> None:
@@ -311,7 +193,11 @@ class LoginRequired:
             return
         connection = HTTPConnection(scope)
         path = route_path(connection)
-        if path in self.public or self.auth.logged_in(connection):
+        session = self.auth.session(connection)
+        if session is not None:
+            await self.app(scope, receive, self._renewing(connection, session, send))
+            return
+        if path in self.public:
             await self.app(scope, receive, send)
             return
         response: Response | None
@@ -336,3 +222,21 @@ class LoginRequired:
             await self.app(scope, receive, send)
         else:
             await response(scope, receive, send)
+
+    def _renewing(self, connection: HTTPConnection, session: Session, send: Send) -> Send:
+        """``send``, adding the renewed session cookie to the response start if due."""
+        sessions = self.auth.sessions
+        value = sessions.renewed(session)
+        if value is None:
+            return send
+        cookie = self.auth.session_cookie(connection, value, sessions.remaining(session))
+
+        async def renew(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                # logout answers with its own expired cookie, which must win
+                if "set-cookie" not in headers:
+                    headers.append("set-cookie", cookie)
+            await send(message)
+
+        return renew
