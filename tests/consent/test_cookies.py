@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from consentlog.consent.cookies import CookieFilter, CookieWriter, is_token, parse_cookie_header
+from consentlog.consent.cookies import (
+    MAX_EXPIRIES,
+    CookieFilter,
+    CookieWriter,
+    parse_cookie_header,
+)
 from consentlog.settings import DEFAULT_CATEGORIES, Category
 
 # -- parse_cookie_header ------------------------------------------------------------------
@@ -31,29 +36,11 @@ def test_parse_cookie_header(raw: str, expected: dict[str, str]) -> None:
     assert expected == dict(parse_cookie_header(raw))
 
 
-def test_parsed_cookies_are_shared_and_read_only() -> None:
-    """The same header gives the same mapping, which cannot be changed."""
-    first = parse_cookie_header("shared=1")
-    assert first is parse_cookie_header("shared=1")
+def test_parsed_cookies_are_read_only() -> None:
+    """The mapping parsed from a header cannot be changed (callers share it)."""
+    parsed = parse_cookie_header("shared=1")
     with pytest.raises(TypeError):
-        first["shared"] = "2"  # type: ignore[index]
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("abcdefghijklmnop", True),  # 16 characters
-        ("A-b_" * 16, True),  # 64 characters
-        ("abcdefghijklmno", False),  # 15
-        ("a" * 65, False),
-        ("abcdefghijklmnop!", False),
-        ("", False),
-        (None, False),
-    ],
-)
-def test_is_token(value: str | None, expected: bool) -> None:
-    """Only url-safe random strings of 16 to 64 characters look like consentlog's ids."""
-    assert expected is is_token(value)
+        parsed["shared"] = "2"  # type: ignore[index]
 
 
 # -- CookieWriter -------------------------------------------------------------------------
@@ -145,3 +132,23 @@ def test_the_name_memo_is_bounded() -> None:
         cookies.category_of(f"name{i}")
     assert len(cookies._known) <= 10_000
     assert "analytics" == cookies.category_of("_ga_NEW")
+
+
+def test_long_names_are_matched_but_not_remembered() -> None:
+    """A name longer than 64 characters is categorised each time and never memoised, so
+    the memo's bytes are bounded too."""
+    cookies = CookieFilter(DEFAULT_CATEGORIES)
+    name = "_ga_" + "x" * 8000
+    assert "analytics" == cookies.category_of(name)
+    assert name not in cookies._known
+
+
+def test_a_response_expires_only_a_few_host_cookies() -> None:
+    """800 governed cookies sent: at most MAX_EXPIRIES are expired per response, the first
+    ones first; the browser, no longer sending those, gets the next ones next time."""
+    cookies = CookieFilter(DEFAULT_CATEGORIES)
+    sent = [f"_ga_{i}" for i in range(800)]
+    assert sent[:MAX_EXPIRIES] == cookies.governed(sent, frozenset())
+    assert sent[MAX_EXPIRIES : 2 * MAX_EXPIRIES] == cookies.governed(
+        sent[MAX_EXPIRIES:], frozenset()
+    )

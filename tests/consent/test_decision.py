@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import gc
+import tracemalloc
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from consentlog.consent.decision import _CACHE_SIZE, NO_COOKIE, ConsentCodec, CookieState
+from consentlog.consent.decision import NO_COOKIE, ConsentCodec, CookieState
 
 KEY = "decision-test-key"
 MAX_AGE = 3600
@@ -175,11 +177,44 @@ def test_a_payload_with_a_valid_shape_signed_elsewhere_verifies() -> None:
     assert frozenset({"analytics"}) == state.decision.accepted
 
 
-def test_the_verified_value_cache_is_bounded() -> None:
-    """However many distinct cookie values visitors send, the codec remembers at most
-    ``_CACHE_SIZE`` of them."""
+def test_values_that_do_not_verify_are_never_remembered() -> None:
+    """10,000 distinct 8 KB forged cookies leave the verified-value cache empty and the
+    heap where it was (before: every one was kept, ~80 MB)."""
     codec = make_codec()
-    for i in range(_CACHE_SIZE + 5):
-        codec.loads(f"not-a-cookie-{i}")
-    assert len(codec._verified) <= _CACHE_SIZE
-    assert CookieState(None, present=True) == codec.loads("not-a-cookie-0")
+    codec.loads(codec.dumps(codec.new_decision([], "banner")))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(10_000):
+            assert CookieState(None, present=True) == codec.loads(f"{i:08d}." + "A" * 8192)
+        gc.collect()  # the failed verifications' exceptions sit in reference cycles
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 1 == len(codec._verified)
+    assert grown < 1_000_000
+
+
+def test_returning_visitors_stay_verified_through_a_flood_of_new_cookies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cookies seen again keep their place while more one-off valid cookies than the cache
+    holds pass through: no HMAC again for the returning visitors."""
+    codec = make_codec()
+    regulars = [codec.dumps(codec.new_decision(["analytics"], "banner")) for _ in range(100)]
+    for _ in range(2):
+        for value in regulars:
+            codec.loads(value)
+    for _ in range(codec._verified.max_entries + 1000):
+        codec.loads(codec.dumps(codec.new_decision([], "banner")))
+    verified: list[str] = []
+    real_verify = codec._verify
+
+    def counting(value: str) -> CookieState:
+        verified.append(value)
+        return real_verify(value)
+
+    monkeypatch.setattr(codec, "_verify", counting)
+    for value in regulars:
+        assert codec.loads(value).decision is not None
+    assert [] == verified

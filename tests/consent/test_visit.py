@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import pytest
 
 from consentlog.consent.cookies import CookieFilter, CookieWriter
 from consentlog.consent.decision import NO_COOKIE, ConsentCodec, CookieState, Decision
 from consentlog.consent.http import header_map
-from consentlog.consent.visit import Identifiers, Visit, cookie_changes, new_token
+from consentlog.consent.visit import Identifiers, Visit, cookie_changes
 from consentlog.settings import Settings
 from consentlog.testing import http_scope
 
 SETTINGS = Settings(secret_keys=("visit-test-key",))
-VID = "v" * 22  # identifiers as consentlog issues them: url-safe, 16-64 characters
-SID = "s" * 22
+VID = "v" * 22 + "." + "m" * 22  # shaped like consentlog's ids (the MACs do not verify)
+SID = "s" * 22 + "." + "m" * 22
 
 
 def codec_for(settings: Settings = SETTINGS, *, revision: int | None = None) -> ConsentCodec:
@@ -171,16 +174,19 @@ def test_accept_creates_the_visitor_and_session_ids() -> None:
 def test_accept_never_extends_the_visitor_id_but_restarts_the_session() -> None:
     """A returning visitor keeps both ids; only the session cookie is sent again, to
     restart its idle timer."""
-    cookies, ids = changes(visit(cookies={"cl_vid": VID, "cl_sid": SID}), accepted("analytics"))
+    first = visit(cookies={"cl_consent": consent(["analytics"])})
+    decision = CODEC.new_decision(["analytics"], "banner", first.cookie)
+    _, issued = changes(first, decision)
+    returning = visit(
+        cookies={
+            "cl_consent": CODEC.dumps(decision),
+            "cl_vid": issued.visitor_id,
+            "cl_sid": issued.session_id,
+        }
+    )
+    cookies, ids = changes(returning, returning.decision)
     assert ["cl_sid"] == list(cookies)
-    assert Identifiers(VID, SID) == ids
-
-
-def test_ids_that_consentlog_did_not_issue_are_replaced() -> None:
-    """A visitor id that is not one of ours (too short, odd characters) is replaced."""
-    cookies, ids = changes(visit(cookies={"cl_vid": "1", "cl_sid": "x!"}), accepted("analytics"))
-    assert {"cl_vid", "cl_sid"} == set(cookies)
-    assert ("1", "x!") != (ids.visitor_id, ids.session_id)
+    assert issued == ids
 
 
 @pytest.mark.parametrize("decision", [None, accepted(), accepted("marketing")])
@@ -220,8 +226,47 @@ def test_a_stale_or_replaced_consent_cookie_is_not_expired() -> None:
     assert "cl_consent" not in cookies
 
 
-def test_new_tokens_are_ours_and_distinct() -> None:
-    """A new token is 128 random bits, url-safe: what ``is_token`` accepts."""
-    tokens = {new_token() for _ in range(100)}
-    assert 100 == len(tokens)
-    assert {22} == {len(t) for t in tokens}
+# -- bounded memory -----------------------------------------------------------------------
+
+
+def test_forged_consent_cookies_do_not_grow_memory() -> None:
+    """10,000 requests, each with a different 8 KB forged cl_consent, leave the heap where
+    it was: neither the parsed headers nor the verified values keep them (before: 110 MB
+    more RSS)."""
+    codec = codec_for()
+    scopes = [http_scope(headers=[(b"cookie", f"cl_consent={i:08d}.".encode() + b"A" * 8180)])
+              for i in range(10_000)]  # fmt: skip
+    Visit.read(scopes[0], header_map(scopes[0]), SETTINGS, codec)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for scope in scopes:
+            assert None is Visit.read(scope, header_map(scope), SETTINGS, codec).decision
+        gc.collect()  # failed verifications leave exceptions in reference cycles
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_000_000
+
+
+def test_the_header_of_a_verified_visitor_is_parsed_once() -> None:
+    """A returning visitor's header is parsed once and then shared; a forged one each time."""
+    good = {"cookie": f"cl_consent={consent([])}; theme=dark"}
+    assert visit(good).cookies is visit(good).cookies
+    bad = {"cookie": "cl_consent=forged; theme=dark"}
+    assert visit(bad).cookies is not visit(bad).cookies
+
+
+# -- X-Forwarded-Host ---------------------------------------------------------------------
+
+
+def test_the_forwarded_host_counts_only_when_the_site_trusts_it() -> None:
+    """X-Forwarded-Host from a trusted proxy sets the host only with trust_forwarded_host."""
+    sent = {"x-forwarded-host": "public.example"}
+    behind = Settings(secret_keys=SETTINGS.secret_keys, trusted_proxy_hops=1)
+    trusting = Settings(
+        secret_keys=SETTINGS.secret_keys, trusted_proxy_hops=1, trust_forwarded_host=True
+    )
+    assert "testserver" == visit(sent, settings=behind).origin.host
+    assert "public.example" == visit(sent, settings=trusting).origin.host

@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from consentlog.asgi.core import ConsentCore
-from consentlog.consent.cookies import is_token
 from consentlog.consent.visit import Visit
 from consentlog.privacy.subject import TABLES, Subject, erase, erasure_record, export
 
@@ -21,14 +20,14 @@ PRIVATE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
 def subject_of(visit: Visit, core: ConsentCore) -> Subject | None:
-    """The data subject this browser proves to be, or None if it carries no identifier."""
-    visitor_id = visit.cookies.get(core.settings.visitor_cookie, "")
-    consent_id = visit.cookie.previous_id or ""  # only from a consent cookie that verified
-    if not is_token(visitor_id):
-        visitor_id = ""
-    if not (visitor_id or consent_id):
+    """The data subject this browser proves to be, or None unless it carries both a
+    consent cookie that verified and the HttpOnly visitor id issued together with it: a
+    copied consent cookie alone, or a visitor id alone, opens nothing."""
+    visitor_id = visit.proven_ids(core.settings).visitor_id
+    consent_id = visit.cookie.previous_id
+    if not (visitor_id and consent_id):
         return None
-    return Subject(visitor_ids=(visitor_id,) if visitor_id else (), consent_id=consent_id)
+    return Subject(visitor_ids=(visitor_id,), consent_id=consent_id)
 
 
 async def my_data(visit: Visit, core: ConsentCore) -> Response:

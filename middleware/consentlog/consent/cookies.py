@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,15 +17,16 @@ from types import MappingProxyType
 from consentlog.settings import Category
 
 _UNKNOWN = object()
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+MAX_EXPIRIES = 16  # host cookies expired per response; the rest go with the next ones
+_MEMO_NAMES = 10_000  # cookie names whose category is remembered
+_MEMO_NAME_LENGTH = 64  # longer names are matched each time, not remembered
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_cookie_header(raw: str) -> Mapping[str, str]:
     """Cookie name → value; malformed pairs are skipped, the first of a repeated name wins.
 
-    A browser sends the same header on every request until a cookie changes, so results
-    are memoised; the mapping returned is shared and read-only.
+    The mapping is read-only, so that a caller may share it (``visit`` memoises the
+    headers of visitors whose consent verified).
     """
     cookies: dict[str, str] = {}
     for chunk in raw.split(";"):
@@ -33,11 +35,6 @@ def parse_cookie_header(raw: str) -> Mapping[str, str]:
         if sep and name and name not in cookies:
             cookies[name] = value.strip().strip('"')
     return MappingProxyType(cookies)
-
-
-def is_token(value: str | None) -> bool:
-    """True if ``value`` looks like an identifier consentlog issued (url-safe random)."""
-    return value is not None and _TOKEN.match(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +84,8 @@ class CookieFilter:
         if known is not _UNKNOWN:
             return known  # type: ignore[return-value]
         category = next((c for c, pattern in self._rules if pattern.match(cookie_name)), None)
-        if len(self._known) < 10_000:  # names come from visitors: keep the memo bounded
+        # names come from visitors: the memo is bounded in entries and in their length
+        if len(self._known) < _MEMO_NAMES and len(cookie_name) <= _MEMO_NAME_LENGTH:
             self._known[cookie_name] = category
         return category
 
@@ -98,5 +96,8 @@ class CookieFilter:
         return category is None or category in accepted
 
     def governed(self, names: Iterable[str], accepted: frozenset[str]) -> list[str]:
-        """Of the cookie names a browser sent, those its consent no longer allows."""
-        return [n for n in names if (c := self.category_of(n)) is not None and c not in accepted]
+        """Of the cookie names a browser sent, the first ``MAX_EXPIRIES`` its consent no
+        longer allows. A browser stops sending what a response expired, so hundreds of
+        such cookies go a few responses at a time, never in one header block."""
+        refused = (n for n in names if (c := self.category_of(n)) is not None and c not in accepted)
+        return list(itertools.islice(refused, MAX_EXPIRIES))

@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
+from consentlog.consent.cache import BoundedCache
+from consentlog.consent.identifiers import IdentifierSigner
+
 Source = Literal["banner", "form", "gpc", "dnt"]
 SOURCES: frozenset[str] = frozenset(("banner", "form", "gpc", "dnt"))
 
@@ -44,7 +47,9 @@ class CookieState:
 
 
 NO_COOKIE = CookieState(None)
-_CACHE_SIZE = 10_000  # distinct cookie values remembered as verified (or not)
+_CACHE_ENTRIES = 10_000  # distinct consent cookies remembered as verified
+_CACHE_BYTES = 8 * 1024 * 1024
+_ENTRY_OVERHEAD = 400  # bytes of a cached state beside its key, roughly
 
 
 Clock = Callable[[], float]
@@ -67,7 +72,8 @@ class ConsentCodec:
     """Signs and verifies the consent cookie; key rotation is a list of secrets, newest last.
 
     ``clock`` is where the codec reads the time — when a decision is taken, when a cookie
-    is signed, how old it is — so expiry can be tested without waiting.
+    is signed, how old it is — so expiry can be tested without waiting. ``identifiers``
+    issues the visitor and session ids bound to a decision's consent id, with the same keys.
     """
 
     def __init__(
@@ -78,16 +84,18 @@ class ConsentCodec:
         max_age: int,
         clock: Clock = time.time,
     ) -> None:
+        keys = list(secret_keys)
         self._clock = clock
+        self.identifiers = IdentifierSigner(keys)
         self._serializer = URLSafeTimedSerializer(
-            list(secret_keys),
+            keys,
             salt="consentlog.consent",
             signer=_ClockedSigner,
             signer_kwargs={"clock": clock},
         )
         self._revision = policy_revision
         self._max_age = max_age
-        self._verified: dict[str, CookieState] = {}
+        self._verified: BoundedCache[str, CookieState] = BoundedCache(_CACHE_ENTRIES, _CACHE_BYTES)
 
     def new_decision(
         self, accepted: Iterable[str], source: Source, previous: CookieState = NO_COOKIE
@@ -116,18 +124,21 @@ class ConsentCodec:
     def loads(self, value: str | None) -> CookieState:
         """What a cookie value proves; anything that does not verify is no decision.
 
-        Verified values are remembered (a bounded cache keyed by the exact cookie string),
-        so a returning visitor costs a dict lookup and an age check, not an HMAC.
+        Values that verified are remembered (a cache bounded by entries and bytes, keyed
+        by the exact cookie string), so a returning visitor costs a lookup and an age
+        check, not an HMAC. What does not verify is never remembered: it cannot push
+        real visitors out.
         """
         if not value:
             return NO_COOKIE
         cached = self._verified.get(value)
-        if cached is not None and (cached.decision is None or not self._expired(cached.decision)):
-            return cached
+        if cached is not None and cached.decision is not None:
+            if not self._expired(cached.decision):
+                return cached
+            self._verified.discard(value)
         state = self._verify(value)
-        if len(self._verified) >= _CACHE_SIZE:
-            self._verified.clear()
-        self._verified[value] = state
+        if state.decision is not None:
+            self._verified.put(value, state, len(value) + _ENTRY_OVERHEAD)
         return state
 
     def _expired(self, decision: Decision) -> bool:
