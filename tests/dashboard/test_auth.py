@@ -6,6 +6,8 @@ import asyncio
 import hmac
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 
 from consentlog.dashboard import sessions as sessions_module
@@ -231,6 +233,25 @@ def test_a_signed_value_that_is_not_a_session_is_not_valid() -> None:
     ]
     assert [False] * len(payloads) == [sessions().valid(signer.dumps(p)) for p in payloads]
     assert True is sessions().valid(signer.dumps(good))
+
+
+@given(value=st.text(max_size=300))
+def test_hostile_cookie_values_are_no_session(value: str) -> None:
+    """Arbitrary text is not a session, and never an error."""
+    assert False is sessions().valid(value)
+
+
+@given(
+    payload=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+        max_leaves=12,
+    )
+)
+def test_well_signed_odd_payloads_are_no_session(payload: object) -> None:
+    """Whatever JSON a signature covers, only a session's own payload opens a session."""
+    signer = URLSafeSerializer([KEY], salt="consentlog.dashboard")
+    assert False is sessions().valid(signer.dumps(payload))
 
 
 def test_sessions_need_secret_keys() -> None:
