@@ -3,7 +3,9 @@
 Pure ASGI. Requests under the route prefix (and ``/.well-known/gpc.json``) are answered
 by ``routes.ConsentRoutes``; every other HTTP request goes to the host application
 through a ``responder.PageResponder``, which enforces the visitor's decision on the
-response and queues the page request. The lifespan's shutdown flushes the event sink.
+response and queues the page request. The lifespan's shutdown flushes the event sink —
+also for a host application that does not speak lifespan (Django's ASGI handler raises
+on it): the middleware then answers the server itself.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from consentlog.asgi.assets import Asset
 from consentlog.asgi.core import ConsentCore
 from consentlog.asgi.responder import PageResponder
 from consentlog.asgi.routes import GPC_PATH, ConsentRoutes
+from consentlog.exceptions import first_line
 from consentlog.ingest.events import EventSink
 from consentlog.settings import Settings
 from consentlog.store import Store
@@ -77,16 +80,72 @@ class ConsentMiddleware:
             else:
                 await PageResponder(self.app, self.core, scope)(receive, send)
         elif scope["type"] == "lifespan":
-            await self.app(scope, receive, self._lifespan_send(send))
+            await Lifespan(self.app, self.core.sink, receive, send).run(scope)
         else:
             await self.app(scope, receive, send)
 
-    def _lifespan_send(self, send: Send) -> Send:
-        """Flush the event sink when the server shuts down, before it reports completion."""
 
-        async def lifespan_send(message: Message) -> None:
-            if message["type"] == "lifespan.shutdown.complete":
-                self.core.sink.stop()
-            await send(message)
+class Lifespan:
+    """One lifespan scope: the host application's, with the event sink flushed before
+    shutdown is reported (complete or failed), and the protocol carried to its end by
+    consentlog wherever the application leaves it.
 
-        return lifespan_send
+    An application that returns or raises without having read a message does not speak
+    lifespan (Django raises ``ValueError``): startup and shutdown are answered here, as
+    if it had no lifespan of its own. One that read the startup message and then raised
+    failed to start: its error goes to the server unchanged. One that raises later is
+    reported as ``lifespan.shutdown.failed`` once the server asks for shutdown.
+    """
+
+    __slots__ = ("app", "heard", "over", "receive", "send", "sink", "started", "stopping")
+
+    def __init__(self, app: ASGIApp, sink: EventSink, receive: Receive, send: Send) -> None:
+        self.app, self.sink, self.receive, self.send = app, sink, receive, send
+        self.heard = self.started = self.stopping = self.over = False
+
+    async def run(self, scope: Scope) -> None:
+        """Run the application's lifespan, then finish what it left undone."""
+        try:
+            await self.app(scope, self._receive, self._send)
+        except Exception as exc:
+            if not self.heard:  # it does not speak lifespan
+                await self._finish()
+                return
+            if not self.started:  # it failed to start: the server decides what follows
+                raise
+            await self._finish(failure=first_line(exc))
+            raise
+        await self._finish()
+
+    async def _receive(self) -> Message:
+        message = await self.receive()
+        self.heard = True
+        if message["type"] == "lifespan.shutdown":
+            self.stopping = True
+        return message
+
+    async def _send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "lifespan.startup.complete":
+            self.started = True
+        elif kind == "lifespan.startup.failed":
+            self.over = True
+        elif kind in {"lifespan.shutdown.complete", "lifespan.shutdown.failed"}:
+            self.sink.stop()  # before the server hears it may exit
+            self.over = True
+        await self.send(message)
+
+    async def _finish(self, failure: str = "") -> None:
+        """Answer the messages the application did not: startup, then shutdown."""
+        if self.over:
+            return
+        if not self.started:
+            if not self.heard:
+                await self._receive()  # lifespan.startup
+            await self._send({"type": "lifespan.startup.complete"})
+        while not self.stopping:
+            await self._receive()
+        if failure:
+            await self._send({"type": "lifespan.shutdown.failed", "message": failure})
+        else:
+            await self._send({"type": "lifespan.shutdown.complete"})
