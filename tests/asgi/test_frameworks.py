@@ -233,10 +233,12 @@ def test_django_cookies_are_enforced(make_app: MakeApp, django_app: Any) -> None
 
 
 def test_django_404_passes_through(make_stored_app: MakeApp, django_app: Any) -> None:
-    """Django's 404 page is Django's, plus the banner, and is logged with status 404."""
+    """Django's 404 page is Django's own (only 200 pages get the banner) and is logged
+    with status 404."""
     middleware = make_stored_app(django_app)
     response = TestClient(middleware).get("/nowhere/")
     assert 404 == response.status_code
+    assert "cl-banner" not in response.text
     assert [{"path": "/nowhere/", "status": 404}] == rows(
         middleware, "SELECT path, status FROM {db}.page_requests"
     )

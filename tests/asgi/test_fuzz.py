@@ -169,14 +169,16 @@ def is_consent_route(path: str) -> bool:
 def check_host_unchanged(
     app: ConsentMiddleware, scope: dict[str, Any], chunks: list[bytes]
 ) -> Answer:
-    """The middleware's answer is the host's, but for cookies and the banner in HTML."""
+    """The middleware's answer is the host's, but for cookies and the banner in HTML, and
+    — as its ``_ga`` cookie depends on the visitor's consent — private to the browser."""
     through = call(app, scope, chunks)
     direct = call(echo_host, scope, chunks)
     assert direct.status == through.status
-    other = {b"set-cookie", b"content-length"}
+    other = {b"set-cookie", b"content-length", b"cache-control", b"vary"}
     assert [h for h in direct.headers if h[0] not in other] == [
         h for h in through.headers if h[0] not in other
     ]
+    assert ([b"private"], [b"Cookie"]) == (through.get(b"cache-control"), through.get(b"vary"))
     assert [str(len(through.body)).encode()] == through.get(b"content-length")
     if through.body != direct.body:
         assert scope["fuzz.kind"] == "html"

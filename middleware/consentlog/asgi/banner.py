@@ -108,11 +108,15 @@ class BannerRenderer:
         )
 
 
-def inject(document: bytes, snippet: bytes) -> bytes | None:
-    """``document`` with ``snippet`` before its last ``</body>``; None if it has none."""
+def inject(document: bytes, snippet: bytes, encoding: str = "utf-8") -> bytes | None:
+    """``document`` with ``snippet`` (UTF-8) before its last ``</body>``; None if it has
+    none. A document in another ASCII-compatible ``encoding`` gets the snippet in that
+    encoding, characters it lacks as character references."""
     index = document.rfind(b"</body>")
     if index < 0:
         index = document.rfind(b"</BODY>")
     if index < 0:
         return None
+    if encoding != "utf-8":
+        snippet = snippet.decode("utf-8").encode(encoding, "xmlcharrefreplace")
     return document[:index] + snippet + document[index:]

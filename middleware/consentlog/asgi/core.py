@@ -90,6 +90,32 @@ class ConsentCore:
             return self.codec.new_decision((), visit.signal, visit.cookie), True
         return None, False
 
+    def records_signal(self, visit: Visit) -> bool:
+        """Whether a decision ``effective_decision`` took from a GPC / DNT signal is
+        recorded: once per browser, so the GPC share is a share of browsers.
+
+        The consent cookie is all that tells browsers apart. A browser that sent one
+        (stale, expired, not verifying) keeps cookies: its new decision is recorded. A
+        browser that sent none is new to the site only on a top-level navigation from
+        outside it; a cookieless request following a page of this site (``Sec-Fetch-Site:
+        same-origin``, or without that header a ``Referer`` of this origin) comes from a
+        browser whose first page set the cookie and was recorded — one that did not keep
+        it is not counted again. Embedded frames and fetches (``Sec-Fetch-Dest``) are not
+        visits to the site.
+        """
+        if visit.cookie.present:
+            return True
+        headers = visit.headers
+        destination = text(headers, b"sec-fetch-dest", 32).lower()
+        if destination not in {"", "document"}:
+            return False
+        site = text(headers, b"sec-fetch-site", 32).lower()
+        if site:
+            return site != "same-origin"
+        own = f"{visit.origin.scheme}://{visit.origin.host}"
+        referer = text(headers, b"referer", 2048).lower()
+        return referer != own and not referer.startswith(own + "/")
+
     def record_decision(
         self, visit: Visit, decision: Decision, action: str, ids: Identifiers
     ) -> None:

@@ -3,15 +3,20 @@
 Per-request state lives on this small object (as Starlette's ``GZipResponder`` does),
 not in a closure. On ``http.response.start`` it removes ``Set-Cookie`` headers of
 categories the visitor has not accepted, adds the traffic-log and consent cookies the
-decision calls for, and — for an HTML page that may get the banner — holds the start
-until the body arrives; on the final body it puts in the banner, corrects
-Content-Length, and queues the page request's Site Information. Nothing here waits on
-ClickHouse.
+decision calls for, and — for a 200 HTML page in an ASCII-compatible charset that may get
+the banner — holds the start until the body arrives; on the final body it puts in the
+banner, corrects Content-Length, and queues the page request's Site Information. A body
+the server sends itself (``http.response.pathsend`` / ``zerocopy``) releases the held
+start unchanged. A response that now depends on the visitor's cookies is made
+``Cache-Control: private`` and ``Vary: Cookie``. Nothing here waits on ClickHouse.
 """
 
 from __future__ import annotations
 
+import codecs
+import functools
 import os
+import re
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,17 +27,18 @@ from consentlog.consent.visit import Identifiers, cookie_changes
 from consentlog.ingest.events import MAX_QUERY, ConsentState, page_request
 from consentlog.settings import ANALYTICS
 
-_NO_BODY_STATUSES = frozenset((204, 304))
 _NO_IDS = Identifiers()
+# Bodies the server reads from a file itself: nothing to put a banner into.
+_FILE_BODIES = frozenset(("http.response.pathsend", "http.response.zerocopy"))
 
 
 class PageResponder:
     """Carries one request's decision from the response start to its last body chunk."""
 
     __slots__ = (
-        "accepted", "app", "clock", "core", "decision", "held", "ids", "new_decision",
-        "page", "pageview_id", "pageview_token", "scope", "send", "sent_bytes", "started",
-        "status", "visit",
+        "accepted", "app", "clock", "core", "decision", "encoding", "held", "ids", "length",
+        "new_decision", "page", "pageview_id", "pageview_token", "scope", "send", "sent_bytes",
+        "started", "status", "varies", "visit",
     )  # fmt: skip
 
     def __init__(self, app: ASGIApp, core: ConsentCore, scope: Scope) -> None:
@@ -44,6 +50,9 @@ class PageResponder:
         self.decision, self.new_decision = core.effective_decision(self.visit)
         self.accepted = self.decision.accepted if self.decision is not None else frozenset()
         self.held: Message | None = None  # the response start, while waiting for the body
+        self.encoding = "utf-8"  # the page's charset, as a Python codec
+        self.varies = False  # the response depends on the visitor's cookies
+        self.length = 0  # the host's Content-Length, for bodies sent from a file
         self.page = False
         self.pageview_id = ""
         self.pageview_token = ""
@@ -63,30 +72,42 @@ class PageResponder:
             await self._start(message)
         elif kind == "http.response.body":
             await self._body(message)
-        else:
+        else:  # pathsend, zerocopy, trailers …: not ours to change, but after the start
+            await self._release()
             await self.send(message)
+            if kind in _FILE_BODIES and not message.get("more_body", False):
+                self.sent_bytes = self.length
+                if self.page:
+                    self._log_page()
 
     async def _start(self, message: Message) -> None:
         core, scope = self.core, self.scope
         allows, accepted = core.cookie_filter.allows, self.accepted
         self.status = message["status"]
-        raw = message["headers"] = [
-            (k, v)
-            for k, v in message.get("headers", ())
-            if k.lower() != b"set-cookie" or allows(v, accepted)
-        ]
+        raw: list[tuple[bytes, bytes]] = []
+        for key, value in message.get("headers", ()):
+            if key.lower() == b"set-cookie" and not allows(value, frozenset()):
+                # a cookie of an optional category: its presence depends on the consent
+                self.varies = True
+                if not allows(value, accepted):
+                    continue
+            raw.append((key, value))
+        message["headers"] = raw
         content_type = _header(raw, b"content-type")
         if not content_type.startswith("text/html"):
-            await self.send(message)
+            await self._send_start(message)
             return
         self.page = self._is_page(content_type)
+        self.length = _content_length(raw)
         changes, self.ids = cookie_changes(
             self.visit, self.decision, core.settings, core.cookie_writer, core.cookie_filter
         )
         if self.new_decision and self.decision is not None:
             changes.append(core.consent_cookie(self.visit, self.decision))
-            core.record_decision(self.visit, self.decision, self.decision.source, self.ids)
+            if core.records_signal(self.visit):
+                core.record_decision(self.visit, self.decision, self.decision.source, self.ids)
         raw.extend((b"set-cookie", c) for c in changes)
+        self.varies = self.varies or bool(changes)
         if self.page:
             if self.ids.session_id:  # the beacon may report on this page view
                 self.pageview_id, self.pageview_token = core.pageviews.issue(
@@ -94,30 +115,44 @@ class PageResponder:
                 )
             else:
                 self.pageview_id = os.urandom(16).hex()
+        encoding = _encoding(content_type)
         if (
             core.settings.inject_banner
-            and self.status not in _NO_BODY_STATUSES
+            and self.status == 200  # not a range (206), an error page or a body-less answer
+            and encoding is not None
             and scope["method"] != "HEAD"
             and not _header(raw, b"content-encoding")
+            and not _header(raw, b"content-range")
         ):
+            self.encoding = encoding
             self.held = message  # wait for the body: it may get the banner
             return
-        await self.send(message)
+        await self._send_start(message)
 
     async def _body(self, message: Message) -> None:
         final = not message.get("more_body", False)
-        if self.held is not None:
-            start, self.held = self.held, None
-            if final:
-                body = inject(message.get("body", b""), self._snippet())
-                if body is not None:
-                    _set_length(start, len(body))
-                    message["body"] = body
-            await self.send(start)  # a streamed page is left alone
+        if self.held is not None and final:
+            body = inject(message.get("body", b""), self._snippet(), self.encoding)
+            if body is not None:
+                self.varies = True  # the banner shows this visitor's state
+                _set_length(self.held, len(body))
+                message["body"] = body
+        await self._release()  # a streamed page is left alone
         self.sent_bytes += len(message.get("body", b""))
         await self.send(message)
         if self.page and final:
             self._log_page()
+
+    async def _release(self) -> None:
+        """Send the held response start, if any."""
+        if self.held is not None:
+            start, self.held = self.held, None
+            await self._send_start(start)
+
+    async def _send_start(self, message: Message) -> None:
+        if self.varies:
+            message["headers"] = private(message["headers"])
+        await self.send(message)
 
     def _is_page(self, content_type: str) -> bool:
         scope, settings = self.scope, self.core.settings
@@ -177,6 +212,69 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
         if key.lower() == name:
             return value.decode("latin-1").lower()
     return ""
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    value = _header(headers, b"content-length")
+    return int(value) if value.isdigit() else 0
+
+
+_ASCII = bytes(range(128))
+_ASCII_TEXT = _ASCII.decode("ascii")
+
+
+@functools.lru_cache(maxsize=64)  # content types come from the host application: few
+def _encoding(content_type: str) -> str | None:
+    """The codec to write the banner in for an HTML ``content_type``: UTF-8 when it names
+    no charset; None when its charset is unknown or not ASCII-compatible (UTF-16, UTF-32,
+    UTF-7, the stateful ISO-2022 family), where ``</body>`` cannot be found as bytes."""
+    charset = ""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip() == "charset":
+            charset = value.strip().strip('"')
+    if not charset:
+        return "utf-8"
+    try:
+        codec = codecs.lookup(charset).name
+        # every ASCII character is the same byte both ways: the snippet can go in as bytes
+        compatible = _ASCII.decode(codec) == _ASCII_TEXT and _ASCII_TEXT.encode(codec) == _ASCII
+    except (LookupError, UnicodeError):  # unknown, or a bytes-to-bytes codec (base64 …)
+        return None
+    return codec if compatible and not codec.startswith("iso2022") else None
+
+
+# a Cache-Control directive: a token, optionally = a token or a quoted string
+_DIRECTIVE = re.compile(rb'\s*([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)')
+_FOR_SHARED_CACHES = frozenset((b"public", b"s-maxage", b"proxy-revalidate", b"private"))
+_SHARED_CACHE_HEADERS = frozenset((b"cdn-cache-control", b"surrogate-control"))
+
+
+def private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` of a response that depends on the visitor's cookies (a cookie set or
+    withheld for them, their banner): ``Cache-Control: private`` followed by the host's
+    directives for the browser's cache (max-age, no-cache, no-store, …) but none for
+    shared caches (public, s-maxage, proxy-revalidate, nor ``CDN-Cache-Control`` /
+    ``Surrogate-Control``, which a CDN would obey over ``private``); ``Vary`` gains
+    ``Cookie``."""
+    kept: list[tuple[bytes, bytes]] = []
+    directives = [b"private"]
+    vary: list[bytes] = []
+    for key, value in headers:
+        name = key.lower()
+        if name == b"cache-control":
+            for match in _DIRECTIVE.finditer(value):
+                if match.group(1).lower() not in _FOR_SHARED_CACHES:
+                    directives.append(match.group(0).strip().rstrip(b",").strip())
+        elif name == b"vary":
+            vary += [token.strip() for token in value.split(b",") if token.strip()]
+        elif name not in _SHARED_CACHE_HEADERS:
+            kept.append((key, value))
+    if not {b"*", b"cookie"} & {token.lower() for token in vary}:
+        vary.append(b"Cookie")
+    kept.append((b"cache-control", b", ".join(directives)))
+    kept.append((b"vary", b", ".join(vary)))
+    return kept
 
 
 def _set_length(message: Message, length: int) -> None:
