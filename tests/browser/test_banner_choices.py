@@ -80,14 +80,15 @@ def test_first_visit_shows_banner_and_sets_no_cookie(
 def test_accept_sets_traffic_cookies_and_logs_one_visitor(
     live: LiveServer, context: BrowserContext, page: Page
 ) -> None:
-    """Accept sets the consent and HttpOnly traffic cookies, hides the banner for good, and
-    later page requests carry one visitor id."""
+    """Accept sets the consent and traffic cookies, all HttpOnly, hides the banner for
+    good (the script reads the decision from the page, not the cookie), and later page
+    requests carry one visitor id."""
     page.goto(live("/"))
     decide(page, ACCEPT)
 
     jar = cookie_jar(context)
     assert {"cl_consent", "cl_vid", "cl_sid"} <= set(jar)
-    assert False is jar["cl_consent"]["httpOnly"]
+    assert True is jar["cl_consent"]["httpOnly"]
     assert True is jar["cl_vid"]["httpOnly"]
     assert True is jar["cl_sid"]["httpOnly"]
     assert {"Lax"} == {jar[name]["sameSite"] for name in ("cl_consent", "cl_vid", "cl_sid")}
@@ -96,6 +97,8 @@ def test_accept_sets_traffic_cookies_and_logs_one_visitor(
 
     page.reload()
     expect(page.locator(BANNER)).to_be_hidden()
+    assert "cl_" not in page.evaluate("document.cookie")
+    assert True is page.evaluate("window.consentlog.categories().analytics")
     nav(page, "/docs")
     nav(page, "/about")
     expect(page.locator(BANNER)).to_be_hidden()

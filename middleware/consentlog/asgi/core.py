@@ -142,7 +142,7 @@ class ConsentCore:
             self.codec.dumps(decision),
             max_age=self.settings.consent_max_age,
             secure=visit.secure(self.settings),
-            http_only=False,
+            http_only=True,  # the banner reads the decision from its markup
         )
 
     def banner_state(self, visit: Visit, decision: Decision | None) -> BannerState:
