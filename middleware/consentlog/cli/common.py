@@ -22,6 +22,7 @@ DASHBOARD_OPTIONS = (
     "secret_keys",
     "dashboard_password",
     "dashboard_token",
+    "trust_forwarded_host",
     "trusted_proxy_hops",
 )
 

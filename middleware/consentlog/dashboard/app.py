@@ -44,6 +44,7 @@ def create_dashboard(
     secret_keys: Sequence[str],
     prefix: str = "",
     trusted_proxy_hops: int = 0,
+    trust_forwarded_host: bool = False,
     throttle: Throttle | None = None,
 ) -> Starlette:
     """The dashboard over ``database`` on ``store``.
@@ -53,8 +54,9 @@ def create_dashboard(
     (newest last, like ``CONSENTLOG_SECRET_KEY``). ``prefix`` is where the app is mounted
     (``"/analytics"``); when empty, the mount's ``root_path`` is used for links and the
     session cookie's Path. ``trusted_proxy_hops`` reverse proxies are trusted for the
-    same-origin check and the client address failed logins are counted against, as in
-    ``Settings``; ``throttle`` replaces the default failed-login limits.
+    same-origin check and the client address failed logins are counted against, and
+    ``trust_forwarded_host`` for their ``X-Forwarded-Host``, as in ``Settings``;
+    ``throttle`` replaces the default failed-login limits.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix={prefix!r}: must start with '/' and not end with '/'")
@@ -65,6 +67,7 @@ def create_dashboard(
         prefix=prefix,
         throttle=throttle,
         trusted_proxy_hops=trusted_proxy_hops,
+        trust_forwarded_host=trust_forwarded_host,
     )
     reports = Reports(store, check_identifier(database))
     views, api, export = Views(reports, prefix=prefix), Api(reports), Export(reports)

@@ -27,8 +27,10 @@ from consentlog.dashboard.throttle import Throttle
 MAX_FORM_BYTES = 4096  # the login form is two short fields
 
 
-def _origin(connection: HTTPConnection, trusted_hops: int) -> Origin:
-    return origin_of(connection.scope, header_map(connection.scope), trusted_hops)
+def _origin(connection: HTTPConnection, trusted_hops: int, forwarded_host: bool) -> Origin:
+    return origin_of(
+        connection.scope, header_map(connection.scope), trusted_hops, forwarded_host=forwarded_host
+    )
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -62,9 +64,11 @@ class Auth:
         prefix: str = "",
         throttle: Throttle | None = None,
         trusted_proxy_hops: int = 0,
+        trust_forwarded_host: bool = False,
     ) -> None:
         self.credentials = credentials
         self.trusted_proxy_hops = trusted_proxy_hops
+        self.trust_forwarded_host = trust_forwarded_host
         self.sessions = sessions
         self.prefix = prefix
         self.throttle = throttle or Throttle()
@@ -81,7 +85,10 @@ class Auth:
         """Whom failures are counted against: the client address as the site resolves it,
         trusting ``trusted_proxy_hops`` proxies. A client that forges a new address per
         attempt (reaching the dashboard past the proxy) meets the global limit instead."""
-        return _origin(connection, self.trusted_proxy_hops).client_ip or "unknown"
+        return (
+            _origin(connection, self.trusted_proxy_hops, self.trust_forwarded_host).client_ip
+            or "unknown"
+        )
 
     def session_cookie(self, connection: HTTPConnection, value: str, max_age: int) -> str:
         """The ``Set-Cookie`` value that stores session ``value`` for ``max_age`` s."""
@@ -91,7 +98,7 @@ class Auth:
             value,
             max_age=max_age,
             path=base_path(connection, self.prefix) or "/",
-            secure=_origin(connection, self.trusted_proxy_hops).https,
+            secure=_origin(connection, self.trusted_proxy_hops, self.trust_forwarded_host).https,
             httponly=True,
             samesite="strict",
         )
@@ -108,7 +115,7 @@ class Auth:
     async def login(self, request: Request) -> Response:
         """POST /login: check the secret, start a session, go where the user was going."""
         base = base_path(request, self.prefix)
-        origin = _origin(request, self.trusted_proxy_hops)
+        origin = _origin(request, self.trusted_proxy_hops, self.trust_forwarded_host)
         if cross_site_reason(header_map(request.scope), origin) is not None:
             return HTMLResponse(
                 templates.login(base=base, next_url=base + "/", error="Cross-site login refused."),

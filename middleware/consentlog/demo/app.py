@@ -77,5 +77,6 @@ def create_demo_app(settings: Settings | None = None, **options: Any) -> SiteWit
         secret_keys=settings.secret_keys,
         prefix=DASHBOARD_PATH,
         trusted_proxy_hops=settings.trusted_proxy_hops,
+        trust_forwarded_host=settings.trust_forwarded_host,
     )
     return SiteWithDashboard(site, dashboard, path=DASHBOARD_PATH)
