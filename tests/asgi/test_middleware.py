@@ -39,7 +39,7 @@ def test_banner_injection_fixes_content_length(client: TestClient) -> None:
 
 
 def test_accept_sets_consent_visitor_and_session_cookies(client: TestClient) -> None:
-    """Accept: a signed consent cookie plus HttpOnly visitor and session ids."""
+    """Accept: a signed consent cookie plus visitor and session ids, all HttpOnly."""
     response = client.post("/_consent", json={"action": "accept_all"})
     cookies = set_cookies(response)
     assert {"cl_consent", "cl_vid", "cl_sid"} == set(cookies)
@@ -48,7 +48,7 @@ def test_accept_sets_consent_visitor_and_session_cookies(client: TestClient) -> 
     assert "Max-Age=34128000" in cookies["cl_vid"]  # 395 days
     assert "Max-Age=1800" in cookies["cl_sid"]
     assert "SameSite=Lax" in cookies["cl_consent"]
-    assert "HttpOnly" not in cookies["cl_consent"]
+    assert "HttpOnly" in cookies["cl_consent"]  # the banner reads its state from the page
     page = client.get("/?set=1")
     assert " hidden>" in page.text
     again = set_cookies(page)
