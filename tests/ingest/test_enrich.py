@@ -119,7 +119,7 @@ def page(state: str, **fields: Any) -> PageRequest:
     """A page request as the middleware queues it, carrying identifiers whatever
     ``state`` says (the enricher must drop them when it is not 'granted')."""
     values: dict[str, Any] = {
-        "ts": TS, "pageview_id": "p" * 32, "host": "example.org", "path": "/docs/a",
+        "ts": TS, "pageview_id": "0123456789abcdef" * 2, "host": "example.org", "path": "/docs/a",
         "route": "/docs/{slug}", "method": "GET", "status": 200, "response_bytes": 1234,
         "duration_ms": 1.5, "referrer": "https://search.example/results?q=1",
         "query": "utm_source=news", "user_agent": CHROME, "language": "de",
@@ -192,7 +192,9 @@ def test_consent_rows_keep_the_prefix_and_browser_family_only() -> None:
 
 def test_engagement_rows_are_the_events() -> None:
     """An engagement is stored as reported (the beacon route validated it)."""
-    engagement = Engagement(TS, "p" * 32, "visitor", "session", "example.org", "/", 4200, 75, None)
+    engagement = Engagement(
+        TS, "0123456789abcdef" * 2, "visitor", "session", "example.org", "/", 4200, 75, None
+    )
     [row] = Enricher().engagement_table([engagement]).to_pylist()
     assert (4200, 75, None, "/") == (
         row["engaged_ms"],

@@ -4,21 +4,27 @@ User agents become browser / OS / device families (parsed by ua-parser, cached),
 become prefixes, referrers lose what consent does not allow, query strings give UTM tags.
 Work is column-wise: the batch is transposed once, and each derived column is computed
 once per *distinct* input value (a batch has few distinct user agents, referrers, IPs).
+
+``Enricher.tables`` isolates bad events: an event holding a string no row may hold
+(``events.unsafe_text``), or one the enrichment fails on, is left out and counted, and
+the rest of its batch becomes rows.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import socket
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from ua_parser import parse as parse_user_agent
 
-from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
+from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest, unsafe_text
+from consentlog.ingest.spool import Batch
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 _BOT_WORDS = ("bot", "crawl", "spider", "slurp", "headless", "preview", "monitor", "python")
@@ -147,6 +153,82 @@ ENGAGEMENT_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
+E = TypeVar("E", PageRequest, ConsentRecord, Engagement)
+
+
+class Rows(NamedTuple):
+    """The Arrow tables of a batch (table name → rows) and how many events were left out."""
+
+    tables: dict[str, pa.Table]
+    rejected: int
+
+
+_HEX = b"0123456789abcdef"
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+
+
+def _only(text: str, allowed: bytes) -> bool:
+    """Whether ``text`` is ASCII made of the bytes ``allowed`` (one C pass, no regex)."""
+    return text.isascii() and not text.encode("ascii").translate(None, allowed)
+
+
+def _page_view_ids(ids: Sequence[object]) -> bool:
+    """Whether every value is a page-view id as issued (32 hex digits): the tables hold
+    them as UUIDs, and ClickHouse would refuse the whole batch for one that is not."""
+    try:
+        joined = "".join(ids)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return set(map(len, ids)) <= {32} and _only(joined, _HEX)  # type: ignore[arg-type]
+
+
+def _sound(event: tuple[Any, ...], keyed: bool) -> bool:
+    """False if a string of ``event`` (or of its tuple fields) is one no row may hold, or
+    (``keyed``: its second field is a page-view id) its page-view id is not one."""
+    if keyed and not _page_view_ids(event[1:2]):
+        return False
+    for value in event:
+        if isinstance(value, tuple):
+            if not all(isinstance(v, str) and not unsafe_text(v) for v in value):
+                return False
+        elif isinstance(value, str) and unsafe_text(value):
+            return False
+    return True
+
+
+class UnsafeEvents(ValueError):
+    """A batch holds a value no row may hold (see ``events.unsafe_text``)."""
+
+
+def _refuse_unsafe(texts: Sequence[Sequence[object]], ids: Sequence[object] = ()) -> None:
+    """Raise ``UnsafeEvents`` if a value of the string columns ``texts`` is unsafe, or one
+    of ``ids`` is not a page-view id. One pass over the columns joined (nearly every batch
+    is printable ASCII, checked in C), so a clean batch costs no per-event check."""
+    try:
+        joined = "".join(itertools.chain.from_iterable(texts))  # type: ignore[arg-type]
+    except TypeError:  # a value of the wrong type (a damaged spool file)
+        raise UnsafeEvents("a string field holds another type") from None
+    if not _only(joined, _PRINTABLE_ASCII) and unsafe_text(joined):
+        raise UnsafeEvents("a string holds a control character or a lone surrogate")
+    if ids and not _page_view_ids(ids):
+        raise UnsafeEvents("a page-view id is not 32 hex digits")
+
+
+def _buildable(build: Callable[[list[E]], pa.Table], events: list[E]) -> list[E]:
+    """The events ``build`` succeeds on, found by halving: a few bad events among
+    thousands cost a few dozen builds, not one per event."""
+    if not events:
+        return []
+    try:
+        build(events)
+    except Exception:
+        if len(events) == 1:
+            return []
+        middle = len(events) // 2
+        return _buildable(build, events[:middle]) + _buildable(build, events[middle:])
+    return events
+
+
 def _table(columns: Sequence[Any], schema: pa.Schema) -> pa.Table:
     """An Arrow table of ``schema`` from Python sequences (or ready Arrow arrays)."""
     arrays = [
@@ -166,6 +248,27 @@ class Enricher:
     def _prefix(self, ip: str) -> str:
         return ip_prefix(ip, self._v4, self._v6)
 
+    def tables(self, batch: Batch) -> Rows:
+        """The rows of ``batch`` for each table, leaving out (and counting) the events
+        that hold unsafe strings or that cannot become rows."""
+        tables: dict[str, pa.Table] = {}
+        rejected = 0
+        for name, events, build, keyed in (
+            ("page_requests", batch.pages, self.page_table, True),
+            ("consent_records", batch.consents, self.consent_table, False),
+            ("engagements", batch.engagements, self.engagement_table, True),
+        ):
+            kept: list[Any] = events
+            try:
+                table = build(kept) if kept else None
+            except Exception:
+                kept = _buildable(build, [e for e in kept if _sound(e, keyed)])
+                table = build(kept) if kept else None
+            rejected += len(events) - len(kept)
+            if table is not None:
+                tables[name] = table
+        return Rows(tables, rejected)
+
     def page_table(self, events: Sequence[PageRequest]) -> pa.Table:
         """The ``page_requests`` rows of a batch.
 
@@ -175,6 +278,8 @@ class Enricher:
         (ts, pageview_id, host, path, route, method, status, response_bytes, duration_ms,
          referrer, query, user_agent, language, consent_state, visitor_id, session_id,
          client_ip) = zip(*events, strict=True)  # fmt: skip
+        _refuse_unsafe((host, path, route, method, referrer, query, user_agent, language,
+                        consent_state, visitor_id, session_id, client_ip), pageview_id)  # fmt: skip
         states = pa.array(consent_state, pa.string())
         granted = pc.equal(states, "granted")
         browser, os_family, device, is_bot = Distinct(user_agent).derive(agent, 4)
@@ -214,14 +319,17 @@ class Enricher:
 
     def engagement_table(self, events: Sequence[Engagement]) -> pa.Table:
         """The ``engagements`` rows of a batch (already validated by the beacon route)."""
-        ts, *rest = zip(*events, strict=True)
-        columns = [_timestamps(ts), *rest]
+        ts, pageview_id, *rest = zip(*events, strict=True)
+        _refuse_unsafe(rest[:4], pageview_id)  # visitor_id, session_id, host, path
+        columns = [_timestamps(ts), pageview_id, *rest]
         return _table(columns, ENGAGEMENT_SCHEMA)
 
     def consent_table(self, events: Sequence[ConsentRecord]) -> pa.Table:
         """The ``consent_records`` rows of a batch."""
         (ts, consent_id, action, categories, policy_revision, source, visitor_id, client_ip,
          user_agent) = zip(*events, strict=True)  # fmt: skip
+        _refuse_unsafe((consent_id, action, source, visitor_id, client_ip, user_agent,
+                        *categories))  # fmt: skip
         columns = [
             _timestamps(ts), consent_id, action, [list(c) for c in categories],
             policy_revision, source, visitor_id, [self._prefix(ip) for ip in client_ip],

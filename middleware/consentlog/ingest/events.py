@@ -12,6 +12,7 @@ files written before it still replay (``spool.py`` reads fields by name).
 
 from __future__ import annotations
 
+import re
 from typing import Literal, NamedTuple, Protocol
 
 from consentlog.consent.http import first_language, text
@@ -27,6 +28,16 @@ MAX_REFERRER = 2048
 MAX_QUERY = 4096
 MAX_USER_AGENT = 512
 MAX_ACCEPT_LANGUAGE = 256
+
+# What no stored string may hold: C0 and C1 control characters, DEL, and lone surrogates
+# (which cannot be encoded as UTF-8, so no row could carry them).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def unsafe_text(value: str) -> bool:
+    """True if ``value`` holds a control character or a lone surrogate: refused at the
+    edge where a client sent it, and an event holding one is never written."""
+    return _UNSAFE.search(value) is not None
 
 
 class PageRequest(NamedTuple):

@@ -59,6 +59,7 @@ class Counters:
     spooled: int = 0
     replayed: int = 0
     dropped: int = 0
+    events_rejected: int = 0  # left out of their batch: a string no row may hold
     quarantined: int = 0  # files
     failures: int = 0  # failed store attempts
     batches: int = 0
@@ -248,7 +249,7 @@ class Writer:
         half its size goes to the spool (cheaper than an insert) instead of filling the
         queue; it is replayed once the queue has been written.
         """
-        in_flight: tuple[Batch, Future[None]] | None = None
+        in_flight: tuple[Batch, Future[int]] | None = None
         # A partial batch only for what was queued when the cycle began: events arriving
         # meanwhile wait for a full batch or the next cycle, so inserts stay large.
         partial_allowance = 0 if full_batches_only else len(self._queue)
@@ -267,10 +268,6 @@ class Writer:
                 if in_flight is not None:
                     self._finish(*in_flight)
                     in_flight = None
-                if tables is None:
-                    self._release(batch)
-                    self._quarantine(self.spool.write(batch), "events could not become rows")
-                    continue
                 in_flight = (batch, self._inserter.submit(self._insert, batch.token, tables))
             if in_flight is not None:
                 self._finish(*in_flight)
@@ -282,10 +279,10 @@ class Writer:
                 self._spool(held)
             raise
 
-    def _finish(self, batch: Batch, insert: Future[None]) -> None:
-        insert.result()
+    def _finish(self, batch: Batch, insert: Future[int]) -> None:
+        written = insert.result()
         self._release(batch)
-        self.counters.written += len(batch)
+        self.counters.written += written
 
     def _take_held(self) -> Batch | None:
         """The next batch from the queue, held (visible to ``flush``) until written."""
@@ -300,24 +297,14 @@ class Writer:
         with self._idle:
             self._held.remove(batch)
 
-    def _prepare(self, batch: Batch) -> Tables | None:
-        """The Arrow tables of a batch; None (logged) if its events cannot be enriched —
-        a retry would fail the same way."""
-        enricher = self._enricher
-        try:
-            tables = {
-                "page_requests": enricher.page_table(batch.pages) if batch.pages else None,
-                "consent_records": (
-                    enricher.consent_table(batch.consents) if batch.consents else None
-                ),
-                "engagements": (
-                    enricher.engagement_table(batch.engagements) if batch.engagements else None
-                ),
-            }
-        except Exception as exc:
-            log.error("batch_not_enrichable", error=first_line(exc), events=len(batch))
-            return None
-        return {name: table for name, table in tables.items() if table is not None}
+    def _prepare(self, batch: Batch) -> Tables:
+        """The Arrow tables of a batch. Events that cannot become rows are left out and
+        counted (one log line, no values): one bad event never costs the others."""
+        tables, rejected = self._enricher.tables(batch)
+        if rejected:
+            self.counters.events_rejected += rejected
+            log.warning("events_rejected", events=rejected, batch_events=len(batch))
+        return tables
 
     def _replay_spool(self) -> None:
         """Replay spooled batches oldest first, yielding to the queue when it fills up."""
@@ -330,11 +317,8 @@ class Writer:
                 self._quarantine(path, str(exc))
                 continue
             tables = self._prepare(batch)
-            if tables is None:
-                self._quarantine(path, "events could not be turned into rows")
-                continue
             try:
-                self._insert(batch.token, tables)
+                written = self._insert(batch.token, tables)
             except Exception as exc:
                 attempts = self._replay_attempts[path.name] = (
                     self._replay_attempts.get(path.name, 0) + 1
@@ -345,15 +329,17 @@ class Writer:
                 continue
             self._replay_attempts.pop(path.name, None)
             self.spool.remove(path)
-            self.counters.replayed += len(batch)
-            self.counters.written += len(batch)
+            self.counters.replayed += written
+            self.counters.written += written
 
-    def _insert(self, token: str, tables: Tables) -> None:
+    def _insert(self, token: str, tables: Tables) -> int:
+        """Insert a batch's tables; the number of rows written."""
         self.ensure_prepared()
         for name, table in tables.items():
             # one token per batch and table: a retried batch is written once
             self.store.insert_arrow(f"{self.database}.{name}", table, dedup_token=f"{token}-{name}")
         self.counters.batches += 1
+        return sum(table.num_rows for table in tables.values())
 
     def _store_answers(self) -> bool:
         try:
