@@ -4,7 +4,7 @@ A visitor is named by their visitor id (``cl_vid``) or by their consent id (the 
 consent cookie's id, which links one browser's decisions). ``export`` returns every row
 that holds either; ``erase`` removes those rows physically from every table and rebuilds
 every rollup day that counted them. Both leave an audit row (``subject_requests``) saying
-when, what and how many rows — never whom.
+when, what and how many rows — never whom — unless they found nothing.
 
 These run on a worker thread or in the CLI, never on the event loop: they wait for
 ClickHouse (flush, query, mutation).
@@ -119,22 +119,27 @@ def export(store: Store, database: str, subject: Subject, channel: Channel) -> d
         columns, rows = store.query(sql + " ORDER BY ts", parameters)
         data[table] = [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]
         total += len(rows)
-    _audit(store, db, "export", channel, total)
+    if total:  # a request that found nothing leaves no trace
+        _audit(store, db, "export", channel, total)
     return data
 
 
 def erase(store: Store, database: str, subject: Subject, channel: Channel) -> dict[str, int]:
     """Remove every row about ``subject`` physically, rebuild the rollup days that counted
-    it, and record the erasure; return the rows removed per table."""
+    it, and record the erasure; return the rows removed per table. When no row matches,
+    nothing is changed and nothing recorded."""
     db = check_identifier(database)
     subject = subject.resolve(store, db)
-    _, day_rows = store.query(*_select("DISTINCT toDate(ts)", subject, "page_requests", db))
     removed: dict[str, int] = {}
-    statements = dict(zip(TABLES, erase_statements(db, subject), strict=True))
     for table in TABLES:
         _, [(count,)] = store.query(*_select("count()", subject, table, db))
         removed[table] = int(count)
-        if count:
+    if not any(removed.values()):
+        return removed
+    _, day_rows = store.query(*_select("DISTINCT toDate(ts)", subject, "page_requests", db))
+    statements = dict(zip(TABLES, erase_statements(db, subject), strict=True))
+    for table in TABLES:
+        if removed[table]:
             store.command(
                 statements[table], settings={"mutations_sync": 2}, parameters=subject.parameters
             )
