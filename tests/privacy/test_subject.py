@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 from consentlog.privacy.subject import TABLES, Subject, erase_statements
 from consentlog.store import Store
 from tests.helpers import ROOT, MakeApp, cli_env, rows, set_cookies
+from tests.privacy.test_outage import wait_until_carried_out
 
 
 def _visit(client: TestClient, pages: int = 3, prefix: str = "/docs/") -> None:
@@ -86,12 +87,14 @@ def test_forget_form_posts_redirect_back(make_stored_app: MakeApp) -> None:
 
 
 def test_erase_on_withdraw(make_stored_app: MakeApp) -> None:
-    """With erase_on_withdraw, withdrawing consent also erases the visitor's rows."""
+    """With erase_on_withdraw, withdrawing consent also erases the visitor's rows (on the
+    writer's thread, after the answer)."""
     app = make_stored_app(erase_on_withdraw=True)
     client = TestClient(app)
     _visit(client)
     visitor = client.cookies["cl_vid"]
     assert 200 == client.delete("/_consent").status_code
+    wait_until_carried_out(app)
     assert [] == rows(app, f"SELECT * FROM {{db}}.page_requests WHERE visitor_id = '{visitor}'")
 
 

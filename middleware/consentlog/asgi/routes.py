@@ -5,6 +5,9 @@ which is answered with 303 back to a same-origin ``next``). ``DELETE`` or
 ``POST …/withdraw``: withdraw. ``POST …/beacon``: engagement (see ``beacon.py``). Plus
 the banner's assets and ``/.well-known/gpc.json``.
 State changes refuse cross-site requests; bad input gets a 4xx naming the problem.
+``GET …/my-data`` and ``POST …/forget`` (``selfservice.py``) are rate-limited per client
+and site-wide (429 with ``Retry-After``). A decision or withdrawal never waits on the
+store: with ``erase_on_withdraw`` an erasure the store cannot take now is kept (202).
 """
 
 from __future__ import annotations
@@ -21,13 +24,28 @@ from consentlog.asgi.assets import asset_response
 from consentlog.asgi.beacon import Beacon
 from consentlog.asgi.body import json_object, last, parse_form, read_body
 from consentlog.asgi.core import ConsentCore
-from consentlog.asgi.selfservice import PRIVATE, forget, my_data
+from consentlog.asgi.ratelimit import SelfServiceLimits
+from consentlog.asgi.selfservice import (
+    ERASURE_FAILED,
+    ERASURE_PENDING,
+    PRIVATE,
+    RETRY_AFTER,
+    Erasure,
+    erase_or_keep,
+    erasures_carried_out_by_writer,
+    forget,
+    keep,
+    my_data,
+    store_down,
+    subject_of,
+)
 from consentlog.consent.decision import NO_COOKIE, Decision, Source
 from consentlog.consent.http import cross_site_reason, header_map, safe_next, text
 from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.exceptions import BadRequest
 
 GPC_PATH = "/.well-known/gpc.json"
+_ERASURE_SENTENCES = {"pending": ERASURE_PENDING, "failed": ERASURE_FAILED, "done": ""}
 GPC_LAST_UPDATE = "2026-11-28"
 ACTIONS = frozenset(("accept_all", "reject_all", "custom"))
 
@@ -50,6 +68,7 @@ class ConsentRoutes:
         self.settings = core.settings
         self._assets = {"banner.js": core.script, "banner.css": core.stylesheet}
         self._beacon = Beacon(core)
+        self.limits = SelfServiceLimits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -86,11 +105,11 @@ class ConsentRoutes:
         if tail == "/my-data":
             _allow(method, ("GET",))
             self._refuse_cross_site(visit)
-            return await my_data(visit, self.core)
+            return self._limited(visit) or await my_data(visit, self.core)
         if tail == "/forget":
             _allow(method, ("POST",))
             self._refuse_cross_site(visit)
-            return await self._forget(visit, receive, headers)
+            return self._limited(visit) or await self._forget(visit, receive, headers)
         if tail == "/beacon":
             _allow(method, ("POST",))
             self._refuse_cross_site(visit)
@@ -110,6 +129,16 @@ class ConsentRoutes:
         reason = cross_site_reason(visit.headers, visit.origin)
         if reason is not None:
             raise BadRequest(403, reason)
+
+    def _limited(self, visit: Visit) -> Response | None:
+        """A 429 when this client, or the site as a whole, asks for data too often."""
+        reaches_store = subject_of(visit, self.core) is not None
+        wait = self.limits.admit(visit.origin.client_ip, reaches_store=reaches_store)
+        if not wait:
+            return None
+        response = error(429, f"too many requests for stored data; try again in {wait} s")
+        response.headers["retry-after"] = str(wait)
+        return response
 
     async def _read_decision(
         self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
@@ -200,16 +229,40 @@ class ConsentRoutes:
     async def _withdraw(self, visit: Visit, *, form: bool, next_url: str = "/") -> Response:
         source: Source = "form" if form else "banner"
         previous = visit.cookie
+        erasure = None
         if self.settings.erase_on_withdraw:
-            await forget(visit, self.core)
+            erasure = await self._erase_on_withdraw(visit)
             previous = NO_COOKIE  # the erased consent id is not carried on
         decision = self.core.codec.new_decision((), source, previous)
-        return self._answer(
-            visit, decision, "withdraw", Submission(frozenset(), "withdraw", form, next_url)
-        )
+        submission = Submission(frozenset(), "withdraw", form, next_url)
+        return self._answer(visit, decision, "withdraw", submission, erasure)
+
+    async def _erase_on_withdraw(self, visit: Visit) -> Erasure | None:
+        """Erase at withdrawal without making the visitor wait for the store: when the
+        writer carries out kept erasures (``ErasureHook``), the request is kept on disk
+        and carried out after its next cycle; otherwise it is erased within
+        ``STORE_WAIT`` or kept. What the visitor must be told of (the store is down, or
+        nothing could be kept), or None."""
+        subject = subject_of(visit, self.core)
+        if subject is None:
+            return None
+        if not erasures_carried_out_by_writer(self.core):
+            erasure = await erase_or_keep(subject, self.core)
+        else:
+            erasure = await keep(subject, self.core)
+            if erasure.state == "failed":  # no disk: erasing now is all that is left
+                erasure = await erase_or_keep(subject, self.core)
+            elif not store_down(self.core):
+                return None  # carried out within a cycle: nothing to tell
+        return None if erasure.state == "done" else erasure
 
     def _answer(
-        self, visit: Visit, decision: Decision, action: str, submission: Submission
+        self,
+        visit: Visit,
+        decision: Decision,
+        action: str,
+        submission: Submission,
+        erasure: Erasure | None = None,
     ) -> Response:
         core = self.core
         changes, ids = cookie_changes(
@@ -223,8 +276,13 @@ class ConsentRoutes:
                 headers={"location": submission.next_url, "cache-control": "no-store"},
             )
         else:
+            state = self._state(visit, decision)
+            status = 200
+            if erasure is not None:  # the choice is taken; the erasure waits for the store
+                state["erasure"] = _ERASURE_SENTENCES[erasure.state]
+                status = 202 if erasure.state == "pending" else 200
             response = JSONResponse(
-                self._state(visit, decision), headers={"cache-control": "no-store"}
+                state, status_code=status, headers={"cache-control": "no-store"}
             )
         _add_cookies(response.headers, changes)
         return response
@@ -239,16 +297,26 @@ class ConsentRoutes:
         if form:
             fields = parse_form(await read_body(receive, headers, self.settings.max_body_bytes))
             next_url = _next(fields)
-        removed = await forget(visit, self.core)
+        erasure = await forget(visit, self.core)
         s, writer = self.settings, self.core.cookie_writer
         secure = visit.secure(s)
         names = [s.visitor_cookie, s.session_cookie, s.consent_cookie]
         names += self.core.cookie_filter.governed(visit.cookies, frozenset())
-        response: Response = (
-            Response(status_code=303, headers={"location": next_url, **PRIVATE})
-            if form
-            else JSONResponse({"erased": removed}, headers=PRIVATE)
-        )
+        response: Response
+        if form:
+            response = Response(status_code=303, headers={"location": next_url, **PRIVATE})
+        elif erasure.state == "done":
+            response = JSONResponse({"erased": erasure.removed}, headers=PRIVATE)
+        elif erasure.state == "pending":
+            response = JSONResponse(
+                {"erased": {}, "message": ERASURE_PENDING}, status_code=202, headers=PRIVATE
+            )
+        else:
+            response = JSONResponse(
+                {"error": ERASURE_FAILED},
+                status_code=503,
+                headers={**PRIVATE, "retry-after": str(RETRY_AFTER)},
+            )
         _add_cookies(response.headers, [writer.expire(name, secure=secure) for name in names])
         return response
 

@@ -4,19 +4,61 @@ The visitor is identified only by their own cookies — the HttpOnly visitor id 
 signed consent cookie's id — never by an id in a parameter. Cross-site requests are
 refused before these run, and no CORS header is ever sent, so another site can neither
 trigger them nor read the answer. The work waits on ClickHouse, so it runs on a worker
-thread, after the writer has flushed what is still queued.
+thread, after the writer has flushed what is still queued — for ``STORE_WAIT`` seconds at
+most. When the store does not answer in time, my-data is a JSON 503 naming the problem,
+and an erasure is kept on disk (``privacy.pending``) and carried out by the writer when
+the store is back; the visitor is told so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from consentlog.asgi.core import ConsentCore
 from consentlog.consent.visit import Visit
+from consentlog.exceptions import first_line
+from consentlog.ingest.spool import default_spool_dir
+from consentlog.ingest.writer import Writer
+from consentlog.privacy.pending import ErasureHook, PendingErasures, pending_for
 from consentlog.privacy.subject import TABLES, Subject, erase, erasure_record, export
 
+log = structlog.get_logger("consentlog.asgi.selfservice")
+T = TypeVar("T")
+
 PRIVATE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+FLUSH_WAIT = 2.0  # s for the visitor's queued events to reach the tables first
+STORE_WAIT = 4.0  # s a visitor waits on the store at most, flush included
+RETRY_AFTER = 60  # s, said to a visitor when the store does not answer
+STORE_UNAVAILABLE = (
+    "This site's data store is not answering right now, so your data cannot be shown; "
+    "please try again in a few minutes."
+)
+ERASURE_PENDING = (
+    "This site's data store is not answering right now. Your request to erase your data "
+    "is recorded and will be carried out as soon as the store is back."
+)
+ERASURE_FAILED = (
+    "This site can neither reach its data store nor record your request right now; "
+    "please try again in a few minutes."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What came of an erasure request: carried out (rows removed per table), kept on
+    disk until the store is back, or neither."""
+
+    state: Literal["done", "pending", "failed"]
+    removed: dict[str, int] = field(default_factory=dict)
 
 
 def subject_of(visit: Visit, core: ConsentCore) -> Subject | None:
@@ -31,36 +73,112 @@ def subject_of(visit: Visit, core: ConsentCore) -> Subject | None:
 
 
 async def my_data(visit: Visit, core: ConsentCore) -> Response:
-    """Every stored row about this browser's visitor, as JSON."""
+    """Every stored row about this browser's visitor, as JSON; a JSON 503 naming the
+    problem when the store does not answer within ``STORE_WAIT``."""
     subject = subject_of(visit, core)
+    if subject is None:  # nothing can be linked: answered without asking the store
+        empty: dict[str, object] = {"statement": _nothing_linked()}
+        return JSONResponse(empty | {table: [] for table in TABLES}, headers=PRIVATE)
     store, database = core.store, core.settings.database
 
-    def collect() -> dict[str, object]:
-        if subject is None:
-            empty: dict[str, object] = {"statement": _nothing_linked()}
-            return empty | {table: [] for table in TABLES}
-        core.sink.flush(10)
+    def collect() -> dict[str, object] | None:
+        if store_down(core):
+            return None
+        # rows still queued after FLUSH_WAIT are not stored yet: the export is of what is
+        core.sink.flush(FLUSH_WAIT)
         return export(store, database, subject, "self-service")
 
-    return JSONResponse(await run_in_threadpool(collect), headers=PRIVATE)
+    data = await _bounded(collect)
+    if data is None:
+        return JSONResponse(
+            {"error": STORE_UNAVAILABLE},
+            status_code=503,
+            headers={**PRIVATE, "retry-after": str(RETRY_AFTER)},
+        )
+    return JSONResponse(data, headers=PRIVATE)
 
 
 def _nothing_linked() -> str:
     return "This browser carries no identifier, so nothing stored is linked to it."
 
 
-async def forget(visit: Visit, core: ConsentCore) -> dict[str, int]:
-    """Erase this browser's visitor; return rows removed per table. The caller expires the
-    cookies and answers."""
+async def forget(visit: Visit, core: ConsentCore) -> Erasure:
+    """Erase this browser's visitor now, or keep the request for when the store is back.
+    The caller expires the cookies and answers."""
     subject = subject_of(visit, core)
-    removed: dict[str, int] = {}
-    if subject is not None:
-        store, database = core.store, core.settings.database
+    if subject is None:
+        return Erasure("done", {})  # nothing linked to this browser: nothing to record
+    return await erase_or_keep(subject, core)
 
-        def run() -> dict[str, int]:
-            core.sink.flush(10)
-            return erase(store, database, subject, "self-service")
 
-        removed = await run_in_threadpool(run)
-    core.sink.submit(erasure_record(core.settings.policy_revision))
-    return removed
+async def erase_or_keep(subject: Subject, core: ConsentCore) -> Erasure:
+    """Erase ``subject`` within ``STORE_WAIT``, or else keep the request on disk, where
+    the writer's ``ErasureHook`` carries it out when the store is back."""
+    store, database = core.store, core.settings.database
+
+    def run() -> dict[str, int] | None:
+        if not _written(core):
+            return None  # the visitor's last events are not in the tables yet
+        removed = erase(store, database, subject, "self-service")
+        if any(removed.values()):
+            core.sink.submit(erasure_record(core.settings.policy_revision))
+        return removed
+
+    removed = await _bounded(run)
+    if removed is not None:
+        return Erasure("done", removed)
+    return await keep(subject, core)
+
+
+async def keep(subject: Subject, core: ConsentCore) -> Erasure:
+    """Keep ``subject``'s erasure on disk for the writer to carry out."""
+    try:
+        await run_in_threadpool(pending_erasures(core).keep, subject)
+    except OSError as exc:  # no store and no disk: the visitor is told to try again
+        log.error("erasure_not_kept", error=first_line(exc))
+        return Erasure("failed", {})
+    if isinstance(core.sink, Writer):  # once only: attach skips a hook type it has
+        core.sink.attach(ErasureHook(core.settings.policy_revision))
+    log.info("erasure_pending")
+    return Erasure("pending", {})
+
+
+def pending_erasures(core: ConsentCore) -> PendingErasures:
+    """Where this site keeps erasures the store could not carry out yet."""
+    if isinstance(core.sink, Writer):
+        return pending_for(core.sink)
+    s = core.settings
+    spool = (
+        Path(s.spool_dir).resolve() if s.spool_dir else default_spool_dir(core.store, s.database)
+    )
+    return PendingErasures(spool / "erasures")
+
+
+def erasures_carried_out_by_writer(core: ConsentCore) -> bool:
+    """Whether the writer's thread carries out kept erasures (an ``ErasureHook``)."""
+    sink = core.sink
+    return isinstance(sink, Writer) and any(isinstance(h, ErasureHook) for h in sink.hooks)
+
+
+def store_down(core: ConsentCore) -> bool:
+    """Whether the writer's last attempt failed and it is leaving the store alone."""
+    return isinstance(core.sink, Writer) and core.sink.store_down
+
+
+def _written(core: ConsentCore) -> bool:
+    """Whether what is queued reached the tables within ``FLUSH_WAIT``. A store known to
+    be down is not asked (a flush would cut the writer's backoff short)."""
+    return not store_down(core) and core.sink.flush(FLUSH_WAIT)
+
+
+async def _bounded(work: Callable[[], T]) -> T | None:
+    """``work``'s result on a worker thread, or None if it fails or takes longer than
+    ``STORE_WAIT`` (the thread is left to finish; what it does is safe to repeat)."""
+    with anyio.move_on_after(STORE_WAIT):
+        try:
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except Exception as exc:  # a visitor's request never fails because of storage
+            log.warning("store_not_answering", error=first_line(exc))
+            return None
+    log.warning("store_not_answering", error=f"no answer within {STORE_WAIT} s")
+    return None
