@@ -32,7 +32,6 @@ from consentlog.asgi.selfservice import (
     RETRY_AFTER,
     Erasure,
     erase_or_keep,
-    erasures_carried_out_by_writer,
     forget,
     keep,
     my_data,
@@ -43,6 +42,7 @@ from consentlog.consent.decision import NO_COOKIE, Decision, Source
 from consentlog.consent.http import cross_site_reason, header_map, safe_next, text
 from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.exceptions import BadRequest
+from consentlog.ingest.writer import Writer
 
 GPC_PATH = "/.well-known/gpc.json"
 _ERASURE_SENTENCES = {"pending": ERASURE_PENDING, "failed": ERASURE_FAILED, "done": ""}
@@ -238,15 +238,15 @@ class ConsentRoutes:
         return self._answer(visit, decision, "withdraw", submission, erasure)
 
     async def _erase_on_withdraw(self, visit: Visit) -> Erasure | None:
-        """Erase at withdrawal without making the visitor wait for the store: when the
-        writer carries out kept erasures (``ErasureHook``), the request is kept on disk
-        and carried out after its next cycle; otherwise it is erased within
-        ``STORE_WAIT`` or kept. What the visitor must be told of (the store is down, or
-        nothing could be kept), or None."""
+        """Erase at withdrawal without making the visitor wait for the store: with the
+        background writer the request is kept on disk and carried out on its thread
+        (``ErasureHook``) after its next cycle; another sink erases within
+        ``STORE_WAIT`` or keeps it. What the visitor must be told of (the store is down,
+        or nothing could be kept), or None."""
         subject = subject_of(visit, self.core)
         if subject is None:
             return None
-        if not erasures_carried_out_by_writer(self.core):
+        if not isinstance(self.core.sink, Writer):
             erasure = await erase_or_keep(subject, self.core)
         else:
             erasure = await keep(subject, self.core)

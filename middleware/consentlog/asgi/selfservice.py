@@ -154,12 +154,6 @@ def pending_erasures(core: ConsentCore) -> PendingErasures:
     return PendingErasures(spool / "erasures")
 
 
-def erasures_carried_out_by_writer(core: ConsentCore) -> bool:
-    """Whether the writer's thread carries out kept erasures (an ``ErasureHook``)."""
-    sink = core.sink
-    return isinstance(sink, Writer) and any(isinstance(h, ErasureHook) for h in sink.hooks)
-
-
 def store_down(core: ConsentCore) -> bool:
     """Whether the writer's last attempt failed and it is leaving the store alone."""
     return isinstance(core.sink, Writer) and core.sink.store_down
