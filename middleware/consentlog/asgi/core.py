@@ -26,14 +26,20 @@ from consentlog.consent.visit import Identifiers, Visit
 from consentlog.ingest.events import MAX_USER_AGENT, ConsentRecord, EventSink
 from consentlog.ingest.status import StatusFile
 from consentlog.ingest.writer import Hook, Writer
+from consentlog.privacy.pending import ErasureHook
 from consentlog.settings import ANALYTICS, Settings
 from consentlog.store import Store, open_store
 
 
 def writer_hooks(settings: Settings) -> tuple[Hook, ...]:
     """What runs on a site's writer thread besides the events: the status file for
-    ``consentlog status`` and the rollup schedule."""
-    return (StatusFile(), RollupSchedule(settings.rollup_interval))
+    ``consentlog status``, the rollup schedule, and erasures kept while the store was down
+    (also those an earlier process kept)."""
+    return (
+        StatusFile(),
+        RollupSchedule(settings.rollup_interval),
+        ErasureHook(settings.policy_revision),
+    )
 
 
 def writer_for(settings: Settings, store: Store) -> Writer:
