@@ -1,4 +1,5 @@
-"""Page-view tokens: a beacon may report only on a page view of its own session and path."""
+"""Page-view tokens: a beacon may report only on a recent page view of its own session and
+path, and only under the visitor id the token was issued to."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import re
 
 import pytest
 
-from consentlog.consent.pageviews import PageviewTokens
+from consentlog.consent.pageviews import TOKEN_MAX_AGE, Pageview, PageviewTokens
 
 SESSION = "session-id-of-the-visitor"
+VISITOR = "visitor-id_of.the~visitor"
+
+
+class FrozenTokens(PageviewTokens):
+    """Tokens whose clock a test sets."""
+
+    at = 1_800_000_000.0
+
+    def now(self) -> float:
+        return self.at
 
 
 def test_an_issued_token_verifies_for_its_session_and_path() -> None:
@@ -17,7 +28,47 @@ def test_an_issued_token_verifies_for_its_session_and_path() -> None:
     pageview_id, token = tokens.issue(SESSION, "/docs/a")
     assert re.fullmatch(r"[0-9a-f]{32}\.[0-9a-f]{32}", token)
     assert token.startswith(pageview_id + ".")
-    assert pageview_id == tokens.verify(token, SESSION, "/docs/a")
+    assert Pageview(pageview_id, "") == tokens.verify(token, SESSION, "/docs/a")
+
+
+def test_the_token_carries_the_visitor_id_it_was_issued_to() -> None:
+    """The visitor id comes back from the verified token; changing it breaks the MAC."""
+    tokens = PageviewTokens(["key"])
+    pageview_id, token = tokens.issue(SESSION, "/docs/a", VISITOR)
+    assert Pageview(pageview_id, VISITOR) == tokens.verify(token, SESSION, "/docs/a")
+    assert token.endswith("." + VISITOR)
+    forged = token.rpartition(".")[0] + ".another-visitor"
+    assert None is tokens.verify(forged, SESSION, "/docs/a")
+
+
+def test_a_visitor_id_that_is_not_url_safe_is_refused_at_issue() -> None:
+    """A token sits in an HTML attribute: quotes or spaces in a visitor id are refused."""
+    with pytest.raises(ValueError, match="url-safe"):
+        PageviewTokens(["key"]).issue(SESSION, "/", 'x" onload="alert(1)')
+
+
+def test_tokens_expire_after_a_day() -> None:
+    """A token verifies up to TOKEN_MAX_AGE seconds after it was issued, not after; one
+    from further in the future than clock skew explains does not verify either."""
+    tokens = FrozenTokens(["key"])
+    pageview_id, token = tokens.issue(SESSION, "/", VISITOR)
+    tokens.at += TOKEN_MAX_AGE
+    assert Pageview(pageview_id, VISITOR) == tokens.verify(token, SESSION, "/")
+    tokens.at += 1
+    assert None is tokens.verify(token, SESSION, "/")
+    tokens.at -= TOKEN_MAX_AGE + 3600
+    assert None is tokens.verify(token, SESSION, "/")
+
+
+def test_the_page_view_id_begins_with_its_issue_time_which_the_mac_binds() -> None:
+    """The id's first 8 hex digits are the issue time; moving an expired token's time
+    forward breaks it."""
+    tokens = FrozenTokens(["key"])
+    pageview_id, token = tokens.issue(SESSION, "/")
+    assert int(tokens.at) == int(pageview_id[:8], 16)
+    tokens.at += TOKEN_MAX_AGE + 10
+    later = f"{int(tokens.at):08x}{token[8:]}"
+    assert None is tokens.verify(later, SESSION, "/")
 
 
 def test_every_page_view_gets_its_own_id() -> None:
@@ -31,6 +82,7 @@ def test_another_session_or_path_does_not_verify() -> None:
     tokens = PageviewTokens(["key"])
     _, token = tokens.issue(SESSION, "/docs/a")
     assert None is tokens.verify(token, "another-session", "/docs/a")
+    assert None is tokens.verify(token, SESSION, "/docs/a%20b")
     assert None is tokens.verify(token, SESSION, "/docs/b")
     assert None is tokens.verify(token, "", "/docs/a")
 
@@ -40,7 +92,7 @@ def test_a_forged_id_or_mac_does_not_verify() -> None:
     tokens = PageviewTokens(["key"])
     pageview_id, token = tokens.issue(SESSION, "/")
     mac = token.partition(".")[2]
-    other_id = ("0" if pageview_id[0] != "0" else "1") + pageview_id[1:]
+    other_id = pageview_id[:-1] + ("0" if pageview_id[-1] != "0" else "1")
     other_mac = ("0" if mac[0] != "0" else "1") + mac[1:]
     assert None is tokens.verify(f"{other_id}.{mac}", SESSION, "/")
     assert None is tokens.verify(f"{pageview_id}.{other_mac}", SESSION, "/")
@@ -49,10 +101,12 @@ def test_a_forged_id_or_mac_does_not_verify() -> None:
 @pytest.mark.parametrize(
     "token",
     ["", ".", "a" * 32, "a" * 32 + "." + "b" * 31, "g" * 32 + "." + "b" * 32,
-     "A" * 32 + "." + "b" * 32, "a" * 32 + ".." + "b" * 31, "é" * 32 + "." + "b" * 32],
+     "A" * 32 + "." + "b" * 32, "a" * 32 + ".." + "b" * 31, "é" * 32 + "." + "b" * 32,
+     "a" * 32 + "." + "b" * 32 + ".v i", "a" * 32 + "." + "b" * 32 + '.v"'],
 )  # fmt: skip
 def test_malformed_tokens_do_not_verify(token: str) -> None:
-    """Anything but 32 lower-case hex digits, a dot and 32 more is refused."""
+    """Anything but 32 lower-case hex digits, a dot, 32 more and an optional url-safe
+    visitor id after another dot is refused."""
     assert None is PageviewTokens(["key"]).verify(token, SESSION, "/")
 
 
@@ -61,15 +115,15 @@ def test_key_rotation_issues_with_the_newest_and_verifies_with_all() -> None:
     are made with the new key."""
     old, rotated = PageviewTokens(["old"]), PageviewTokens(["old", "new"])
     pageview_id, token = old.issue(SESSION, "/")
-    assert pageview_id == rotated.verify(token, SESSION, "/")
+    assert Pageview(pageview_id, "") == rotated.verify(token, SESSION, "/")
     new_id, new_token = rotated.issue(SESSION, "/")
-    assert new_id == PageviewTokens(["new"]).verify(new_token, SESSION, "/")
+    assert Pageview(new_id, "") == PageviewTokens(["new"]).verify(new_token, SESSION, "/")
     assert None is old.verify(new_token, SESSION, "/")
 
 
-def test_paths_that_are_not_utf_8_still_work() -> None:
-    """A path with undecodable bytes (surrogate escapes) gets a token that verifies."""
+@pytest.mark.parametrize("path", [b"/caf\xe9".decode("utf-8", "surrogateescape"), "/\ud800"])
+def test_paths_that_are_not_utf_8_still_work(path: str) -> None:
+    """A path with undecodable bytes or a lone surrogate gets a token that verifies."""
     tokens = PageviewTokens(["key"])
-    path = b"/caf\xe9".decode("utf-8", "surrogateescape")
     pageview_id, token = tokens.issue(SESSION, path)
-    assert pageview_id == tokens.verify(token, SESSION, path)
+    assert Pageview(pageview_id, "") == tokens.verify(token, SESSION, path)

@@ -1,42 +1,60 @@
 """``POST /_consent/beacon``: engagement, votes and single-page-app views from the page.
 
 Only for a visitor who accepted analytics and has a session cookie. Every field is
-checked: the page-view token must have been issued for this session and path, times and
-percentages must be in range, and nothing else may be in the body. Two kinds of body:
+checked: the page-view token must have been issued for this session and path and not have
+expired, paths must be paths without control characters or lone surrogates, times and
+percentages must be in range, and nothing else may be in the body. The visitor id of the
+rows is the one the verified token carries, never a cookie. Paths come %-encoded (the
+page's ``location.pathname``) and are decoded, as the ASGI server decodes the page's own
+path, which the token binds. Two kinds of body:
 
 - engagement: ``{"pv": token, "path": "/docs", "engaged_ms": 5300, "scroll_pct": 100,
   "useful": true | false | null}`` → a row in ``engagements``; answered 204;
 - navigation: ``{"pv": token, "path": "/docs", "nav": "/docs/next"}`` (a single-page app
   changed its URL) → a virtual page view in ``page_requests``; answered 200 with the new
-  page view's token ``{"pv": …}``.
+  page view's token ``{"pv": …}``. At most ``NAV_BURST`` of these per session at once,
+  then one every ``1 / NAV_RATE`` seconds (429 with ``Retry-After`` beyond).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive
 
 from consentlog.asgi.body import json_object, read_body
 from consentlog.asgi.core import ConsentCore
+from consentlog.asgi.ratelimit import KeyedBuckets
 from consentlog.consent.http import text
 from consentlog.consent.visit import Identifiers, Visit
 from consentlog.exceptions import BadRequest
-from consentlog.ingest.events import Engagement, page_request
+from consentlog.ingest.events import MAX_PATH, Engagement, page_request, unsafe_text
 from consentlog.settings import ANALYTICS
 
 MAX_BEACON_BYTES = 2048
 MAX_ENGAGED_MS = 24 * 60 * 60 * 1000  # a day: anything longer is a broken clock
+# A person clicking through a single-page app: a burst of 30 views, then one every 2 s.
+NAV_BURST = 30
+NAV_RATE = 0.5  # views per second
+NAV_SESSIONS = 10_000  # sessions remembered; the least recent is forgotten first
 _ENGAGEMENT_FIELDS = frozenset(("pv", "path", "engaged_ms", "scroll_pct", "useful"))
 _NAVIGATION_FIELDS = frozenset(("pv", "path", "nav"))
 
 
 def _path(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.startswith("/") or len(value) > 1024:
-        raise BadRequest(400, f"'{field}' must be a path starting with '/' (≤ 1024 characters)")
-    return value
+    """A path the page sent (%-encoded), decoded; 400 naming ``field`` when it is not one."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise BadRequest(400, f"'{field}' must be a path starting with '/'")
+    path = unquote(value)
+    if len(path) > MAX_PATH:
+        raise BadRequest(400, f"'{field}' is longer than {MAX_PATH} characters")
+    if unsafe_text(path):
+        raise BadRequest(400, f"'{field}' holds a control character or a lone surrogate")
+    return path
 
 
 def _integer(payload: dict[str, Any], field: str, high: int) -> int:
@@ -52,6 +70,11 @@ class Beacon:
     def __init__(self, core: ConsentCore) -> None:
         self.core = core
         self.settings = core.settings
+        self.navigations = KeyedBuckets(NAV_RATE, NAV_BURST, NAV_SESSIONS)
+
+    def clock(self) -> float:
+        """Monotonic seconds, for the navigation limit; a test overrides it."""
+        return time.monotonic()
 
     async def __call__(
         self, visit: Visit, receive: Receive, headers: dict[bytes, bytes]
@@ -61,23 +84,28 @@ class Beacon:
         if decision is None or ANALYTICS not in decision.accepted:
             raise BadRequest(403, "the beacon needs analytics consent")
         session_id = visit.cookies.get(self.settings.session_cookie, "")
-        visitor_id = visit.cookies.get(self.settings.visitor_cookie, "")
-        if not session_id or not visitor_id:
+        if not session_id:
             raise BadRequest(403, "no analytics session: load a page first")
+        host = visit.origin.host
+        if unsafe_text(host):
+            raise BadRequest(400, "the Host header holds a control character")
         content_type = text(headers, b"content-type", 100).split(";", 1)[0].strip().lower()
         if content_type not in {"application/json", "text/plain"}:  # sendBeacon sends text
             raise BadRequest(415, "send the beacon as application/json or text/plain JSON")
         payload = json_object(await read_body(receive, headers, MAX_BEACON_BYTES), "beacon body")
         path = _path(payload.get("path"), "path")
         token = payload.get("pv")
-        pageview_id = (
+        pageview = (
             self.core.pageviews.verify(token, session_id, path) if isinstance(token, str) else None
         )
-        if pageview_id is None:
-            raise BadRequest(403, "'pv' is not a page view of this session and path")
+        if pageview is None:
+            raise BadRequest(
+                403, "'pv' is not a current page view of this session and path: reload the page"
+            )
         keys = set(payload)
         if keys <= _NAVIGATION_FIELDS and "nav" in keys:
-            return self._navigate(visit, session_id, visitor_id, _path(payload["nav"], "nav"))
+            nav = _path(payload["nav"], "nav")
+            return self._navigate(visit, session_id, pageview.visitor_id, nav)
         if not keys <= _ENGAGEMENT_FIELDS:
             raise BadRequest(400, f"unknown field {sorted(keys - _ENGAGEMENT_FIELDS)[0][:50]!r}")
         useful = payload.get("useful")
@@ -86,10 +114,10 @@ class Beacon:
         self.core.sink.submit(
             Engagement(
                 time.time(),
-                pageview_id,
-                visitor_id,
+                pageview.pageview_id,
+                pageview.visitor_id,
                 session_id,
-                visit.origin.host,
+                host,
                 path,
                 _integer(payload, "engaged_ms", MAX_ENGAGED_MS),
                 _integer(payload, "scroll_pct", 100),
@@ -99,8 +127,18 @@ class Beacon:
         return Response(status_code=204, headers={"cache-control": "no-store"})
 
     def _navigate(self, visit: Visit, session_id: str, visitor_id: str, path: str) -> Response:
-        """A single-page app moved to ``path``: log a virtual page view, issue its token."""
-        pageview_id, token = self.core.pageviews.issue(session_id, path)
+        """A single-page app moved to ``path``: log a virtual page view, issue its token
+        (for the visitor the previous view's token named) — unless the session has been
+        navigating faster than a person does."""
+        wait = self.navigations.take(session_id, self.clock())
+        if wait:
+            seconds = math.ceil(wait)
+            return JSONResponse(
+                {"error": f"too many page views in this session; try again in {seconds} s"},
+                status_code=429,
+                headers={"cache-control": "no-store", "retry-after": str(seconds)},
+            )
+        pageview_id, token = self.core.pageviews.issue(session_id, path, visitor_id)
         self.core.sink.submit(
             page_request(
                 visit,

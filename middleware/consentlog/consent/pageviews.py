@@ -1,9 +1,17 @@
 """Page-view tokens: how a beacon proves its page view belongs to the visitor's session.
 
-Each page served to a consented visitor gets a random page-view id; the page carries a
-token binding that id to the session id and the path (HMAC with the site's newest secret
-key). The beacon sends the token back; it verifies only with the same session cookie and
-path, so a beacon cannot report on somebody else's page view, and no lookup is needed.
+Each page served to a consented visitor gets a page-view id: 8 hex digits of the time
+it was issued (unix seconds) and 24 random ones, so the token carries its age without
+growing. The page carries the token ``<id>.<mac>.<visitor id>`` (``<id>.<mac>`` when
+issued without a visitor id), whose MAC (HMAC with the site's newest secret key) binds
+the id, the session id, the visitor id and the path. The beacon sends the token back; it
+verifies only with the same session cookie and path and within ``max_age`` of being
+issued, and the visitor id it reports under is the one the token carries — never a
+cookie read alongside. No lookup is needed.
+
+The path is the page's path as the ASGI server decoded it (``scope["path"]``): whoever
+verifies a path the browser sent (``location.pathname`` is %-encoded) decodes it first.
+Time is the overridable ``now`` method, so expiry is tested without waiting.
 """
 
 from __future__ import annotations
@@ -11,39 +19,74 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
+import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
+# A day: a page left open in a tab all day still reports its engagement (the beacon's
+# longest engaged time is a day too), while a token copied out of a page is useless
+# after that, and nothing needs remembering to refuse it.
+TOKEN_MAX_AGE = 24 * 60 * 60
+# Tokens a few seconds "from the future" are another worker's slightly different clock.
+_CLOCK_SKEW = 60
 _HEX = "0123456789abcdef"
+# What a visitor id in a token may be made of: url-safe, and safe inside an HTML attribute.
+_VISITOR = re.compile(r"[A-Za-z0-9._~-]{0,128}")
+
+
+class Pageview(NamedTuple):
+    """What a verified token proves: its page view, and the visitor it was issued to."""
+
+    pageview_id: str
+    visitor_id: str
 
 
 class PageviewTokens:
-    """Issues and verifies page-view tokens (``<id>.<mac>``)."""
+    """Issues and verifies page-view tokens."""
 
-    def __init__(self, secret_keys: Sequence[str]) -> None:
+    def __init__(self, secret_keys: Sequence[str], *, max_age: int = TOKEN_MAX_AGE) -> None:
         self._keys = [
             hashlib.sha256(b"consentlog.pageview" + key.encode()).digest() for key in secret_keys
         ]
+        self.max_age = max_age
 
-    def _mac(self, key: bytes, pageview_id: str, session_id: str, path: str) -> str:
-        message = f"{pageview_id}|{session_id}|{path}".encode("utf-8", "surrogateescape")
-        return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+    def now(self) -> float:
+        """Unix seconds now; a test overrides it."""
+        return time.time()
 
-    def issue(self, session_id: str, path: str) -> tuple[str, str]:
-        """A new page-view id and its token."""
-        pageview_id = os.urandom(16).hex()
-        return (
-            pageview_id,
-            f"{pageview_id}.{self._mac(self._keys[-1], pageview_id, session_id, path)}",
-        )
+    def _mac(self, key: bytes, *parts: str) -> str:
+        # each part length-prefixed: no choice of session id or path can shift a boundary
+        message = "".join(f"{len(part)}:{part}" for part in parts)
+        # surrogatepass: any path the server decoded has a token, whatever it holds
+        digest = hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return digest.hexdigest()[:32]
 
-    def verify(self, token: str, session_id: str, path: str) -> str | None:
-        """The page-view id of ``token`` if it was issued for this session and path."""
-        pageview_id, _, mac = token.partition(".")
+    def issue(self, session_id: str, path: str, visitor_id: str = "") -> tuple[str, str]:
+        """A new page-view id and its token, for the page at ``path`` (as decoded) of this
+        session and visitor. ``visitor_id`` must be url-safe (as the ids consentlog mints
+        are): it is carried in the token, which the page holds in an attribute."""
+        if not _VISITOR.fullmatch(visitor_id):
+            raise ValueError("a visitor id in a page-view token must be url-safe")
+        pageview_id = f"{int(self.now()) & 0xFFFFFFFF:08x}{os.urandom(12).hex()}"
+        mac = self._mac(self._keys[-1], pageview_id, session_id, visitor_id, path)
+        token = f"{pageview_id}.{mac}"
+        return pageview_id, f"{token}.{visitor_id}" if visitor_id else token
+
+    def verify(self, token: str, session_id: str, path: str) -> Pageview | None:
+        """The page view of ``token`` if it was issued for this session and path and has
+        not expired; None otherwise."""
+        pageview_id, _, rest = token.partition(".")
+        mac, _, visitor_id = rest.partition(".")
         if len(pageview_id) != 32 or len(mac) != 32 or not session_id:
             return None
-        if pageview_id.strip(_HEX) or mac.strip(_HEX):
+        if pageview_id.strip(_HEX) or mac.strip(_HEX) or not _VISITOR.fullmatch(visitor_id):
+            return None
+        age = self.now() - int(pageview_id[:8], 16)
+        if not -_CLOCK_SKEW <= age <= self.max_age:
             return None
         for key in reversed(self._keys):
-            if hmac.compare_digest(mac, self._mac(key, pageview_id, session_id, path)):
-                return pageview_id
+            expected = self._mac(key, pageview_id, session_id, visitor_id, path)
+            if hmac.compare_digest(mac, expected):
+                return Pageview(pageview_id, visitor_id)
         return None
