@@ -7,7 +7,9 @@ once per *distinct* input value (a batch has few distinct user agents, referrers
 
 ``Enricher.tables`` isolates bad events: an event holding a string no row may hold
 (``events.unsafe_text``), or one the enrichment fails on, is left out and counted, and
-the rest of its batch becomes rows.
+the rest of its batch becomes rows. ``Enricher.for_disk`` is what the writer spools
+instead of a batch: user agents reduced to their families and IPs to their prefixes, so
+a spool file holds no more than the tables would.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import itertools
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +29,10 @@ from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest, uns
 from consentlog.ingest.spool import Batch
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+# A user agent reduced to its families, as spool files keep it: the mark, then browser,
+# OS, device and bot (1/0), %-encoded and separated by '/'. A client sending one claims
+# families for itself, which any user agent can.
+AGENT_MARK = "consentlog-agent:"
 _BOT_WORDS = ("bot", "crawl", "spider", "slurp", "headless", "preview", "monitor", "python")
 
 
@@ -41,6 +47,10 @@ def agent(user_agent: str) -> Agent:
     """The browser, OS and device families of a user agent, and whether it is a bot."""
     if not user_agent:
         return Agent(("", "", "", False))
+    if user_agent.startswith(AGENT_MARK):
+        parts = [unquote(p) for p in user_agent[len(AGENT_MARK) :].split("/")]
+        if len(parts) == 4:
+            return Agent((parts[0], parts[1], parts[2], parts[3] == "1"))
     parsed = parse_user_agent(user_agent)
     browser = parsed.user_agent.family if parsed.user_agent else "Other"
     os_family = parsed.os.family if parsed.os else "Other"
@@ -58,8 +68,20 @@ def agent(user_agent: str) -> Agent:
     return Agent((browser, os_family, device, is_bot))
 
 
+def reduced_agent(user_agent: str) -> str:
+    """``user_agent`` as only its families (``consentlog-agent:Chrome/Windows/desktop/0``),
+    which ``agent`` reads back: what a spool file keeps instead of the full string."""
+    if not user_agent:
+        return ""
+    browser, os_family, device, is_bot = agent(user_agent)
+    parts = (browser, os_family, device, "1" if is_bot else "0")
+    return AGENT_MARK + "/".join(quote(part, safe=" ") for part in parts)
+
+
 def ip_prefix(ip: str, v4_bits: int, v6_bits: int) -> str:
-    """The network prefix of ``ip`` (``203.0.113.0/24``); '' for no or unparsable IP."""
+    """The network prefix of ``ip`` (``203.0.113.0/24``); '' for no or unparsable IP. A
+    prefix gives itself (with these bits): an IP reduced for disk replays unchanged."""
+    ip = ip.partition("/")[0]
     if not ip:
         return ""
     family, bits, width = (
@@ -154,6 +176,7 @@ ENGAGEMENT_SCHEMA = pa.schema(
 
 
 E = TypeVar("E", PageRequest, ConsentRecord, Engagement)
+R = TypeVar("R", PageRequest, ConsentRecord)  # the events with a user agent and an IP
 
 
 class Rows(NamedTuple):
@@ -247,6 +270,28 @@ class Enricher:
 
     def _prefix(self, ip: str) -> str:
         return ip_prefix(ip, self._v4, self._v6)
+
+    def for_disk(self, batch: Batch) -> tuple[Batch, int]:
+        """``batch`` as a spool file may keep it, and how many events were left out: user
+        agents reduced to their families, IPs to their prefixes. An event whose agent or
+        IP is unsafe is left out here (its rows would be refused anyway)."""
+        agents: dict[str, str] = {}
+        prefixes: dict[str, str] = {}
+
+        def reduce(event: R) -> R | None:
+            ua, ip = event.user_agent, event.client_ip
+            if unsafe_text(ua) or unsafe_text(ip):
+                return None
+            if ua not in agents:
+                agents[ua] = reduced_agent(ua)
+            if ip not in prefixes:
+                prefixes[ip] = self._prefix(ip)
+            return event._replace(user_agent=agents[ua], client_ip=prefixes[ip])
+
+        pages = [r for r in map(reduce, batch.pages) if r is not None]
+        consents = [r for r in map(reduce, batch.consents) if r is not None]
+        kept = Batch(batch.token, pages, consents, list(batch.engagements))
+        return kept, len(batch) - len(kept)
 
     def tables(self, batch: Batch) -> Rows:
         """The rows of ``batch`` for each table, leaving out (and counting) the events

@@ -2,7 +2,11 @@
 
 The request path only copies strings out of the ASGI scope into these tuples; everything
 that costs time (user-agent parsing, IP masking, URL splitting) happens in the writer,
-see ``enrich.py``. Fields that consent does not allow are empty strings from the start.
+see ``enrich.py``. An event holds no more than the tables may (so neither does any copy
+of it — the spool, quarantine): fields that consent does not allow are empty strings
+from the start, the query keeps only its campaign parameters, and the referrer only its
+origin — plus its path with consent. The writer reduces the user agent and the IP to what
+enrichment needs before an event goes to disk (``Enricher.for_disk``).
 
 ``page_request`` is the one way to build a ``PageRequest`` (the middleware for served
 pages, the beacon for single-page-app views): the length limits and the consent masking
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
 from consentlog.consent.http import first_language, text
 from consentlog.consent.visit import Identifiers, Visit
@@ -32,6 +37,34 @@ MAX_ACCEPT_LANGUAGE = 256
 # What no stored string may hold: C0 and C1 control characters, DEL, and lone surrogates
 # (which cannot be encoded as UTF-8, so no row could carry them).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+# The query parameters the tables keep (as utm_source, utm_medium, utm_campaign).
+CAMPAIGN_PARAMETERS = ("utm_source=", "utm_medium=", "utm_campaign=")
+
+
+def campaign_query(query: str) -> str:
+    """The campaign parameters of a query string, nothing else (``a=1&utm_source=x`` →
+    ``utm_source=x``): a query may hold an e-mail address or a reset token."""
+    if "utm_" not in query:
+        return ""
+    return "&".join(p for p in query[:MAX_QUERY].split("&") if p.startswith(CAMPAIGN_PARAMETERS))
+
+
+def stored_referrer(referrer: str, granted: bool) -> str:
+    """What a Referer header may leave: its origin (``https://mail.example``), and with
+    consent its path too — never its query, fragment or credentials."""
+    if not referrer:
+        return ""
+    try:
+        parts = urlsplit(referrer[:MAX_REFERRER])
+    except ValueError:
+        return ""
+    host = parts.netloc.rpartition("@")[2]
+    if not host:
+        return ""
+    scheme = f"{parts.scheme}:" if parts.scheme else ""
+    return f"{scheme}//{host}{parts.path if granted else ''}"
 
 
 def unsafe_text(value: str) -> bool:
@@ -129,8 +162,8 @@ def page_request(
         status,
         response_bytes,
         duration_ms,
-        text(headers, b"referer", MAX_REFERRER),
-        query[:MAX_QUERY],
+        stored_referrer(text(headers, b"referer", MAX_REFERRER), granted),
+        campaign_query(query),
         text(headers, b"user-agent", MAX_USER_AGENT),
         first_language(text(headers, b"accept-language", MAX_ACCEPT_LANGUAGE)),
         consent_state,

@@ -10,6 +10,10 @@ each kind of event, so a file is read back by field name. A field added to an ev
 the file was written takes its default; a field the file has and the event no longer has
 is left out. Version 1 files (before ``"fields"``) are read with the field lists of that
 time.
+
+What a file holds is no more than the tables would (``Enricher.for_disk``). Quarantined
+files expire with the retention period (``expire_quarantine``); ``forget`` takes a data
+subject's events out of every file, waiting or quarantined.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,12 +179,7 @@ class Spool:
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}{next(self._sequence) % 1000:03d}-{batch.token}{SUFFIX}"
         final = self.directory / name
-        temporary = final.with_suffix(".tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(encode(batch))
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(final)
+        self._replace(final, encode(batch))
         return final
 
     def files(self) -> list[Path]:
@@ -203,6 +202,85 @@ class Spool:
         target = self.quarantine_dir / path.name
         path.replace(target)
         return target
+
+    def _replace(self, path: Path, data: bytes) -> None:
+        """Write ``data`` over ``path`` whole or not at all (aside, fsync, rename)."""
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(path)
+
+    def _all_files(self) -> list[Path]:
+        """Waiting and quarantined batch files."""
+        quarantined = (
+            sorted(p for p in self.quarantine_dir.iterdir() if p.is_file())
+            if self.quarantine_dir.is_dir()
+            else []
+        )
+        return self.files() + quarantined
+
+    def forget(self, visitor_ids: Iterable[str], consent_id: str = "") -> int:
+        """Take out of every file, waiting or quarantined, the events of these visitors
+        and the consent records of ``consent_id`` (and of the visitors those records
+        name); return how many events went. A file left empty is deleted; so is a
+        quarantined file that cannot be read but holds one of the identifiers (counted
+        as one). Call it before erasing the tables: a batch replayed meanwhile is then
+        in the tables to be erased."""
+        visitors = {v for v in visitor_ids if v}
+        files = self._all_files()
+        if consent_id:  # a consent id leads to the visitor ids its records carry
+            for path in files:
+                try:
+                    batch = self.read(path)
+                except (CorruptSpoolFile, OSError):
+                    continue
+                visitors.update(c.visitor_id for c in batch.consents if c.consent_id == consent_id)
+                visitors.discard("")
+        if not visitors and not consent_id:
+            return 0
+        return sum(self._forget_in(path, visitors, consent_id) for path in files)
+
+    def _forget_in(self, path: Path, visitors: set[str], consent_id: str) -> int:
+        try:
+            batch = self.read(path)
+        except (CorruptSpoolFile, OSError):
+            raw = path.read_bytes() if path.exists() else b""
+            needles = [v.encode() for v in visitors] + ([consent_id.encode()] if consent_id else [])
+            if any(n in raw for n in needles):
+                path.unlink(missing_ok=True)
+                return 1
+            return 0
+        kept = Batch(
+            batch.token,
+            [e for e in batch.pages if e.visitor_id not in visitors],
+            [
+                e
+                for e in batch.consents
+                if e.visitor_id not in visitors and not (consent_id and e.consent_id == consent_id)
+            ],
+            [e for e in batch.engagements if e.visitor_id not in visitors],
+        )
+        gone = len(batch) - len(kept)
+        if not gone:
+            return 0
+        if len(kept):
+            self._replace(path, encode(kept))
+        else:
+            path.unlink(missing_ok=True)
+        return gone
+
+    def expire_quarantine(self, max_age: float) -> int:
+        """Delete quarantined files last written more than ``max_age`` seconds ago (the
+        retention period: their rows would be gone from the tables by now); how many."""
+        if not self.quarantine_dir.is_dir():
+            return 0
+        cutoff = time.time() - max_age
+        expired = [p for p in self.quarantine_dir.iterdir() if p.stat().st_mtime < cutoff]
+        for path in expired:
+            path.unlink(missing_ok=True)
+        return len(expired)
 
     def stats(self) -> SpoolStats:
         """Counts and size of the waiting and quarantined files."""

@@ -36,6 +36,7 @@ import structlog
 from consentlog.exceptions import CorruptSpoolFile, first_line
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import Event
+from consentlog.ingest.redact import store_error
 from consentlog.ingest.spool import Batch, Spool, default_spool_dir
 from consentlog.store import Store
 from consentlog.store.schema import migrate
@@ -95,6 +96,8 @@ class Writer:
             migrate, store, database, ttl_months=retention_months
         )
         self._prepared = False
+        self._retention_seconds = retention_months * 365.25 / 12 * 86400
+        self._next_expiry = 0.0  # monotonic time of the next quarantine expiry
         self._after_cycle: list[Hook] = list(after_cycle)
         self._backoff = 0.0
         self._retry_at = 0.0  # monotonic time before which the store is left alone
@@ -206,12 +209,14 @@ class Writer:
 
     def _run(self) -> None:
         self._quarantine_partial_files()
+        self._expire_quarantine()
         while not self._stopping:
             # Woken early only by a full batch (or flush): then write full batches only,
             # so that under load every insert carries batch_size rows.
             woken = self._wake.wait(self._interval)
             self._wake.clear()
             self._cycle(full_batches_only=woken and not self._flushing)
+            self._expire_quarantine()
 
     def _cycle(self, full_batches_only: bool = False) -> None:
         try:
@@ -226,7 +231,7 @@ class Writer:
             self._backoff = min(max(self._backoff * 2, 0.25), MAX_BACKOFF)
             wait = self._backoff * random.uniform(0.8, 1.2)  # jitter, not crypto
             self._retry_at = time.monotonic() + wait
-            log.warning("store_unavailable", error=first_line(exc), retry_in=round(wait, 2))
+            log.warning("store_unavailable", error=store_error(exc), retry_in=round(wait, 2))
             self._spill()
         finally:
             self._run_hooks()
@@ -325,7 +330,7 @@ class Writer:
                 )
                 if attempts < MAX_REPLAY_ATTEMPTS or not self._store_answers():
                     raise
-                self._quarantine(path, f"rejected by ClickHouse: {first_line(exc)}")
+                self._quarantine(path, f"rejected by ClickHouse: {store_error(exc)}")
                 continue
             self._replay_attempts.pop(path.name, None)
             self.spool.remove(path)
@@ -357,6 +362,9 @@ class Writer:
                 self._release(batch)
 
     def _spool(self, batch: Batch) -> None:
+        # on disk, no more than the tables would hold: agent families, IP prefixes
+        batch, rejected = self._enricher.for_disk(batch)
+        self.counters.events_rejected += rejected
         try:
             self.spool.write(batch)
         except OSError as exc:  # no disk either: the events are lost, and counted
@@ -364,6 +372,16 @@ class Writer:
             log.error("spool_write_failed", error=first_line(exc), events=len(batch))
             return
         self.counters.spooled += len(batch)
+
+    def _expire_quarantine(self) -> None:
+        """Quarantined files older than the retention period go, as their rows would."""
+        now = time.monotonic()
+        if now >= self._next_expiry:
+            self._next_expiry = now + 3600.0  # hourly: files are old by months, not minutes
+            try:
+                self.spool.expire_quarantine(self._retention_seconds)
+            except OSError as exc:
+                log.warning("quarantine_expiry_failed", error=first_line(exc))
 
     def _quarantine(self, path: Path, reason: str) -> None:
         self._replay_attempts.pop(path.name, None)
