@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from consentlog.consent.cookies import CookieFilter, CookieWriter
+from consentlog.consent.cookies import MAX_EXPIRIES, CookieFilter, CookieWriter
 from consentlog.consent.decision import NO_COOKIE, ConsentCodec, CookieState, Decision
 from consentlog.consent.http import header_map
 from consentlog.consent.visit import Identifiers, Visit, cookie_changes
@@ -256,6 +256,14 @@ def test_the_header_of_a_verified_visitor_is_parsed_once() -> None:
     assert visit(good).cookies is visit(good).cookies
     bad = {"cookie": "cl_consent=forged; theme=dark"}
     assert visit(bad).cookies is not visit(bad).cookies
+
+
+def test_800_governed_host_cookies_get_a_few_expiries_per_response() -> None:
+    """A declined browser sending 800 _ga_N cookies gets at most MAX_EXPIRIES of them
+    expired in one response (before: 755 Set-Cookie headers)."""
+    sent = {f"_ga_{i}": "GA1" for i in range(800)}
+    cookies, _ = changes(visit(cookies={"cl_consent": consent([]), **sent}), accepted())
+    assert [f"_ga_{i}" for i in range(MAX_EXPIRIES)] == list(cookies)
 
 
 # -- X-Forwarded-Host ---------------------------------------------------------------------
