@@ -57,6 +57,18 @@ def test_the_visitor_id_comes_from_the_token_not_the_cookie(make_app: MakeApp) -
     )
 
 
+def test_a_token_without_a_visitor_never_adopts_a_hand_set_cookie(make_app: MakeApp) -> None:
+    """A token issued without a visitor id reports under the id the cookies prove; a
+    cl_vid the server did not issue proves nothing, so the row has no visitor id."""
+    middleware = make_app()
+    _, token = middleware.core.pageviews.issue(SESSION, "/docs/a")
+    response = _client(middleware).post("/_consent/beacon", json=_engagement(token))
+    assert 204 == response.status_code
+    [event] = _queued(middleware)
+    assert isinstance(event, Engagement)
+    assert "" == event.visitor_id
+
+
 def test_an_expired_token_is_refused(make_app: MakeApp) -> None:
     """A token older than a day is a 403 that says to reload the page; nothing is queued."""
     middleware = make_app()
@@ -198,7 +210,8 @@ def test_a_page_with_encoded_characters_gets_its_engagement_stored(
     assert 204 == client.post("/_consent/beacon", json=report).status_code
     found = rows(
         middleware,
-        "SELECT e.path AS path, e.useful AS useful FROM {db}.engagements AS e"
+        "SELECT e.path AS path, e.useful AS useful, e.visitor_id = p.visitor_id AS same,"
+        " e.visitor_id != '' AS known FROM {db}.engagements AS e"
         " INNER JOIN {db}.page_requests AS p ON p.pageview_id = e.pageview_id",
     )
-    assert [{"path": "/docs/café docs", "useful": True}] == found
+    assert [{"path": "/docs/café docs", "useful": True, "same": 1, "known": 1}] == found
