@@ -111,7 +111,7 @@ class PageResponder:
         if self.page:
             if self.ids.session_id:  # the beacon may report on this page view
                 self.pageview_id, self.pageview_token = core.pageviews.issue(
-                    self.ids.session_id, scope["path"]
+                    self.ids.session_id, scope["path"], self.ids.visitor_id
                 )
             else:
                 self.pageview_id = os.urandom(16).hex()
