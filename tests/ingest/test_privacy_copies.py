@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from consentlog.ingest.enrich import Enricher, agent, ip_prefix, reduced_agent
 from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
 from consentlog.ingest.redact import store_error
-from consentlog.ingest.spool import Batch, Spool
+from consentlog.ingest.spool import Batch, Spool, decode, encode
 from consentlog.ingest.writer import Writer
 from consentlog.settings import ANALYTICS
 from consentlog.store import Store
@@ -228,3 +230,46 @@ def test_log_lines_show_a_clickhouse_error_by_code_never_the_rows_it_quotes() ->
     )
     assert "ClickHouse error 27 (CANNOT_PARSE_INPUT_ASSERTION_FAILED)" == store_error(refused)
     assert "connection refused" == store_error(ConnectionError("connection refused"))
+
+
+_AGENTS = st.sampled_from(
+    [CHROME, "", "curl/8.5.0", "Googlebot/2.1 (+http://www.google.com/bot.html)", "é/1 ü"]
+)
+_IPS = st.sampled_from(["", "203.0.113.77", "2001:db8:1:2::1", "::ffff:198.51.100.9", "junk"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    agents=st.lists(_AGENTS, min_size=1, max_size=8),
+    ips=st.lists(_IPS, min_size=1, max_size=8),
+    states=st.lists(st.sampled_from(["granted", "denied", "unknown"]), min_size=1, max_size=8),
+)
+def test_a_batch_reduced_for_disk_and_read_back_gives_the_same_rows(
+    agents: list[str], ips: list[str], states: list[str]
+) -> None:
+    """Whatever agents, IPs and consent states: spooled (reduced, encoded, decoded), a
+    batch becomes exactly the rows it would have become directly."""
+    now = time.time()
+    page = _events()[0]._replace(ts=now)
+    pages = [
+        page._replace(
+            pageview_id=uuid.uuid4().hex,
+            user_agent=agent_,
+            consent_state=state,
+            visitor_id="v" if state == "granted" else "",
+            client_ip=ip,
+        )
+        for agent_, ip, state in zip(agents, ips * 8, states * 8, strict=False)
+    ]
+    consents = [
+        ConsentRecord(now, "c", "accept_all", (ANALYTICS,), 1, "banner", "v", ip, agent_)
+        for agent_, ip in zip(agents, ips * 8, strict=False)
+    ]
+    batch = Batch(uuid.uuid4().hex, pages, consents)
+    enricher = Enricher()
+    reduced, rejected = enricher.for_disk(batch)
+    assert 0 == rejected
+    replayed = decode(encode(reduced))
+    direct, again = enricher.tables(batch).tables, enricher.tables(replayed).tables
+    for name in direct:
+        assert direct[name].to_pylist() == again[name].to_pylist()
