@@ -45,7 +45,9 @@ FUZZ = settings(
 CONSENT_STATUSES = {200, 303, 304, 400, 403, 404, 405, 413, 415}
 BANNER = re.compile(
     rb'<link rel="stylesheet" href="/_consent/banner\.css\?v=[0-9a-f]+">.*</div>'
-    rb'(<i id="cl-pv" data-pv="[0-9a-f]{32}\.[0-9a-f]{32}" hidden></i>)?',
+    # a page-view token: id, MAC, and the visitor id it names (url-safe, as minted)
+    rb'(<i id="cl-pv" data-pv="[0-9a-f]{32}\.[0-9a-f]{32}(\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?"'
+    rb" hidden></i>)?",
     re.S,
 )
 HOST_ERRORS: list[BaseException] = []

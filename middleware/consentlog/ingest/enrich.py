@@ -186,7 +186,7 @@ class Rows(NamedTuple):
     rejected: int
 
 
-_HEX = b"0123456789abcdef"
+_HEX = b"0123456789abcdefABCDEF"
 _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
@@ -196,13 +196,25 @@ def _only(text: str, allowed: bytes) -> bool:
 
 
 def _page_view_ids(ids: Sequence[object]) -> bool:
-    """Whether every value is a page-view id as issued (32 hex digits): the tables hold
-    them as UUIDs, and ClickHouse would refuse the whole batch for one that is not."""
+    """Whether every value is a page-view id: a UUID, as issued (32 hex digits) or in its
+    canonical 8-4-4-4-12 form. The tables hold them as UUIDs, and ClickHouse would refuse
+    the whole batch for one that is not."""
     try:
         joined = "".join(ids)  # type: ignore[arg-type]
     except TypeError:
         return False
-    return set(map(len, ids)) <= {32} and _only(joined, _HEX)  # type: ignore[arg-type]
+    lengths = set(map(len, ids))  # type: ignore[arg-type]
+    if lengths <= {32}:
+        return _only(joined, _HEX)  # the request path's own ids: one C pass
+    return lengths <= {32, 36} and all(_uuid_text(i) for i in ids)  # type: ignore[arg-type]
+
+
+def _uuid_text(text: str) -> bool:
+    if len(text) == 36:
+        if not text[8] == text[13] == text[18] == text[23] == "-":
+            return False
+        text = text.replace("-", "")
+    return len(text) == 32 and _only(text, _HEX)
 
 
 def _sound(event: tuple[Any, ...], keyed: bool) -> bool:
@@ -234,7 +246,7 @@ def _refuse_unsafe(texts: Sequence[Sequence[object]], ids: Sequence[object] = ()
     if not _only(joined, _PRINTABLE_ASCII) and unsafe_text(joined):
         raise UnsafeEvents("a string holds a control character or a lone surrogate")
     if ids and not _page_view_ids(ids):
-        raise UnsafeEvents("a page-view id is not 32 hex digits")
+        raise UnsafeEvents("a page-view id is not a UUID")
 
 
 def _buildable(build: Callable[[list[E]], pa.Table], events: list[E]) -> list[E]:
