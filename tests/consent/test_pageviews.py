@@ -25,7 +25,7 @@ class FrozenTokens(PageviewTokens):
 def test_an_issued_token_verifies_for_its_session_and_path() -> None:
     """A token gives back its page-view id for the same session and path."""
     tokens = PageviewTokens(["key"])
-    pageview_id, token = tokens.issue(SESSION, "/docs/a")
+    pageview_id, token = tokens.issue(SESSION, "/docs/a", "")
     assert re.fullmatch(r"[0-9a-f]{32}\.[0-9a-f]{32}", token)
     assert token.startswith(pageview_id + ".")
     assert Pageview(pageview_id, "") == tokens.verify(token, SESSION, "/docs/a")
@@ -64,7 +64,7 @@ def test_the_page_view_id_begins_with_its_issue_time_which_the_mac_binds() -> No
     """The id's first 8 hex digits are the issue time; moving an expired token's time
     forward breaks it."""
     tokens = FrozenTokens(["key"])
-    pageview_id, token = tokens.issue(SESSION, "/")
+    pageview_id, token = tokens.issue(SESSION, "/", "")
     assert int(tokens.at) == int(pageview_id[:8], 16)
     tokens.at += TOKEN_MAX_AGE + 10
     later = f"{int(tokens.at):08x}{token[8:]}"
@@ -74,13 +74,13 @@ def test_the_page_view_id_begins_with_its_issue_time_which_the_mac_binds() -> No
 def test_every_page_view_gets_its_own_id() -> None:
     """Two views of the same page are two page-view ids."""
     tokens = PageviewTokens(["key"])
-    assert tokens.issue(SESSION, "/")[0] != tokens.issue(SESSION, "/")[0]
+    assert tokens.issue(SESSION, "/", "")[0] != tokens.issue(SESSION, "/", "")[0]
 
 
 def test_another_session_or_path_does_not_verify() -> None:
     """The token is bound to the session id and the path it was issued for."""
     tokens = PageviewTokens(["key"])
-    _, token = tokens.issue(SESSION, "/docs/a")
+    _, token = tokens.issue(SESSION, "/docs/a", "")
     assert None is tokens.verify(token, "another-session", "/docs/a")
     assert None is tokens.verify(token, SESSION, "/docs/a%20b")
     assert None is tokens.verify(token, SESSION, "/docs/b")
@@ -90,7 +90,7 @@ def test_another_session_or_path_does_not_verify() -> None:
 def test_a_forged_id_or_mac_does_not_verify() -> None:
     """Changing either half of the token breaks it."""
     tokens = PageviewTokens(["key"])
-    pageview_id, token = tokens.issue(SESSION, "/")
+    pageview_id, token = tokens.issue(SESSION, "/", "")
     mac = token.partition(".")[2]
     other_id = pageview_id[:-1] + ("0" if pageview_id[-1] != "0" else "1")
     other_mac = ("0" if mac[0] != "0" else "1") + mac[1:]
@@ -114,9 +114,9 @@ def test_key_rotation_issues_with_the_newest_and_verifies_with_all() -> None:
     """After adding a key (newest last), tokens of the old key still verify, new tokens
     are made with the new key."""
     old, rotated = PageviewTokens(["old"]), PageviewTokens(["old", "new"])
-    pageview_id, token = old.issue(SESSION, "/")
+    pageview_id, token = old.issue(SESSION, "/", "")
     assert Pageview(pageview_id, "") == rotated.verify(token, SESSION, "/")
-    new_id, new_token = rotated.issue(SESSION, "/")
+    new_id, new_token = rotated.issue(SESSION, "/", "")
     assert Pageview(new_id, "") == PageviewTokens(["new"]).verify(new_token, SESSION, "/")
     assert None is old.verify(new_token, SESSION, "/")
 
@@ -125,5 +125,5 @@ def test_key_rotation_issues_with_the_newest_and_verifies_with_all() -> None:
 def test_paths_that_are_not_utf_8_still_work(path: str) -> None:
     """A path with undecodable bytes or a lone surrogate gets a token that verifies."""
     tokens = PageviewTokens(["key"])
-    pageview_id, token = tokens.issue(SESSION, path)
+    pageview_id, token = tokens.issue(SESSION, path, "")
     assert Pageview(pageview_id, "") == tokens.verify(token, SESSION, path)

@@ -4,8 +4,7 @@ Only for a visitor who accepted analytics and has a session cookie. Every field 
 checked: the page-view token must have been issued for this session and path and not have
 expired, paths must be paths without control characters or lone surrogates, times and
 percentages must be in range, and nothing else may be in the body. The visitor id of the
-rows is the one the verified token carries (for a token without one, the visitor id the
-cookies prove — issued with this browser's consent — never a bare cookie). Paths come %-encoded (the
+rows is the one the verified token carries, never a cookie. Paths come %-encoded (the
 page's ``location.pathname``) and are decoded, as the ASGI server decodes the page's own
 path, which the token binds. Two kinds of body:
 
@@ -103,9 +102,7 @@ class Beacon:
             raise BadRequest(
                 403, "'pv' is not a current page view of this session and path: reload the page"
             )
-        # A token issued without a visitor id (by a page served before tokens carried one)
-        # reports under the id the cookies prove: issued with this browser's consent.
-        visitor_id = pageview.visitor_id or visit.proven_ids(self.settings).visitor_id
+        visitor_id = pageview.visitor_id
         keys = set(payload)
         if keys <= _NAVIGATION_FIELDS and "nav" in keys:
             nav = _path(payload["nav"], "nav")

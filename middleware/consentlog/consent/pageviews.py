@@ -62,7 +62,7 @@ class PageviewTokens:
         digest = hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha256)
         return digest.hexdigest()[:32]
 
-    def issue(self, session_id: str, path: str, visitor_id: str = "") -> tuple[str, str]:
+    def issue(self, session_id: str, path: str, visitor_id: str) -> tuple[str, str]:
         """A new page-view id and its token, for the page at ``path`` (as decoded) of this
         session and visitor. ``visitor_id`` must be url-safe (as the ids consentlog mints
         are): it is carried in the token, which the page holds in an attribute."""
