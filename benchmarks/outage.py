@@ -28,6 +28,8 @@ from consentlog.ingest.writer import Writer
 from consentlog.store import open_store
 from consentlog.testing import OutageStore, call, consent_cookie, http_scope
 
+BENCH_KEY = "benchmark-secret-key-long-enough-0123456"  # at least 32 bytes
+
 
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -49,7 +51,7 @@ async def run(rate: int, before: float, outage: float, after: float) -> None:
         writer = Writer(store, database="outage", spool_dir=Path(tmp) / "spool",  # type: ignore[arg-type]
                         queue_size=100_000, flush_interval=1.0)  # fmt: skip
         app = ConsentMiddleware(
-            Starlette(routes=[Route("/docs/{slug}", page)]), secret_keys=["b"], writer=writer
+            Starlette(routes=[Route("/docs/{slug}", page)]), secret_keys=[BENCH_KEY], writer=writer
         )
         scope = http_scope(
             "/docs/x", headers=[(b"cookie", consent_cookie(app, ["analytics"]).encode())]

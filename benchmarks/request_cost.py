@@ -31,7 +31,9 @@ from starlette.routing import Route
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.writer import Writer
 from consentlog.store import open_store
-from consentlog.testing import call, http_scope
+from consentlog.testing import call, http_scope, visitor_cookies
+
+BENCH_KEY = "benchmark-secret-key-long-enough-0123456"  # at least 32 bytes
 
 PAGE = (
     "<!doctype html><html><head><title>x</title></head><body>"
@@ -58,12 +60,8 @@ class PausedWriter(Writer):
 def consent_stack(tmp: str) -> tuple[ConsentMiddleware, list[tuple[bytes, bytes]]]:
     store = open_store(f"chdb://{tmp}/unused")  # never opened: the writer is paused
     writer = PausedWriter(store, database="bench", queue_size=10**8, spool_dir=None)
-    app = ConsentMiddleware(bare_app(), secret_keys=["bench"], writer=writer)
-    decision = app.core.codec.new_decision(["analytics"], "banner")
-    cookie = (
-        f"cl_consent={app.core.codec.dumps(decision)}; cl_vid=AAAAAAAAAAAAAAAAAAAAAA; "
-        "cl_sid=BBBBBBBBBBBBBBBBBBBBBB"
-    )
+    app = ConsentMiddleware(bare_app(), secret_keys=[BENCH_KEY], writer=writer)
+    cookie = visitor_cookies(app)  # a returning visitor: ids this server issued
     return app, [
         (b"cookie", cookie.encode()),
         (b"user-agent", b"Mozilla/5.0 Chrome/120.0"),

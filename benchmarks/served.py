@@ -22,6 +22,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+BENCH_KEY = "benchmark-secret-key-long-enough-0123456"  # at least 32 bytes
+
 APP = """
 import os
 from starlette.applications import Starlette
@@ -49,7 +51,7 @@ def free_port() -> int:
 
 def serve(workdir: Path, with_consentlog: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(workdir), "CONSENTLOG_SECRET_KEY": "bench",
+    env = {**os.environ, "PYTHONPATH": str(workdir), "CONSENTLOG_SECRET_KEY": BENCH_KEY,
            "CONSENTLOG_CLICKHOUSE_URL": f"chdb://{workdir}/store"}  # fmt: skip
     if with_consentlog:
         env["WITH_CONSENTLOG"] = "1"
@@ -69,11 +71,16 @@ def serve(workdir: Path, with_consentlog: bool) -> tuple[subprocess.Popen[bytes]
 
 
 def consented_cookie() -> str:
+    """A returning visitor's cookies, with ids the served app (same key) issued."""
     from consentlog.consent.decision import ConsentCodec
+    from consentlog.consent.identifiers import IdentifierSigner
 
-    codec = ConsentCodec(["bench"], policy_revision=1, max_age=3600)
-    value = codec.dumps(codec.new_decision(["analytics"], "banner"))
-    return f"cl_consent={value}; cl_vid=AAAAAAAAAAAAAAAAAAAAAA; cl_sid=BBBBBBBBBBBBBBBBBBBBBB"
+    codec = ConsentCodec([BENCH_KEY], policy_revision=1, max_age=3600)
+    decision = codec.new_decision(["analytics"], "banner")
+    signer = IdentifierSigner([BENCH_KEY])
+    visitor = signer.issue("visitor", decision.consent_id)
+    session = signer.issue("session", decision.consent_id)
+    return f"cl_consent={codec.dumps(decision)}; cl_vid={visitor}; cl_sid={session}"
 
 
 def load(url: str, seconds: int, connections: int, cookie: str) -> float:

@@ -24,7 +24,7 @@ from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.events import Engagement, PageRequest
 from consentlog.testing import MemorySink
 
-SECRET = "test-secret-key"
+SECRET = "test-secret-key-that-is-long-enough-0123"
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 
 

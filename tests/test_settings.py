@@ -12,6 +12,10 @@ import pytest
 from consentlog.exceptions import ConfigError
 from consentlog.settings import Settings
 
+KEY = "settings-test-key-long-enough-0123456789"
+OLD = "old-settings-key-long-enough-0123456789"
+NEW = "new-settings-key-long-enough-0123456789"
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
@@ -19,14 +23,14 @@ def test_environment_variables_are_read() -> None:
     """CONSENTLOG_* variables set the options, with the right types."""
     settings = Settings.from_env(
         {
-            "CONSENTLOG_SECRET_KEY": "old, new",
+            "CONSENTLOG_SECRET_KEY": f"{OLD}, {NEW}",
             "CONSENTLOG_POLICY_REVISION": "3",
             "CONSENTLOG_HONOR_DNT": "yes",
             "CONSENTLOG_FLUSH_INTERVAL": "0.5",
             "CONSENTLOG_CATEGORIES": json.dumps({"analytics": ["_ga*"], "ads": ["_fbp"]}),
         }
     )
-    assert ("old", "new") == settings.secret_keys
+    assert (OLD, NEW) == settings.secret_keys
     assert 3 == settings.policy_revision
     assert True is settings.honor_dnt
     assert 0.5 == settings.flush_interval
@@ -36,7 +40,7 @@ def test_environment_variables_are_read() -> None:
 def test_keywords_win_over_environment() -> None:
     """A keyword option overrides the variable of the same option."""
     settings = Settings.from_env(
-        {"CONSENTLOG_POLICY_REVISION": "3"}, secret_keys=["k"], policy_revision=7
+        {"CONSENTLOG_POLICY_REVISION": "3"}, secret_keys=[KEY], policy_revision=7
     )
     assert 7 == settings.policy_revision
 
@@ -46,15 +50,15 @@ def test_keywords_win_over_environment() -> None:
     [
         ({}, "CONSENTLOG_SECRET_KEY"),
         (
-            {"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_POLICY_REVISION": "two"},
+            {"CONSENTLOG_SECRET_KEY": KEY, "CONSENTLOG_POLICY_REVISION": "two"},
             "CONSENTLOG_POLICY_REVISION",
         ),
-        ({"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_HONOR_GPC": "maybe"}, "CONSENTLOG_HONOR_GPC"),
+        ({"CONSENTLOG_SECRET_KEY": KEY, "CONSENTLOG_HONOR_GPC": "maybe"}, "CONSENTLOG_HONOR_GPC"),
         (
-            {"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_CONSENT_MAX_AGE": "99999999"},
+            {"CONSENTLOG_SECRET_KEY": KEY, "CONSENTLOG_CONSENT_MAX_AGE": "99999999"},
             "consent_max_age",
         ),
-        ({"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_PREFIX": "consent"}, "prefix"),
+        ({"CONSENTLOG_SECRET_KEY": KEY, "CONSENTLOG_PREFIX": "consent"}, "prefix"),
     ],
 )
 def test_bad_values_name_the_option(env: dict[str, str], named: str) -> None:
@@ -75,7 +79,7 @@ def test_every_option_is_documented() -> None:
 @pytest.mark.parametrize("variable", ["CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY"])
 def test_either_secret_key_variable_sets_the_keys(variable: str) -> None:
     """CONSENTLOG_SECRET_KEYS and CONSENTLOG_SECRET_KEY are the same option."""
-    assert ("a", "b") == Settings.from_env({variable: "a,b"}).secret_keys
+    assert (OLD, NEW) == Settings.from_env({variable: f"{OLD},{NEW}"}).secret_keys
 
 
 def test_two_different_secret_key_variables_are_refused() -> None:
@@ -105,15 +109,15 @@ def test_store_commands_need_no_key() -> None:
 def test_values_are_cast_by_the_field_type(variable: str, raw: str, named: str) -> None:
     """A variable's text is checked against its field's type: a Literal's values, an int."""
     with pytest.raises(ConfigError, match=named):
-        Settings.from_env({"CONSENTLOG_SECRET_KEY": "k", variable: raw})
+        Settings.from_env({"CONSENTLOG_SECRET_KEY": KEY, variable: raw})
 
 
 def test_optional_text_is_none_when_empty() -> None:
     """An empty variable for an optional option means 'not set'."""
-    settings = Settings.from_env({"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_COOKIE_DOMAIN": ""})
+    settings = Settings.from_env({"CONSENTLOG_SECRET_KEY": KEY, "CONSENTLOG_COOKIE_DOMAIN": ""})
     assert settings.cookie_domain is None
     dashboard = Settings.from_env(
-        {"CONSENTLOG_SECRET_KEY": "k", "CONSENTLOG_DASHBOARD_PASSWORD": "pw"}
+        {"CONSENTLOG_SECRET_KEY": KEY, "CONSENTLOG_DASHBOARD_PASSWORD": "pw"}
     )
     assert "pw" == dashboard.dashboard_password
 
@@ -128,9 +132,9 @@ def test_a_string_is_not_a_list_of_keys() -> None:
 
 def test_secrets_stay_out_of_the_repr() -> None:
     """Keys, the dashboard password and token never appear in a printed Settings."""
-    settings = Settings(secret_keys=("key-one",), dashboard_password="pw-1", dashboard_token="t-1")
-    assert not {"key-one", "pw-1", "t-1"} & set(repr(settings).replace("'", " ").split())
-    assert "key-one" not in repr(settings)
+    settings = Settings(secret_keys=(KEY,), dashboard_password="pw-1", dashboard_token="t-1")
+    assert not {KEY, "pw-1", "t-1"} & set(repr(settings).replace("'", " ").split())
+    assert KEY not in repr(settings)
 
 
 def test_only_the_named_options_are_read() -> None:
@@ -163,7 +167,7 @@ def test_only_the_named_options_are_read() -> None:
 def test_unsafe_options_are_refused_alike(option: str, value: object, named: str) -> None:
     """A keyword and its variable are held to the same rules, and the error says what is valid."""
     with pytest.raises(ConfigError, match=re.escape(named)):
-        Settings(secret_keys=("k",), **{option: value})  # type: ignore[arg-type]
+        Settings(secret_keys=(KEY,), **{option: value})  # type: ignore[arg-type]
 
 
 def test_a_store_url_error_never_shows_its_password() -> None:
@@ -179,3 +183,16 @@ def test_a_store_url_error_never_shows_its_password() -> None:
 def test_safe_privacy_urls_are_kept(url: str) -> None:
     """A path on the site or an http(s) URL is a valid privacy link; empty means none."""
     assert url == Settings(privacy_url=url).privacy_url
+
+
+@pytest.mark.parametrize("key", ["…", "short-key-9", "x" * 31, "é" * 15])
+def test_short_keys_are_refused_without_being_shown(key: str) -> None:
+    """A key under 32 bytes (the README's placeholder too) is refused; the error names its
+    length and how to make one, never the key."""
+    for attempt in (
+        lambda: Settings(secret_keys=(key,)),
+        lambda: Settings.from_env({"CONSENTLOG_SECRET_KEY": key}),
+    ):
+        with pytest.raises(ConfigError, match="too short: use at least 32 random bytes") as bad:
+            attempt()
+        assert key not in str(bad.value).replace("secrets", "")

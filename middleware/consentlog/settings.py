@@ -63,6 +63,7 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     ),
 )
 
+MIN_KEY_BYTES = 32  # a signing key shorter than this can be guessed offline
 DEFAULT_STORE_URL = "chdb:.consentlog"  # embedded, relative to the working directory
 HOST_PREFIX = "__Host-"  # a cookie only this host over https can set (no Domain, Path=/)
 SECRET_KEY_VARIABLES = ("CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY")  # either, not both
@@ -182,6 +183,13 @@ def _validate(s: Settings) -> None:
     _check_types(s)
     if not all(key.strip() for key in s.secret_keys):
         raise ConfigError("secret_keys has an empty key: remove it")
+    for key in s.secret_keys:
+        if len(key.encode("utf-8")) < MIN_KEY_BYTES:  # never echo the key itself
+            raise ConfigError(
+                f"secret_keys: a key of {len(key.encode('utf-8'))} bytes is too short: use at"
+                f" least {MIN_KEY_BYTES} random bytes, e.g. the output of"
+                " python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
     for name in ("consent_max_age", "visitor_max_age"):
         value = getattr(s, name)
         if not 0 < value <= MAX_COOKIE_LIFETIME:

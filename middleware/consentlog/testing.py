@@ -1,8 +1,9 @@
 """Helpers for testing a site that mounts consentlog, and for driving it fast.
 
 ``consent_cookie`` makes the cookie a visitor would have after deciding, so a test can
-start from "accepted" or "declined" without clicking through the banner; ``call`` sends
-one request straight into an ASGI app (no server, no client library), which is how the
+start from "accepted" or "declined" without clicking through the banner, and
+``visitor_cookies`` adds the visitor and session ids a returning visitor carries; ``call``
+sends one request straight into an ASGI app (no server, no client library), which is how the
 test suite and the benchmarks push a million requests through the middleware;
 ``MemorySink`` collects the events a middleware queues, for tests that check what would
 be stored without running ClickHouse; ``OutageStore`` makes a real store fail on demand.
@@ -30,6 +31,22 @@ def consent_cookie(
     return (
         f"{middleware.settings.consent_cookie}={codec.dumps(codec.new_decision(accepted, source))}"
     )
+
+
+def visitor_cookies(middleware: ConsentMiddleware, accepted: Iterable[str] = ("analytics",)) -> str:
+    """A ``Cookie`` header for a returning visitor: the consent cookie and, when analytics
+    is accepted, the visitor and session ids this server would have issued with it (ids
+    are bound to their consent, so hand-made ones are replaced)."""
+    core = middleware.core
+    decision = core.codec.new_decision(accepted, "banner")
+    s = core.settings
+    header = f"{s.consent_cookie}={core.codec.dumps(decision)}"
+    if "analytics" in decision.accepted:
+        signer = core.codec.identifiers
+        visitor = signer.issue("visitor", decision.consent_id)
+        session = signer.issue("session", decision.consent_id)
+        header += f"; {s.visitor_cookie}={visitor}; {s.session_cookie}={session}"
+    return header
 
 
 def http_scope(

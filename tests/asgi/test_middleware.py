@@ -115,7 +115,7 @@ def test_key_rotation_keeps_old_decisions(make_app: MakeApp) -> None:
     """After adding a new key (newest last), cookies signed with the old key still count."""
     old = TestClient(make_app(secret_keys=[SECRET]))
     old.post("/_consent", json={"action": "accept_all"})
-    rotated = TestClient(make_app(secret_keys=[SECRET, "new-key"]))
+    rotated = TestClient(make_app(secret_keys=[SECRET, "new-key-of-this-site-long-enough-0123"]))
     rotated.cookies = old.cookies
     assert True is rotated.get("/_consent").json()["decided"]
 

@@ -32,7 +32,7 @@ from consentlog.store import Store
 if TYPE_CHECKING:  # Playwright is imported when a browser starts, not to collect tests
     from playwright.sync_api import Browser, BrowserContext, Page
 
-SECRET = "browser-test"
+SECRET = "browser-test-secret-key-long-enough-0123"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -11,7 +11,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from consentlog.consent.decision import NO_COOKIE, ConsentCodec, CookieState
 
-KEY = "decision-test-key"
+KEY = "decision-test-key-long-enough-012345678"
 MAX_AGE = 3600
 T0 = 1_800_000_000.0  # a fixed "now", in unix seconds
 

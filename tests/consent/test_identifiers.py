@@ -17,7 +17,7 @@ from consentlog.settings import Settings
 from consentlog.testing import http_scope
 from tests.helpers import MakeApp, rows
 
-KEYS = ("identifier-test-key",)
+KEYS = ("identifier-test-key-long-enough-0123456",)
 SETTINGS = Settings(secret_keys=KEYS)
 CODEC = ConsentCodec(KEYS, policy_revision=1, max_age=SETTINGS.consent_max_age)
 SIGNER = IdentifierSigner(KEYS)

@@ -14,7 +14,7 @@ from consentlog.consent.visit import Identifiers, Visit, cookie_changes
 from consentlog.settings import Settings
 from consentlog.testing import http_scope
 
-SETTINGS = Settings(secret_keys=("visit-test-key",))
+SETTINGS = Settings(secret_keys=("visit-test-key-that-is-long-enough-0123",))
 VID = "v" * 22 + "." + "m" * 22  # shaped like consentlog's ids (the MACs do not verify)
 SID = "s" * 22 + "." + "m" * 22
 

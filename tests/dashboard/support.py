@@ -16,7 +16,7 @@ from tests.helpers import DAY, generate
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "dashboard-token-7f3a"
-SECRET = "dashboard-test-secret"
+SECRET = "dashboard-test-secret-key-long-enough-01"
 DAYS = 7
 FIRST = DAY - datetime.timedelta(days=DAYS - 1)
 RANGE = f"start={FIRST}&end={DAY}"

@@ -9,21 +9,24 @@ import pytest
 from consentlog.consent.decision import ConsentCodec
 from consentlog.demo.app import create_demo_app, demo_settings
 
+OLD = "old-key-of-this-site-long-enough-0123456"
+NEW = "new-key-of-this-site-long-enough-0123456"
+
 
 @pytest.mark.parametrize("variable", ["CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY"])
 def test_demo_signs_with_the_configured_keys(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str
 ) -> None:
     """With either key variable set, the demo signs with its newest key, not a made-up one."""
-    monkeypatch.setenv(variable, "old-key,new-key")
+    monkeypatch.setenv(variable, f"{OLD},{NEW}")
     monkeypatch.setenv("CONSENTLOG_CLICKHOUSE_URL", f"chdb:{tmp_path / 'store'}")
     app = create_demo_app(flush_interval=0.05)
     try:
         codec = app.site.core.codec
         cookie = codec.dumps(codec.new_decision(["analytics"], "banner"))
-        newest_only = ConsentCodec(["new-key"], policy_revision=1, max_age=3600)
+        newest_only = ConsentCodec([NEW], policy_revision=1, max_age=3600)
         assert newest_only.loads(cookie).decision is not None
-        assert ("old-key", "new-key") == app.settings.secret_keys
+        assert (OLD, NEW) == app.settings.secret_keys
         assert not (tmp_path / "store" / "consentlog-secret-key").exists()
     finally:
         app.writer.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from consentlog.testing import call, consent_cookie, http_scope
+from consentlog.testing import call, consent_cookie, http_scope, visitor_cookies
 from tests.helpers import MakeApp, cli_env, rows
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_a_million_page_requests_become_a_million_rows(make_stored_app: MakeApp)
     app = make_stored_app(batch_size=10_000, flush_interval=0.2, queue_size=400_000)
     cookies = [
         b"",
-        consent_cookie(app, ["analytics"]).encode() + b"; cl_vid=AAAAAAAAAAAAAAAAAAAAAA",
+        visitor_cookies(app).encode(),
         consent_cookie(app, []).encode(),
     ]
     scopes = [

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
 from consentlog.testing import OutageStore
-from tests.helpers import MakeApp, host_app, rows
+from tests.helpers import SECRET, MakeApp, host_app, rows
 
 
 class FlakyStore:
@@ -91,7 +91,7 @@ def test_unreachable_server_url_does_not_break_the_site(tmp_path: Path) -> None:
 
     app = ConsentMiddleware(
         host_app(),
-        secret_keys=["k"],
+        secret_keys=[SECRET],
         clickhouse_url="http://127.0.0.1:9/",
         flush_interval=0.05,
         spool_dir=str(tmp_path),

@@ -124,7 +124,7 @@ import sys
 from starlette.testclient import TestClient
 from consentlog.asgi.middleware import ConsentMiddleware
 from tests.helpers import host_app
-app = ConsentMiddleware(host_app(), secret_keys=["k"], clickhouse_url=sys.argv[1])
+app = ConsentMiddleware(host_app(), secret_keys=["k" * 32], clickhouse_url=sys.argv[1])
 client = TestClient(app)
 client.post("/_consent", json={"action": "accept_all"})
 for i in range(3):
