@@ -273,3 +273,35 @@ def test_a_batch_reduced_for_disk_and_read_back_gives_the_same_rows(
     direct, again = enricher.tables(batch).tables, enricher.tables(replayed).tables
     for name in direct:
         assert direct[name].to_pylist() == again[name].to_pylist()
+
+
+def test_an_event_with_an_unsafe_agent_is_counted_not_spooled(
+    store: Store, database: str, tmp_path: Path
+) -> None:
+    """An event whose agent no row may hold is left out of the spool file and counted."""
+    writer = Writer(OutageStore(store, down=True), database=database, spool_dir=tmp_path)
+    page, *_ = _events()
+    writer.submit(page)
+    writer.submit(page._replace(pageview_id=uuid.uuid4().hex, user_agent="x\x00y"))
+    assert False is writer.flush(timeout=0.5)
+    writer.stop(timeout=0.1)
+    assert 1 == writer.counters.events_rejected
+    assert [1] == [len(writer.spool.read(path)) for path in writer.spool.files()]
+
+
+def test_a_spool_file_loses_its_rejected_events_once(
+    store: Store, database: str, tmp_path: Path
+) -> None:
+    """A spooled batch with a poisoned event, replayed while the store is still down and
+    then again: the event is counted once, left out of the file, and the rest written."""
+    page, *_ = _events()
+    bad = page._replace(pageview_id=uuid.uuid4().hex, path="/\ud800")
+    path = Spool(tmp_path).write(Batch(uuid.uuid4().hex, [page, bad]))
+    outage = OutageStore(store, down=True)
+    writer = Writer(outage, database=database, spool_dir=tmp_path, flush_interval=0.02)
+    assert False is writer.flush(timeout=0.5)
+    assert 1 == len(writer.spool.read(path))
+    outage.down = False
+    assert writer.flush()
+    writer.stop()
+    assert (1, 1) == (writer.counters.events_rejected, writer.counters.written)

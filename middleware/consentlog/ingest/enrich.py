@@ -307,7 +307,9 @@ class Enricher:
 
     def tables(self, batch: Batch) -> Rows:
         """The rows of ``batch`` for each table, leaving out (and counting) the events
-        that hold unsafe strings or that cannot become rows."""
+        that hold unsafe strings or that cannot become rows. Those are removed from
+        ``batch`` too, so that spooling or replaying it again neither keeps nor counts
+        them twice."""
         tables: dict[str, pa.Table] = {}
         rejected = 0
         for name, events, build, keyed in (
@@ -322,6 +324,7 @@ class Enricher:
                 kept = _buildable(build, [e for e in kept if _sound(e, keyed)])
                 table = build(kept) if kept else None
             rejected += len(events) - len(kept)
+            events[:] = kept
             if table is not None:
                 tables[name] = table
         return Rows(tables, rejected)

@@ -203,6 +203,10 @@ class Spool:
         path.replace(target)
         return target
 
+    def rewrite(self, path: Path, batch: Batch) -> None:
+        """Put ``batch`` in place of the file ``path`` (whole or not at all)."""
+        self._replace(path, encode(batch))
+
     def _replace(self, path: Path, data: bytes) -> None:
         """Write ``data`` over ``path`` whole or not at all (aside, fsync, rename)."""
         temporary = path.with_suffix(".tmp")
@@ -266,7 +270,7 @@ class Spool:
         if not gone:
             return 0
         if len(kept):
-            self._replace(path, encode(kept))
+            self.rewrite(path, kept)
         else:
             path.unlink(missing_ok=True)
         return gone

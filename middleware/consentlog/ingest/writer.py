@@ -306,10 +306,13 @@ class Writer:
         """The Arrow tables of a batch. Events that cannot become rows are left out and
         counted (one log line, no values): one bad event never costs the others."""
         tables, rejected = self._enricher.tables(batch)
-        if rejected:
-            self.counters.events_rejected += rejected
-            log.warning("events_rejected", events=rejected, batch_events=len(batch))
+        self._rejected(rejected, len(batch))
         return tables
+
+    def _rejected(self, events: int, of: int) -> None:
+        if events:
+            self.counters.events_rejected += events
+            log.warning("events_rejected", events=events, batch_events=of)
 
     def _replay_spool(self) -> None:
         """Replay spooled batches oldest first, yielding to the queue when it fills up."""
@@ -321,7 +324,9 @@ class Writer:
             except (CorruptSpoolFile, OSError) as exc:
                 self._quarantine(path, str(exc))
                 continue
-            tables = self._prepare(batch)
+            size, tables = len(batch), self._prepare(batch)
+            if len(batch) < size:  # events were left out: so must the file leave them
+                self.spool.rewrite(path, batch)
             try:
                 written = self._insert(batch.token, tables)
             except Exception as exc:
@@ -364,7 +369,7 @@ class Writer:
     def _spool(self, batch: Batch) -> None:
         # on disk, no more than the tables would hold: agent families, IP prefixes
         batch, rejected = self._enricher.for_disk(batch)
-        self.counters.events_rejected += rejected
+        self._rejected(rejected, len(batch) + rejected)
         try:
             self.spool.write(batch)
         except OSError as exc:  # no disk either: the events are lost, and counted
@@ -375,8 +380,7 @@ class Writer:
 
     def _expire_quarantine(self) -> None:
         """Quarantined files older than the retention period go, as their rows would."""
-        now = time.monotonic()
-        if now >= self._next_expiry:
+        if (now := time.monotonic()) >= self._next_expiry:
             self._next_expiry = now + 3600.0  # hourly: files are old by months, not minutes
             try:
                 self.spool.expire_quarantine(self._retention_seconds)
