@@ -119,6 +119,8 @@ async def erase_or_keep(subject: Subject, core: ConsentCore) -> Erasure:
     def run() -> dict[str, int] | None:
         if not _written(core):
             return None  # the visitor's last events are not in the tables yet
+        if isinstance(core.sink, Writer):  # events still on disk go too, before the tables
+            core.sink.spool.forget(subject.visitor_ids, subject.consent_id)
         removed = erase(store, database, subject, "self-service")
         if any(removed.values()):
             core.sink.submit(erasure_record(core.settings.policy_revision))

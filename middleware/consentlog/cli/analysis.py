@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+from pathlib import Path
 
 from consentlog.analytics.metrics import page_report
 from consentlog.cli.common import print_table, printable, require_schema, settings_of, store_of
 from consentlog.exceptions import ConfigError
+from consentlog.ingest.spool import Spool, default_spool_dir
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
 from consentlog.store.schema import migrate
 
@@ -112,6 +114,13 @@ def cmd_forget(args: argparse.Namespace) -> int:
         return 0
     store = store_of(settings)
     migrate(store, settings.database, ttl_months=settings.retention_months)
-    removed = erase(store, settings.database, _subject(args), "operator")
-    print(json.dumps({"erased": removed}))
+    subject = _subject(args)
+    spool = Spool(
+        Path(settings.spool_dir)
+        if settings.spool_dir
+        else default_spool_dir(store, settings.database)
+    )
+    spooled = spool.forget(subject.visitor_ids, subject.consent_id)  # before the tables
+    removed = erase(store, settings.database, subject, "operator")
+    print(json.dumps({"erased": removed, "spooled_events_erased": spooled}))
     return 0

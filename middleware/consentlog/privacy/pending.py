@@ -113,6 +113,7 @@ class ErasureHook:
                 continue
             if queued and time.time() - requested_at < SETTLE:
                 return  # the visitor's last events may still be queued: next cycle
+            writer.spool.forget(subject.visitor_ids, subject.consent_id)
             removed = erase(writer.store, writer.database, subject, "self-service")
             if any(removed.values()):
                 writer.submit(erasure_record(self.policy_revision))
