@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from consentlog.ingest.writer import Writer
 from consentlog.testing import call, consent_cookie, http_scope, visitor_cookies
 from tests.helpers import MakeApp, cli_env, rows
 
@@ -56,6 +57,7 @@ def test_a_million_page_requests_become_a_million_rows(make_stored_app: MakeApp)
         " FROM {db}.page_requests",
     )
     assert {"n": REQUESTS, "ids": REQUESTS, "ided": len(range(1, REQUESTS, 3))} == result
+    assert isinstance(app.writer, Writer)
     assert 0 == app.writer.counters.dropped
 
 

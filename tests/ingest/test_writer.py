@@ -52,6 +52,7 @@ def test_many_requests_land_exactly_once(make_stored_app: MakeApp) -> None:
         app, "SELECT count() AS n, uniqExact(pageview_id) AS ids FROM {db}.page_requests"
     )
     assert {"n": 3000, "ids": 3000} == result
+    assert isinstance(app.writer, Writer)
     assert app.writer.counters.batches >= 6
 
 
@@ -68,6 +69,7 @@ def test_outage_keeps_pages_serving_and_loses_nothing(
         app, "SELECT count() AS n, uniqExact(pageview_id) AS ids FROM {db}.page_requests"
     )
     assert {"n": 200, "ids": 200} == result
+    assert isinstance(app.writer, Writer)
     assert app.writer.counters.failures >= 3
 
 
@@ -96,6 +98,7 @@ def test_unreachable_server_url_does_not_break_the_site(tmp_path: Path) -> None:
         flush_interval=0.05,
         spool_dir=str(tmp_path),
     )
+    assert isinstance(app.writer, Writer)
     try:
         client = TestClient(app)
         assert 200 == client.get("/").status_code
@@ -116,7 +119,7 @@ def test_outage_spools_with_bounded_queue_then_replays_exactly_once(
     appear; back up: every event is stored exactly once."""
     down = OutageStore(store, down=True)
     writer = Writer(
-        down,  # type: ignore[arg-type]
+        down,
         database=database,
         spool_dir=tmp_path,
         queue_size=400,
