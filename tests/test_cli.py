@@ -203,3 +203,15 @@ def test_stored_control_characters_are_printed_escaped(tmp_path: Path) -> None:
     assert 0 == done.returncode, done.stderr
     escaped = "a\\x1b[31mred\\x0ab"
     assert ["v", "-" * len(escaped), escaped] == done.stdout.splitlines()
+
+
+def test_forget_and_rollup_never_make_a_database(tmp_path: Path) -> None:
+    """On a mistyped --database, `forget` and `rollup` fail in one line and create nothing."""
+    url = f"chdb://{tmp_path / 'store'}"
+    assert 0 == _run(["migrate", "--clickhouse-url", url], tmp_path).returncode
+    for command in (["forget", "--visitor", "v"], ["rollup"]):
+        done = _run([*command, "--clickhouse-url", url, "--database", "typo"], tmp_path)
+        assert 1 == done.returncode, command
+        assert "database typo is at schema version 0" in done.stderr
+    status = _run(["status", "--clickhouse-url", url, "--database", "typo"], tmp_path)
+    assert "0 (latest" in status.stdout

@@ -178,7 +178,7 @@ def test_a_store_url_error_never_shows_its_password() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["", "/privacy", "/legal/privacy#cookies", "https://example.org/privacy"]
+    "url", ["", "/privacy", "privacy.html", "/legal/privacy#cookies", "https://example.org/privacy"]
 )
 def test_safe_privacy_urls_are_kept(url: str) -> None:
     """A path on the site or an http(s) URL is a valid privacy link; empty means none."""

@@ -277,12 +277,14 @@ def _check_store_url(url: str) -> None:
 def _check_privacy_url(url: str) -> None:
     if not url:
         return
-    local = url.startswith("/") and not url.startswith(("//", "/\\"))
-    if not (local or urlsplit(url).scheme in {"http", "https"}) or any(
+    parts = urlsplit(url)
+    relative = not parts.scheme and not parts.netloc and not url.startswith(("//", "\\", "/\\"))
+    if not (relative or parts.scheme in {"http", "https"}) or any(
         ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url
     ):
         raise ConfigError(
-            f"privacy_url={url[:100]!r}: use a path on this site (/privacy) or an http(s) URL"
+            f"privacy_url={url[:100]!r}: use a path on this site (/privacy, privacy.html) or an"
+            " http(s) URL"
         )
 
 

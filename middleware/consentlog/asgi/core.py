@@ -23,7 +23,7 @@ from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.http import header_map, text
 from consentlog.consent.pageviews import PageviewTokens
 from consentlog.consent.visit import Identifiers, Visit
-from consentlog.ingest.events import MAX_USER_AGENT, ConsentRecord, EventSink
+from consentlog.ingest.events import MAX_USER_AGENT, ConsentRecord, EventSink, safe_text
 from consentlog.ingest.status import StatusFile
 from consentlog.ingest.writer import Hook, Writer
 from consentlog.privacy.pending import ErasureHook
@@ -137,7 +137,7 @@ class ConsentCore:
                 source=decision.source,
                 visitor_id=ids.visitor_id if consented else "",
                 client_ip=visit.origin.client_ip if consented else "",
-                user_agent=text(visit.headers, b"user-agent", MAX_USER_AGENT),
+                user_agent=safe_text(text(visit.headers, b"user-agent", MAX_USER_AGENT)),
             )
         )
 

@@ -303,7 +303,16 @@ class ConsentRoutes:
         names = [s.visitor_cookie, s.session_cookie, s.consent_cookie]
         names += self.core.cookie_filter.governed(visit.cookies, frozenset())
         response: Response
-        if form:
+        if form and erasure.state != "done":
+            # no script to show a message: the sentence itself, in plain text
+            sentence = ERASURE_PENDING if erasure.state == "pending" else ERASURE_FAILED
+            response = Response(
+                sentence + "\n",
+                status_code=202 if erasure.state == "pending" else 503,
+                media_type="text/plain; charset=utf-8",
+                headers=PRIVATE,
+            )
+        elif form:
             response = Response(status_code=303, headers={"location": next_url, **PRIVATE})
         elif erasure.state == "done":
             response = JSONResponse({"erased": erasure.removed}, headers=PRIVATE)
@@ -317,7 +326,9 @@ class ConsentRoutes:
                 status_code=503,
                 headers={**PRIVATE, "retry-after": str(RETRY_AFTER)},
             )
-        _add_cookies(response.headers, [writer.expire(name, secure=secure) for name in names])
+        if erasure.state != "failed":  # kept or done; after a failure the ids must stay for
+            # the retry the answer asks for, or nothing would prove whose data to erase
+            _add_cookies(response.headers, [writer.expire(n, secure=secure) for n in names])
         return response
 
     def _banner_fragment(self, visit: Visit, scope: Scope) -> Response:

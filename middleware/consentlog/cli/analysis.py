@@ -9,18 +9,21 @@ from pathlib import Path
 
 from consentlog.analytics.metrics import page_report
 from consentlog.cli.common import print_table, printable, require_schema, settings_of, store_of
+from consentlog.dashboard.filters import FIRST_DAY, LAST_DAY
 from consentlog.exceptions import ConfigError
 from consentlog.ingest.spool import Spool, default_spool_dir
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
-from consentlog.store.schema import migrate
 
 
 def parse_date(text: str) -> datetime.date:
     """An argument as a date (YYYY-MM-DD)."""
     try:
-        return datetime.date.fromisoformat(text)
+        day = datetime.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a date from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 MAX_DAYS = 3 * 366  # as the dashboard: longer ranges are a job for `consentlog sql`
@@ -113,7 +116,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         )
         return 0
     store = store_of(settings)
-    migrate(store, settings.database, ttl_months=settings.retention_months)
+    require_schema(store, settings.database)  # a mistyped database is an error, not a new one
     subject = _subject(args)
     spool = Spool(
         Path(settings.spool_dir)

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from consentlog.analytics.rollup import roll_up
-from consentlog.cli.common import jsonable, print_table, printable, settings_of, store_of
+from consentlog.cli.common import (
+    jsonable,
+    print_table,
+    printable,
+    require_schema,
+    settings_of,
+    store_of,
+)
 from consentlog.ingest.spool import Spool, default_spool_dir
 from consentlog.ingest.status import read_status
 from consentlog.store.schema import (
@@ -43,7 +50,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     """Roll up the complete days not rolled up yet (the writer does this every 10 min)."""
     settings = settings_of(args)
     store = store_of(settings)
-    migrate(store, settings.database, ttl_months=settings.retention_months)
+    require_schema(store, settings.database)
     days = roll_up(store, settings.database)
     print(f"rolled up {len(days)} day(s): {', '.join(map(str, days))}" if days else "up to date")
     return 0

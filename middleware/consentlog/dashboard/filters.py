@@ -19,6 +19,10 @@ from consentlog.exceptions import BadRequest
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366  # longer ranges are a job for `consentlog sql`, not a page view
 
+# The days a report may name: ClickHouse's DateTime64 ends in 2299, and a range must
+# still fit once widened by its first and last day.
+FIRST_DAY = datetime.date(1970, 1, 2)
+LAST_DAY = datetime.date(2199, 12, 30)
 MAX_PATH = 2048  # longer `path` parameters cannot be a page of this site
 
 
@@ -78,9 +82,12 @@ def _date(params: Mapping[str, str], name: str) -> datetime.date | None:
     if not raw:
         return None
     try:
-        return datetime.date.fromisoformat(raw)
+        day = datetime.date.fromisoformat(raw)
     except ValueError:
         raise BadRequest(400, f"{name}={raw!r} is not a date: use YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadRequest(400, f"{name}={raw!r}: use a date from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def base_path(connection: HTTPConnection, prefix: str) -> str:

@@ -73,6 +73,17 @@ def unsafe_text(value: str) -> bool:
     return _UNSAFE.search(value) is not None
 
 
+def safe_text(value: str) -> str:
+    """``value`` with every control character and lone surrogate replaced by U+FFFD: what
+    a page request or consent record keeps of a header the visitor sent, so the event is
+    written (a page is never refused for its headers, and the proof of a decision never
+    lost) and no row holds what it may not. Printable ASCII, nearly every header, is
+    returned as it is after one C check."""
+    if value.isascii() and value.isprintable():
+        return value
+    return _UNSAFE.sub("\ufffd", value)
+
+
 class PageRequest(NamedTuple):
     """One page request, as seen by the middleware."""
 
@@ -155,16 +166,16 @@ def page_request(
     return PageRequest(
         ts,
         pageview_id,
-        visit.origin.host,
-        path[:MAX_PATH],
-        route[:MAX_ROUTE],
-        method,
+        safe_text(visit.origin.host),
+        safe_text(path[:MAX_PATH]),
+        safe_text(route[:MAX_ROUTE]),
+        safe_text(method),
         status,
         response_bytes,
         duration_ms,
-        stored_referrer(text(headers, b"referer", MAX_REFERRER), granted),
-        campaign_query(query),
-        text(headers, b"user-agent", MAX_USER_AGENT),
+        safe_text(stored_referrer(text(headers, b"referer", MAX_REFERRER), granted)),
+        safe_text(campaign_query(query)),
+        safe_text(text(headers, b"user-agent", MAX_USER_AGENT)),
         first_language(text(headers, b"accept-language", MAX_ACCEPT_LANGUAGE)),
         consent_state,
         ids.visitor_id if granted else "",
