@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from consentlog.store.protocol import Rows
+
+T = TypeVar("T")
 
 
 class ClientStore:
@@ -42,6 +44,11 @@ class ClientStore:
                 self._client = self._connect()
             return self._client
 
+    def _call(self, work: Callable[[Any], T]) -> T:
+        """Run ``work(client)`` under the lock (an embedded guest retries it on a new owner)."""
+        with self._lock:
+            return work(self.client())
+
     def command(
         self,
         sql: str,
@@ -49,14 +56,12 @@ class ClientStore:
         parameters: dict[str, Any] | None = None,
     ) -> Any:
         """Run a statement that returns no rows."""
-        with self._lock:
-            return self.client().command(sql, parameters=parameters, settings=settings)
+        return self._call(lambda c: c.command(sql, parameters=parameters, settings=settings))
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> Rows:
         """Column names and rows of a query."""
-        with self._lock:
-            result = self.client().query(sql, parameters=parameters)
-            return list(result.column_names), [tuple(r) for r in result.result_rows]
+        result = self._call(lambda c: c.query(sql, parameters=parameters))
+        return list(result.column_names), [tuple(r) for r in result.result_rows]
 
     def insert(
         self,
@@ -67,21 +72,23 @@ class ClientStore:
         dedup_token: str,
     ) -> None:
         """Insert column-oriented data once: a retry with the same token is deduplicated."""
-        with self._lock:
-            self.client().insert(
+        self._call(
+            lambda c: c.insert(
                 table,
                 columns,
                 column_names=list(column_names),
                 column_oriented=True,
                 settings={"insert_deduplication_token": dedup_token},
             )
+        )
 
     def insert_arrow(self, table: str, data: Any, *, dedup_token: str) -> None:
         """Insert an Arrow table once: a retry with the same token is deduplicated."""
-        with self._lock:
-            self.client().insert_arrow(
+        self._call(
+            lambda c: c.insert_arrow(
                 table, data, settings={"insert_deduplication_token": dedup_token}
             )
+        )
 
     def close(self) -> None:
         """Close the connection (the next call reopens it)."""

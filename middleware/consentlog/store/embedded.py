@@ -1,23 +1,39 @@
-"""The embedded store: the real ClickHouse engine in this process, through chDB.
+"""The embedded store: the real ClickHouse engine, through chDB, shared by every process.
 
-``chdb:///abs/path`` or ``chdb:relative/path``. chDB opens one store path per process and
-one process per path, so a second process is refused in one line before chDB prints its
-own noise.
+``chdb:///abs/path`` or ``chdb:relative/path``. chDB opens a directory in one process
+only, so the first process to need the store becomes its *owner* (``ownership``): it
+opens chDB, serves the store over the ClickHouse HTTP interface on loopback
+(``serving``) and says where in the store directory. Every other process — more web
+workers, the CLI, a standalone dashboard — is a *guest*: it reads where the owner is and
+works through it with clickhouse-connect's HTTP client. When a guest's call finds the
+owner gone, it reconnects (taking the store over if the lock is free) and runs the call
+once more: inserts carry deduplication tokens, so a retried batch is written once.
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import clickhouse_connect
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from consentlog.exceptions import StoreError, StoreLockedError
+from consentlog.store import ownership
 from consentlog.store.client import ClientStore
+from consentlog.store.serving.app import ClickHouseInterface, Limits
+from consentlog.store.serving.engine import Engine
+from consentlog.store.serving.server import BackgroundServer, bind, parse_listen
+from consentlog.store.serving.users import WRITER, Users, store_users
 
 SCHEME = "chdb:"
+TAKEOVER_SECONDS = 15.0  # how long a guest waits for a new owner to serve the store
+T = TypeVar("T")
 
 
 def embedded_path(url: str) -> Path | None:
@@ -30,40 +46,166 @@ def embedded_path(url: str) -> Path | None:
     return Path(unquote(rest) or ".consentlog").expanduser().resolve()
 
 
-def _check_not_locked(path: Path) -> None:
-    """chDB locks ``<path>/status``; find a holder before chDB prints its own noise."""
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """How an owner serves its store: where, with which passwords, within which limits."""
+
+    listen: str = ""  # HOST:PORT; '' = loopback, a free port
+    writer_password: str = field(default="", repr=False)  # '' = the store's generated one
+    analyst_password: str = field(default="", repr=False)
+    limits: Limits = field(default_factory=Limits)
+
+
+def _chdb_locked(path: Path) -> bool:
+    """Is chDB's own lock on ``<path>/status`` held (by a process that is not an owner)?"""
+    import fcntl
+
     status = path / "status"
     if not status.exists():
-        return
+        return False
     with open(status, "a+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StoreLockedError(
-                f"the embedded store {path} is in use by another process; stop that process, "
-                "or run several processes against a ClickHouse server URL"
-            ) from None
+            return True
         fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _reachable(host: str) -> str:
+    """The address a process on this machine uses to reach a server listening on ``host``."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
 
 
 class EmbeddedStore(ClientStore):
-    """A chDB store in a directory of this machine."""
+    """A chDB store in a directory of this machine, owned here or reached through its owner."""
 
-    def __init__(self, url: str, path: Path) -> None:
+    def __init__(self, url: str, path: Path, serving: Serving | None = None) -> None:
         super().__init__(url)
         self.path = path
-        self._directory = path
+        self.serving = serving or Serving()
+        self.role = ""  # 'owner' or 'guest' once connected
+        self._server: BackgroundServer | None = None
+        self.users: Users | None = None
 
     @property
     def description(self) -> str:
         """``chdb:<absolute path>``."""
-        return f"chdb:{self._directory}"
+        return f"chdb:{self.path}"
 
     def _connect(self) -> Any:
-        path = self._directory
-        path.mkdir(parents=True, exist_ok=True)
-        _check_not_locked(path)
+        path = self.path
+        assert path is not None
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        deadline = time.monotonic() + TAKEOVER_SECONDS
+        while True:
+            if ownership.take(path):
+                return self._become_owner(path)
+            owner = ownership.read_owner(path)
+            if owner is not None and owner.pid != os.getpid() and owner.alive():
+                client = self._guest_client(owner)
+                if client is not None:
+                    self.role = "guest"
+                    return client
+            if time.monotonic() > deadline:
+                raise StoreLockedError(
+                    f"the embedded store {path} is locked by a process that does not serve it "
+                    "(an older consentlog, or chDB opened directly); stop that process"
+                )
+            time.sleep(0.05)
+
+    def _become_owner(self, path: Path) -> Any:
         try:
-            return clickhouse_connect.get_client(dsn=f"chdb://{path}")
-        except Exception as exc:
-            raise StoreError(f"cannot open the embedded store {path}: {exc}") from None
+            if _chdb_locked(path):
+                raise StoreLockedError(
+                    f"the embedded store {path} is open in another process that is not a "
+                    "consentlog owner (chDB opened directly?); stop that process"
+                )
+            try:
+                client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+            except Exception as exc:
+                raise StoreError(f"cannot open the embedded store {path}: {exc}") from None
+            serving = self.serving
+            self.users = store_users(path, serving.writer_password, serving.analyst_password)
+            host, port = parse_listen(serving.listen)
+            interface = ClickHouseInterface(
+                Engine(path, max_execution_time=serving.limits.max_execution_time),
+                self.users,
+                serving.limits,
+            )
+            server = BackgroundServer(interface, bind(host, port))
+            server.start()
+            self._server = server
+            writer = self.users.by_name[WRITER]
+            ownership.publish(
+                path,
+                ownership.Owner(
+                    pid=os.getpid(),
+                    host=_reachable(host),
+                    port=server.port,
+                    user=writer.name,
+                    password=writer.password,
+                    since=time.time(),
+                ),
+            )
+        except BaseException:
+            self._stop_serving()
+            ownership.release(path)
+            raise
+        self.role = "owner"
+        return client
+
+    def _guest_client(self, owner: ownership.Owner) -> Any:
+        try:
+            return clickhouse_connect.get_client(
+                host=owner.host,
+                port=owner.port,
+                username=owner.user,
+                password=owner.password,
+                compress=False,  # loopback: compression would only cost both processes CPU
+                autogenerate_session_id=False,
+                connect_timeout=2,
+                send_receive_timeout=300,
+            )
+        except Exception:
+            return None  # the owner is going or not serving yet: look again
+
+    def _call(self, work: Any) -> Any:
+        with self._lock:
+            try:
+                return work(self.client())
+            except OperationalError:
+                if self.role != "guest":
+                    raise
+            # the owner went away mid-call: find (or become) the new one, then once more
+            self._drop_client()
+            return work(self.client())
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """Where this process serves the store, when it owns it."""
+        if self._server is None:
+            return None
+        return self._server.host, self._server.port
+
+    def _stop_serving(self) -> None:
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                self._server.stop()
+            self._server = None
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    def close(self) -> None:
+        """Stop serving and close chDB (an owner gives the store up); the next call reopens."""
+        with self._lock:
+            if self.role == "owner":
+                self._stop_serving()
+            self._drop_client()
+            if self.role == "owner" and self.path is not None:
+                ownership.release(self.path)
+            self.role = ""

@@ -1,0 +1,265 @@
+"""The engine side of the HTTP interface: one request, one fresh chDB handle.
+
+chDB allows any number of connection handles to the one engine a process hosts, and a
+handle keeps its own session (``USE``, ``SET``). Opening one costs about 0.2 ms, so every
+request gets its own: the settings it sets — ``readonly`` above all — die with it, and
+requests run side by side (chDB releases the GIL while a query runs).
+
+A handle is prepared the way a ClickHouse server prepares an HTTP session: the server's
+defaults where chDB's differ (no ``implicit_select``, no header detection in TSV/CSV
+input), the request's database and settings, the ``max_execution_time`` cap, and last the
+user's ``readonly`` level, so that the engine refuses whatever that level forbids.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import chdb
+
+from consentlog.store.serving.statements import scan
+
+# Where chDB's defaults are not a server's (measured; see PRODUCT.md).
+SERVER_DEFAULTS: dict[str, str] = {
+    "implicit_select": "0",
+    "input_format_tsv_detect_header": "0",
+    "input_format_csv_detect_header": "0",
+    "input_format_custom_detect_header": "0",
+}
+
+# Formats whose per-block chunks concatenate into one valid answer, so a large result is
+# streamed block by block; any other format is answered whole.
+STREAMED_FORMATS = frozenset(
+    {
+        "Native",
+        "TabSeparated",
+        "TSV",
+        "TabSeparatedRaw",
+        "TSVRaw",
+        "CSV",
+        "RowBinary",
+        "JSONEachRow",
+        "JSONLines",
+        "NDJSON",
+        "JSONCompactEachRow",
+    }
+)
+
+STREAMED_STATEMENTS = frozenset({"SELECT", "WITH"})  # chDB streams queries, not commands
+
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DATABASE_NAME = re.compile(r"[A-Za-z0-9_.$-]{1,200}\Z")
+_CODE = re.compile(r"Code: (\d+)\.")
+_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*(?:\(version [^)]*\))?\s*\Z")
+
+
+class EngineError(Exception):
+    """A refusal in ClickHouse's words: ``Code: N. DB::Exception: … (NAME)``."""
+
+    def __init__(self, code: int, message: str, name: str = "") -> None:
+        self.code = code
+        self.name = name
+        self.text = (
+            message
+            if message.startswith("Code: ")
+            else (f"Code: {code}. DB::Exception: {message}" + (f" ({name})" if name else ""))
+        )
+        super().__init__(self.text)
+
+
+def engine_error(exc: BaseException) -> EngineError:
+    """The ``EngineError`` for an exception chDB raised."""
+    text = str(exc).strip()
+    start = text.find("Code: ")
+    if start > 0:
+        text = text[start:]
+    code_match = _CODE.search(text)
+    name_match = _NAME.search(text)
+    code = int(code_match.group(1)) if code_match else 1000
+    return EngineError(code, text, name_match.group(1) if name_match else "")
+
+
+def _quote(value: str) -> str:
+    """A SQL string literal (backslashes and quotes escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One request to run: the query text and the session it runs in."""
+
+    query: bytes
+    default_format: str = "TabSeparated"
+    database: str = ""
+    settings: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    readonly: int = 0  # the user's level: 0 read-write, 1 read-only, 2 read-only + settings
+
+
+@dataclass(slots=True)
+class Answer:
+    """What the engine gave: the body (whole or block by block) and the figures."""
+
+    format: str
+    chunks: Iterator[bytes]
+    summary: dict[str, str]
+    close: Any = None  # releases the handle of a streamed answer
+
+
+def _summary(result: Any, elapsed: float) -> dict[str, str]:
+    def figure(name: str) -> str:
+        try:
+            return str(int(getattr(result, name)()))
+        except Exception:
+            return "0"
+
+    read_rows = figure("rows_read")
+    return {
+        "read_rows": read_rows,
+        "read_bytes": figure("bytes_read"),
+        "written_rows": figure("rows_written"),
+        "written_bytes": figure("bytes_written"),
+        "total_rows_to_read": read_rows,
+        "result_rows": "0",
+        "result_bytes": figure("size"),
+        "elapsed_ns": str(int(elapsed * 1e9)),
+    }
+
+
+class Engine:
+    """Runs statements on the chDB engine of this process."""
+
+    def __init__(self, path: Path, *, max_execution_time: int = 60) -> None:
+        self.connection_string = os.path.realpath(path)
+        self.max_execution_time = max_execution_time
+        self._timezone: str | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> Any:
+        try:
+            return chdb.connect(self.connection_string)  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            raise engine_error(exc) from None
+
+    def timezone(self) -> str:
+        """The engine's time zone, for ``X-ClickHouse-Timezone``."""
+        with self._lock:
+            if self._timezone is None:
+                handle = self._open()
+                try:
+                    self._timezone = (
+                        handle.query("SELECT timezone()", "TSVRaw").bytes().decode().strip()
+                    )
+                finally:
+                    handle.close()
+            return self._timezone
+
+    def _prepare(self, handle: Any, statement: Statement) -> None:
+        def run(sql: str) -> None:
+            try:
+                handle.query(sql, "TSV")
+            except Exception as exc:
+                raise engine_error(exc) from None
+
+        for name, value in SERVER_DEFAULTS.items():
+            run(f"SET {name} = {value}")
+        if statement.database:
+            if not _DATABASE_NAME.match(statement.database):
+                raise EngineError(
+                    81, f"Database {statement.database!r} does not exist", "UNKNOWN_DATABASE"
+                )
+            run(f"USE `{statement.database}`")
+        for name, value in statement.settings.items():
+            if not _SETTING_NAME.match(name):
+                raise EngineError(115, f"Unknown setting '{name[:100]}'", "UNKNOWN_SETTING")
+            run(f"SET {name} = {_quote(value)}")
+        asked = statement.settings.get("max_execution_time", "")
+        try:
+            within_cap = 0 < float(asked) <= self.max_execution_time
+        except ValueError:
+            within_cap = False
+        if not within_cap:
+            run(f"SET max_execution_time = {self.max_execution_time}")
+        if statement.readonly:
+            run(f"SET readonly = {int(statement.readonly)}")
+
+    def execute(self, statement: Statement) -> Answer:
+        """Run one statement; ``EngineError`` when the engine refuses it."""
+        scanned = scan(statement.query)
+        if scanned.statements > 1:
+            raise EngineError(62, "Syntax error (Multi-statements are not allowed)", "SYNTAX_ERROR")
+        if not scanned.keyword:
+            raise EngineError(211, "Empty query", "EMPTY_QUERY")
+        output = statement.default_format
+        if scanned.format_name and scanned.keyword != "INSERT":
+            output = scanned.format_name
+        handle = self._open()
+        started = time.perf_counter()
+        try:
+            self._prepare(handle, statement)
+            params = dict(statement.params)
+            if scanned.keyword in STREAMED_STATEMENTS and output in STREAMED_FORMATS:
+                return self._stream(handle, statement.query, output, params, started)
+            result = handle.query(statement.query, output, params=params)
+            body = result.bytes() or b""
+            summary = _summary(result, time.perf_counter() - started)
+        except EngineError:
+            handle.close()
+            raise
+        except Exception as exc:
+            handle.close()
+            raise engine_error(exc) from None
+        handle.close()
+        return Answer(output, iter((body,)) if body else iter(()), summary)
+
+    def _stream(
+        self, handle: Any, query: bytes, output: str, params: dict[str, str], started: float
+    ) -> Answer:
+        """Start a streamed answer: its first block is read here, so a refusal is still
+        answered with an error status; the handle closes when the last block is sent."""
+        streaming = handle.send_query(query, output, params=params)
+        closed = False
+
+        def close() -> None:
+            nonlocal closed
+            if not closed:
+                closed = True
+                try:
+                    streaming.close()
+                finally:
+                    handle.close()
+
+        def blocks() -> Iterator[bytes]:
+            try:
+                while True:
+                    try:
+                        chunk = next(streaming)
+                    except StopIteration:
+                        return
+                    payload = chunk.bytes() if hasattr(chunk, "bytes") else bytes(chunk)
+                    if payload:
+                        yield payload
+            finally:
+                close()
+
+        iterator = blocks()
+        try:
+            first = next(iterator, b"")
+        except Exception as exc:
+            close()
+            raise engine_error(exc) from None
+
+        def chained() -> Iterator[bytes]:
+            if first:
+                yield first
+            yield from iterator
+
+        summary = _summary(None, time.perf_counter() - started)
+        return Answer(output, chained(), summary, close)

@@ -1,0 +1,101 @@
+"""Serving the HTTP interface with uvicorn: in a background thread (a store's owner) or in
+the foreground (``consentlog serve``).
+
+The socket is bound before uvicorn starts, so the port is known — and free ports are
+found by the operating system — before anyone is told where to connect.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+import uvicorn
+
+from consentlog.exceptions import StoreError
+
+
+def parse_listen(listen: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT``, ``[v6]:PORT`` or ``''`` (loopback, a free port)."""
+    if not listen:
+        return default_host, 0
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise StoreError(f"listen address {listen!r} is not HOST:PORT (e.g. 127.0.0.1:8123)")
+    return host.strip("[]") or default_host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Does ``host`` only accept connections from this machine?"""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(1024)
+    except OSError as exc:
+        listener.close()
+        raise StoreError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    listener.set_inheritable(False)
+    return listener
+
+
+def _config(app: Any, **options: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        log_level=logging.WARNING,
+        timeout_graceful_shutdown=10,
+        **options,
+    )
+
+
+class BackgroundServer:
+    """uvicorn serving ``app`` on ``listener`` from a daemon thread of this process."""
+
+    def __init__(self, app: Any, listener: socket.socket) -> None:
+        self.listener = listener
+        self.host, self.port = listener.getsockname()[:2]
+        self._server = uvicorn.Server(_config(app))
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [listener]},
+            name="consentlog-serve",
+            daemon=True,
+        )
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start serving; return once uvicorn accepts connections."""
+        self._thread.start()
+        waited = 0.0
+        while not self._server.started and self._thread.is_alive() and waited < timeout:
+            threading.Event().wait(0.01)
+            waited += 0.01
+        if not self._server.started:
+            raise StoreError(f"the store could not be served on {self.host}:{self.port}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish the requests in flight, then stop."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.listener.close()
+
+
+def serve_in_foreground(
+    app: Any, listener: socket.socket, *, ssl_certfile: str = "", ssl_keyfile: str = ""
+) -> None:
+    """Serve until SIGINT or SIGTERM (``consentlog serve``)."""
+    options: dict[str, Any] = {}
+    if ssl_certfile:
+        options.update(ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile or None)
+    uvicorn.Server(_config(app, **options)).run(sockets=[listener])
