@@ -113,6 +113,10 @@ class Settings:
     rollup_interval: float = 600.0  # seconds between runs of the daily rollup job
     dashboard_password: str = field(default="", repr=False)
     dashboard_token: str = field(default="", repr=False)
+    # how the owner of an embedded store serves it to the other processes (and BI tools)
+    serve_listen: str = ""  # HOST:PORT; '' = loopback, a free port
+    serve_password: str = field(default="", repr=False)  # user consentlog; '' = generated
+    serve_analyst_password: str = field(default="", repr=False)  # user analyst; '' = generated
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -28,7 +28,7 @@ from consentlog.ingest.status import StatusFile
 from consentlog.ingest.writer import Hook, Writer
 from consentlog.privacy.pending import ErasureHook
 from consentlog.settings import ANALYTICS, Settings
-from consentlog.store import Store, open_store
+from consentlog.store import Store, store_for
 
 
 def writer_hooks(settings: Settings) -> tuple[Hook, ...]:
@@ -72,13 +72,13 @@ class ConsentCore:
         self.cookie_filter = CookieFilter(s.categories)
         self.pageviews = PageviewTokens(s.secret_keys)
         if sink is None:
-            self.store = open_store(s.clickhouse_url)
+            self.store = store_for(s)
             self.sink: EventSink = writer_for(s, self.store)
         elif isinstance(sink, Writer):
             sink.attach(*writer_hooks(s))
             self.store, self.sink = sink.store, sink
         else:
-            self.store, self.sink = open_store(s.clickhouse_url), sink
+            self.store, self.sink = store_for(s), sink
         self.script = load_asset("banner.js")
         self.stylesheet = load_asset("banner.css")
         self.banner = BannerRenderer(s, self.script, self.stylesheet)

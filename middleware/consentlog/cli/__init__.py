@@ -19,6 +19,7 @@ import structlog
 
 from consentlog import __version__
 from consentlog.cli.analysis import cmd_export, cmd_forget, cmd_report, parse_date
+from consentlog.cli.serve import cmd_serve
 from consentlog.cli.servers import cmd_dashboard, cmd_demo
 from consentlog.cli.store import cmd_migrate, cmd_rollup, cmd_sql, cmd_status
 from consentlog.exceptions import ConsentlogError, first_line
@@ -99,6 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--host", help="only this host")
     report.add_argument("--json", action="store_true", help="a JSON list of page objects")
     report.set_defaults(handler=cmd_report)
+
+    serve = command(
+        "serve", "own the embedded store and serve it over the ClickHouse HTTP interface"
+    )
+    serve.add_argument(
+        "--listen", metavar="HOST:PORT", help="address to serve on (default: 127.0.0.1:8123)"
+    )
+    serve.add_argument("--tls-cert", help="certificate file (PEM): serve https")
+    serve.add_argument("--tls-key", help="private key file (PEM) of --tls-cert")
+    serve.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        help="a reverse proxy terminates TLS in front of a non-loopback --listen",
+    )
+    serve.set_defaults(handler=cmd_serve)
 
     sql = command("sql", "run a SQL query on the store")
     sql.add_argument("query")

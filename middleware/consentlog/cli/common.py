@@ -11,12 +11,20 @@ from typing import Any
 
 from consentlog.exceptions import StoreError
 from consentlog.settings import Settings
-from consentlog.store import Store, embedded_path, open_store
+from consentlog.store import Store, embedded_path, store_for
 from consentlog.store.schema import LATEST, schema_version
 
 # What the commands read from the environment: the store commands sign nothing and serve
 # nobody, so a bad variable for a page option does not stop them.
-STORE_OPTIONS = ("clickhouse_url", "database", "retention_months", "spool_dir")
+STORE_OPTIONS = (
+    "clickhouse_url",
+    "database",
+    "retention_months",
+    "spool_dir",
+    "serve_listen",
+    "serve_password",
+    "serve_analyst_password",
+)
 DASHBOARD_OPTIONS = (
     *STORE_OPTIONS,
     "secret_keys",
@@ -48,7 +56,7 @@ def store_of(settings: Settings, *, create: bool = False) -> Store:
             f"no consentlog store at {path}: check --clickhouse-url / CONSENTLOG_CLICKHOUSE_URL,"
             " or create it with `consentlog migrate`"
         )
-    return open_store(settings.clickhouse_url)
+    return store_for(settings)
 
 
 def require_schema(store: Store, database: str) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import threading
 
+from consentlog.settings import Settings
 from consentlog.store.embedded import EmbeddedStore, Serving, embedded_path
 from consentlog.store.protocol import Rows, Store
 from consentlog.store.remote import RemoteStore
 
-__all__ = ["Rows", "Serving", "Store", "embedded_path", "open_store"]
+__all__ = ["Rows", "Serving", "Store", "embedded_path", "open_store", "store_for"]
 
 _stores: dict[str, Store] = {}
 _registry_lock = threading.Lock()
@@ -35,6 +36,18 @@ def open_store(url: str, serving: Serving | None = None) -> Store:
                 EmbeddedStore(url, path, serving) if path is not None else RemoteStore(url)
             )
         return _stores[key]
+
+
+def store_for(settings: Settings) -> Store:
+    """The store ``settings`` name, served as they say should this process own it."""
+    return open_store(
+        settings.clickhouse_url,
+        Serving(
+            listen=settings.serve_listen,
+            writer_password=settings.serve_password,
+            analyst_password=settings.serve_analyst_password,
+        ),
+    )
 
 
 def _forget_parent_stores() -> None:

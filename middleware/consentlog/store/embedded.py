@@ -54,6 +54,8 @@ class Serving:
     writer_password: str = field(default="", repr=False)  # '' = the store's generated one
     analyst_password: str = field(default="", repr=False)
     limits: Limits = field(default_factory=Limits)
+    tls_certfile: str = ""  # https instead of http (consentlog serve --tls-cert)
+    tls_keyfile: str = ""
 
 
 def _chdb_locked(path: Path) -> bool:
@@ -87,6 +89,7 @@ class EmbeddedStore(ClientStore):
         self.role = ""  # 'owner' or 'guest' once connected
         self._server: BackgroundServer | None = None
         self.users: Users | None = None
+        self.passwords_generated = False  # this process made the store's passwords
 
     @property
     def description(self) -> str:
@@ -126,14 +129,21 @@ class EmbeddedStore(ClientStore):
             except Exception as exc:
                 raise StoreError(f"cannot open the embedded store {path}: {exc}") from None
             serving = self.serving
-            self.users = store_users(path, serving.writer_password, serving.analyst_password)
+            self.users, self.passwords_generated = store_users(
+                path, serving.writer_password, serving.analyst_password
+            )
             host, port = parse_listen(serving.listen)
             interface = ClickHouseInterface(
                 Engine(path, max_execution_time=serving.limits.max_execution_time),
                 self.users,
                 serving.limits,
             )
-            server = BackgroundServer(interface, bind(host, port))
+            server = BackgroundServer(
+                interface,
+                bind(host, port),
+                ssl_certfile=serving.tls_certfile,
+                ssl_keyfile=serving.tls_keyfile,
+            )
             server.start()
             self._server = server
             writer = self.users.by_name[WRITER]
@@ -146,6 +156,7 @@ class EmbeddedStore(ClientStore):
                     user=writer.name,
                     password=writer.password,
                     since=time.time(),
+                    scheme=server.scheme,
                 ),
             )
         except BaseException:
@@ -163,6 +174,8 @@ class EmbeddedStore(ClientStore):
                 username=owner.user,
                 password=owner.password,
                 compress=False,  # loopback: compression would only cost both processes CPU
+                secure=owner.scheme == "https",
+                verify=False,  # this machine's owner, by address, not by certificate name
                 autogenerate_session_id=False,
                 connect_timeout=2,
                 send_receive_timeout=300,

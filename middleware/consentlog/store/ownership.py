@@ -42,6 +42,7 @@ class Owner:
     user: str
     password: str = field(repr=False)
     since: float = 0.0
+    scheme: str = "http"  # https when the owner serves with TLS (consentlog serve --tls-cert)
 
     def alive(self) -> bool:
         """Is the process that wrote this still running (on this machine)?"""
@@ -101,6 +102,7 @@ def publish(directory: Path, owner: Owner) -> None:
                 "user": owner.user,
                 "password": owner.password,
                 "since": owner.since or time.time(),
+                "scheme": owner.scheme,
             }
         ),
     )
@@ -117,6 +119,7 @@ def read_owner(directory: Path) -> Owner | None:
             user=str(data["user"]),
             password=str(data["password"]),
             since=float(data.get("since", 0.0)),
+            scheme="https" if data.get("scheme") == "https" else "http",
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -1,5 +1,5 @@
-"""Serving the HTTP interface with uvicorn: in a background thread (a store's owner) or in
-the foreground (``consentlog serve``).
+"""Serving the HTTP interface with uvicorn, from a background thread of the store's owner
+(an ordinary process that opened the store first, or ``consentlog serve``).
 
 The socket is bound before uvicorn starts, so the port is known — and free ports are
 found by the operating system — before anyone is told where to connect.
@@ -62,10 +62,16 @@ def _config(app: Any, **options: Any) -> uvicorn.Config:
 class BackgroundServer:
     """uvicorn serving ``app`` on ``listener`` from a daemon thread of this process."""
 
-    def __init__(self, app: Any, listener: socket.socket) -> None:
+    def __init__(
+        self, app: Any, listener: socket.socket, *, ssl_certfile: str = "", ssl_keyfile: str = ""
+    ) -> None:
         self.listener = listener
         self.host, self.port = listener.getsockname()[:2]
-        self._server = uvicorn.Server(_config(app))
+        self.scheme = "https" if ssl_certfile else "http"
+        tls: dict[str, Any] = {}
+        if ssl_certfile:
+            tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile or None}
+        self._server = uvicorn.Server(_config(app, **tls))
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [listener]},
@@ -89,13 +95,3 @@ class BackgroundServer:
         if self._thread.is_alive():
             self._thread.join(timeout)
         self.listener.close()
-
-
-def serve_in_foreground(
-    app: Any, listener: socket.socket, *, ssl_certfile: str = "", ssl_keyfile: str = ""
-) -> None:
-    """Serve until SIGINT or SIGTERM (``consentlog serve``)."""
-    options: dict[str, Any] = {}
-    if ssl_certfile:
-        options.update(ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile or None)
-    uvicorn.Server(_config(app, **options)).run(sockets=[listener])

@@ -62,28 +62,36 @@ def write_private(target: Path, text: str) -> None:
     os.replace(temporary, target)
 
 
-def stored_passwords(directory: Path) -> dict[str, str]:
-    """The store's generated passwords, made (0600) on first use."""
+def stored_passwords(directory: Path) -> tuple[dict[str, str], bool]:
+    """The store's generated passwords, made (0600) on first use; and whether they were
+    made just now."""
     target = directory / CREDENTIALS_FILE
     try:
         stored = json.loads(target.read_text(encoding="utf-8"))
         if isinstance(stored, dict) and all(
             isinstance(stored.get(name), str) and stored[name] for name in (WRITER, ANALYST)
         ):
-            return {WRITER: stored[WRITER], ANALYST: stored[ANALYST]}
+            return {WRITER: stored[WRITER], ANALYST: stored[ANALYST]}, False
     except (OSError, ValueError):
         pass
     made = {WRITER: secrets.token_urlsafe(24), ANALYST: secrets.token_urlsafe(24)}
     write_private(target, json.dumps(made))
-    return made
+    return made, True
 
 
-def store_users(directory: Path, writer_password: str = "", analyst_password: str = "") -> Users:
-    """The two users, with the given passwords or the store's generated ones."""
-    stored = stored_passwords(directory) if not (writer_password and analyst_password) else {}
-    return Users(
+def store_users(
+    directory: Path, writer_password: str = "", analyst_password: str = ""
+) -> tuple[Users, bool]:
+    """The two users, with the given passwords or the store's generated ones; and whether
+    a password was generated just now (to be shown once)."""
+    stored: dict[str, str] = {}
+    made = False
+    if not (writer_password and analyst_password):
+        stored, made = stored_passwords(directory)
+    users = Users(
         {
             WRITER: User(WRITER, writer_password or stored[WRITER], 0),
             ANALYST: User(ANALYST, analyst_password or stored[ANALYST], 1),
         }
     )
+    return users, made
