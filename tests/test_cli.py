@@ -51,7 +51,8 @@ def _wait_for(url: str, timeout: float = 60.0) -> None:
 
 @pytest.mark.slow
 def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
-    """`consentlog demo` serves pages into ./.consentlog; after SIGTERM, `sql` reads them."""
+    """`consentlog demo` serves pages into ./.consentlog; `sql` and `status` work while it
+    runs (through the demo, which owns the store); after SIGTERM, `sql` reads them."""
     port = _free_port()
     demo = subprocess.Popen(
         [*CLI, "demo", "--port", str(port)],
@@ -69,10 +70,15 @@ def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
                 body = response.read().decode()
                 assert 'id="cl-banner"' in body
                 assert response.headers.get_all("set-cookie") is None
-        held = _run(["sql", "SELECT 1"], tmp_path)
-        assert 1 == held.returncode
-        assert 1 == len(held.stderr.strip().splitlines()), held.stderr
-        assert "in use by another process" in held.stderr
+        meanwhile = _run(["sql", "SELECT 40 + 2 AS answer"], tmp_path)
+        assert 0 == meanwhile.returncode, meanwhile.stderr
+        assert "42" in meanwhile.stdout
+        assert "" == meanwhile.stderr
+        status = _run(["status", "--format", "json"], tmp_path)
+        assert 0 == status.returncode, status.stderr
+        figures = json.loads(status.stdout)
+        assert 1 <= figures["writers"]
+        assert "running, owner" in figures[f"writer {demo.pid}"]
     finally:
         demo.send_signal(signal.SIGTERM)
         out, _ = demo.communicate(timeout=60)

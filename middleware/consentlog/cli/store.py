@@ -72,13 +72,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     report["spool"] = (
         f"{figures.files} files, {figures.bytes} bytes, {figures.quarantined} quarantined"
     )
-    last = read_status(spool.directory)
-    if last is not None:
-        age = datetime.datetime.now(datetime.UTC) - datetime.datetime.fromtimestamp(
-            last.pop("at"), datetime.UTC
+    now = datetime.datetime.now(datetime.UTC)
+    writers = read_status(spool.directory)
+    report["writers"] = len(writers)
+    for last in writers:
+        pid = last.pop("pid")
+        seen = now - datetime.datetime.fromtimestamp(last.pop("at"), datetime.UTC)
+        running = last.pop("running")
+        state = {True: "running", False: "gone", None: f"on {last.get('host')}"}[running]
+        report[f"writer {pid}"] = (
+            f"{state}, {last.pop('store_role', '')}, last seen {int(seen.total_seconds())} s ago"
         )
-        report["writer (last seen)"] = f"{int(age.total_seconds())} s ago"
-        report.update({f"writer.{k}": v for k, v in last.items()})
+        last.pop("host", None)
+        last.pop("started", None)
+        report.update({f"writer {pid}.{k}": v for k, v in last.items()})
     if args.format == "json":
         print(json.dumps(report))
     else:

@@ -14,18 +14,26 @@ time.
 What a file holds is no more than the tables would (``Enricher.for_disk``). Quarantined
 files expire with the retention period (``expire_quarantine``); ``forget`` takes a data
 subject's events out of every file, waiting or quarantined.
+
+Several processes (the workers of one site) share a spool directory. Writing needs no
+coordination: names are unique (time, sequence, random token) and temporary files carry
+the writer's pid. Replaying, quarantining and erasing do: they happen under the
+directory's replay lock (``replaying``, an ``flock`` on ``.replay.lock``), so one process
+at a time replays, and a batch a dead worker left behind is replayed by a live one.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import itertools
 import json
 import os
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +61,8 @@ V1_FIELDS: Mapping[str, tuple[str, ...]] = {
 }  # fmt: skip
 Kinds = Mapping[str, type[PageRequest] | type[ConsentRecord] | type[Engagement]]
 SUFFIX = ".batch"
+TEMPORARY = ".tmp"  # <final name>.<pid>.tmp while being written
+LOCK_FILE = ".replay.lock"
 
 
 @dataclass(slots=True)
@@ -188,6 +198,35 @@ class Spool:
             return []
         return sorted(p for p in self.directory.iterdir() if p.name.endswith(SUFFIX))
 
+    @contextlib.contextmanager
+    def replaying(self, *, wait: bool = False) -> Iterator[bool]:
+        """Hold the directory's replay lock for the ``with`` block; yields False (without
+        waiting, unless ``wait``) when another process or writer holds it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(
+            self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(descriptor)  # and with it the lock
+
+    def abandoned_writes(self) -> list[Path]:
+        """Temporary files whose writer is gone (killed mid-write); call under the lock."""
+        if not self.directory.is_dir():
+            return []
+        abandoned = []
+        for path in self.directory.glob(f"*{TEMPORARY}"):
+            pid = path.name[: -len(TEMPORARY)].rpartition(".")[2]
+            if not (pid.isdigit() and _running(int(pid))):
+                abandoned.append(path)
+        return abandoned
+
     def read(self, path: Path) -> Batch:
         """The batch in ``path``; ``CorruptSpoolFile`` if it does not verify."""
         return decode(path.read_bytes())
@@ -209,7 +248,7 @@ class Spool:
 
     def _replace(self, path: Path, data: bytes) -> None:
         """Write ``data`` over ``path`` whole or not at all (aside, fsync, rename)."""
-        temporary = path.with_suffix(".tmp")
+        temporary = path.with_name(f"{path.name}.{os.getpid()}{TEMPORARY}")
         with open(temporary, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -232,6 +271,10 @@ class Spool:
         quarantined file that cannot be read but holds one of the identifiers (counted
         as one). Call it before erasing the tables: a batch replayed meanwhile is then
         in the tables to be erased."""
+        with self.replaying(wait=True):  # no replay rewrites a file meanwhile
+            return self._forget(visitor_ids, consent_id)
+
+    def _forget(self, visitor_ids: Iterable[str], consent_id: str) -> int:
         visitors = {v for v in visitor_ids if v}
         files = self._all_files()
         if consent_id:  # a consent id leads to the visitor ids its records carry
@@ -293,6 +336,16 @@ class Spool:
             sum(1 for _ in self.quarantine_dir.iterdir()) if self.quarantine_dir.is_dir() else 0
         )
         return SpoolStats(len(files), sum(p.stat().st_size for p in files), quarantined)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != 0
 
 
 def default_spool_dir(store: Store, database: str) -> Path:

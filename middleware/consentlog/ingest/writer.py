@@ -315,7 +315,15 @@ class Writer:
             log.warning("events_rejected", events=events, batch_events=of)
 
     def _replay_spool(self) -> None:
-        """Replay spooled batches oldest first, yielding to the queue when it fills up."""
+        """Replay spooled batches oldest first, yielding to the queue when it fills up.
+        One process of those sharing the spool replays at a time; the others write."""
+        if not self.spool.files():
+            return
+        with self.spool.replaying() as mine:
+            if mine:
+                self._replay_files()
+
+    def _replay_files(self) -> None:
         for path in self.spool.files():
             if len(self._queue) >= self._batch_size:
                 return
@@ -394,7 +402,10 @@ class Writer:
         log.error("spool_file_quarantined", file=str(target), reason=reason)
 
     def _quarantine_partial_files(self) -> None:
-        """A ``.tmp`` file is a batch a killed process was still writing."""
-        if self.spool.directory.is_dir():
-            for path in self.spool.directory.glob("*.tmp"):
+        """A temporary file whose writer is gone is a batch a killed process was still
+        writing (a live writer's is left alone: the spool may be shared)."""
+        if not self.spool.directory.is_dir():
+            return
+        with self.spool.replaying(wait=True):
+            for path in self.spool.abandoned_writes():
                 self._quarantine(path, "incomplete write (process was killed)")
