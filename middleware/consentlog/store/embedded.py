@@ -13,7 +13,9 @@ once more: inserts carry deduplication tokens, so a retried batch is written onc
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +74,21 @@ def _chdb_locked(path: Path) -> bool:
             return True
         fcntl.flock(handle, fcntl.LOCK_UN)
     return False
+
+
+_calling_owner = threading.local()  # set while a guest's call goes to the owner
+
+
+class _QuietOnTakeover(logging.Filter):
+    """clickhouse-connect warns of every dropped connection; a guest whose owner went
+    away handles that itself (it reconnects), so the warning is noise in the site's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_calling_owner, "active", False)
+
+
+# (a filter applies to the logger it is on: this is the one that warns)
+logging.getLogger("clickhouse_connect.driver._backend.http_sync").addFilter(_QuietOnTakeover())
 
 
 def _reachable(host: str) -> str:
@@ -185,11 +202,14 @@ class EmbeddedStore(ClientStore):
 
     def _call(self, work: Any) -> Any:
         with self._lock:
+            _calling_owner.active = self.role == "guest"
             try:
                 return work(self.client())
             except OperationalError:
                 if self.role != "guest":
                     raise
+            finally:
+                _calling_owner.active = False
             # the owner went away mid-call: find (or become) the new one, then once more
             self._drop_client()
             return work(self.client())
