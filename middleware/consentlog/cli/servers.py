@@ -1,5 +1,4 @@
-"""The commands that serve HTTP: ``demo`` and ``dashboard`` (uvicorn, from the ``demo``
-extra)."""
+"""The commands that serve HTTP pages: ``demo`` and ``dashboard``, with uvicorn."""
 
 from __future__ import annotations
 
@@ -10,17 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from consentlog.cli.common import DASHBOARD_OPTIONS, given_options, settings_of, store_of
 from consentlog.exceptions import ConfigError, StoreError
 from consentlog.store.schema import LATEST, migrate, schema_version
-
-
-def _uvicorn() -> Any:
-    try:
-        import uvicorn
-    except ImportError:
-        raise ConfigError("serving needs uvicorn: pip install 'consentlog[demo]'") from None
-    return uvicorn
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -41,14 +34,13 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _serve(uvicorn: Any, app: Any, listener: socket.socket) -> None:
+def _serve(app: Any, listener: socket.socket) -> None:
     config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[listener])
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the demo site with consentlog mounted."""
-    uvicorn = _uvicorn()
     from consentlog.demo.app import (
         DASHBOARD_PATH,
         create_demo_app,
@@ -74,13 +66,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from consentlog.demo.simulate import simulate_in_background
 
         simulate_in_background(args.host, args.port, args.simulate, seed=args.seed)
-    _serve(uvicorn, app, listener)
+    _serve(app, listener)
     return 0
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the analyst dashboard on its own."""
-    uvicorn = _uvicorn()
     from consentlog.dashboard import create_dashboard
 
     settings = settings_of(args, DASHBOARD_OPTIONS)
@@ -116,5 +107,5 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     listener = _listen(args.host, args.port)
     url = f"http://{args.host}:{args.port}/"
     print(f"consentlog dashboard: {url}  (store: {store.description})", flush=True)
-    _serve(uvicorn, app, listener)
+    _serve(app, listener)
     return 0
