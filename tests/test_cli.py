@@ -79,6 +79,13 @@ def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
         figures = json.loads(status.stdout)
         assert 1 <= figures["writers"]
         assert "running, owner" in figures[f"writer {demo.pid}"]
+        for command in (
+            ["report", "--days", "1"],
+            ["export", "--visitor", "0" * 32],
+            ["forget", "--visitor", "0" * 32],
+        ):
+            done = _run(command, tmp_path)
+            assert 0 == done.returncode, (command, done.stderr)
     finally:
         demo.send_signal(signal.SIGTERM)
         out, _ = demo.communicate(timeout=60)
