@@ -51,6 +51,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError("--tls-cert and --tls-key go together")
     parse_listen(listen)
     settings = dataclasses.replace(settings, serve_listen=listen)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    # before the store is served: a SIGTERM from then on stops it cleanly
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     store = store_for(settings)
     assert isinstance(store, EmbeddedStore)
     store.serving = dataclasses.replace(
@@ -69,13 +77,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "`consentlog serve` before the site so that the site's workers go through it"
         )
     _announce(store, address)
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: Any) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
         stopping.wait()
     finally:

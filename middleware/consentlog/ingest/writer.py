@@ -280,8 +280,10 @@ class Writer:
             if in_flight is not None:
                 in_flight[1].exception()  # let it end before its batch goes to the spool
             for held in list(self._held):
-                self._release(held)
-                self._spool(held)
+                try:
+                    self._spool(held)  # on disk before flush() may see it gone
+                finally:
+                    self._release(held)
             raise
 
     def _finish(self, batch: Batch, insert: Future[int]) -> None:
