@@ -3,8 +3,9 @@
 What real clients need, as ClickHouse documents it: the query in the ``query`` parameter,
 the POST body, or the one followed by the other (an ``INSERT … FORMAT X`` with its data);
 ``database``, ``default_format``, ``query_id``, ``param_*`` and any other parameter as a
-setting; bodies compressed by ``Content-Encoding`` and answers compressed on
-``enable_http_compression=1``; users by basic auth, ``X-ClickHouse-User``/``-Key`` or
+setting; bodies compressed by ``Content-Encoding`` and answers compressed as
+``Accept-Encoding`` offers (``enable_http_compression``, on unless turned off, as on a
+server since 25.11); users by basic auth, ``X-ClickHouse-User``/``-Key`` or
 ``user``/``password``; the ``X-ClickHouse-*`` answer headers; errors as
 ``Code: N. DB::Exception: …`` with the server's status codes. ``GET`` is read-only, as on
 a server. A bounded body, a concurrency limit with a bounded queue, and the engine's
@@ -14,10 +15,10 @@ a server. A bounded body, a concurrency limit with a bounded queue, and the engi
 from __future__ import annotations
 
 import base64
-import binascii
+import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,50 +59,39 @@ TRANSPORT = frozenset(
     }
 )
 
-# ClickHouse error codes and the HTTP status a server answers them with.
+# ClickHouse error codes and the HTTP status a server answers them with
+# (src/Server/HTTP/exceptionCodeToHTTPStatus.cpp). Where this interface answers otherwise,
+# the comment says so: a client's mistake is a 4xx here, and a full queue a 503, which
+# clickhouse-connect retries.
 STATUS_OF_CODE = {
-    516: 401,  # AUTHENTICATION_FAILED
+    516: 401,  # AUTHENTICATION_FAILED (a server: 403)
     194: 401,  # REQUIRED_PASSWORD
-    164: 403,  # READONLY
+    192: 403,  # UNKNOWN_USER
+    193: 403,  # WRONG_PASSWORD
+    512: 403,  # SET_NON_GRANTED_ROLE
     497: 403,  # ACCESS_DENIED
-    60: 404,
-    81: 404,
-    46: 404,
-    47: 404,
-    73: 404,
-    115: 404,  # unknown table, database, function…
-    202: 503,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    164: 403,  # READONLY (a server: 500)
+    # unknown table, function, identifier, type, storage, aggregate function, format,
+    # type of query, database, setting, direction of sorting, database engine, role
+    **dict.fromkeys((60, 46, 47, 50, 56, 63, 73, 78, 81, 115, 152, 336, 511), 404),
     229: 413,  # QUERY_IS_TOO_LARGE
-    159: 500,  # TIMEOUT_EXCEEDED
+    779: 415,  # UNSUPPORTED_MEDIA_TYPE
+    48: 501,  # NOT_IMPLEMENTED
+    202: 503,  # TOO_MANY_SIMULTANEOUS_QUERIES (a server: 500)
+    76: 503,  # CANNOT_OPEN_FILE
+    209: 503,  # SOCKET_TIMEOUT
+    439: 503,  # CANNOT_SCHEDULE_TASK
+    381: 411,  # HTTP_LENGTH_REQUIRED
+    159: 408,  # TIMEOUT_EXCEEDED
     1000: 500,
 }
 BAD_REQUEST_CODES = frozenset(
     {
-        6,
-        26,
-        27,
-        32,
-        33,
-        36,
-        38,
-        41,
-        42,
-        43,
-        44,
-        53,
-        62,
-        69,
-        70,
-        72,
-        89,
-        117,
-        130,
-        190,
-        211,
-        271,
-        456,
-        457,
-        472,
+        # a server's: parse errors, bad arguments, syntax, AST limits, bad data
+        *(6, 8, 15, 25, 26, 27, 36, 37, 38, 41, 44, 53, 62, 72, 117, 123, 167, 168, 223),
+        *(321, 376, 427, 441, 675, 676),
+        # this interface's (a server: 500): the request itself is wrong
+        *(32, 33, 42, 43, 69, 70, 89, 130, 190, 211, 271, 456, 457, 472),
     }
 )
 
@@ -127,6 +117,21 @@ TEXT_FORMATS = (
     "Markdown",
     "XML",
 )
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` once the client has gone."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+def _header_value(text: str) -> bytes:
+    """``text`` as a header may carry it: no control characters, no space at the ends
+    (the client chooses the query id and the format, and an illegal header would fail
+    the whole answer)."""
+    kept = "".join(c for c in text if c == "\t" or (c >= " " and c != "\x7f"))
+    return kept.strip(" \t").encode()
 
 
 def status_of(code: int) -> int:
@@ -226,7 +231,7 @@ class ClickHouseInterface:
         if authorization.lower().startswith("basic "):
             try:
                 decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
                 raise Refusal(
                     516, "Malformed basic authorization", "AUTHENTICATION_FAILED"
                 ) from None
@@ -312,15 +317,17 @@ class ClickHouseInterface:
     ) -> list[tuple[bytes, bytes]]:
         return [
             (b"x-clickhouse-server-display-name", self.display_name.encode()),
-            (b"x-clickhouse-query-id", query_id.encode()),
-            (b"x-clickhouse-format", output_format.encode()),
+            (b"x-clickhouse-query-id", _header_value(query_id)),
+            (b"x-clickhouse-format", _header_value(output_format)),
             (b"x-clickhouse-timezone", timezone.encode()),
             (b"x-clickhouse-summary", json.dumps(summary, separators=(",", ":")).encode()),
         ]
 
     async def _query(self, request: Request, send: Send) -> None:
-        query_id = request.query_params.get("query_id", "") or str(uuid.uuid4())
-        query_id = query_id[:200]
+        query_id = _header_value(request.query_params.get("query_id", ""))[:200].decode(
+            "utf-8", "ignore"
+        )
+        query_id = query_id or str(uuid.uuid4())
         if self._slots is None:
             self._slots = anyio.Semaphore(self.limits.max_concurrent_queries)
             self._limiter = anyio.CapacityLimiter(self.limits.max_concurrent_queries)
@@ -364,7 +371,9 @@ class ClickHouseInterface:
             await self._error(send, error, status_of(error.code), query_id)
             return
         encoding = None
-        if request.query_params.get("enable_http_compression") == "1":
+        # on unless the request turns it off: ClickHouse's default since 25.11, and chDB's
+        # (system.settings says 1, so clickhouse-connect does not ask for it)
+        if request.query_params.get("enable_http_compression", "1").lower() not in ("0", "false"):
             encoding = compression.choose(request.headers.get("accept-encoding", ""))
         headers = [
             (b"content-type", content_type(answer.format).encode()),
@@ -373,15 +382,27 @@ class ClickHouseInterface:
         if encoding is not None:
             headers.append((b"content-encoding", encoding.encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        try:
-            async for chunk in self._encoded(answer.chunks, encoding):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        finally:
-            if answer.close is not None:
-                await anyio.to_thread.run_sync(answer.close, limiter=limiter)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # A client that goes away ends the answer (and with it the query) after the block
+        # in hand, as a server cancels it; else the query would run on to the time cap.
+        with anyio.CancelScope() as answering:
+            async with anyio.create_task_group() as group:
+                group.start_soon(_cancel_on_disconnect, request.receive, answering)
+                try:
+                    async with contextlib.aclosing(self._encoded(answer.chunks, encoding)) as body:
+                        async for chunk in body:
+                            await send(
+                                {"type": "http.response.body", "body": chunk, "more_body": True}
+                            )
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        if answer.close is not None:
+                            await anyio.to_thread.run_sync(answer.close, limiter=limiter)
+                    group.cancel_scope.cancel()
 
-    async def _encoded(self, chunks: Iterator[bytes], encoding: str | None) -> AsyncIterator[bytes]:
+    async def _encoded(
+        self, chunks: Iterator[bytes], encoding: str | None
+    ) -> AsyncGenerator[bytes, None]:
         """The answer's blocks, read off the event loop, compressed when asked; an error
         after the first block is written into the body, as a server does."""
         compress, finish = compression.compressor(encoding) if encoding else (None, None)
@@ -427,7 +448,7 @@ class ClickHouseInterface:
                     (b"content-length", str(len(body)).encode()),
                     (b"x-clickhouse-exception-code", str(error.code).encode()),
                     (b"x-clickhouse-server-display-name", self.display_name.encode()),
-                    *([(b"x-clickhouse-query-id", query_id.encode())] if query_id else []),
+                    *([(b"x-clickhouse-query-id", _header_value(query_id))] if query_id else []),
                 ],
             }
         )

@@ -9,6 +9,13 @@ A handle is prepared the way a ClickHouse server prepares an HTTP session: the s
 defaults where chDB's differ (no ``implicit_select``, no header detection in TSV/CSV
 input), the request's database and settings, the ``max_execution_time`` cap, and last the
 user's ``readonly`` level, so that the engine refuses whatever that level forbids.
+
+An ``INSERT … FORMAT X`` with data goes to chDB's streaming insert, the data apart from
+the SQL: inline in the query text, chDB ends the data at the first blank line and runs
+what follows as SQL, so binary batches (Native, Arrow, Parquet) arrive cut short and a
+value holding a blank line could smuggle a statement. ``INTO OUTFILE`` and ``FROM INFILE``
+are refused, as a server refuses them over HTTP: chDB would open those files itself, in
+this process, for any user (``readonly`` does not stop ``INTO OUTFILE``).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 
 import chdb
 
-from consentlog.store.serving.statements import scan
+from consentlog.store.serving.statements import Scanned, scan
 
 # Where chDB's defaults are not a server's (measured; see PRODUCT.md).
 SERVER_DEFAULTS: dict[str, str] = {
@@ -84,6 +91,28 @@ def engine_error(exc: BaseException) -> EngineError:
     name_match = _NAME.search(text)
     code = int(code_match.group(1)) if code_match else 1000
     return EngineError(code, text, name_match.group(1) if name_match else "")
+
+
+def _inline_data(query: bytes, scanned: Scanned) -> bytes:
+    """The data of an ``INSERT … FORMAT X`` (b'' when it has none), where a server finds
+    it: after the format name, its spaces and tabs, and one line break."""
+    if scanned.keyword != "INSERT" or scanned.data_offset is None:
+        return b""
+    i = scanned.data_offset
+    if query[i : i + 1] == b";":
+        raise EngineError(
+            62,
+            "You have excessive ';' symbol before data for INSERT: put at least one "
+            "whitespace symbol between the format name and the data",
+            "SYNTAX_ERROR",
+        )
+    while query[i : i + 1] in (b" ", b"\t", b"\f"):
+        i += 1
+    if query[i : i + 1] == b"\r":
+        i += 1
+    if query[i : i + 1] == b"\n":
+        i += 1
+    return query[i:]
 
 
 def _quote(value: str) -> str:
@@ -197,14 +226,25 @@ class Engine:
             raise EngineError(62, "Syntax error (Multi-statements are not allowed)", "SYNTAX_ERROR")
         if not scanned.keyword:
             raise EngineError(211, "Empty query", "EMPTY_QUERY")
+        if scanned.client_clause == "INTO OUTFILE":
+            raise EngineError(358, "INTO OUTFILE is not allowed", "INTO_OUTFILE_NOT_ALLOWED")
+        if scanned.client_clause == "FROM INFILE":
+            raise EngineError(
+                78, "Query has infile and was send directly to server", "UNKNOWN_TYPE_OF_QUERY"
+            )
         output = statement.default_format
         if scanned.format_name and scanned.keyword != "INSERT":
             output = scanned.format_name
+        data = _inline_data(statement.query, scanned)
         handle = self._open()
         started = time.perf_counter()
         try:
             self._prepare(handle, statement)
             params = dict(statement.params)
+            if data:
+                summary = self._insert(handle, statement.query, scanned, data, params, started)
+                handle.close()
+                return Answer(output, iter(()), summary)
             if scanned.keyword in STREAMED_STATEMENTS and output in STREAMED_FORMATS:
                 return self._stream(handle, statement.query, output, params, started)
             result = handle.query(statement.query, output, params=params)
@@ -218,6 +258,35 @@ class Engine:
             raise engine_error(exc) from None
         handle.close()
         return Answer(output, iter((body,)) if body else iter(()), summary)
+
+    def _insert(
+        self,
+        handle: Any,
+        query: bytes,
+        scanned: Scanned,
+        data: bytes,
+        params: dict[str, str],
+        started: float,
+    ) -> dict[str, str]:
+        """Insert ``data`` through chDB's streaming insert: the SQL up to ``FORMAT`` is
+        the statement, the data is only ever data."""
+        for name, value in params.items():  # the streaming insert takes them from the session
+            if not _SETTING_NAME.match(name):
+                raise EngineError(36, f"Bad query parameter name '{name[:100]}'", "BAD_ARGUMENTS")
+            handle.query(f"SET param_{name} = {_quote(value)}", "TSV")
+        head = query[: scanned.format_offset or 0].decode("utf-8", "replace")
+        with handle.send_insert(head, scanned.format_name or "") as inserter:
+            inserter.append(data)
+            result = inserter.finish()
+        summary = _summary(None, time.perf_counter() - started)
+        written_rows = str(int(getattr(result, "rows_written", 0)))
+        summary.update(
+            written_rows=written_rows,
+            written_bytes=str(int(getattr(result, "bytes_written", 0))),
+            read_rows=written_rows,
+            total_rows_to_read=written_rows,
+        )
+        return summary
 
     def _stream(
         self, handle: Any, query: bytes, output: str, params: dict[str, str], started: float
