@@ -465,10 +465,11 @@ def _native_block(data: bytes, revision: int) -> list[tuple[str, str, list[Any]]
 
 def _rows_of_first_block(data: bytes) -> int:
     """The row count in the header of a Native answer's first block (0 when empty), as
-    the server writes it today (revision 0: the column count, then the row count)."""
+    written for clickhouse-go's revision: block info, the column count, the row count."""
     if not data:
         return 0
-    _, i = _varint(data, 0)
+    assert data.startswith(b"\x01\x00\x02\xff\xff\xff\xff\x00")  # block info
+    _, i = _varint(data, 8)
     return _varint(data, i)[0]
 
 
@@ -488,22 +489,16 @@ def test_the_plugins_hello_and_ping_are_answered_in_native(served: Served) -> No
     assert 200 == hello.status_code, hello.text
     assert "Native" == hello.headers["x-clickhouse-format"]
     assert hello.headers.get("content-encoding") in (None, "gzip")
-    block = _native_block(hello.content, revision=0)  # what the server writes today
+    block = _native_block(hello.content, revision=CLIENT_PROTOCOL_VERSION)
     assert HELLO_COLUMNS == [(name, kind) for name, kind, _ in block]
     (_, _, [timezone]) = block[3]
     assert hello.headers["x-clickhouse-timezone"] == timezone
     (_, _, [revision]) = block[2]
     assert revision >= CUSTOM_SERIALIZATION
     ping = _as_clickhouse_go(served, "SELECT 1")
-    assert [("1", "UInt8", [1])] == _native_block(ping.content, revision=0)
+    assert [("1", "UInt8", [1])] == _native_block(ping.content, revision=CLIENT_PROTOCOL_VERSION)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the server ignores client_protocol_version: its Native answers have no block "
-    "info and no has_custom bytes, which clickhouse-go reads for revision >= 54454 "
-    "(docs/grafana.md, 'What was and was not verified')",
-)
 def test_native_answers_are_written_for_the_clients_protocol_version(served: Served) -> None:
     """A Native answer to a request with client_protocol_version=54460 decodes as
     clickhouse-go decodes it: block info, then columns with their has_custom byte."""
@@ -520,7 +515,10 @@ def test_answers_are_gzip_when_the_plugin_asks_with_enable_http_compression(
     plain = _as_clickhouse_go(served, HELLO)
     compressed = _as_clickhouse_go(served, HELLO, {"enable_http_compression": "1"})
     assert "gzip" == compressed.headers["content-encoding"]
-    assert _native_block(plain.content, 0)[1:] == _native_block(compressed.content, 0)[1:]
+    assert (
+        _native_block(plain.content, CLIENT_PROTOCOL_VERSION)[1:]
+        == _native_block(compressed.content, CLIENT_PROTOCOL_VERSION)[1:]
+    )
 
 
 def test_the_plugins_schema_queries_run_as_the_analyst(served: Served) -> None:
@@ -545,7 +543,9 @@ def test_the_row_limit_setting_applies(served: Served) -> None:
     answer = _as_clickhouse_go(
         served, "SELECT toUInt64(number) AS n FROM system.numbers LIMIT 10", {"limit": "3"}
     )
-    assert [("n", "UInt64", [0, 1, 2])] == _native_block(answer.content, revision=0)
+    assert [("n", "UInt64", [0, 1, 2])] == _native_block(
+        answer.content, revision=CLIENT_PROTOCOL_VERSION
+    )
 
 
 def test_the_plugins_header_authentication_over_tls_is_accepted(served: Served) -> None:

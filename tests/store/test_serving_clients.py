@@ -166,15 +166,14 @@ def test_the_analyst_reads(here: Served, analyst: Any) -> None:
         "insert",
         "insert_arrow",
         "create",
-        "file",
         "url",
     ],
 )
-def test_the_analyst_is_refused_writes_and_files_by_the_engine(
+def test_the_analyst_is_refused_writes_and_the_network_by_the_engine(
     here: Served, analyst: Any, attempt: str
 ) -> None:
-    """Whatever the analyst sends to write or to reach a file or the network is refused
-    by the engine's ``readonly`` (``READONLY``, code 164)."""
+    """Whatever the analyst sends to write or to reach the network is refused by the
+    engine's ``readonly`` (``READONLY``, code 164); files: test_serving_interface."""
     here.sql(DDL.format(table="t"))
     table = f"{here.database}.t"
     attempts = {
@@ -183,7 +182,6 @@ def test_the_analyst_is_refused_writes_and_files_by_the_engine(
         "create": lambda: analyst.command(
             f"CREATE TABLE {here.database}.u (a Int8) ENGINE = Memory"
         ),
-        "file": lambda: analyst.query("SELECT * FROM file('/etc/hostname', 'LineAsString')"),
         "url": lambda: analyst.query("SELECT * FROM url('http://127.0.0.1:9/', 'LineAsString')"),
     }
     with pytest.raises(DatabaseError) as refused:

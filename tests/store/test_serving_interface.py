@@ -452,7 +452,8 @@ def test_the_analyst_is_refused_by_the_engine_with_403(here: Served) -> None:
     with here.client(analyst=True) as http:
         for query in (
             f"INSERT INTO {table} VALUES ('x', 1)",
-            "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+            "SELECT * FROM url('http://127.0.0.1:9/', 'LineAsString')",
+            "SET max_execution_time = 0",
         ):
             assert_refused(http.post("/", content=query), 403, 164, "READONLY")
         data = http.post(
@@ -460,6 +461,35 @@ def test_the_analyst_is_refused_by_the_engine_with_403(here: Served) -> None:
         )
         assert_refused(data, 403, 164, "READONLY")
     assert "0\n" == here.sql(f"SELECT count() FROM {table}")
+
+
+def test_what_chdb_lets_a_readonly_user_do_and_a_server_does_not_is_refused(
+    here: Served, tmp_path: Path
+) -> None:
+    """chDB's local mode reads any file for ``file()`` and lets ``KILL`` stop others'
+    queries under ``readonly = 1``: the analyst is refused both, however ``file`` is
+    spelled; ``Python()`` (objects of the serving process) is off for every user."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the read-write password")
+    with here.client(analyst=True) as http:
+        for query in (
+            f"SELECT file('{secret}')",
+            f"SELECT `file`('{secret}')",
+            f"SELECT arrayMap(x -> \"file\"(x), ['{secret}'])",
+            f"SELECT * FROM file('{secret}', 'LineAsString')",
+            "KILL QUERY WHERE 1",
+        ):
+            answer = http.post("/", content=query)
+            assert_refused(answer, 403, 497, "ACCESS_DENIED")
+            assert "password" not in answer.text
+    for analyst in (True, False):
+        with here.client(analyst=analyst) as http:
+            answer = http.post("/", content="SELECT * FROM Python(here)")
+            assert "Python table function is disabled" in answer.text, answer.text
+    with here.client(analyst=False) as http:  # the site's own user: the site's own files
+        assert "the read-write password" == http.post(
+            "/", content=f"SELECT file('{secret}')"
+        ).text.strip().strip("'")
 
 
 @pytest.mark.parametrize("analyst", [True, False])

@@ -303,6 +303,7 @@ class ClickHouseInterface:
                 bound[name[6:]] = value
             elif name not in TRANSPORT:
                 settings[name] = value
+        revision = params.get("client_protocol_version", "0")
         return Statement(
             query=text,
             default_format=params.get("default_format", "TabSeparated") or "TabSeparated",
@@ -310,6 +311,7 @@ class ClickHouseInterface:
             settings=settings,
             params=bound,
             readonly=readonly,
+            protocol_revision=int(revision) if revision.isdigit() and len(revision) < 10 else 0,
         )
 
     def _headers(

@@ -31,6 +31,11 @@ from typing import Any
 
 import chdb
 
+from consentlog.store.serving.native import (
+    REVISION_WITH_CUSTOM_SERIALIZATION,
+    Unsupported,
+    upgrade,
+)
 from consentlog.store.serving.statements import Scanned, scan
 
 # Where chDB's defaults are not a server's (measured; see PRODUCT.md).
@@ -115,6 +120,39 @@ def _inline_data(query: bytes, scanned: Scanned) -> bytes:
     return query[i:]
 
 
+def _check_sandbox(scanned: Scanned) -> None:
+    """What chDB's local mode lets a ``readonly = 1`` user do and a server does not."""
+    if scanned.calls_file:
+        raise EngineError(
+            497,
+            "analyst: Not enough privileges: file() reads files of the serving machine",
+            "ACCESS_DENIED",
+        )
+    if scanned.keyword == "KILL":
+        raise EngineError(
+            497, "analyst: Not enough privileges: KILL stops other users' queries", "ACCESS_DENIED"
+        )
+
+
+def _upgraded(answer: Answer) -> Answer:
+    """``answer`` in the Native layout of protocol revision 54454+; a column type that
+    cannot be rewritten is refused before the answer starts."""
+    chunks = upgrade(answer.chunks)
+    try:
+        first = next(chunks, b"")
+    except Unsupported as exc:
+        if answer.close is not None:
+            answer.close()
+        raise EngineError(48, str(exc), "NOT_IMPLEMENTED") from None
+
+    def rest() -> Iterator[bytes]:
+        if first:
+            yield first
+        yield from chunks
+
+    return Answer(answer.format, rest(), answer.summary, answer.close)
+
+
 def _quote(value: str) -> str:
     """A SQL string literal (backslashes and quotes escaped)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -130,6 +168,7 @@ class Statement:
     settings: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     readonly: int = 0  # the user's level: 0 read-write, 1 read-only, 2 read-only + settings
+    protocol_revision: int = 0  # the client's client_protocol_version (Native layout)
 
 
 @dataclass(slots=True)
@@ -216,6 +255,8 @@ class Engine:
             within_cap = False
         if not within_cap:
             run(f"SET max_execution_time = {self.max_execution_time}")
+        # Python() would read objects of this very process: no client may name them
+        run("SET allow_python_table_function = 0")
         if statement.readonly:
             run(f"SET readonly = {int(statement.readonly)}")
 
@@ -232,9 +273,17 @@ class Engine:
             raise EngineError(
                 78, "Query has infile and was send directly to server", "UNKNOWN_TYPE_OF_QUERY"
             )
+        if statement.readonly == 1:
+            _check_sandbox(scanned)
         output = statement.default_format
         if scanned.format_name and scanned.keyword != "INSERT":
             output = scanned.format_name
+        answer = self._execute(statement, scanned, output)
+        if output == "Native" and statement.protocol_revision >= REVISION_WITH_CUSTOM_SERIALIZATION:
+            return _upgraded(answer)
+        return answer
+
+    def _execute(self, statement: Statement, scanned: Scanned, output: str) -> Answer:
         data = _inline_data(statement.query, scanned)
         handle = self._open()
         started = time.perf_counter()

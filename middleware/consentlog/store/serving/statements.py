@@ -40,6 +40,7 @@ class Scanned:
     statements: int  # 1, or more when text follows a ';'
     format_offset: int | None = None  # where an INSERT's FORMAT keyword starts
     client_clause: str = ""  # 'INTO OUTFILE' or 'FROM INFILE' when the query has one
+    calls_file: bool = False  # the query calls a function named file (quoted or not)
 
 
 def _skip_quoted(text: bytes, start: int, quote: int) -> int:
@@ -121,6 +122,8 @@ def scan(text: bytes) -> Scanned:
     confirm_format = False  # a SELECT's FORMAT name counts only before SETTINGS, ';' or the end
     after_semicolon = False
     previous_word = ""  # the word just before, when nothing but space and comments came between
+    name_before = ""  # the name (word or quoted identifier) just before, lower case
+    calls_file = False
     depth = 0
     i, end = 0, len(text)
     while i < end:
@@ -141,6 +144,9 @@ def scan(text: bytes) -> Scanned:
                 format_name = None
         skipped = _skip_literal(text, i)
         if skipped is not None:
+            quoted = text[i:skipped]
+            # a quoted identifier can name a function too: `file`(…), "file"(…), “file”(…)
+            name_before = quoted.strip(b'`"\xe2\x80\x9c\x9d').lower().decode("utf-8", "replace")
             i = skipped
             expect_format_name = False
             previous_word = ""
@@ -152,6 +158,8 @@ def scan(text: bytes) -> Scanned:
             after_semicolon = True
             i += 1
             continue
+        if c == 0x28 and name_before == "file":  # file( : chDB reads any file for it
+            calls_file = True
         if c in (0x28, 0x5B, 0x7B):  # ( [ {
             depth += 1
         elif c in (0x29, 0x5D, 0x7D):
@@ -161,7 +169,9 @@ def scan(text: bytes) -> Scanned:
             i += 1
             expect_format_name = False
             previous_word = ""
+            name_before = ""
             continue
+        name_before = word.group().decode("ascii").lower()
         start, i = i, word.end()
         value = word.group().decode("ascii").upper()
         clause = _CLIENT_CLAUSES.get((previous_word, value))
@@ -183,4 +193,6 @@ def scan(text: bytes) -> Scanned:
             format_offset = start
     if data_offset is None:
         format_offset = None
-    return Scanned(keyword, format_name, data_offset, statements, format_offset, client_clause)
+    return Scanned(
+        keyword, format_name, data_offset, statements, format_offset, client_clause, calls_file
+    )
