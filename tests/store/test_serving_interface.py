@@ -591,6 +591,29 @@ def test_a_full_queue_is_503(small: Served) -> None:
     assert_refused(refused, 503, 202, "TOO_MANY_SIMULTANEOUS_QUERIES")
 
 
+def test_the_analysts_queries_never_hold_the_sites_slots(small: Served) -> None:
+    """The read-only user queues apart from the site's user: while an analyst's query runs
+    and another waits (its queue is full), the site's query is answered at once."""
+    answers: dict[str, httpx.Response] = {}
+
+    def ask(name: str) -> None:
+        with small.client(analyst=True) as http:
+            answers[name] = http.get("/", params={"query": "SELECT sleep(0.8)"})
+
+    threads = [threading.Thread(target=ask, args=(f"analyst {i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    with small.client() as http:
+        site = http.get("/", params={"query": "SELECT 1"})
+    waited = time.monotonic() - started
+    for thread in threads:
+        thread.join()
+    assert ("1\n", True) == (site.text, waited < 0.5)
+    assert [200, 200, 503] == sorted(a.status_code for a in answers.values())
+
+
 def test_max_execution_time_is_capped(small: Served) -> None:
     """A query may ask for less time than the cap, never more: past the cap it is
     stopped with ``TIMEOUT_EXCEEDED``."""

@@ -24,8 +24,8 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Message, Receive, Scope, Send
 
 from consentlog.store.serving import compression
 from consentlog.store.serving.engine import Answer, Engine, EngineError, Statement, engine_error
@@ -182,8 +182,10 @@ class ClickHouseInterface:
         self.users = users
         self.limits = limits
         self.display_name = display_name
-        self._slots: anyio.Semaphore | None = None
-        self._waiting = 0
+        # The site's user and the read-only user queue apart: an analyst's long queries
+        # cannot hold the slots the site's inserts need.
+        self._slots: dict[int, anyio.Semaphore] = {}
+        self._waiting: dict[int, int] = {0: 0, 1: 0}
         self._limiter: anyio.CapacityLimiter | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -212,7 +214,21 @@ class ClickHouseInterface:
             )
             await self._error(send, refusal, 405, "")
             return
-        await self._query(request, send)
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._query(request, tracked)
+        except ClientDisconnect:
+            return
+        except Exception as exc:  # never a traceback in the owner's log: an answer instead
+            if not started:
+                error = EngineError(1001, f"internal error: {type(exc).__name__}", "STD_EXCEPTION")
+                await self._error(send, error, 500, "")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -330,17 +346,18 @@ class ClickHouseInterface:
             "utf-8", "ignore"
         )
         query_id = query_id or str(uuid.uuid4())
-        if self._slots is None:
-            self._slots = anyio.Semaphore(self.limits.max_concurrent_queries)
-            self._limiter = anyio.CapacityLimiter(self.limits.max_concurrent_queries)
+        if not self._slots:
+            writers = self.limits.max_concurrent_queries
+            readers = max(1, writers // 2)
+            self._slots = {0: anyio.Semaphore(writers), 1: anyio.Semaphore(readers)}
+            self._limiter = anyio.CapacityLimiter(writers + readers)
         try:
             user = self._authenticate(request)
-            body = await self._read_body(request) if request.method == "POST" else b""
-            statement = self._statement(request, user, body)
         except Refusal as refusal:
             await self._error(send, refusal.error, status_of(refusal.error.code), query_id)
             return
-        if self._waiting >= self.limits.max_queued_queries:
+        pool = 1 if user.readonly else 0
+        if self._waiting[pool] >= self.limits.max_queued_queries:
             await self._error(
                 send,
                 EngineError(
@@ -352,15 +369,22 @@ class ClickHouseInterface:
                 query_id,
             )
             return
-        self._waiting += 1
+        self._waiting[pool] += 1
         try:
-            await self._slots.acquire()
+            await self._slots[pool].acquire()
         finally:
-            self._waiting -= 1
+            self._waiting[pool] -= 1
         try:
+            # the body is read in a slot, so at most that many bodies are held at once
+            try:
+                body = await self._read_body(request) if request.method == "POST" else b""
+                statement = self._statement(request, user, body)
+            except Refusal as refusal:
+                await self._error(send, refusal.error, status_of(refusal.error.code), query_id)
+                return
             await self._run(request, send, statement, query_id)
         finally:
-            self._slots.release()
+            self._slots[pool].release()
 
     async def _run(self, request: Request, send: Send, statement: Statement, query_id: str) -> None:
         limiter = self._limiter
