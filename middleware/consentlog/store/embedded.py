@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 import clickhouse_connect
@@ -28,10 +28,11 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from consentlog.exceptions import StoreError, StoreLockedError
 from consentlog.store import ownership
 from consentlog.store.client import ClientStore
-from consentlog.store.serving.app import ClickHouseInterface, Limits
-from consentlog.store.serving.engine import Engine
 from consentlog.store.serving.server import BackgroundServer, bind, parse_listen
 from consentlog.store.serving.users import WRITER, Users, store_users
+
+if TYPE_CHECKING:
+    from consentlog.store.serving.app import Limits
 
 SCHEME = "chdb:"
 TAKEOVER_SECONDS = 15.0  # how long a guest waits for a new owner to serve the store
@@ -55,7 +56,7 @@ class Serving:
     listen: str = ""  # HOST:PORT; '' = loopback, a free port
     writer_password: str = field(default="", repr=False)  # '' = the store's generated one
     analyst_password: str = field(default="", repr=False)
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits | None = None  # None: the interface's defaults
     tls_certfile: str = ""  # https instead of http (consentlog serve --tls-cert)
     tls_keyfile: str = ""
 
@@ -80,15 +81,23 @@ _calling_owner = threading.local()  # set while a guest's call goes to the owner
 
 
 class _QuietOnTakeover(logging.Filter):
-    """clickhouse-connect warns of every dropped connection; a guest whose owner went
-    away handles that itself (it reconnects), so the warning is noise in the site's log."""
+    """clickhouse-connect (and urllib3 under it) warns of every dropped connection, one
+    with a traceback; a guest whose owner went away handles that itself (it reconnects,
+    and a call that still fails raises to its caller), so the warnings are noise in the
+    site's log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not getattr(_calling_owner, "active", False)
 
 
-# (a filter applies to the logger it is on: this is the one that warns)
-logging.getLogger("clickhouse_connect.driver._backend.http_sync").addFilter(_QuietOnTakeover())
+# (a filter applies to the logger it is on: these are the ones that warn — a dropped
+# request, an answer cut short mid-stream, urllib3's own retry of a refused connection)
+for _logger in (
+    "clickhouse_connect.driver._backend.http_sync",
+    "clickhouse_connect.driver.httputil",
+    "urllib3.connectionpool",
+):
+    logging.getLogger(_logger).addFilter(_QuietOnTakeover())
 
 
 def _reachable(host: str) -> str:
@@ -150,10 +159,18 @@ class EmbeddedStore(ClientStore):
                 path, serving.writer_password, serving.analyst_password
             )
             host, port = parse_listen(serving.listen)
+            # Imported here, by the process that becomes the owner, never at import:
+            # importing chdb starts chDB's thread pool, and a process forked after that
+            # (gunicorn --preload imports the site in the master) has none of those
+            # threads, so its chDB hangs when it opens the store.
+            from consentlog.store.serving.app import ClickHouseInterface, Limits
+            from consentlog.store.serving.engine import Engine
+
+            limits = serving.limits or Limits()
             interface = ClickHouseInterface(
-                Engine(path, max_execution_time=serving.limits.max_execution_time),
+                Engine(path, max_execution_time=limits.max_execution_time),
                 self.users,
-                serving.limits,
+                limits,
             )
             server = BackgroundServer(
                 interface,
@@ -202,17 +219,21 @@ class EmbeddedStore(ClientStore):
 
     def _call(self, work: Any) -> Any:
         with self._lock:
-            _calling_owner.active = self.role == "guest"
+            # quiet through connecting, the call, reconnecting and the retry (an owner's
+            # own calls go to chDB in process and reach none of the filtered loggers)
+            outer = getattr(_calling_owner, "active", False)
+            _calling_owner.active = True
             try:
+                try:
+                    return work(self.client())
+                except OperationalError:
+                    if self.role != "guest":
+                        raise
+                # the owner went away mid-call: find (or become) the new one, then once more
+                self._drop_client()
                 return work(self.client())
-            except OperationalError:
-                if self.role != "guest":
-                    raise
             finally:
-                _calling_owner.active = False
-            # the owner went away mid-call: find (or become) the new one, then once more
-            self._drop_client()
-            return work(self.client())
+                _calling_owner.active = outer
 
     @property
     def address(self) -> tuple[str, int] | None:
