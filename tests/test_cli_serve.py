@@ -58,13 +58,16 @@ def _wait_for(url: str, timeout: float = 60.0) -> None:
 
 
 class Served:
-    def __init__(self, process: subprocess.Popen[str], base: str, store: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[str], base: str, store: Path, head: str = ""
+    ) -> None:
         self.process, self.base, self.store = process, base, store
+        self.head = head  # what it printed before the test began
 
     def stop(self) -> tuple[int, str, str]:
         self.process.send_signal(signal.SIGTERM)
         out, err = self.process.communicate(timeout=60)
-        return self.process.returncode, out, err
+        return self.process.returncode, self.head + out, err
 
 
 @pytest.fixture
@@ -79,7 +82,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
         env=cli_env(),
     )
     base = f"http://127.0.0.1:{port}"
-    _wait_for(base + "/ping")
+    assert process.stdout is not None
+    # the first line comes once the store is migrated and served (/ping answers earlier)
+    assert process.stdout.readline().startswith("serving chdb:")
     yield Served(process, base, store)
     if process.poll() is None:
         process.kill()
