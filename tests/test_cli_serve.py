@@ -96,6 +96,8 @@ def test_serve_answers_as_clickhouse_does_and_shows_generated_passwords_once(
 ) -> None:
     """`/ping` is `Ok.`; the generated passwords are printed once and kept 0600; the analyst
     reads but cannot write; SIGTERM stops it cleanly; a second start prints none."""
+    assert served.process.stdout is not None
+    shown = served.process.stdout.readline()  # after the "serving …" line
     assert (200, "Ok.\n") == _get(served.base + "/ping")
     passwords = json.loads((served.store / CREDENTIALS_FILE).read_text())
     assert 0o600 == stat.S_IMODE((served.store / CREDENTIALS_FILE).stat().st_mode)
@@ -117,8 +119,9 @@ def test_serve_answers_as_clickhouse_does_and_shows_generated_passwords_once(
     code, out, err = served.stop()
     assert 0 == code
     assert "" == err
-    assert passwords["consentlog"] in out
-    assert passwords["analyst"] in out
+    assert "consentlog serve: stopped" in out
+    assert passwords["consentlog"] in shown
+    assert passwords["analyst"] in shown
     port = _free_port()
     again = subprocess.Popen(
         [
