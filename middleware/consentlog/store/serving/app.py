@@ -389,7 +389,9 @@ class ClickHouseInterface:
     async def _run(self, request: Request, send: Send, statement: Statement, query_id: str) -> None:
         limiter = self._limiter
         try:
-            timezone = await anyio.to_thread.run_sync(self.engine.timezone, limiter=limiter)
+            timezone = self.engine.known_timezone
+            if timezone is None:
+                timezone = await anyio.to_thread.run_sync(self.engine.timezone, limiter=limiter)
             answer: Answer = await anyio.to_thread.run_sync(
                 self.engine.execute, statement, limiter=limiter
             )
@@ -414,7 +416,9 @@ class ClickHouseInterface:
             async with anyio.create_task_group() as group:
                 group.start_soon(_cancel_on_disconnect, request.receive, answering)
                 try:
-                    async with contextlib.aclosing(self._encoded(answer.chunks, encoding)) as body:
+                    async with contextlib.aclosing(
+                        self._encoded(answer.chunks, encoding, answer.close is not None)
+                    ) as body:
                         async for chunk in body:
                             await send(
                                 {"type": "http.response.body", "body": chunk, "more_body": True}
@@ -427,12 +431,18 @@ class ClickHouseInterface:
                     group.cancel_scope.cancel()
 
     async def _encoded(
-        self, chunks: Iterator[bytes], encoding: str | None
+        self, chunks: Iterator[bytes], encoding: str | None, streamed: bool = True
     ) -> AsyncGenerator[bytes, None]:
         """The answer's blocks, read off the event loop, compressed when asked; an error
         after the first block is written into the body, as a server does."""
         compress, finish = compression.compressor(encoding) if encoding else (None, None)
         done = object()
+        if streamed is False:  # all in memory already: no need to leave the event loop
+            for block in chunks:
+                yield compress(block) if compress is not None else block
+            if finish is not None:
+                yield finish()
+            return
         while True:
             try:
                 chunk: Any = await anyio.to_thread.run_sync(

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import chdb
-
 from consentlog.store.serving.native import (
     REVISION_WITH_CUSTOM_SERIALIZATION,
     Unsupported,
@@ -212,9 +210,17 @@ class Engine:
 
     def _open(self) -> Any:
         try:
+            import chdb  # here, not at import: importing chdb starts its threads, and a
+            # process that forks after importing this module must not inherit them
+
             return chdb.connect(self.connection_string)  # type: ignore[no-untyped-call]
         except Exception as exc:
             raise engine_error(exc) from None
+
+    @property
+    def known_timezone(self) -> str | None:
+        """The time zone once ``timezone()`` has asked the engine (no engine call)."""
+        return self._timezone
 
     def timezone(self) -> str:
         """The engine's time zone, for ``X-ClickHouse-Timezone``."""
@@ -230,35 +236,37 @@ class Engine:
             return self._timezone
 
     def _prepare(self, handle: Any, statement: Statement) -> None:
-        def run(sql: str) -> None:
-            try:
-                handle.query(sql, "TSV")
-            except Exception as exc:
-                raise engine_error(exc) from None
-
-        for name, value in SERVER_DEFAULTS.items():
-            run(f"SET {name} = {value}")
-        if statement.database:
-            if not _DATABASE_NAME.match(statement.database):
-                raise EngineError(
-                    81, f"Database {statement.database!r} does not exist", "UNKNOWN_DATABASE"
-                )
-            run(f"USE `{statement.database}`")
+        """The session, in one ``SET`` (each is a round trip into the engine): the
+        server's defaults, the request's settings, the time cap, no ``Python()``, and
+        last the user's ``readonly`` level."""
+        assignments = [f"{name} = {value}" for name, value in SERVER_DEFAULTS.items()]
         for name, value in statement.settings.items():
             if not _SETTING_NAME.match(name):
                 raise EngineError(115, f"Unknown setting '{name[:100]}'", "UNKNOWN_SETTING")
-            run(f"SET {name} = {_quote(value)}")
+            assignments.append(f"{name} = {_quote(value)}")
         asked = statement.settings.get("max_execution_time", "")
         try:
             within_cap = 0 < float(asked) <= self.max_execution_time
         except ValueError:
             within_cap = False
         if not within_cap:
-            run(f"SET max_execution_time = {self.max_execution_time}")
+            assignments.append(f"max_execution_time = {self.max_execution_time}")
         # Python() would read objects of this very process: no client may name them
-        run("SET allow_python_table_function = 0")
+        assignments.append("allow_python_table_function = 0")
         if statement.readonly:
-            run(f"SET readonly = {int(statement.readonly)}")
+            assignments.append(f"readonly = {int(statement.readonly)}")
+        try:
+            handle.query("SET " + ", ".join(assignments), "TSV")
+            if statement.database:
+                if not _DATABASE_NAME.match(statement.database):
+                    raise EngineError(
+                        81, f"Database {statement.database!r} does not exist", "UNKNOWN_DATABASE"
+                    )
+                handle.query(f"USE `{statement.database}`", "TSV")
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise engine_error(exc) from None
 
     def execute(self, statement: Statement) -> Answer:
         """Run one statement; ``EngineError`` when the engine refuses it."""
@@ -368,16 +376,25 @@ class Engine:
                 close()
 
         iterator = blocks()
+        head: list[bytes] = []
+        done = object()
         try:
-            first = next(iterator, b"")
+            # the first two blocks are read here: a refusal still gets an error status,
+            # and an answer of one block (most) is answered whole, with no more hops
+            for _ in range(2):
+                block = next(iterator, done)
+                if block is done:
+                    break
+                head.append(block)  # type: ignore[arg-type]
         except Exception as exc:
             close()
             raise engine_error(exc) from None
+        summary = _summary(None, time.perf_counter() - started)
+        if block is done:
+            return Answer(output, iter(head), summary)
 
         def chained() -> Iterator[bytes]:
-            if first:
-                yield first
+            yield from head
             yield from iterator
 
-        summary = _summary(None, time.perf_counter() - started)
         return Answer(output, chained(), summary, close)
