@@ -50,6 +50,23 @@ def test_an_issued_id_verifies_for_its_kind_and_consent_only() -> None:
     ]
 
 
+def test_a_verified_id_is_remembered_and_only_a_verified_one() -> None:
+    """A returning visitor's id is verified once, then remembered for its kind and consent
+    id only; ids that do not verify are never remembered, however many come."""
+    signer = IdentifierSigner(KEYS)
+    vid = signer.issue("visitor", "consent-a")
+    assert signer.verify(vid, "visitor", "consent-a")
+    assert 1 == len(signer._verified)
+    assert [True, False, False] == [
+        signer.verify(vid, "visitor", "consent-a"),  # from memory
+        signer.verify(vid, "session", "consent-a"),
+        signer.verify(vid, "visitor", "consent-b"),
+    ]
+    for n in range(1000):
+        assert not signer.verify(f"{'A' * 22}.{n:022d}", "visitor", "consent-a")
+    assert 1 == len(signer._verified)
+
+
 def test_ids_survive_a_key_rotation_but_not_a_foreign_key() -> None:
     """An id issued with an older key still verifies once a newer key is added; one
     issued with a key the site never had does not."""

@@ -5,6 +5,10 @@ and to the consent id of the decision they were issued with (a key derived from 
 newest secret key; every key verifies). A ``cl_vid`` set by hand, tossed from a sibling
 subdomain or copied without the consent cookie it belongs to does not verify, so it is
 replaced, never adopted — and never opens the visitor's stored data.
+
+A returning visitor sends the same ids on every page, so an id that verified is
+remembered (bounded, and only ids that verified: a stranger's junk never takes the room
+of the visitors who come back).
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import secrets
 from collections.abc import Sequence
 from typing import Literal
 
+from consentlog.consent.cache import BoundedCache
+
 Kind = Literal["visitor", "session"]
 
+_VERIFIED_ENTRIES = 65_536  # visitors whose ids a process remembers
+_VERIFIED_BYTES = 16 * 1024 * 1024
 _SHAPE = re.compile(r"[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{22}")
 
 
@@ -33,6 +41,9 @@ class IdentifierSigner:
         self._keys = [
             hashlib.sha256(b"consentlog.identifier" + key.encode()).digest() for key in secret_keys
         ]
+        self._verified: BoundedCache[tuple[str, str, str], bool] = BoundedCache(
+            _VERIFIED_ENTRIES, _VERIFIED_BYTES
+        )
 
     def _mac(self, key: bytes, kind: Kind, nonce: str, consent_id: str) -> str:
         message = f"{kind}|{nonce}|{consent_id}".encode("utf-8", "surrogateescape")
@@ -45,10 +56,18 @@ class IdentifierSigner:
 
     def verify(self, value: str | None, kind: Kind, consent_id: str | None) -> bool:
         """True if ``value`` is an id of ``kind`` this server issued with ``consent_id``."""
-        if not value or not consent_id or _SHAPE.fullmatch(value) is None:
+        if not value or not consent_id:
+            return False
+        memo = (kind, value, consent_id)
+        if self._verified.get(memo):
+            return True
+        if _SHAPE.fullmatch(value) is None:
             return False
         nonce, _, mac = value.partition(".")
-        return any(
+        verified = any(
             hmac.compare_digest(mac, self._mac(key, kind, nonce, consent_id))
             for key in reversed(self._keys)
         )
+        if verified:
+            self._verified.put(memo, True, 64 + len(value) + len(consent_id))
+        return verified
