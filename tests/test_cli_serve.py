@@ -221,3 +221,13 @@ def test_serve_refuses_a_server_url(tmp_path: Path) -> None:
     )
     assert 1 == done.returncode
     assert "serves an embedded store" in done.stderr
+
+
+def test_loopback_is_an_address_not_a_prefix() -> None:
+    """Only loopback addresses (and localhost) count as loopback; a name that starts with
+    127. does not."""
+    from consentlog.store.serving.server import is_loopback
+
+    assert [True, True, True, False, False] == [
+        is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "127.evil.example", "0.0.0.0")
+    ]

@@ -86,3 +86,16 @@ def test_a_live_writer_replays_what_another_process_spooled(
         writer.stop()
     assert (["count()"], [(3,)]) == store.query(f"SELECT count() FROM {database}.page_requests")
     assert [] == other.files()
+
+
+def test_spool_files_are_private(tmp_path: Path) -> None:
+    """A spool directory is 0700 (even one that existed wider) and its files 0600: they
+    hold visitors' ids and pages."""
+    import stat
+
+    directory = tmp_path / "spool"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    written = Spool(directory).write(_batch("v1"))
+    assert 0o700 == stat.S_IMODE(directory.stat().st_mode)
+    assert 0o600 == stat.S_IMODE(written.stat().st_mode)

@@ -188,7 +188,8 @@ def test_a_stale_owner_file_does_not_stop_a_new_owner(tmp_path: Path) -> None:
 
 def test_a_forked_child_never_inherits_the_store(tmp_path: Path) -> None:
     """A child forked from an owner (gunicorn --preload) closes its copy of the lock and is
-    a guest of its parent, with its own connection."""
+    a guest of its parent, with its own connection — even through the store object it
+    inherited, which would otherwise write into its own copy of the parent's engine."""
     script = textwrap.dedent(
         """
         import os, sys
@@ -200,9 +201,11 @@ def test_a_forked_child_never_inherits_the_store(tmp_path: Path) -> None:
             child = open_store(sys.argv[1])
             print("child", child is store, child.role or "-", flush=True)
             print("child", child.query("SELECT 7")[1][0][0], child.role, flush=True)
+            store.command("CREATE TABLE default.f (x UInt8) ENGINE = MergeTree ORDER BY x")
+            store.command("INSERT INTO default.f VALUES (42)")  # the parent's own object
             os._exit(0)
         os.waitpid(pid, 0)
-        print("parent", store.role, flush=True)
+        print("parent", store.role, store.query("SELECT x FROM default.f")[1], flush=True)
         """
     )
     done = subprocess.run(
@@ -213,7 +216,7 @@ def test_a_forked_child_never_inherits_the_store(tmp_path: Path) -> None:
         check=False,
     )
     assert 0 == done.returncode, done.stderr
-    assert ["child False -", "child 7 guest", "parent owner"] == done.stdout.split("\n")[:3]
+    assert ["child False -", "child 7 guest", "parent owner [(42,)]"] == done.stdout.split("\n")[:3]
     assert "" == done.stderr
 
 
@@ -272,3 +275,35 @@ def test_a_guest_is_not_served_by_itself(tmp_path: Path) -> None:
     assert not (directory / ownership.OWNER_FILE).exists()
     assert not ownership.owns(directory)
     assert time.time() > 0
+
+
+def test_an_idle_child_of_a_killed_owner_does_not_keep_the_store(tmp_path: Path) -> None:
+    """The owner forks a child that never uses the store and is then killed: the child
+    holds neither chDB's lock nor the listener, so the next process owns the store."""
+    directory = tmp_path / "store"
+    script = textwrap.dedent(
+        """
+        import os, sys, time
+        from consentlog.store import open_store
+        open_store(sys.argv[1]).query("SELECT 1")
+        child = os.fork()
+        if child == 0:
+            time.sleep(60)
+            os._exit(0)
+        print(child, flush=True)
+        time.sleep(60)
+        """
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script, f"chdb://{directory}"], stdout=subprocess.PIPE, text=True
+    )
+    assert owner.stdout is not None
+    child = int(owner.stdout.readline())
+    try:
+        owner.kill()
+        owner.wait(10)
+        taken = _start_owner(directory)  # asserts that it became the owner
+        taken.kill()
+        taken.wait(10)
+    finally:
+        os.kill(child, signal.SIGKILL)

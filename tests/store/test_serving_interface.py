@@ -477,7 +477,10 @@ def test_what_chdb_lets_a_readonly_user_do_and_a_server_does_not_is_refused(
             f"SELECT `file`('{secret}')",
             f"SELECT arrayMap(x -> \"file\"(x), ['{secret}'])",
             f"SELECT * FROM file('{secret}', 'LineAsString')",
+            f"SELECT `\\x66ile`('{secret}')",  # ClickHouse un-escapes quoted names
+            f"SELECT \"fi\\x6ce\"('{secret}')",
             "KILL QUERY WHERE 1",
+            "SYSTEM STOP MERGES",
         ):
             answer = http.post("/", content=query)
             assert_refused(answer, 403, 497, "ACCESS_DENIED")
@@ -553,6 +556,18 @@ def small(store: Store, database: str) -> Iterator[Served]:
     )
     with own_interface(store, database, limits) as interface:
         yield interface
+
+
+def test_sql_over_max_query_size_is_refused_before_it_is_scanned(here: Served) -> None:
+    """More than 256 KiB of SQL is refused (code 62) at once, as a server's
+    max_query_size does; an analyst's body over 1 MiB is refused unread (413)."""
+    with here.client() as http:
+        long_sql = http.post("/", content=b"SELECT 1 -- " + b"x" * 300_000)
+    assert_refused(long_sql, 400, 62, "SYNTAX_ERROR")
+    assert "Max query size exceeded" in long_sql.text
+    with here.client(analyst=True) as http:
+        big = http.post("/", content=b"SELECT 1 -- " + b"x" * (1024 * 1024 + 10))
+    assert_refused(big, 413, 229, "QUERY_IS_TOO_LARGE")
 
 
 def test_a_body_over_the_bound_is_413(small: Served) -> None:

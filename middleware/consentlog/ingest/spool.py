@@ -186,7 +186,7 @@ class Spool:
 
     def write(self, batch: Batch) -> Path:
         """Store ``batch`` durably; return its file."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        _private_directory(self.directory)
         name = f"{time.time_ns():020d}{next(self._sequence) % 1000:03d}-{batch.token}{SUFFIX}"
         final = self.directory / name
         self._replace(final, encode(batch))
@@ -202,7 +202,7 @@ class Spool:
     def replaying(self, *, wait: bool = False) -> Iterator[bool]:
         """Hold the directory's replay lock for the ``with`` block; yields False (without
         waiting, unless ``wait``) when another process or writer holds it."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        _private_directory(self.directory)
         descriptor = os.open(
             self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
         )
@@ -237,7 +237,7 @@ class Spool:
 
     def quarantine(self, path: Path) -> Path:
         """Move a bad file aside, out of the replay order; return its new place."""
-        self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+        _private_directory(self.quarantine_dir)
         target = self.quarantine_dir / path.name
         path.replace(target)
         return target
@@ -249,7 +249,8 @@ class Spool:
     def _replace(self, path: Path, data: bytes) -> None:
         """Write ``data`` over ``path`` whole or not at all (aside, fsync, rename)."""
         temporary = path.with_name(f"{path.name}.{os.getpid()}{TEMPORARY}")
-        with open(temporary, "wb") as handle:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -336,6 +337,15 @@ class Spool:
             sum(1 for _ in self.quarantine_dir.iterdir()) if self.quarantine_dir.is_dir() else 0
         )
         return SpoolStats(len(files), sum(p.stat().st_size for p in files), quarantined)
+
+
+def _private_directory(directory: Path) -> None:
+    """Make ``directory`` readable by this user only (a spool file holds visitors' ids and
+    pages); its parents are the operator's to choose, the directory itself shuts them out."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(OSError):
+        if directory.stat().st_mode & 0o077:
+            directory.chmod(0o700)
 
 
 def _running(pid: int) -> bool:

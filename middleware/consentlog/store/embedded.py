@@ -13,10 +13,13 @@ once more: inserts carry deduplication tokens, so a retried batch is written onc
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
+import ssl
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -100,6 +103,57 @@ for _logger in (
     logging.getLogger(_logger).addFilter(_QuietOnTakeover())
 
 
+_live_stores: weakref.WeakSet[EmbeddedStore] = weakref.WeakSet()
+_inherited: list[Any] = []  # a forked child's copies of its parent's clients, never closed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid > 0
+
+
+def _answers(owner: ownership.Owner) -> bool:
+    """Does the owner answer ``/ping`` within a few seconds (a stopped one does not)?"""
+    connection: http.client.HTTPConnection
+    if owner.scheme == "https":  # this machine's owner, by address: no certificate name
+        context = ssl._create_unverified_context()  # noqa: S323
+        connection = http.client.HTTPSConnection(owner.host, owner.port, timeout=3, context=context)
+    else:
+        connection = http.client.HTTPConnection(owner.host, owner.port, timeout=3)
+    try:
+        connection.request("GET", "/ping")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+def _make_private(path: Path) -> None:
+    """The store holds personal data: no one but this user may enter its directory."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+
+
+def _after_fork_in_child() -> None:
+    """A child forked from an owner closes what would keep the store from a new owner:
+    the listening socket it inherited (chDB's own locks: ``ownership``)."""
+    for store in list(_live_stores):
+        server = store._server
+        if server is not None:
+            with contextlib.suppress(OSError):
+                os.close(server.listener.detach())
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _reachable(host: str) -> str:
     """The address a process on this machine uses to reach a server listening on ``host``."""
     return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
@@ -116,6 +170,9 @@ class EmbeddedStore(ClientStore):
         self._server: BackgroundServer | None = None
         self.users: Users | None = None
         self.passwords_generated = False  # this process made the store's passwords
+        self._pid = os.getpid()  # the process that connected (a forked child must not use it)
+        self._owner_pid = 0  # a guest's owner
+        _live_stores.add(self)
 
     @property
     def description(self) -> str:
@@ -126,6 +183,8 @@ class EmbeddedStore(ClientStore):
         path = self.path
         assert path is not None
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_private(path)
+        self._pid = os.getpid()
         deadline = time.monotonic() + TAKEOVER_SECONDS
         while True:
             if ownership.take(path):
@@ -135,6 +194,7 @@ class EmbeddedStore(ClientStore):
                 client = self._guest_client(owner)
                 if client is not None:
                     self.role = "guest"
+                    self._owner_pid = owner.pid
                     return client
             if time.monotonic() > deadline:
                 raise StoreLockedError(
@@ -201,6 +261,8 @@ class EmbeddedStore(ClientStore):
         return client
 
     def _guest_client(self, owner: ownership.Owner) -> Any:
+        if not _answers(owner):
+            return None  # stopped, hung or not serving yet: look again, until the deadline
         try:
             return clickhouse_connect.get_client(
                 host=owner.host,
@@ -212,7 +274,8 @@ class EmbeddedStore(ClientStore):
                 verify=False,  # this machine's owner, by address, not by certificate name
                 autogenerate_session_id=False,
                 connect_timeout=2,
-                send_receive_timeout=300,
+                # a query is capped at 60 s by the owner: more means the owner is stuck
+                send_receive_timeout=90,
             )
         except Exception:
             return None  # the owner is going or not serving yet: look again
@@ -224,6 +287,10 @@ class EmbeddedStore(ClientStore):
             outer = getattr(_calling_owner, "active", False)
             _calling_owner.active = True
             try:
+                if self._pid != os.getpid():
+                    self._forget_parents()  # a forked child: its parent's connection is not its own
+                if self.role == "guest" and not _running(self._owner_pid):
+                    self._drop_client()  # the owner died: never send the password to its port
                 try:
                     return work(self.client())
                 except OperationalError:
@@ -234,6 +301,22 @@ class EmbeddedStore(ClientStore):
                 return work(self.client())
             finally:
                 _calling_owner.active = outer
+
+    def _forget_parents(self) -> None:
+        """After a fork: the parent's chDB, server and connection are not this process's;
+        drop them unclosed and connect afresh (as the parent's guest)."""
+        if self._client is not None:
+            # never closed here: closing would shut down the parent's engine from this
+            # copy of it; kept referenced so that no finalizer does so at exit either
+            release = getattr(getattr(self._client, "_backend", None), "_release", None)
+            if release is not None:
+                with contextlib.suppress(Exception):
+                    release.detach()
+            _inherited.append(self._client)
+        self._client = None
+        self._server = None
+        self.role = ""
+        self._pid = os.getpid()
 
     @property
     def address(self) -> tuple[str, int] | None:

@@ -129,10 +129,27 @@ def _after_fork_in_child() -> None:
     global _inherited
     if _held:
         _inherited = True
+    for directory in _held:
+        _close_descriptors_into(directory)
     for descriptor in _held.values():
         with contextlib.suppress(OSError):
             os.close(descriptor)
     _held.clear()
+
+
+def _close_descriptors_into(directory: Path) -> None:
+    """Close this process's descriptors of files in ``directory`` — in a forked child,
+    chDB's lock on ``<store>/status`` among them, which would keep any new owner out for as
+    long as the child lives (Linux: read from ``/proc/self/fd``)."""
+    prefix = f"{directory}{os.sep}"
+    try:
+        entries = os.listdir("/proc/self/fd")
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError, ValueError):
+            if os.readlink(f"/proc/self/fd/{entry}").startswith(prefix):
+                os.close(int(entry))
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -160,6 +160,9 @@ class Limits:
     max_execution_time: int = 60  # seconds, the cap on every query
 
 
+ANALYST_MAX_BODY = 1024 * 1024  # bytes: the read-only user sends queries, not batches
+
+
 class Refusal(Exception):
     """An answer that is an error, before any engine work."""
 
@@ -266,8 +269,10 @@ class ClickHouseInterface:
             )
         return user
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: Request, user: User) -> bytes:
         limit = self.limits.max_body_bytes
+        if user.readonly:  # a query, never a batch: ClickHouse's max_query_size and some
+            limit = min(limit, ANALYST_MAX_BODY)
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         inflate = None
         if encoding not in ("", "identity"):
@@ -377,7 +382,7 @@ class ClickHouseInterface:
         try:
             # the body is read in a slot, so at most that many bodies are held at once
             try:
-                body = await self._read_body(request) if request.method == "POST" else b""
+                body = await self._read_body(request, user) if request.method == "POST" else b""
                 statement = self._statement(request, user, body)
             except Refusal as refusal:
                 await self._error(send, refusal.error, status_of(refusal.error.code), query_id)

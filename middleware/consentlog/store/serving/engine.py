@@ -62,6 +62,14 @@ STREAMED_FORMATS = frozenset(
     }
 )
 
+MAX_QUERY_SIZE = 262_144  # bytes of SQL, as a server's max_query_size default
+# The read-only user's share of the serving machine: it may not take the site down.
+ANALYST_LIMITS: dict[str, str] = {
+    "max_memory_usage": str(4 * 1024**3),
+    "max_result_bytes": str(1024**3),
+    "result_overflow_mode": "'throw'",
+    "allow_introspection_functions": "0",
+}
 STREAMED_STATEMENTS = frozenset({"SELECT", "WITH"})  # chDB streams queries, not commands
 
 _SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -126,9 +134,11 @@ def _check_sandbox(scanned: Scanned) -> None:
             "analyst: Not enough privileges: file() reads files of the serving machine",
             "ACCESS_DENIED",
         )
-    if scanned.keyword == "KILL":
+    if scanned.keyword in ("KILL", "SYSTEM"):
         raise EngineError(
-            497, "analyst: Not enough privileges: KILL stops other users' queries", "ACCESS_DENIED"
+            497,
+            f"analyst: Not enough privileges: {scanned.keyword} acts on the whole server",
+            "ACCESS_DENIED",
         )
 
 
@@ -253,6 +263,8 @@ class Engine:
             assignments.append(f"max_execution_time = {self.max_execution_time}")
         # Python() would read objects of this very process: no client may name them
         assignments.append("allow_python_table_function = 0")
+        if statement.readonly == 1:
+            assignments.extend(f"{name} = {value}" for name, value in ANALYST_LIMITS.items())
         if statement.readonly:
             assignments.append(f"readonly = {int(statement.readonly)}")
         try:
@@ -270,7 +282,18 @@ class Engine:
 
     def execute(self, statement: Statement) -> Answer:
         """Run one statement; ``EngineError`` when the engine refuses it."""
-        scanned = scan(statement.query)
+        query = statement.query
+        # ClickHouse's max_query_size: the SQL is bounded (and so is the time scanning it
+        # takes); an INSERT's data after FORMAT X is not SQL, and may be larger
+        scanned = scan(query[:MAX_QUERY_SIZE])
+        sql_end = scanned.data_offset if scanned.data_offset is not None else len(query)
+        if sql_end > MAX_QUERY_SIZE:
+            raise EngineError(
+                62,
+                f"Syntax error: Max query size exceeded ({MAX_QUERY_SIZE} bytes; the data of "
+                "an INSERT … FORMAT X may be larger)",
+                "SYNTAX_ERROR",
+            )
         if scanned.statements > 1:
             raise EngineError(62, "Syntax error (Multi-statements are not allowed)", "SYNTAX_ERROR")
         if not scanned.keyword:

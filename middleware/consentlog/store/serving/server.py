@@ -7,6 +7,7 @@ found by the operating system — before anyone is told where to connect.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -28,8 +29,14 @@ def parse_listen(listen: str, default_host: str = "127.0.0.1") -> tuple[str, int
 
 
 def is_loopback(host: str) -> bool:
-    """Does ``host`` only accept connections from this machine?"""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """Does ``host`` only accept connections from this machine? (An address, or
+    ``localhost``; a name that merely starts with ``127.`` is not one.)"""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -50,6 +57,14 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
+MAX_CONNECTIONS = 1024  # beyond, uvicorn answers 503 at once
+
+
+# uvicorn warns of every malformed request it is sent; anyone on the machine can send
+# those to an owner, and the owner's stderr is the site's log: errors only.
+logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+
+
 def _config(app: Any, **options: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -58,6 +73,9 @@ def _config(app: Any, **options: Any) -> uvicorn.Config:
         log_config=None,
         log_level=logging.WARNING,
         timeout_graceful_shutdown=10,
+        ws="none",  # HTTP only: no WebSocket upgrade to answer (or warn about)
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=5,
         **options,
     )
 

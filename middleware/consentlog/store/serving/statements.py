@@ -145,8 +145,10 @@ def scan(text: bytes) -> Scanned:
         skipped = _skip_literal(text, i)
         if skipped is not None:
             quoted = text[i:skipped]
-            # a quoted identifier can name a function too: `file`(…), "file"(…), “file”(…)
-            name_before = quoted.strip(b'`"\xe2\x80\x9c\x9d').lower().decode("utf-8", "replace")
+            # a quoted identifier can name a function too: `file`(…), "file"(…), “file”(…),
+            # with escapes (`\x66ile`): a name with a backslash counts as file, to be sure
+            inner = quoted.strip(b'`"\xe2\x80\x9c\x9d')
+            name_before = "file" if b"\\" in inner else inner.lower().decode("utf-8", "replace")
             i = skipped
             expect_format_name = False
             previous_word = ""

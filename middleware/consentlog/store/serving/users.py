@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from consentlog.exceptions import StoreError
+
 CREDENTIALS_FILE = "consentlog-credentials.json"
 WRITER = "consentlog"
 ANALYST = "analyst"
@@ -54,12 +56,17 @@ def write_private(target: Path, text: str) -> None:
     temporary = target.with_name(f".{target.name}.{os.getpid()}.writing")
     with contextlib.suppress(FileNotFoundError):
         temporary.unlink()
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:  # a full disk: no half-written secret left behind
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def stored_passwords(directory: Path) -> tuple[dict[str, str], bool]:
