@@ -14,7 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from consentlog.analytics.rollup import roll_up
-from consentlog.exceptions import first_line
+from consentlog.ingest.redact import store_error
 from consentlog.ingest.writer import Writer
 
 log = structlog.get_logger("consentlog.analytics.schedule")
@@ -37,4 +37,4 @@ class RollupSchedule:
             writer.ensure_prepared()
             roll_up(writer.store, writer.database)
         except Exception as exc:  # a failed rollup only makes reports read raw rows
-            log.warning("rollup_failed", error=first_line(exc))
+            log.warning("rollup_failed", error=store_error(exc))  # code and name only

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from consentlog.asgi.core import ConsentCore
 from consentlog.consent.visit import Visit
 from consentlog.exceptions import first_line
+from consentlog.ingest.redact import store_error
 from consentlog.ingest.spool import default_spool_dir
 from consentlog.ingest.writer import Writer
 from consentlog.privacy.pending import ErasureHook, PendingErasures, pending_for
@@ -174,7 +175,7 @@ async def _bounded(work: Callable[[], T]) -> T | None:
         try:
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
         except Exception as exc:  # a visitor's request never fails because of storage
-            log.warning("store_not_answering", error=first_line(exc))
+            log.warning("store_not_answering", error=store_error(exc))
             return None
     log.warning("store_not_answering", error=f"no answer within {STORE_WAIT} s")
     return None

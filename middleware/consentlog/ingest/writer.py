@@ -243,7 +243,7 @@ class Writer:
             try:
                 hook(self)
             except Exception as exc:  # a hook's failure must not stop the events
-                log.warning("writer_hook_failed", hook=type(hook).__name__, error=first_line(exc))
+                log.warning("writer_hook_failed", hook=type(hook).__name__, error=store_error(exc))
 
     def _write_queue(self, full_batches_only: bool) -> None:
         """Insert the queue batch by batch, enriching the next batch while the previous
