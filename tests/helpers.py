@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime
 import os
 import random
+import socket
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -77,6 +79,26 @@ def set_cookies(response: Any) -> dict[str, str]:
 
 def tmp_store_dir(tmp_path: Path) -> str:
     return f"chdb://{tmp_path / 'store'}"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 60.0) -> None:
+    """Return once ``url`` answers; raise the last error after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def cli_env() -> dict[str, str]:

@@ -7,22 +7,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from consentlog.store.schema import MIGRATIONS
-from tests.helpers import cli_env
+from tests.helpers import cli_env, free_port, wait_for
 
 CLI = [sys.executable, "-m", "consentlog.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(args: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -37,23 +30,11 @@ def _run(args: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedPr
     )
 
 
-def _wait_for(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
     """`consentlog demo` serves pages into ./.consentlog; `sql` and `status` work while it
     runs (through the demo, which owns the store); after SIGTERM, `sql` reads them."""
-    port = _free_port()
+    port = free_port()
     demo = subprocess.Popen(
         [*CLI, "demo", "--port", str(port)],
         cwd=tmp_path,
@@ -64,7 +45,7 @@ def test_demo_serves_logs_and_sql_reads_it(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_for(base + "/")
+        wait_for(base + "/")
         for path in ("/docs", "/pricing"):
             with urllib.request.urlopen(base + path) as response:
                 body = response.read().decode()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import signal
-import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,17 +16,11 @@ from pathlib import Path
 import pytest
 
 from consentlog.store.serving.users import CREDENTIALS_FILE
-from tests.helpers import cli_env
+from tests.helpers import cli_env, free_port, wait_for
 
 pytestmark = pytest.mark.slow  # each test starts processes that open chDB
 
 CLI = [sys.executable, "-m", "consentlog.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(
@@ -43,18 +35,6 @@ def _get(
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
-
-
-def _wait_for(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 class Served:
@@ -72,7 +52,7 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    port = _free_port()
+    port = free_port()
     store = tmp_path / "store"
     process = subprocess.Popen(
         [*CLI, "serve", "--clickhouse-url", f"chdb://{store}", "--listen", f"127.0.0.1:{port}"],
@@ -122,7 +102,7 @@ def test_serve_answers_as_clickhouse_does_and_shows_generated_passwords_once(
     assert "consentlog serve: stopped" in out
     assert passwords["consentlog"] in shown
     assert passwords["analyst"] in shown
-    port = _free_port()
+    port = free_port()
     again = subprocess.Popen(
         [
             *CLI,
@@ -137,7 +117,7 @@ def test_serve_answers_as_clickhouse_does_and_shows_generated_passwords_once(
         text=True,
         env=cli_env(),
     )
-    _wait_for(f"http://127.0.0.1:{port}/ping")
+    wait_for(f"http://127.0.0.1:{port}/ping")
     code, out, err = Served(again, "", served.store).stop()
     assert (0, "") == (code, err)
     assert passwords["analyst"] not in out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from typing import IO, Any
 import pytest
 
 from consentlog.demo.simulate import PROFILES, client_url, plan_visitors
-from tests.helpers import cli_env
+from tests.helpers import cli_env, free_port
 
 CLI = [sys.executable, "-m", "consentlog.cli"]
 USEFUL = {
@@ -70,12 +69,6 @@ def test_client_url() -> None:
     assert "http://localhost:9" == client_url("localhost", 9)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _lines(stream: IO[str]) -> queue.Queue[str]:
     """The lines of ``stream``, read by a thread, as they come."""
     lines: queue.Queue[str] = queue.Queue()
@@ -105,7 +98,7 @@ def _wait_for_summary(lines: queue.Queue[str], timeout: float) -> tuple[str, lis
 def test_demo_simulate_ranks_useful_pages_on_top(tmp_path: Path) -> None:
     """`demo --simulate 200`, then `report --json`: the pages designed useful score
     highest, /blog/larkspur-2-3 lowest."""
-    port = _free_port()
+    port = free_port()
     demo = subprocess.Popen(
         [*CLI, "demo", "--simulate", "200", "--port", str(port)],
         cwd=tmp_path,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import pytest
 
 from consentlog.ingest.writer import Writer
 from consentlog.testing import call, consent_cookie, http_scope, visitor_cookies
-from tests.helpers import MakeApp, cli_env, rows
+from tests.helpers import MakeApp, cli_env, free_port, rows
 
 pytestmark = pytest.mark.slow
 
@@ -62,15 +61,9 @@ def test_a_million_page_requests_become_a_million_rows(make_stored_app: MakeApp)
     assert 0 == app.writer.counters.dropped
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_sigterm_mid_stream_loses_nothing(tmp_path: Path) -> None:
     """Every page answered 200 before a SIGTERM is in the store after the server exits."""
-    port = _free_port()
+    port = free_port()
     env = cli_env()
     server = subprocess.Popen(
         [sys.executable, "-m", "consentlog.cli", "demo", "--port", str(port)],

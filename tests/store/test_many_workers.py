@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,7 +36,7 @@ import pytest
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.store.ownership import OWNER_FILE, Owner, read_owner
 from consentlog.testing import MemorySink, visitor_cookies
-from tests.helpers import HUMAN, ROOT, SECRET, cli_env, host_app
+from tests.helpers import HUMAN, ROOT, SECRET, cli_env, free_port, host_app
 
 APP = "tests.store.workers_app:app"
 PID_HEADER = "x-worker-pid"  # workers_app names the process that served each page
@@ -46,12 +45,6 @@ FLUSH_INTERVAL = 0.2  # seconds: the writers' cycle, and so the SIGKILL window
 # What no process's output may carry: chDB's own errors about its lock or engine, and
 # any Python traceback.
 FORBIDDEN = ("Cannot lock file", "EmbeddedServer", "DB::Exception", "Traceback")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _env(store: Path) -> dict[str, str]:
@@ -79,7 +72,7 @@ class Site:
     kind: str
     directory: Path
     preload: bool = False
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -17,7 +17,6 @@ import json
 import logging
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from consentlog.store.remote import RemoteStore
 from consentlog.store.schema import LATEST, MIGRATIONS, migrate, row_counts, schema_version
 from consentlog.testing import call, http_scope, visitor_cookies
 from tests.analytics.grafana import ALL_HOSTS, CONSTANTS, QUERIES, expand_macros
-from tests.helpers import DAY, SECRET, cli_env, generate, host_app
+from tests.helpers import DAY, SECRET, cli_env, free_port, generate, host_app
 
 pytestmark = pytest.mark.slow  # a served store, migrations and three CLI processes: ~25 s
 
@@ -84,12 +83,6 @@ class Served:
         return self.process.returncode
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_for_ping(served: Served, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -108,7 +101,7 @@ def _wait_for_ping(served: Served, timeout: float = 60.0) -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("served")
-    port = _free_port()
+    port = free_port()
     env = {
         **cli_env(),
         "CONSENTLOG_SERVE_PASSWORD": WRITER_PASSWORD,
@@ -342,7 +335,7 @@ def test_an_unreachable_server_is_one_store_error_without_a_driver_warning(
 ) -> None:
     """Nothing listening: one StoreError naming the address (IPv6 in brackets), no
     clickhouse-connect warning beside it, and never the password."""
-    store = RemoteStore(f"http://consentlog:secret-pw@[::1]:{_free_port()}")
+    store = RemoteStore(f"http://consentlog:secret-pw@[::1]:{free_port()}")
     with caplog.at_level(logging.WARNING), pytest.raises(StoreError) as refused:
         store.query("SELECT 1")
     assert str(refused.value).startswith(f"cannot reach ClickHouse at {store.description}: ")

@@ -41,6 +41,7 @@ from typing import Any
 from consentlog.exceptions import CorruptSpoolFile
 from consentlog.ingest.events import KINDS, ConsentRecord, Engagement, Event, PageRequest
 from consentlog.store import Store
+from consentlog.store.ownership import running
 
 VERSION = 2
 # The fields of version 1 files, as the events had them when that format was current.
@@ -223,7 +224,7 @@ class Spool:
         abandoned = []
         for path in self.directory.glob(f"*{TEMPORARY}"):
             pid = path.name[: -len(TEMPORARY)].rpartition(".")[2]
-            if not (pid.isdigit() and _running(int(pid))):
+            if not (pid.isdigit() and running(int(pid))):
                 abandoned.append(path)
         return abandoned
 
@@ -346,16 +347,6 @@ def _private_directory(directory: Path) -> None:
     with contextlib.suppress(OSError):
         if directory.stat().st_mode & 0o077:
             directory.chmod(0o700)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid != 0
 
 
 def default_spool_dir(store: Store, database: str) -> Path:

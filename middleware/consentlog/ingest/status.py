@@ -19,19 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from consentlog.ingest.writer import Writer
+from consentlog.store.ownership import running
 
 DIRECTORY = "status"
 KEEP_GONE = 24 * 3600.0  # seconds a gone process's figures stay
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StatusFile:
@@ -71,7 +62,7 @@ def prune(directory: Path) -> None:
     cutoff = time.time() - KEEP_GONE
     for path in directory.glob("*.json"):
         with contextlib.suppress(OSError, ValueError):
-            if path.stat().st_mtime < cutoff and not _running(int(path.stem)):
+            if path.stat().st_mtime < cutoff and not running(int(path.stem)):
                 path.unlink()
 
 
@@ -91,6 +82,6 @@ def read_status(spool_directory: Path) -> list[dict[str, Any]]:
         if not isinstance(figures, dict) or not isinstance(figures.get("pid"), int):
             continue
         same_host = figures.get("host") == here
-        figures["running"] = _running(figures["pid"]) if same_host else None
+        figures["running"] = running(figures["pid"]) if same_host else None
         found.append(figures)
     return sorted(found, key=lambda f: -float(f.get("at", 0)))

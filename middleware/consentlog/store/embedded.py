@@ -107,16 +107,6 @@ _live_stores: weakref.WeakSet[EmbeddedStore] = weakref.WeakSet()
 _inherited: list[Any] = []  # a forked child's copies of its parent's clients, never closed
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
-
-
 def _answers(owner: ownership.Owner) -> bool:
     """Does the owner answer ``/ping`` within a few seconds (a stopped one does not)?"""
     connection: http.client.HTTPConnection
@@ -289,7 +279,7 @@ class EmbeddedStore(ClientStore):
             try:
                 if self._pid != os.getpid():
                     self._forget_parents()  # a forked child: its parent's connection is not its own
-                if self.role == "guest" and not _running(self._owner_pid):
+                if self.role == "guest" and not ownership.running(self._owner_pid):
                     self._drop_client()  # the owner died: never send the password to its port
                 try:
                     return work(self.client())

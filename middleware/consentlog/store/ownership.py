@@ -46,13 +46,20 @@ class Owner:
 
     def alive(self) -> bool:
         """Is the process that wrote this still running (on this machine)?"""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # running, as another user
-        return True
+        return running(self.pid)
+
+
+def running(pid: int) -> bool:
+    """Is process ``pid`` running on this machine (as any user)?"""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # running, as another user
+    return True
 
 
 def take(directory: Path) -> bool:
