@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from consentlog.ingest.status import DIRECTORY, KEEP_GONE, prune, read_status
+from consentlog.ingest.status import DIRECTORY, KEEP_GONE, StatusFile, prune, read_status
+from consentlog.ingest.writer import Writer
+from consentlog.store import Store
 
 
 def _leave(directory: Path, pid: int, at: float, **figures: object) -> Path:
@@ -61,3 +63,15 @@ def test_damaged_files_are_skipped(tmp_path: Path) -> None:
     (directory / "1.json").write_text("{")
     (directory / "2.json").write_text('["not", "figures"]')
     assert [] == read_status(tmp_path)
+
+
+def test_the_status_hook_makes_a_private_spool_directory(
+    store: Store, database: str, tmp_path: Path
+) -> None:
+    """The first figures create the spool and status directories 0700: spool files will
+    follow them there."""
+    import stat
+
+    spool = tmp_path / "spool"
+    StatusFile()(Writer(store, database=database, spool_dir=spool))
+    assert [0o700, 0o700] == [stat.S_IMODE(p.stat().st_mode) for p in (spool, spool / DIRECTORY)]

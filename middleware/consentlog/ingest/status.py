@@ -45,7 +45,8 @@ class StatusFile:
             **writer.status(),
         }
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            writer.spool.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            directory.mkdir(exist_ok=True, mode=0o700)
             target = directory / f"{pid}.json"
             temporary = directory / f".{pid}.json.writing"
             temporary.write_text(json.dumps(figures))
