@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from consentlog.asgi.middleware import ConsentMiddleware
+from consentlog.store import embedded_path, ownership
 from tests.asgi.test_frameworks import django_app  # noqa: F401 - the fixture
 from tests.helpers import ROOT, MakeApp, cli_env
 
@@ -182,3 +183,21 @@ def test_django_under_uvicorn_sigterm_loses_nothing(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert [{"n": 20}] == json.loads(result.stdout)
+
+
+def test_shutdown_gives_the_embedded_store_up(make_stored_app: MakeApp) -> None:
+    """Lifespan shutdown, after the writer's last batch, closes the store the middleware
+    writes to: an embedded store's owner stops serving it and releases its lock then,
+    not at ``atexit`` (which a process ended by uvicorn's re-raised SIGTERM never runs),
+    so the next process takes the store over at once. The next call opens it again."""
+    middleware = make_stored_app(flush_interval=60)
+    path = embedded_path(middleware.settings.clickhouse_url)
+    assert path is not None
+    with TestClient(middleware) as client:
+        assert 200 == client.get("/docs/a").status_code
+        middleware.store.query("SELECT 1")
+        assert ownership.owns(path)  # this process owns the session's store
+    assert not ownership.owns(path)
+    assert ownership.read_owner(path) is None
+    assert 1 == _page_count(middleware)  # written before the store was given up
+    assert ownership.owns(path)

@@ -71,6 +71,7 @@ class ConsentCore:
         self.cookie_writer = CookieWriter(s.cookie_domain)
         self.cookie_filter = CookieFilter(s.categories)
         self.pageviews = PageviewTokens(s.secret_keys)
+        self._owns_writer = sink is None
         if sink is None:
             self.store = store_for(s)
             self.sink: EventSink = writer_for(s, self.store)
@@ -82,6 +83,16 @@ class ConsentCore:
         self.script = load_asset("banner.js")
         self.stylesheet = load_asset("banner.css")
         self.banner = BannerRenderer(s, self.script, self.stylesheet)
+
+    def shutdown(self) -> None:
+        """The server is stopping (lifespan shutdown): write or spool what is queued, then,
+        for a writer of this core's own, give the store up — an embedded store's owner
+        finishes its guests' requests and hands the store over now. Waiting for ``atexit``
+        is not enough: uvicorn re-raises the SIGTERM it caught once it has shut down, and
+        the process then ends without running ``atexit``."""
+        self.sink.stop()
+        if self._owns_writer:
+            self.store.close()
 
     def visit(self, scope: Scope) -> Visit:
         """What this request proves about consent."""

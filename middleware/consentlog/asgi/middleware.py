@@ -3,13 +3,15 @@
 Pure ASGI. Requests under the route prefix (and ``/.well-known/gpc.json``) are answered
 by ``routes.ConsentRoutes``; every other HTTP request goes to the host application
 through a ``responder.PageResponder``, which enforces the visitor's decision on the
-response and queues the page request. The lifespan's shutdown flushes the event sink —
-also for a host application that does not speak lifespan (Django's ASGI handler raises
-on it): the middleware then answers the server itself.
+response and queues the page request. The lifespan's shutdown flushes the event sink
+and gives the store up (``ConsentCore.shutdown``) — also for a host application that
+does not speak lifespan (Django's ASGI handler raises on it): the middleware then answers
+the server itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -80,15 +82,15 @@ class ConsentMiddleware:
             else:
                 await PageResponder(self.app, self.core, scope)(receive, send)
         elif scope["type"] == "lifespan":
-            await Lifespan(self.app, self.core.sink, receive, send).run(scope)
+            await Lifespan(self.app, self.core.shutdown, receive, send).run(scope)
         else:
             await self.app(scope, receive, send)
 
 
 class Lifespan:
-    """One lifespan scope: the host application's, with the event sink flushed before
-    shutdown is reported (complete or failed), and the protocol carried to its end by
-    consentlog wherever the application leaves it.
+    """One lifespan scope: the host application's, with ``stop`` (the event sink flushed,
+    the store given up) run before shutdown is reported (complete or failed), and the
+    protocol carried to its end by consentlog wherever the application leaves it.
 
     An application that returns or raises without having read a message does not speak
     lifespan (Django raises ``ValueError``): startup and shutdown are answered here, as
@@ -97,10 +99,12 @@ class Lifespan:
     reported as ``lifespan.shutdown.failed`` once the server asks for shutdown.
     """
 
-    __slots__ = ("app", "heard", "over", "receive", "send", "sink", "started", "stopping")
+    __slots__ = ("app", "heard", "over", "receive", "send", "started", "stop", "stopping")
 
-    def __init__(self, app: ASGIApp, sink: EventSink, receive: Receive, send: Send) -> None:
-        self.app, self.sink, self.receive, self.send = app, sink, receive, send
+    def __init__(
+        self, app: ASGIApp, stop: Callable[[], None], receive: Receive, send: Send
+    ) -> None:
+        self.app, self.stop, self.receive, self.send = app, stop, receive, send
         self.heard = self.started = self.stopping = self.over = False
 
     async def run(self, scope: Scope) -> None:
@@ -131,7 +135,7 @@ class Lifespan:
         elif kind == "lifespan.startup.failed":
             self.over = True
         elif kind in {"lifespan.shutdown.complete", "lifespan.shutdown.failed"}:
-            self.sink.stop()  # before the server hears it may exit
+            self.stop()  # before the server hears it may exit
             self.over = True
         await self.send(message)
 

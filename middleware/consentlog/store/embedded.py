@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 import clickhouse_connect
+import structlog
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from consentlog.exceptions import StoreError, StoreLockedError
 from consentlog.store import ownership
 from consentlog.store.client import ClientStore
+from consentlog.store.deduplication import repair_store
 from consentlog.store.serving.server import BackgroundServer, bind, parse_listen
 from consentlog.store.serving.users import WRITER, Users, store_users
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 SCHEME = "chdb:"
 TAKEOVER_SECONDS = 15.0  # how long a guest waits for a new owner to serve the store
 T = TypeVar("T")
+log = structlog.get_logger("consentlog.store.embedded")
 
 
 def embedded_path(url: str) -> Path | None:
@@ -199,6 +202,15 @@ class EmbeddedStore(ClientStore):
                 raise StoreLockedError(
                     f"the embedded store {path} is open in another process that is not a "
                     "consentlog owner (chDB opened directly?); stop that process"
+                )
+            # a previous owner killed mid-insert left tokens without rows: drop them, so
+            # that the batches its guests send again are written (``deduplication``)
+            for repair in repair_store(path):
+                log.warning(
+                    "deduplication_repaired",
+                    table=repair.table.name,
+                    parts=list(repair.parts),
+                    blocks=repair.blocks,
                 )
             try:
                 client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
