@@ -17,7 +17,7 @@ from typing import Any
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.consent.decision import Source
-from consentlog.ingest.events import ConsentRecord, Engagement, Event, PageRequest
+from consentlog.ingest.events import ConsentRecord, Engagement, Event, PageRequest, PageSeen, Queued
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -142,9 +142,9 @@ class MemorySink:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def submit(self, event: Event) -> None:
-        """Keep ``event``."""
-        self.events.append(event)
+    def submit(self, event: Queued) -> None:
+        """Keep ``event`` (a page queued raw as the ``PageRequest`` the writer makes of it)."""
+        self.events.append(event.request() if isinstance(event, PageSeen) else event)
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Nothing waits: always True."""

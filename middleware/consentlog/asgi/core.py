@@ -18,6 +18,7 @@ from starlette.types import Scope
 from consentlog.analytics.schedule import RollupSchedule
 from consentlog.asgi.assets import load_asset
 from consentlog.asgi.banner import BannerRenderer, BannerState
+from consentlog.asgi.plans import Plans
 from consentlog.consent.cookies import CookieFilter, CookieWriter
 from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.http import header_map, text
@@ -71,6 +72,7 @@ class ConsentCore:
         self.cookie_writer = CookieWriter(s.cookie_domain)
         self.cookie_filter = CookieFilter(s.categories)
         self.pageviews = PageviewTokens(s.secret_keys)
+        self.plans = Plans(s.trusted_proxy_hops)
         self._owns_writer = sink is None
         if sink is None:
             self.store = store_for(s)

@@ -23,8 +23,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentlog.asgi.banner import inject
 from consentlog.asgi.core import ConsentCore
-from consentlog.consent.visit import Identifiers, cookie_changes
-from consentlog.ingest.events import MAX_QUERY, ConsentState, page_request
+from consentlog.asgi.plans import Key, Plan
+from consentlog.consent.decision import Decision
+from consentlog.consent.http import header_map
+from consentlog.consent.visit import Identifiers, Visit, cookie_changes
+from consentlog.ingest.events import MAX_QUERY, ConsentState, PageSeen
 from consentlog.settings import ANALYTICS
 
 _NO_IDS = Identifiers()
@@ -36,9 +39,10 @@ class PageResponder:
     """Carries one request's decision from the response start to its last body chunk."""
 
     __slots__ = (
-        "accepted", "app", "clock", "core", "decision", "encoding", "held", "ids", "length",
-        "new_decision", "page", "pageview_id", "pageview_token", "scope", "send", "sent_bytes",
-        "started", "status", "varies", "visit",
+        "accepted", "app", "caching", "clock", "core", "decision", "encoding", "headers",
+        "held", "ids", "key", "length", "new_decision", "page", "pageview_id",
+        "pageview_token", "plan", "scope", "send", "sent_bytes", "started", "status",
+        "varies", "visit",
     )  # fmt: skip
 
     def __init__(self, app: ASGIApp, core: ConsentCore, scope: Scope) -> None:
@@ -46,12 +50,22 @@ class PageResponder:
         self.app = app
         self.core = core
         self.scope = scope
-        self.visit = core.visit(scope)
-        self.decision, self.new_decision = core.effective_decision(self.visit)
+        self.headers = headers = header_map(scope)
+        # a returning visitor: what their cookies were found to mean last time (``plans``)
+        self.key: Key | None = core.plans.key(scope, headers)
+        self.plan: Plan | None = core.plans.get(self.key, core.codec)
+        self.visit: Visit | None = None
+        if self.plan is not None:
+            self.decision: Decision | None = self.plan.decision
+            self.new_decision = False
+        else:
+            self.visit = Visit.read(scope, headers, core.settings, core.codec)
+            self.decision, self.new_decision = core.effective_decision(self.visit)
         self.accepted = self.decision.accepted if self.decision is not None else frozenset()
         self.held: Message | None = None  # the response start, while waiting for the body
         self.encoding = "utf-8"  # the page's charset, as a Python codec
         self.varies = False  # the response depends on the visitor's cookies
+        self.caching = False  # the host's answer has headers for caches
         self.length = 0  # the host's Content-Length, for bodies sent from a file
         self.page = False
         self.pageview_id = ""
@@ -85,27 +99,34 @@ class PageResponder:
         allows, accepted = core.cookie_filter.allows, self.accepted
         self.status = message["status"]
         raw: list[tuple[bytes, bytes]] = []
+        # one pass over the host's headers: its cookies filtered, the few it is read for
+        found: dict[bytes, bytes] = {}
         for key, value in message.get("headers", ()):
-            if key.lower() == b"set-cookie" and not allows(value, frozenset()):
-                # a cookie of an optional category: its presence depends on the consent
-                self.varies = True
-                if not allows(value, accepted):
-                    continue
+            name = key.lower()
+            if name == b"set-cookie":
+                if not allows(value, frozenset()):
+                    # a cookie of an optional category: its presence depends on the consent
+                    self.varies = True
+                    if not allows(value, accepted):
+                        continue
+            elif name in _READ and name not in found:
+                found[name] = value
             raw.append((key, value))
         message["headers"] = raw
-        content_type = _header(raw, b"content-type")
+        self.caching = not _CACHING.isdisjoint(found)
+        content_type = found.get(b"content-type", b"").decode("latin-1").lower()
         if not content_type.startswith("text/html"):
             await self._send_start(message)
             return
         self.page = self._is_page(content_type)
-        self.length = _content_length(raw)
-        changes, self.ids = cookie_changes(
-            self.visit, self.decision, core.settings, core.cookie_writer, core.cookie_filter
-        )
-        if self.new_decision and self.decision is not None:
-            changes.append(core.consent_cookie(self.visit, self.decision))
-            if core.records_signal(self.visit):
-                core.record_decision(self.visit, self.decision, self.decision.source, self.ids)
+        length = found.get(b"content-length", b"")
+        self.length = int(length) if length.isdigit() else 0
+        plan = self.plan
+        if plan is not None:
+            changes: list[bytes] | tuple[bytes, ...] = plan.cookies
+            self.ids = plan.ids
+        else:
+            changes = self._cookie_changes()
         raw.extend((b"set-cookie", c) for c in changes)
         self.varies = self.varies or bool(changes)
         if self.page:
@@ -121,13 +142,42 @@ class PageResponder:
             and self.status == 200  # not a range (206), an error page or a body-less answer
             and encoding is not None
             and scope["method"] != "HEAD"
-            and not _header(raw, b"content-encoding")
-            and not _header(raw, b"content-range")
+            and not found.get(b"content-encoding")
+            and not found.get(b"content-range")
         ):
             self.encoding = encoding
             self.held = message  # wait for the body: it may get the banner
             return
         await self._send_start(message)
+
+    def _cookie_changes(self) -> list[bytes]:
+        """The ``Set-Cookie`` values of this answer, worked out (no plan was remembered);
+        remembered for the visitor's next pages when they depend only on what the
+        request's headers proved."""
+        core, visit, decision = self.core, self.visit, self.decision
+        assert visit is not None
+        changes, self.ids = cookie_changes(
+            visit, decision, core.settings, core.cookie_writer, core.cookie_filter
+        )
+        if self.new_decision and decision is not None:
+            changes.append(core.consent_cookie(visit, decision))
+            if core.records_signal(visit):
+                core.record_decision(visit, decision, decision.source, self.ids)
+        elif self.key is not None and visit.decision is not None:
+            proven = visit.proven_ids(core.settings)
+            if (self.ids.visitor_id, self.ids.session_id) == (
+                proven.visitor_id,
+                proven.session_id,
+            ):  # no id issued now: the same header brings the same answer
+                core.plans.remember(
+                    self.key,
+                    visit.decision,
+                    self.ids,
+                    changes,
+                    core.banner_state(visit, decision),
+                    _consent_state(decision),
+                )
+        return changes
 
     async def _body(self, message: Message) -> None:
         final = not message.get("more_body", False)
@@ -151,7 +201,9 @@ class PageResponder:
 
     async def _send_start(self, message: Message) -> None:
         if self.varies:
-            message["headers"] = private(message["headers"])
+            headers = message["headers"]
+            # without caching headers of the host's, ``private`` would only add these two
+            message["headers"] = private(headers) if self.caching else [*headers, *_PRIVATE]
         await self.send(message)
 
     def _is_page(self, content_type: str) -> bool:
@@ -173,8 +225,14 @@ class PageResponder:
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
         next_url = path + ("?" + query.decode("latin-1") if query else "")
         scope_state = scope.get("state")
+        plan, visit = self.plan, self.visit
+        if plan is not None:
+            state = plan.banner
+        else:
+            assert visit is not None
+            state = self.core.banner_state(visit, self.decision)
         snippet = self.core.banner.snippet(
-            self.core.banner_state(self.visit, self.decision),
+            state,
             next_url,
             str(scope_state.get("csp_nonce", "")) if scope_state else "",
         )
@@ -183,40 +241,39 @@ class PageResponder:
         return snippet
 
     def _log_page(self) -> None:
-        decision, scope = self.decision, self.scope
-        state: ConsentState = (
-            "unknown"
-            if decision is None
-            else ("granted" if ANALYTICS in decision.accepted else "denied")
-        )
+        """Queue the page request's raw inputs; the writer makes the row of them."""
+        scope, ids, settings = self.scope, self.ids, self.core.settings
+        state = _consent_state(self.decision)
+        granted = state == "granted"
+        client = scope.get("client")
         self.core.sink.submit(
-            page_request(
-                self.visit,
-                self.ids,
-                consent_state=state,
-                ts=self.started,
-                pageview_id=self.pageview_id,
-                path=scope["path"],
-                route=str(getattr(scope.get("route"), "path", "")),
-                method=scope["method"],
-                status=self.status,
-                response_bytes=self.sent_bytes,
-                duration_ms=(time.perf_counter() - self.clock) * 1000,
-                query=scope.get("query_string", b"")[:MAX_QUERY].decode("latin-1"),
+            PageSeen(
+                self.started,
+                self.pageview_id,
+                self.headers,
+                str(scope.get("scheme", "http")),
+                str(client[0]) if client else "",
+                scope.get("server"),
+                scope["path"],
+                str(getattr(scope.get("route"), "path", "")),
+                scope["method"],
+                self.status,
+                self.sent_bytes,
+                (time.perf_counter() - self.clock) * 1000,
+                scope.get("query_string", b"")[:MAX_QUERY],
+                state,
+                ids.visitor_id if granted else "",
+                ids.session_id if granted else "",
+                settings.trusted_proxy_hops,
+                settings.trust_forwarded_host,
             )
         )
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1").lower()
-    return ""
-
-
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
-    value = _header(headers, b"content-length")
-    return int(value) if value.isdigit() else 0
+def _consent_state(decision: Decision | None) -> ConsentState:
+    if decision is None:
+        return "unknown"
+    return "granted" if ANALYTICS in decision.accepted else "denied"
 
 
 _ASCII = bytes(range(128))
@@ -248,6 +305,12 @@ def _encoding(content_type: str) -> str | None:
 _DIRECTIVE = re.compile(rb'\s*([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)')
 _FOR_SHARED_CACHES = frozenset((b"public", b"s-maxage", b"proxy-revalidate", b"private"))
 _SHARED_CACHE_HEADERS = frozenset((b"cdn-cache-control", b"surrogate-control"))
+_CACHING = frozenset((b"cache-control", b"vary", *_SHARED_CACHE_HEADERS))  # what ``private`` edits
+_PRIVATE = ((b"cache-control", b"private"), (b"vary", b"Cookie"))
+# the host's response headers read on the way (the first of each)
+_READ = frozenset(
+    (b"content-type", b"content-length", b"content-encoding", b"content-range", *_CACHING)
+)
 
 
 def private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -144,6 +144,10 @@ class ConsentCodec:
     def _expired(self, decision: Decision) -> bool:
         return self._clock() - decision.decided_at > self._max_age
 
+    def holds(self, decision: Decision) -> bool:
+        """Whether ``decision`` (read from a cookie that verified) has not expired yet."""
+        return not self._expired(decision)
+
     def _verify(self, value: str) -> CookieState:
         try:
             payload = self._serializer.loads(value, max_age=self._max_age)

@@ -66,17 +66,35 @@ def origin_of(
     ends there); the host from ``X-Forwarded-Host`` only when also ``forwarded_host``, as
     many proxies pass a client's value through untouched.
     """
-    scheme = str(scope.get("scheme", "http"))
-    host = text(headers, b"host", 255)
     client = scope.get("client")
-    ip = str(client[0]) if client else ""
+    return origin_from(
+        str(scope.get("scheme", "http")),
+        str(client[0]) if client else "",
+        scope.get("server"),
+        headers,
+        trusted_hops,
+        forwarded_host=forwarded_host,
+    )
+
+
+def origin_from(
+    scheme: str,
+    ip: str,
+    server: tuple[str, int | None] | None,
+    headers: dict[bytes, bytes],
+    trusted_hops: int,
+    *,
+    forwarded_host: bool = False,
+) -> Origin:
+    """``origin_of`` from the parts of a scope it reads (the scheme, the client's address,
+    the server's), for a request whose scope is gone (the writer's page requests)."""
+    host = text(headers, b"host", 255)
     if trusted_hops:
         ip = _forwarded(headers, b"x-forwarded-for", trusted_hops) or ip
         scheme = _forwarded(headers, b"x-forwarded-proto", 1) or scheme
         if forwarded_host:
             host = _forwarded(headers, b"x-forwarded-host", 1) or host
     if not host:
-        server = scope.get("server")
         host = f"{server[0]}:{server[1]}" if server else "localhost"
     return Origin(scheme.lower(), host.lower(), ip)
 

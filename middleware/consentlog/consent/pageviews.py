@@ -55,12 +55,16 @@ class PageviewTokens:
         """Unix seconds now; a test overrides it."""
         return time.time()
 
-    def _mac(self, key: bytes, *parts: str) -> str:
+    def _mac(
+        self, key: bytes, pageview_id: str, session_id: str, visitor_id: str, path: str
+    ) -> str:
         # each part length-prefixed: no choice of session id or path can shift a boundary
-        message = "".join(f"{len(part)}:{part}" for part in parts)
+        message = (
+            f"{len(pageview_id)}:{pageview_id}{len(session_id)}:{session_id}"
+            f"{len(visitor_id)}:{visitor_id}{len(path)}:{path}"
+        )
         # surrogatepass: any path the server decoded has a token, whatever it holds
-        digest = hmac.new(key, message.encode("utf-8", "surrogatepass"), hashlib.sha256)
-        return digest.hexdigest()[:32]
+        return hmac.digest(key, message.encode("utf-8", "surrogatepass"), "sha256")[:16].hex()
 
     def issue(self, session_id: str, path: str, visitor_id: str) -> tuple[str, str]:
         """A new page-view id and its token, for the page at ``path`` (as decoded) of this

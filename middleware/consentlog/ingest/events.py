@@ -1,17 +1,22 @@
 """The events the request path queues, as raw as the request gave them.
 
-The request path only copies strings out of the ASGI scope into these tuples; everything
-that costs time (user-agent parsing, IP masking, URL splitting) happens in the writer,
-see ``enrich.py``. An event holds no more than the tables may (so neither does any copy
-of it — the spool, quarantine): fields that consent does not allow are empty strings
-from the start, the query keeps only its campaign parameters, and the referrer only its
-origin — plus its path with consent. The writer reduces the user agent and the IP to what
-enrichment needs before an event goes to disk (``Enricher.for_disk``).
+A served page is queued as a ``PageSeen``: a reference to the header dict the request
+path built anyway and a few scalars copied out of the scope and the response — nothing
+parsed. The writer makes it a ``PageRequest`` when it takes it from the queue
+(``spool.Batch.take``), off the request path. Everything else that costs time
+(user-agent parsing, IP masking, URL splitting) happens later in the writer, see
+``enrich.py``. A ``PageRequest`` (or a consent record, an engagement) holds no more than
+the tables may, so neither does any copy of it — the spool, quarantine: fields that
+consent does not allow are empty strings from the start, the query keeps only its
+campaign parameters, and the referrer only its origin — plus its path with consent. The
+writer reduces the user agent and the IP to what enrichment needs before an event goes
+to disk (``Enricher.for_disk``). A ``PageSeen`` never goes to disk.
 
-``page_request`` is the one way to build a ``PageRequest`` (the middleware for served
-pages, the beacon for single-page-app views): the length limits and the consent masking
-live there once. A new field goes at the end of its tuple, with a default, so that spool
-files written before it still replay (``spool.py`` reads fields by name).
+``page_request`` builds a ``PageRequest`` from a ``Visit`` (the beacon, for single-page-app
+views); ``PageSeen.request`` from the raw inputs: the length limits and the consent
+masking live in one function for both. A new field goes at the end of its tuple, with a
+default, so that spool files written before it still replay (``spool.py`` reads fields by
+name).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import re
 from typing import Literal, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
-from consentlog.consent.http import first_language, text
+from consentlog.consent.http import Origin, first_language, origin_from, text
 from consentlog.consent.visit import Identifiers, Visit
 
 ConsentState = Literal["granted", "denied", "unknown"]
@@ -134,7 +139,63 @@ class Engagement(NamedTuple):
     useful: bool | None  # the visitor's "was this page useful?" vote, if any
 
 
+class PageSeen(NamedTuple):
+    """A served page as the request path saw it: its raw inputs, copied out of the scope
+    and the response, nothing parsed. The writer turns it into a ``PageRequest``
+    (``PageSeen.request``) when it takes it from the queue, in batches, off the request
+    path. It never leaves memory: the queue holds it, a ``Batch`` (and so any spool
+    file) only the ``PageRequest`` it becomes. The request's headers, which may hold
+    anything, are a reference to the dict the request path built anyway."""
+
+    ts: float
+    pageview_id: str
+    headers: dict[bytes, bytes]
+    scheme: str
+    client_ip: str  # the peer's address (a proxy's, behind one)
+    server: tuple[str, int | None] | None
+    path: str
+    route: str
+    method: str
+    status: int
+    response_bytes: int
+    duration_ms: float
+    query: bytes
+    consent_state: ConsentState
+    visitor_id: str  # '' unless analytics was accepted
+    session_id: str  # '' unless analytics was accepted
+    trusted_hops: int  # the settings the origin is read with
+    forwarded_host: bool
+
+    def request(self) -> PageRequest:
+        """The ``PageRequest`` this page view is stored as."""
+        origin = origin_from(
+            self.scheme,
+            self.client_ip,
+            self.server,
+            self.headers,
+            self.trusted_hops,
+            forwarded_host=self.forwarded_host,
+        )
+        return _page_request(
+            self.headers,
+            origin,
+            consent_state=self.consent_state,
+            ts=self.ts,
+            pageview_id=self.pageview_id,
+            path=self.path,
+            route=self.route,
+            method=self.method,
+            status=self.status,
+            response_bytes=self.response_bytes,
+            duration_ms=self.duration_ms,
+            query=self.query[:MAX_QUERY].decode("latin-1"),
+            visitor_id=self.visitor_id,
+            session_id=self.session_id,
+        )
+
+
 Event = PageRequest | ConsentRecord | Engagement
+Queued = Event | PageSeen  # what the request path hands the sink
 
 # The spool's name for the events of each type, as batches group them.
 KINDS: dict[str, type[PageRequest] | type[ConsentRecord] | type[Engagement]] = {
@@ -161,12 +222,47 @@ def page_request(
 ) -> PageRequest:
     """The ``PageRequest`` of one page view of ``visit``: raw inputs cut to their limits,
     and identifiers and the client IP only when analytics consent was ``granted``."""
-    headers = visit.headers
+    return _page_request(
+        visit.headers,
+        visit.origin,
+        consent_state=consent_state,
+        ts=ts,
+        pageview_id=pageview_id,
+        path=path,
+        route=route,
+        method=method,
+        status=status,
+        response_bytes=response_bytes,
+        duration_ms=duration_ms,
+        query=query,
+        visitor_id=ids.visitor_id,
+        session_id=ids.session_id,
+    )
+
+
+def _page_request(
+    headers: dict[bytes, bytes],
+    origin: Origin,
+    *,
+    consent_state: ConsentState,
+    ts: float,
+    pageview_id: str,
+    path: str,
+    route: str,
+    method: str,
+    status: int,
+    response_bytes: int,
+    duration_ms: float,
+    query: str,
+    visitor_id: str,
+    session_id: str,
+) -> PageRequest:
+    """The one place the limits and the consent masking of a page request live."""
     granted = consent_state == "granted"
     return PageRequest(
         ts,
         pageview_id,
-        safe_text(visit.origin.host),
+        safe_text(origin.host),
         safe_text(path[:MAX_PATH]),
         safe_text(route[:MAX_ROUTE]),
         safe_text(method),
@@ -178,9 +274,9 @@ def page_request(
         safe_text(text(headers, b"user-agent", MAX_USER_AGENT)),
         first_language(text(headers, b"accept-language", MAX_ACCEPT_LANGUAGE)),
         consent_state,
-        ids.visitor_id if granted else "",
-        ids.session_id if granted else "",
-        visit.origin.client_ip if granted else "",
+        visitor_id if granted else "",
+        session_id if granted else "",
+        origin.client_ip if granted else "",
     )
 
 
@@ -188,7 +284,7 @@ class EventSink(Protocol):
     """Where the request path hands its events: the background ``Writer``, or in tests
     ``consentlog.testing.MemorySink``. ``submit`` never blocks and never does I/O."""
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: Queued) -> None:
         """Queue ``event``."""
         ...
 

@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from consentlog.exceptions import CorruptSpoolFile
-from consentlog.ingest.events import KINDS, ConsentRecord, Engagement, Event, PageRequest
+from consentlog.ingest.events import (
+    KINDS,
+    ConsentRecord,
+    Engagement,
+    Event,
+    PageRequest,
+    PageSeen,
+    Queued,
+)
 from consentlog.store import Store
 from consentlog.store.ownership import running
 
@@ -79,13 +87,17 @@ class Batch:
         return len(self.pages) + len(self.consents) + len(self.engagements)
 
     @classmethod
-    def take(cls, queue: collections.deque[Event], limit: int) -> Batch:
-        """Up to ``limit`` events from the front of ``queue``, under a new token."""
+    def take(cls, queue: collections.deque[Queued], limit: int) -> Batch:
+        """Up to ``limit`` events from the front of ``queue``, under a new token; a page
+        the request path queued raw becomes its ``PageRequest`` here."""
         batch = cls(token=uuid.uuid4().hex)
+        pages = batch.pages
         for _ in range(min(limit, len(queue))):
             event = queue.popleft()
-            if isinstance(event, PageRequest):
-                batch.pages.append(event)
+            if isinstance(event, PageSeen):
+                pages.append(event.request())
+            elif isinstance(event, PageRequest):
+                pages.append(event)
             elif isinstance(event, ConsentRecord):
                 batch.consents.append(event)
             else:

@@ -35,7 +35,7 @@ import structlog
 
 from consentlog.exceptions import CorruptSpoolFile, first_line
 from consentlog.ingest.enrich import Enricher
-from consentlog.ingest.events import Event
+from consentlog.ingest.events import Queued
 from consentlog.ingest.redact import store_error
 from consentlog.ingest.spool import Batch, Spool, default_spool_dir
 from consentlog.store import Store
@@ -87,7 +87,7 @@ class Writer:
         self.database = database
         self.counters = Counters()
         self.spool = Spool(spool_dir or default_spool_dir(store, database))
-        self._queue: collections.deque[Event] = collections.deque()
+        self._queue: collections.deque[Queued] = collections.deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
         self._interval = flush_interval
@@ -113,7 +113,7 @@ class Writer:
 
     # -- the request path -------------------------------------------------------------
 
-    def submit(self, event: Event) -> None:
+    def submit(self, event: Queued) -> None:
         """Queue ``event`` without blocking or I/O. Only when the queue is full — the
         writer could not even spool for a while — is the event dropped, and counted."""
         if len(self._queue) >= self._queue_size:

@@ -1,0 +1,91 @@
+"""What a returning visitor's pages get, worked out once and remembered.
+
+A browser sends the same ``Cookie`` header on every page until a cookie changes, and the
+same ``Accept-Language``. For a visitor whose consent cookie verified and whose ids the
+server issued with it, everything the middleware decides from those headers comes out
+the same each time: the decision, the ids, the ``Set-Cookie`` values of an HTML answer
+(the session cookie's idle timer restarts with the same bytes), what the banner shows.
+A ``Plan`` holds those results, keyed by exactly what they were worked out from, so such
+a page costs one lookup instead of parsing, verifying and building cookies.
+
+Only what was proven is remembered: a plan is made from a decision read from a verified
+cookie, never from a stranger's junk, a new decision (GPC / DNT) or a request that was
+issued new ids (those are set by that response and come back in the next header). A
+plan lapses with its decision (``consent_max_age``); the cache is bounded in entries and
+bytes like every cache of visitor input (``consent.cache``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from starlette.types import Scope
+
+from consentlog.asgi.banner import BannerState
+from consentlog.consent.cache import BoundedCache
+from consentlog.consent.decision import ConsentCodec, Decision
+from consentlog.consent.visit import Identifiers
+from consentlog.ingest.events import ConsentState
+
+_ENTRIES = 16_384  # returning visitors (browsers) remembered per process
+_BYTES = 16 * 1024 * 1024
+_ENTRY_OVERHEAD = 400  # the plan's objects, beyond the header bytes it is keyed by
+
+Key = tuple[bytes, bytes, str, bytes]
+
+
+class Plan(NamedTuple):
+    """What every HTML page of one returning visitor gets."""
+
+    decision: Decision
+    ids: Identifiers
+    cookies: tuple[bytes, ...]  # Set-Cookie values for an HTML answer
+    banner: BannerState
+    consent_state: ConsentState
+
+
+class Plans:
+    """The remembered plans of one middleware."""
+
+    def __init__(self, trusted_proxy_hops: int) -> None:
+        self._hops = trusted_proxy_hops
+        self._cache: BoundedCache[Key, Plan] = BoundedCache(_ENTRIES, _BYTES)
+
+    def key(self, scope: Scope, headers: dict[bytes, bytes]) -> Key | None:
+        """What a plan for this request depends on; None without a cookie (nothing to
+        remember a visitor by)."""
+        cookie = headers.get(b"cookie")
+        if not cookie:
+            return None
+        return (
+            cookie,
+            headers.get(b"accept-language", b""),  # the banner's language
+            str(scope.get("scheme", "http")),  # the cookies' Secure flag …
+            headers.get(b"x-forwarded-proto", b"") if self._hops else b"",  # … behind a proxy
+        )
+
+    def get(self, key: Key | None, codec: ConsentCodec) -> Plan | None:
+        """The plan for ``key`` while its decision holds (by ``codec``'s clock)."""
+        if key is None:
+            return None
+        plan = self._cache.get(key)
+        if plan is None:
+            return None
+        if not codec.holds(plan.decision):
+            self._cache.discard(key)
+            return None
+        return plan
+
+    def remember(
+        self,
+        key: Key,
+        decision: Decision,
+        ids: Identifiers,
+        cookies: list[bytes],
+        banner: BannerState,
+        consent_state: ConsentState,
+    ) -> None:
+        """Remember what this request was given, for the next with the same ``key``."""
+        plan = Plan(decision, ids, tuple(cookies), banner, consent_state)
+        size = sum(map(len, key)) + sum(map(len, cookies)) + _ENTRY_OVERHEAD
+        self._cache.put(key, plan, size)
