@@ -80,21 +80,39 @@ class PageResponder:
         await self.app(self.scope, receive, self.send_page)
 
     async def send_page(self, message: Message) -> None:
-        """The host application's ``send``, seen by consentlog."""
+        """The host application's ``send``, seen by consentlog. The work is done by plain
+        methods; this one awaits each send once (every coroutine layer costs)."""
         kind = message["type"]
         if kind == "http.response.start":
-            await self._start(message)
-        elif kind == "http.response.body":
-            await self._body(message)
-        else:  # pathsend, zerocopy, trailers …: not ours to change, but after the start
-            await self._release()
+            if self._start(message):
+                await self.send(self._final(message))
+            return
+        held = self.held
+        if kind == "http.response.body":
+            final = not message.get("more_body", False)
+            if held is not None:
+                self.held = None
+                if final:
+                    self._put_banner(held, message)
+                await self.send(self._final(held))  # a streamed page is left alone
+            self.sent_bytes += len(message.get("body", b""))
             await self.send(message)
-            if kind in _FILE_BODIES and not message.get("more_body", False):
-                self.sent_bytes = self.length
-                if self.page:
-                    self._log_page()
+            if self.page and final:
+                self._log_page()
+            return
+        # pathsend, zerocopy, trailers …: not ours to change, but after the start
+        if held is not None:
+            self.held = None
+            await self.send(self._final(held))
+        await self.send(message)
+        if kind in _FILE_BODIES and not message.get("more_body", False):
+            self.sent_bytes = self.length
+            if self.page:
+                self._log_page()
 
-    async def _start(self, message: Message) -> None:
+    def _start(self, message: Message) -> bool:
+        """Filter and add cookies; True to send the start now, False to hold it for the
+        body (it may get the banner)."""
         core, scope = self.core, self.scope
         allows, accepted = core.cookie_filter.allows, self.accepted
         self.status = message["status"]
@@ -116,8 +134,7 @@ class PageResponder:
         self.caching = not _CACHING.isdisjoint(found)
         content_type = found.get(b"content-type", b"").decode("latin-1").lower()
         if not content_type.startswith("text/html"):
-            await self._send_start(message)
-            return
+            return True
         self.page = self._is_page(content_type)
         length = found.get(b"content-length", b"")
         self.length = int(length) if length.isdigit() else 0
@@ -147,8 +164,8 @@ class PageResponder:
         ):
             self.encoding = encoding
             self.held = message  # wait for the body: it may get the banner
-            return
-        await self._send_start(message)
+            return False
+        return True
 
     def _cookie_changes(self) -> list[bytes]:
         """The ``Set-Cookie`` values of this answer, worked out (no plan was remembered);
@@ -179,32 +196,21 @@ class PageResponder:
                 )
         return changes
 
-    async def _body(self, message: Message) -> None:
-        final = not message.get("more_body", False)
-        if self.held is not None and final:
-            body = inject(message.get("body", b""), self._snippet(), self.encoding)
-            if body is not None:
-                self.varies = True  # the banner shows this visitor's state
-                _set_length(self.held, len(body))
-                message["body"] = body
-        await self._release()  # a streamed page is left alone
-        self.sent_bytes += len(message.get("body", b""))
-        await self.send(message)
-        if self.page and final:
-            self._log_page()
+    def _put_banner(self, start: Message, message: Message) -> None:
+        """The banner into the final body ``message`` of a held ``start``."""
+        body = inject(message.get("body", b""), self._snippet(), self.encoding)
+        if body is not None:
+            self.varies = True  # the banner shows this visitor's state
+            _set_length(start, len(body))
+            message["body"] = body
 
-    async def _release(self) -> None:
-        """Send the held response start, if any."""
-        if self.held is not None:
-            start, self.held = self.held, None
-            await self._send_start(start)
-
-    async def _send_start(self, message: Message) -> None:
+    def _final(self, start: Message) -> Message:
+        """The response start as it goes out: private when it depends on the cookies."""
         if self.varies:
-            headers = message["headers"]
+            headers = start["headers"]
             # without caching headers of the host's, ``private`` would only add these two
-            message["headers"] = private(headers) if self.caching else [*headers, *_PRIVATE]
-        await self.send(message)
+            start["headers"] = private(headers) if self.caching else [*headers, *_PRIVATE]
+        return start
 
     def _is_page(self, content_type: str) -> bool:
         scope, settings = self.scope, self.core.settings

@@ -3,11 +3,11 @@
 Each page served to a consented visitor gets a page-view id: 8 hex digits of the time
 it was issued (unix seconds) and 24 random ones, so the token carries its age without
 growing. The page carries the token ``<id>.<mac>.<visitor id>`` (``<id>.<mac>`` when
-issued without a visitor id), whose MAC (HMAC with the site's newest secret key) binds
-the id, the session id, the visitor id and the path. The beacon sends the token back; it
-verifies only with the same session cookie and path and within ``max_age`` of being
-issued, and the visitor id it reports under is the one the token carries — never a
-cookie read alongside. No lookup is needed.
+issued without a visitor id), whose MAC (keyed BLAKE2b, with a key derived from the
+site's newest secret key) binds the id, the session id, the visitor id and the path.
+The beacon sends the token back; it verifies only with the same session cookie and path
+and within ``max_age`` of being issued, and the visitor id it reports under is the one
+the token carries — never a cookie read alongside. No lookup is needed.
 
 The path is the page's path as the ASGI server decoded it (``scope["path"]``): whoever
 verifies a path the browser sent (``location.pathname`` is %-encoded) decodes it first.
@@ -55,16 +55,30 @@ class PageviewTokens:
         """Unix seconds now; a test overrides it."""
         return time.time()
 
-    def _mac(
-        self, key: bytes, pageview_id: str, session_id: str, visitor_id: str, path: str
-    ) -> str:
+    @staticmethod
+    def _message(pageview_id: str, session_id: str, visitor_id: str, path: str) -> bytes:
         # each part length-prefixed: no choice of session id or path can shift a boundary
         message = (
             f"{len(pageview_id)}:{pageview_id}{len(session_id)}:{session_id}"
             f"{len(visitor_id)}:{visitor_id}{len(path)}:{path}"
         )
         # surrogatepass: any path the server decoded has a token, whatever it holds
-        return hmac.digest(key, message.encode("utf-8", "surrogatepass"), "sha256")[:16].hex()
+        return message.encode("utf-8", "surrogatepass")
+
+    def _mac(
+        self, key: bytes, pageview_id: str, session_id: str, visitor_id: str, path: str
+    ) -> str:
+        # keyed BLAKE2b: a MAC in one call, at a third of HMAC-SHA256's cost per page
+        message = self._message(pageview_id, session_id, visitor_id, path)
+        return hashlib.blake2b(message, key=key, digest_size=16).hexdigest()
+
+    def _hmac(
+        self, key: bytes, pageview_id: str, session_id: str, visitor_id: str, path: str
+    ) -> str:
+        # the MAC of tokens issued before BLAKE2b (until 2026-12): verified, never issued,
+        # so that pages open while the site is upgraded still report (for ``max_age``)
+        message = self._message(pageview_id, session_id, visitor_id, path)
+        return hmac.digest(key, message, "sha256")[:16].hex()
 
     def issue(self, session_id: str, path: str, visitor_id: str) -> tuple[str, str]:
         """A new page-view id and its token, for the page at ``path`` (as decoded) of this
@@ -89,8 +103,9 @@ class PageviewTokens:
         age = self.now() - int(pageview_id[:8], 16)
         if not -_CLOCK_SKEW <= age <= self.max_age:
             return None
-        for key in reversed(self._keys):
-            expected = self._mac(key, pageview_id, session_id, visitor_id, path)
-            if hmac.compare_digest(mac, expected):
-                return Pageview(pageview_id, visitor_id)
+        for mac_of in (self._mac, self._hmac):
+            for key in reversed(self._keys):
+                expected = mac_of(key, pageview_id, session_id, visitor_id, path)
+                if hmac.compare_digest(mac, expected):
+                    return Pageview(pageview_id, visitor_id)
         return None
