@@ -1,11 +1,13 @@
 """Benchmark (a): per-request added cost of ConsentMiddleware, in-process.
 
-A consented visitor (valid consent cookie, visitor and session ids) requests an HTML page
-from a bare Starlette app. Three stacks are timed in interleaved rounds on one event loop:
-the bare app, the app under Starlette's SessionMiddleware reading a signed session cookie,
-and the app under ConsentMiddleware (event queued; the writer thread is paused so that the
-figure is the request path alone). Reported: each stack's added cost as a ratio to the
-bare request's own cost. Goal: ConsentMiddleware ≤ 0.5×.
+A visitor requests an HTML page from a bare Starlette app: a small page (2.4 KB) and a
+50 KB one. Timed in interleaved rounds on one event loop, for each page: the bare app;
+the app under Starlette's SessionMiddleware reading a signed session cookie; and the app
+under ConsentMiddleware for a consented visitor (valid consent cookie, visitor and session
+ids), one who declined, and one who has not decided (no cookie: the banner is shown).
+Events are queued; the writer thread is paused so that the figure is the request path
+alone. Reported: each stack's added cost, and its ratio to the bare request's own cost.
+Goal (issue 11): consented ≤ 1.0× on the small page, and below SessionMiddleware.
 
     python -m benchmarks.request_cost [--requests 20000] [--rounds 7]
 """
@@ -40,14 +42,23 @@ PAGE = (
     + "<p>text</p>" * 200
     + "</body></html>"
 )
+LARGE_PAGE = (
+    "<!doctype html><html><head><title>x</title></head><body>"
+    + "<p>a paragraph of text that runs on for a while.</p>" * 1000
+    + "</body></html>"
+)  # 50 KB
 
 
 async def page(request: Request) -> Response:
     return HTMLResponse(PAGE)
 
 
+async def large_page(request: Request) -> Response:
+    return HTMLResponse(LARGE_PAGE)
+
+
 def bare_app() -> Starlette:
-    return Starlette(routes=[Route("/docs/{slug}", page)])
+    return Starlette(routes=[Route("/docs/{slug}", page), Route("/large/{slug}", large_page)])
 
 
 class PausedWriter(Writer):
@@ -57,17 +68,25 @@ class PausedWriter(Writer):
         return None
 
 
-def consent_stack(tmp: str) -> tuple[ConsentMiddleware, list[tuple[bytes, bytes]]]:
+BROWSER = [
+    (b"user-agent", b"Mozilla/5.0 Chrome/120.0"),
+    (b"accept-language", b"en-GB,en;q=0.8"),
+    (b"referer", b"https://example.org/a"),
+]
+
+
+def consent_stack(tmp: str) -> tuple[ConsentMiddleware, dict[str, list[tuple[bytes, bytes]]]]:
+    """The middleware, and the request headers of each kind of visitor."""
     store = open_store(f"chdb://{tmp}/unused")  # never opened: the writer is paused
     writer = PausedWriter(store, database="bench", queue_size=10**8, spool_dir=None)
     app = ConsentMiddleware(bare_app(), secret_keys=[BENCH_KEY], writer=writer)
-    cookie = visitor_cookies(app)  # a returning visitor: ids this server issued
-    return app, [
-        (b"cookie", cookie.encode()),
-        (b"user-agent", b"Mozilla/5.0 Chrome/120.0"),
-        (b"accept-language", b"en-GB,en;q=0.8"),
-        (b"referer", b"https://example.org/a"),
-    ]
+    consented = visitor_cookies(app)  # a returning visitor: ids this server issued
+    declined = visitor_cookies(app, accepted=())
+    return app, {
+        "consented": [(b"cookie", consented.encode()), *BROWSER],
+        "declined": [(b"cookie", declined.encode()), *BROWSER],
+        "undecided": list(BROWSER),
+    }
 
 
 def session_stack() -> tuple[Any, list[tuple[bytes, bytes]]]:
@@ -78,8 +97,8 @@ def session_stack() -> tuple[Any, list[tuple[bytes, bytes]]]:
     return app, [(b"cookie", cookie.encode())]
 
 
-async def timed(app: Any, headers: list[tuple[bytes, bytes]], n: int) -> float:
-    request = http_scope("/docs/intro", headers=headers)
+async def timed(app: Any, headers: list[tuple[bytes, bytes]], n: int, path: str) -> float:
+    request = http_scope(path, headers=headers)
     start = time.perf_counter()
     for _ in range(n):
         answer = await call(app, request)
@@ -90,28 +109,31 @@ async def timed(app: Any, headers: list[tuple[bytes, bytes]], n: int) -> float:
 
 async def main(requests: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        consent, consent_headers = consent_stack(tmp)
-        stacks = {
+        consent, visitors = consent_stack(tmp)
+        stacks: dict[str, tuple[Any, list[tuple[bytes, bytes]]]] = {
             "bare": (bare_app(), [(b"cookie", b"")]),
             "session": session_stack(),
-            "consent": (consent, consent_headers),
+            **{f"consentlog, {kind}": (consent, headers) for kind, headers in visitors.items()},
         }
-        for app, headers in stacks.values():  # warm-up
-            await timed(app, headers, 500)
-        samples: dict[str, list[float]] = {name: [] for name in stacks}
-        for _ in range(rounds):
-            for name, (app, headers) in stacks.items():
-                samples[name].append(await timed(app, headers, requests))
-                consent.writer._queue.clear()
-        median = {name: statistics.median(values) for name, values in samples.items()}
-        bare = median["bare"]
-        print(f"bare Starlette request: {bare * 1e6:.1f} µs")
-        for name in ("session", "consent"):
-            added = median[name] - bare
-            print(
-                f"{name:>8}: {median[name] * 1e6:.1f} µs, added {added * 1e6:.1f} µs"
-                f" = {added / bare:.2f}× the bare request"
-            )
+        for page_name, path in (("small page (2.4 KB)", "/docs/intro"), ("50 KB page", "/large/x")):
+            for app, headers in stacks.values():  # warm-up
+                await timed(app, headers, 500, path)
+            samples: dict[str, list[float]] = {name: [] for name in stacks}
+            for _ in range(rounds):
+                for name, (app, headers) in stacks.items():
+                    samples[name].append(await timed(app, headers, requests, path))
+                    consent.writer._queue.clear()
+            median = {name: statistics.median(values) for name, values in samples.items()}
+            bare = median["bare"]
+            print(f"{page_name}: bare Starlette request {bare * 1e6:.1f} µs")
+            for name in stacks:
+                if name == "bare":
+                    continue
+                added = median[name] - bare
+                print(
+                    f"  {name:>24}: {median[name] * 1e6:6.1f} µs, added {added * 1e6:5.1f} µs"
+                    f" = {added / bare:.2f}× the bare request"
+                )
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 Two uvicorn processes serve the same Starlette page, one wrapped in ConsentMiddleware
 (embedded store, writer running); `wrk` (Debian package) loads each on loopback as a
-consented visitor, in alternating rounds. Goal: with/without ≥ 0.90.
+consented visitor, in alternating rounds. Goal: with/without ≥ 0.90 (issue 11: ≥ 0.85).
+``--workers 2`` runs each server with two uvicorn workers (two processes on one store:
+one owns it, the other writes through it).
 
-    python -m benchmarks.served [--seconds 10] [--rounds 3] [--connections 32]
+    python -m benchmarks.served [--seconds 10] [--rounds 3] [--connections 32] [--workers 1]
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(workdir: Path, with_consentlog: bool) -> tuple[subprocess.Popen[bytes], str]:
+def serve(
+    workdir: Path, with_consentlog: bool, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(workdir), "CONSENTLOG_SECRET_KEY": BENCH_KEY,
            "CONSENTLOG_CLICKHOUSE_URL": f"chdb://{workdir}/store"}  # fmt: skip
@@ -57,7 +61,8 @@ def serve(workdir: Path, with_consentlog: bool) -> tuple[subprocess.Popen[bytes]
         env["WITH_CONSENTLOG"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchapp:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log",
+         *(["--workers", str(workers)] if workers > 1 else [])],
         cwd=workdir, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/docs/intro"
@@ -93,14 +98,14 @@ def load(url: str, seconds: int, connections: int, cookie: str) -> float:
     return float(match.group(1))
 
 
-def main(seconds: int, rounds: int, connections: int) -> None:
+def main(seconds: int, rounds: int, connections: int, workers: int = 1) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     cookie = consented_cookie()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "benchapp.py").write_text(APP)
-        servers = {"without": serve(workdir, False), "with": serve(workdir, True)}
+        servers = {"without": serve(workdir, False, workers), "with": serve(workdir, True, workers)}
         results: dict[str, list[float]] = {name: [] for name in servers}
         try:
             for _ in range(rounds):
@@ -111,6 +116,7 @@ def main(seconds: int, rounds: int, connections: int) -> None:
                 process.terminate()
                 process.wait(30)
         without, with_ = (statistics.median(results[n]) for n in ("without", "with"))
+        print(f"workers: {workers}")
         print(f"without consentlog: {without:,.0f} req/s   with: {with_:,.0f} req/s")
         print(f"ratio with/without: {with_ / without:.2f}  (rounds: {results})")
 
@@ -120,5 +126,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
     options = parser.parse_args()
-    main(options.seconds, options.rounds, options.connections)
+    main(options.seconds, options.rounds, options.connections, options.workers)
