@@ -248,15 +248,22 @@ class PageResponder:
 
     def _log_page(self) -> None:
         """Queue the page request's raw inputs; the writer makes the row of them."""
-        scope, ids, settings = self.scope, self.ids, self.core.settings
+        scope, ids, settings, headers = self.scope, self.ids, self.core.settings, self.headers
         state = _consent_state(self.decision)
         granted = state == "granted"
         client = scope.get("client")
+        hops = settings.trusted_proxy_hops
         self.core.sink.submit(
             PageSeen(
                 self.started,
                 self.pageview_id,
-                self.headers,
+                headers.get(b"host", b""),
+                headers.get(b"referer", b""),
+                headers.get(b"user-agent", b""),
+                headers.get(b"accept-language", b""),
+                headers.get(b"x-forwarded-for", b"") if hops else b"",
+                headers.get(b"x-forwarded-proto", b"") if hops else b"",
+                headers.get(b"x-forwarded-host", b"") if hops else b"",
                 str(scope.get("scheme", "http")),
                 str(client[0]) if client else "",
                 scope.get("server"),
@@ -270,7 +277,7 @@ class PageResponder:
                 state,
                 ids.visitor_id if granted else "",
                 ids.session_id if granted else "",
-                settings.trusted_proxy_hops,
+                hops,
                 settings.trust_forwarded_host,
             )
         )

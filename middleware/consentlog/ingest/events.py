@@ -1,16 +1,16 @@
 """The events the request path queues, as raw as the request gave them.
 
-A served page is queued as a ``PageSeen``: a reference to the header dict the request
-path built anyway and a few scalars copied out of the scope and the response — nothing
-parsed. The writer makes it a ``PageRequest`` when it takes it from the queue
-(``spool.Batch.take``), off the request path. Everything else that costs time
-(user-agent parsing, IP masking, URL splitting) happens later in the writer, see
-``enrich.py``. A ``PageRequest`` (or a consent record, an engagement) holds no more than
-the tables may, so neither does any copy of it — the spool, quarantine: fields that
-consent does not allow are empty strings from the start, the query keeps only its
-campaign parameters, and the referrer only its origin — plus its path with consent. The
-writer reduces the user agent and the IP to what enrichment needs before an event goes
-to disk (``Enricher.for_disk``). A ``PageSeen`` never goes to disk.
+A served page is queued as a ``PageSeen``: the few request headers a row is made of, as
+received, and scalars copied out of the scope and the response — nothing parsed. The
+writer makes it a ``PageRequest`` when it takes it from the queue (``spool.Batch.take``),
+off the request path. Everything else that costs time (user-agent parsing, IP masking, URL
+splitting) happens later in the writer, see ``enrich.py``. A ``PageRequest`` (or a consent
+record, an engagement) holds no more than the tables may, so neither does any copy of it —
+the spool, quarantine: fields that consent does not allow are empty strings from the
+start, the query keeps only its campaign parameters, and the referrer only its origin —
+plus its path with consent. The writer reduces the user agent and the IP to what
+enrichment needs before an event goes to disk (``Enricher.for_disk``). A ``PageSeen``
+never goes to disk.
 
 ``page_request`` builds a ``PageRequest`` from a ``Visit`` (the beacon, for single-page-app
 views); ``PageSeen.request`` from the raw inputs: the length limits and the consent
@@ -140,16 +140,25 @@ class Engagement(NamedTuple):
 
 
 class PageSeen(NamedTuple):
-    """A served page as the request path saw it: its raw inputs, copied out of the scope
-    and the response, nothing parsed. The writer turns it into a ``PageRequest``
-    (``PageSeen.request``) when it takes it from the queue, in batches, off the request
-    path. It never leaves memory: the queue holds it, a ``Batch`` (and so any spool
-    file) only the ``PageRequest`` it becomes. The request's headers, which may hold
-    anything, are a reference to the dict the request path built anyway."""
+    """A served page as the request path saw it: its raw inputs, copied out of the scope,
+    the headers and the response, nothing parsed. The writer turns it into a
+    ``PageRequest`` (``PageSeen.request``) when it takes it from the queue, in batches,
+    off the request path. It never leaves memory: the queue holds it, a ``Batch`` (and so
+    any spool file) only the ``PageRequest`` it becomes.
+
+    Only strings and numbers, no dict or list (the request's header dict would do as
+    well, but a queue of thousands of containers is what the garbage collector then
+    walks again and again, which cost the request path more than copying these few)."""
 
     ts: float
     pageview_id: str
-    headers: dict[bytes, bytes]
+    host: bytes  # the request headers the row is made of, as received
+    referer: bytes
+    user_agent: bytes
+    accept_language: bytes
+    forwarded_for: bytes  # X-Forwarded-* (read only behind a trusted proxy)
+    forwarded_proto: bytes
+    forwarded_host: bytes
     scheme: str
     client_ip: str  # the peer's address (a proxy's, behind one)
     server: tuple[str, int | None] | None
@@ -164,20 +173,29 @@ class PageSeen(NamedTuple):
     visitor_id: str  # '' unless analytics was accepted
     session_id: str  # '' unless analytics was accepted
     trusted_hops: int  # the settings the origin is read with
-    forwarded_host: bool
+    trust_forwarded_host: bool
 
     def request(self) -> PageRequest:
         """The ``PageRequest`` this page view is stored as."""
+        headers = {
+            b"host": self.host,
+            b"referer": self.referer,
+            b"user-agent": self.user_agent,
+            b"accept-language": self.accept_language,
+            b"x-forwarded-for": self.forwarded_for,
+            b"x-forwarded-proto": self.forwarded_proto,
+            b"x-forwarded-host": self.forwarded_host,
+        }
         origin = origin_from(
             self.scheme,
             self.client_ip,
             self.server,
-            self.headers,
+            headers,
             self.trusted_hops,
-            forwarded_host=self.forwarded_host,
+            forwarded_host=self.trust_forwarded_host,
         )
         return _page_request(
-            self.headers,
+            headers,
             origin,
             consent_state=self.consent_state,
             ts=self.ts,
