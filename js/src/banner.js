@@ -183,19 +183,25 @@ const setup = () => {
 };
 
 /**
- * Pages that only include the script (streamed or compressed responses the middleware
- * cannot rewrite) get the banner markup from the server.
+ * Fetches the banner markup from the server and wires it: for pages that only include
+ * the script (streamed or compressed responses the middleware cannot rewrite), and for a
+ * decided visitor's page, which carries no banner until a data-consent-open element asks.
  *
+ * @param {(() => void) | null} then what to do once the banner is in the page
+ * @param {(() => void) | null} failed what to do if it cannot be fetched
  * @returns {void}
  */
-const loadBanner = () => {
+const loadBanner = (then, failed) => {
   const next = encodeURIComponent(location.pathname + location.search);
   fetch(state.scriptPrefix_ + '/banner.html?next=' + next, { credentials: 'same-origin' })
     .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
     .then(guard((html) => {
       document.body.insertAdjacentHTML('beforeend', html);
       const banner = state.banner_ = document.getElementById('cl-banner');
-      if (!banner) return;
+      if (!banner) {
+        if (failed) failed();
+        return;
+      }
       // The fragment should bring its stylesheet; add one if it did not.
       if (!document.querySelector('link[href*="/banner.css"]')) {
         const link = document.createElement('link');
@@ -204,19 +210,50 @@ const loadBanner = () => {
         document.head.appendChild(link);
       }
       setup();
+      if (then) then();
     }))
-    .catch(() => { /* no banner this time; the next page load tries again */ });
+    .catch(() => { if (failed) failed(); /* else: no banner this time; the next page load tries again */ });
 };
 
 /**
- * Enhances the server-rendered banner, or fetches one where the page has none.
+ * Enhances the server-rendered banner; on a decided visitor's page (the decision on the
+ * script tag, no banner) applies the decision without fetching anything; elsewhere
+ * fetches the banner.
  *
  * @returns {void}
  */
 export const initBanner = () => {
   state.banner_ = document.getElementById('cl-banner');
+  const accepted = state.tagAccepted_;
   if (state.banner_) setup();
-  else if (typeof window.fetch === 'function') loadBanner();
+  else if (accepted) {
+    accepted.forEach((name) => { state.categories_[name] = true; });
+    activateScripts();
+    sendConsentMode('update');
+  } else if (typeof window.fetch === 'function') loadBanner(null, null);
+};
+
+/**
+ * Opens the banner's Settings layer, fetching the banner first where the page has none
+ * (a decided visitor's page). If it cannot be fetched, a link goes where it points (the
+ * server-rendered settings page).
+ *
+ * @param {Element | null} trigger the data-consent-open element clicked, if any
+ * @returns {boolean} whether the banner is being opened here
+ */
+export const openOrLoad = (trigger) => {
+  if (state.banner_) {
+    open(trigger);
+    return true;
+  }
+  if (!state.tagAccepted_ || typeof window.fetch !== 'function') return false;
+  if (!state.loading_) {
+    state.loading_ = true; // a second click while the banner is on its way waits for it
+    const href = trigger && trigger.getAttribute('href');
+    const done = () => { state.loading_ = false; };
+    loadBanner(() => { done(); open(trigger); }, () => { done(); if (href) location.href = href; });
+  }
+  return true;
 };
 
 /**
@@ -228,8 +265,7 @@ export const listenForOpeners = () => {
   document.addEventListener('click', guard((event) => {
     const target = /** @type {Element} */ (event.target);
     const trigger = target.closest && target.closest('[data-consent-open]');
-    if (!trigger || !state.banner_) return; // without a banner the link keeps its own href
-    event.preventDefault();
-    open(trigger);
+    // without a banner (or the means to fetch one) the link keeps its own href
+    if (trigger && openOrLoad(trigger)) event.preventDefault();
   }));
 };

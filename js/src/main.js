@@ -4,7 +4,7 @@
  * Consent Mode, consent-gated scripts and the engagement beacon. ES2017, no dependencies,
  * never throws into the host page. build.mjs bundles this entry into one banner.js.
  */
-import { initBanner, listenForOpeners, open } from './banner.js';
+import { initBanner, listenForOpeners, openOrLoad } from './banner.js';
 import { track } from './beacon.js';
 import { sendConsentMode } from './consent-mode.js';
 import { guard } from './guard.js';
@@ -15,7 +15,7 @@ if (!window.consentlog) {
   listenForOpeners();
 
   window.consentlog = {
-    open: guard(() => open(null)),
+    open: guard(() => { openOrLoad(null); }),
     categories: () => Object.assign({}, state.categories_),
   };
 

@@ -8,7 +8,11 @@
  * @typedef {object} State
  * @property {string} scriptPrefix_ where banner.js was loaded from, e.g. "/_consent"
  * @property {string} prefix_ the consent routes; the banner's data-prefix overrides scriptPrefix_
+ * @property {string[] | null} tagAccepted_ a decided visitor's accepted categories, from the
+ *   script tag's data-accepted; null when the tag carries no decision (the banner is in the page,
+ *   or the script was included by hand)
  * @property {HTMLElement | null} banner_ #cl-banner, once found or loaded
+ * @property {boolean} loading_ the banner is being fetched to be opened
  * @property {HTMLFormElement | null} form_ the banner's form
  * @property {HTMLDetailsElement | null} settings_ <details class="cl-settings">
  * @property {HTMLInputElement[]} boxes_ category checkboxes, including the locked (disabled) ones
@@ -33,13 +37,22 @@ const loadedFrom = () => {
   return script && script.src ? script.src.replace(/\/banner\.js([?#].*)?$/, '') : '/_consent';
 };
 
+/** @returns {string[] | null} the decision the script tag carries (a decided visitor's page) */
+const tagDecision = () => {
+  const script = /** @type {HTMLScriptElement | null} */ (document.currentScript);
+  if (!script || script.getAttribute('data-decided') !== '1') return null;
+  return (script.getAttribute('data-accepted') || '').split(/\s+/).filter(Boolean);
+};
+
 /** @returns {State} the state of a page on which nothing has happened yet */
 export const createState = () => {
   const scriptPrefix = loadedFrom();
   return {
     scriptPrefix_: scriptPrefix,
     prefix_: scriptPrefix,
+    tagAccepted_: tagDecision(),
     banner_: null,
+    loading_: false,
     form_: null,
     settings_: null,
     boxes_: [],

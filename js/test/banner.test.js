@@ -28,3 +28,33 @@ test('the decision comes from the banner markup, never from document.cookie', ()
   assert.equal(window.document.querySelector('input[value="analytics"]').checked, true);
   assert.equal(cookieReads, 0);
 });
+
+test("a decided visitor's page: the decision from the script tag, the banner fetched only when opened", async () => {
+  const window = openPage('<a href="/_consent/settings" data-consent-open>Cookie settings</a>');
+  Object.assign(state, createState());
+  state.tagAccepted_ = ['analytics']; // what <script data-decided="1" data-accepted="analytics"> says
+  const fetched = [];
+  window.fetch = globalThis.fetch = async (url) => {
+    fetched.push(String(url));
+    return { ok: true, text: async () => BANNER };
+  };
+  const { listenForOpeners, openOrLoad } = await import('../src/banner.js');
+  initBanner();
+  assert.deepEqual(state.categories_, { analytics: true });
+  assert.deepEqual(fetched, []); // nothing fetched for a page view
+  assert.equal(openOrLoad(window.document.querySelector('a')), true);
+  assert.equal(openOrLoad(window.document.querySelector('a')), true); // a second click waits
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(fetched, ['/_consent/banner.html?next=%2Fpage']);
+  const banner = window.document.getElementById('cl-banner');
+  assert.equal(banner.hidden, false); // opened
+  assert.equal(window.document.querySelectorAll('#cl-banner').length, 1);
+  assert.equal(typeof listenForOpeners, 'function');
+});
+
+test('without a decision on the tag and no banner, opening leaves the link to its href', async () => {
+  openPage('<a href="/_consent/settings" data-consent-open>Cookie settings</a>');
+  Object.assign(state, createState());
+  const { openOrLoad } = await import('../src/banner.js');
+  assert.equal(openOrLoad(null), false);
+});

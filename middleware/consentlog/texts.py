@@ -20,6 +20,7 @@ class BannerTexts:
     policy_changed: str
     my_data: str = "See my data"
     forget: str = "Delete my data"
+    back: str = "Back to the page"  # the cookie settings page's link back
 
 
 DEFAULT_TEXTS: dict[str, BannerTexts] = {
@@ -52,5 +53,6 @@ DEFAULT_TEXTS: dict[str, BannerTexts] = {
         policy_changed="Unsere Cookie-Richtlinie hat sich geändert. Bitte wählen Sie erneut.",
         my_data="Meine Daten ansehen",
         forget="Meine Daten löschen",
+        back="Zurück zur Seite",
     ),
 }

@@ -46,3 +46,47 @@ def test_banner_next_keeps_percent_escapes(client: TestClient) -> None:
     """The banner's return path is the raw path: /docs/a%3Fb stays itself."""
     page = client.get("/docs/a%3Fb")
     assert 'name="next" value="/docs/a%3Fb"' in page.text
+
+
+def test_the_settings_page_shows_the_stored_choice_and_returns(client: TestClient) -> None:
+    """GET /_consent/settings — where a data-consent-open link leads without JavaScript —
+    is a page with the banner shown, its Settings layer open and the stored choice ticked;
+    the form returns to ``next``, else to the same-origin page it was followed from."""
+    client.post("/_consent", json={"action": "accept_all"})
+    page = client.get("/_consent/settings", params={"next": "/docs/a?x=1"})
+    assert 200 == page.status_code
+    assert page.text.startswith("<!doctype html>")
+    assert "no-store" == page.headers["cache-control"]
+    assert 'id="cl-banner"' in page.text
+    assert " hidden>" not in page.text.split('id="cl-banner"')[1].split(">")[0] + ">"
+    assert '<details class="cl-settings" open>' in page.text
+    assert 'value="analytics" checked' in page.text
+    assert 'name="next" value="/docs/a?x=1"' in page.text
+    followed = client.get("/_consent/settings", headers={"referer": "http://testserver/docs/b"})
+    assert 'name="next" value="/docs/b"' in followed.text
+    foreign = client.get("/_consent/settings", headers={"referer": "https://evil.example/x"})
+    assert 'name="next" value="/"' in foreign.text
+    hostile = client.get("/_consent/settings", params={"next": "//evil.example"})
+    assert 'name="next" value="/"' in hostile.text
+    posted = client.post(
+        "/_consent",
+        data={"action": "reject_all", "next": "/docs/a?x=1"},
+        follow_redirects=False,
+    )
+    assert (303, "/docs/a?x=1") == (posted.status_code, posted.headers["location"])
+
+
+def test_the_settings_page_is_read_only(client: TestClient) -> None:
+    answer = client.post("/_consent/settings")
+    assert 405 == answer.status_code
+    assert "GET" in answer.json()["error"]
+
+
+def test_a_decided_visitors_page_carries_only_the_tags(client: TestClient) -> None:
+    """After a decision a page gets the stylesheet link and the script tag with the
+    decision on it, not the hidden banner (the script fetches it when asked)."""
+    client.post("/_consent", json={"action": "reject_all"})
+    page = client.get("/").text
+    assert 'id="cl-banner"' not in page
+    assert 'data-decided="1" data-accepted=""' in page
+    assert "banner.css" in page

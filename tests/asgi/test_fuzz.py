@@ -44,7 +44,10 @@ FUZZ = settings(
 )
 CONSENT_STATUSES = {200, 303, 304, 400, 403, 404, 405, 413, 415}
 BANNER = re.compile(
-    rb'<link rel="stylesheet" href="/_consent/banner\.css\?v=[0-9a-f]+">.*</div>'
+    rb'<link rel="stylesheet" href="/_consent/banner\.css\?v=[0-9a-f]+">'
+    # the banner (undecided), or the script tag carrying a decided visitor's decision
+    rb'(.*</div>|<script src="/_consent/banner\.js\?v=[0-9a-f]+" defer data-decided="1"'
+    rb' data-accepted="[a-z ]*"></script>)'
     # a page-view token: id, MAC, and the visitor id it names (url-safe, as minted)
     rb'(<i id="cl-pv" data-pv="[0-9a-f]{32}\.[0-9a-f]{32}(\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?"'
     rb" hidden></i>)?",
@@ -190,7 +193,8 @@ def check_host_unchanged(
         assert through.body.endswith(tail)
         snippet = through.body[len(head) : len(through.body) - len(tail)]
         assert BANNER.fullmatch(snippet)
-        assert b'id="cl-banner"' in snippet
+        # the banner itself, or the script that fetches it when a decided visitor asks
+        assert b'id="cl-banner"' in snippet or b'data-decided="1"' in snippet
     return through
 
 

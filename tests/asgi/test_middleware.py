@@ -139,7 +139,9 @@ def test_gpc_is_a_refusal_without_banner(client: TestClient) -> None:
     page = client.get("/?set=1", headers={"sec-gpc": "1"})
     cookies = set_cookies(page)
     assert {"cl_consent", "theme"} == set(cookies)
-    assert " hidden>" in page.text
+    # decided: no banner in the page, only the script, which carries the decision
+    assert 'id="cl-banner"' not in page.text
+    assert 'data-decided="1" data-accepted=""' in page.text
     state = client.get("/_consent", headers={"sec-gpc": "1"}).json()
     assert (state["source"], state["categories"]["analytics"]) == ("gpc", False)
 

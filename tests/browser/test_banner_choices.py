@@ -34,7 +34,7 @@ from tests.helpers import ROOT
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
-    from tests.browser.live import LiveServer
+    from tests.browser.live import LiveServer, NewContext
 
 pytest_plugins = ["tests.browser.live"]  # live_server, live, browser, new_context, context, page
 pytestmark = pytest.mark.browser
@@ -182,3 +182,54 @@ def test_consent_gated_tag_runs_only_after_accept(live: LiveServer, page: Page) 
     decide(page, ACCEPT)
     page.wait_for_function("() => window.demoAnalyticsLoaded === true")
     assert True is page.evaluate("() => window.sameDocument")  # no reload happened
+
+
+def test_a_decided_visitors_next_page_fetches_the_banner_only_when_reopened(
+    live: LiveServer, context: BrowserContext, page: Page
+) -> None:
+    """After a decision, pages carry no banner, only the script (with the decision on its
+    tag); the footer link fetches the banner, opens Settings with the stored choice, and a
+    change there is saved as before."""
+    page.goto(live("/"))
+    decide(page, ACCEPT)
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "banner.html" in r.url else None)
+    nav(page, "/docs")
+    tag = page.locator("script[data-decided='1']")
+    expect(tag).to_have_count(1)
+    assert "analytics" in str(tag.get_attribute("data-accepted")).split()
+    expect(page.locator(BANNER)).to_have_count(0)
+    assert [] == fetched  # nothing fetched for a page view
+    page.click(REOPEN)
+    expect(page.locator(BANNER)).to_be_visible()
+    expect(page.locator(f"{BANNER} details.cl-settings")).to_have_attribute("open", "")
+    expect(page.locator(ANALYTICS_BOX)).to_be_checked()
+    assert 1 == len(fetched)
+    page.uncheck(ANALYTICS_BOX)
+    decide(page, SAVE)
+    assert not TRAFFIC_COOKIES & set(cookie_jar(context))
+    assert page.url.endswith("/docs")  # changed in place, no navigation
+
+
+def test_without_javascript_the_settings_link_leads_to_the_settings_page(
+    live: LiveServer, new_context: NewContext
+) -> None:
+    """Without JavaScript the footer link opens the server-rendered settings page, which
+    shows the stored choice and returns to the page it was followed from."""
+    context = new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(live("/docs/getting-started"))
+    with page.expect_navigation():
+        page.click(ACCEPT)
+    assert TRAFFIC_COOKIES <= set(cookie_jar(context))
+    with page.expect_navigation():
+        page.click(REOPEN)
+    assert live("/_consent/settings") == page.url
+    expect(page.locator(BANNER)).to_be_visible()
+    expect(page.locator(f"{BANNER} details.cl-settings")).to_have_attribute("open", "")
+    expect(page.locator(ANALYTICS_BOX)).to_be_checked()
+    page.uncheck(ANALYTICS_BOX)
+    with page.expect_navigation():
+        page.click(SAVE)
+    assert live("/docs/getting-started") == page.url
+    assert not TRAFFIC_COOKIES & set(cookie_jar(context))

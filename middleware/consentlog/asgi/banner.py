@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from consentlog.asgi.assets import Asset
 from consentlog.settings import ANALYTICS, Settings
+from consentlog.texts import BannerTexts
 
 # placeholders in the cached markup for the per-request return URL and nonce attribute
 _NEXT = Markup("\x00next\x00")
@@ -65,33 +66,67 @@ class BannerRenderer:
         self._template = _TEMPLATES.get_template("banner.html")
 
     def render(
-        self, state: BannerState, next_url: str, nonce: str = "", *, script: bool = True
+        self,
+        state: BannerState,
+        next_url: str,
+        nonce: str = "",
+        *,
+        script: bool = True,
+        settings_open: bool = False,
     ) -> str:
-        """The banner markup with its stylesheet link for one visitor; with the script
-        tag too unless ``script=False`` (for a page that already loaded the script)."""
+        """The whole banner markup with its stylesheet link for one visitor (hidden when
+        they have decided); with the script tag too unless ``script=False`` (for a page
+        that already loaded the script); its Settings layer open if ``settings_open``."""
         nonce_attr = f' nonce="{escape(nonce)}"' if nonce else ""
-        return (
-            self._markup(state, script).replace(_NEXT, escape(next_url)).replace(_NONCE, nonce_attr)
-        )
+        markup = self._markup(state, script=script, settings_open=settings_open)
+        return markup.replace(_NEXT, escape(next_url)).replace(_NONCE, nonce_attr)
 
     def snippet(self, state: BannerState, next_url: str, nonce: str = "") -> bytes:
-        """``render`` as UTF-8 bytes, for insertion into a response body. Without a nonce
-        the two halves around ``next`` come pre-encoded from a cache (the common case)."""
+        """What a page gets, as UTF-8 bytes for insertion into its body: the banner for a
+        visitor who has not decided; for one who has, only the stylesheet link and the
+        script tag (carrying the decision), as the script fetches the banner when a
+        ``data-consent-open`` element asks for it. Without a nonce, from a cache."""
+        if state.decided:
+            if nonce:
+                return self._tags(state).replace(_NONCE, f' nonce="{escape(nonce)}"').encode()
+            return self._tags_bytes(state)
         if nonce:
             return self.render(state, next_url, nonce).encode("utf-8")
         head, tail = self._halves(state)
         return head + escape(next_url).encode("utf-8") + tail
 
+    def texts(self, language: str) -> BannerTexts:
+        """The banner texts in ``language`` (the default language's when it has none)."""
+        s = self._settings
+        return s.texts.get(language) or s.texts[s.default_language]
+
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
     def _halves(self, state: BannerState) -> tuple[bytes, bytes]:
-        head, _, tail = self._markup(state, True).replace(_NONCE, "").partition(_NEXT)
+        head, _, tail = self._markup(state, script=True).replace(_NONCE, "").partition(_NEXT)
         return head.encode("utf-8"), tail.encode("utf-8")
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
-    def _markup(self, state: BannerState, script: bool) -> str:
+    def _tags(self, state: BannerState) -> str:
+        return self._markup(state, script=True, tags_only=True)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
+    def _tags_bytes(self, state: BannerState) -> bytes:
+        return self._tags(state).replace(_NONCE, "").encode("utf-8")
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
+    def _markup(
+        self,
+        state: BannerState,
+        *,
+        script: bool,
+        tags_only: bool = False,
+        settings_open: bool = False,
+    ) -> str:
         s = self._settings
         return self._template.render(
             script=script,
+            tags_only=tags_only,
+            settings_open=settings_open,
             script_url=self._script_url,
             style_url=self._style_url,
             next_url=_NEXT,
@@ -99,13 +134,28 @@ class BannerRenderer:
             prefix=s.prefix,
             privacy_url=s.privacy_url,
             categories=s.categories,
-            texts=s.texts.get(state.language) or s.texts[s.default_language],
+            texts=self.texts(state.language),
             visible=state.visible,
             accepted=state.accepted,
             decided=state.decided,
             policy_changed=state.policy_changed,
             own_data=ANALYTICS in state.accepted,
         )
+
+
+def settings_page(renderer: BannerRenderer, state: BannerState, next_url: str) -> str:
+    """The cookie settings page (``/_consent/settings``): the banner shown with its
+    Settings layer open, for a visitor without JavaScript who followed a
+    ``data-consent-open`` link; its form returns them to ``next_url``."""
+    texts = renderer.texts(state.language)
+    banner = renderer.render(state._replace(visible=True), next_url, settings_open=True)
+    return _TEMPLATES.get_template("settings.html").render(
+        language=state.language,
+        title=f"{texts.title}: {texts.settings}",
+        back=texts.back,
+        next_url=next_url,
+        banner=Markup(banner),  # noqa: S704 - rendered from the autoescaped banner template
+    )
 
 
 def inject(document: bytes, snippet: bytes, encoding: str = "utf-8") -> bytes | None:

@@ -3,7 +3,10 @@
 ``GET``: the current decision as JSON. ``POST``: record a decision (JSON or an HTML form,
 which is answered with 303 back to a same-origin ``next``). ``DELETE`` or
 ``POST …/withdraw``: withdraw. ``POST …/beacon``: engagement (see ``beacon.py``). Plus
-the banner's assets and ``/.well-known/gpc.json``.
+the banner's assets, ``GET …/banner.html`` (the banner markup, for a page that includes
+the script by hand and for the script to fetch when a decided visitor reopens it),
+``GET …/settings`` (the cookie settings page a ``data-consent-open`` link leads to without
+JavaScript) and ``/.well-known/gpc.json``.
 State changes refuse cross-site requests; bad input gets a 4xx naming the problem.
 ``GET …/my-data`` and ``POST …/forget`` (``selfservice.py``) are rate-limited per client
 and site-wide (429 with ``Retry-After``). A decision or withdrawal never waits on the
@@ -14,13 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import MutableHeaders
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from consentlog.asgi.assets import asset_response
+from consentlog.asgi.banner import settings_page
 from consentlog.asgi.beacon import Beacon
 from consentlog.asgi.body import json_object, last, parse_form, read_body
 from consentlog.asgi.core import ConsentCore
@@ -39,7 +43,7 @@ from consentlog.asgi.selfservice import (
     subject_of,
 )
 from consentlog.consent.decision import NO_COOKIE, Decision, Source
-from consentlog.consent.http import cross_site_reason, header_map, safe_next, text
+from consentlog.consent.http import cross_site_reason, header_map, safe_next, text, web_origin
 from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.exceptions import BadRequest
 from consentlog.ingest.writer import Writer
@@ -117,6 +121,9 @@ class ConsentRoutes:
         if tail == "/banner.html":
             _allow(method, ("GET", "HEAD"))
             return self._banner_fragment(visit, scope)
+        if tail == "/settings":
+            _allow(method, ("GET", "HEAD"))
+            return self._settings_page(visit, scope)
         asset = self._assets.get(tail.lstrip("/"))
         if asset is not None:
             _allow(method, ("GET", "HEAD"))
@@ -341,6 +348,22 @@ class ConsentRoutes:
             script=False,
         )
         return Response(markup, media_type="text/html", headers={"cache-control": "no-store"})
+
+    def _settings_page(self, visit: Visit, scope: Scope) -> Response:
+        """The cookie settings page, where a ``data-consent-open`` link leads without
+        JavaScript. It returns to ``?next=``, else to the page it was followed from (a
+        same-origin ``Referer``), else to ``/``."""
+        decision, _ = self.core.effective_decision(visit)
+        fields = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "next" not in fields:
+            referer = urlsplit(text(visit.headers, b"referer", 2048))
+            own = web_origin(visit.origin.scheme, visit.origin.host)
+            if referer.netloc and f"{referer.scheme}://{referer.netloc}".lower() == own:
+                fields["next"] = [referer.path + (f"?{referer.query}" if referer.query else "")]
+        page = settings_page(
+            self.core.banner, self.core.banner_state(visit, decision), _next(fields)
+        )
+        return HTMLResponse(page, headers={"cache-control": "no-store"})
 
 
 # -- helpers ------------------------------------------------------------------------------
