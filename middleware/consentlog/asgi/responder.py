@@ -225,25 +225,25 @@ class PageResponder:
 
     def _snippet(self) -> bytes:
         scope = self.scope
-        query = scope.get("query_string", b"")
-        # raw_path keeps %-escapes: /docs/a%3Fb must come back as itself, not /docs/a?b
-        raw_path = scope.get("raw_path")
-        path = raw_path.decode("latin-1") if raw_path else scope["path"]
-        next_url = path + ("?" + query.decode("latin-1") if query else "")
-        scope_state = scope.get("state")
         plan, visit = self.plan, self.visit
         if plan is not None:
             state = plan.banner
         else:
             assert visit is not None
             state = self.core.banner_state(visit, self.decision)
+        next_url = ""  # a decided visitor's page has no banner form to return from
+        if not state.decided:
+            query = scope.get("query_string", b"")
+            # raw_path keeps %-escapes: /docs/a%3Fb must come back as itself, not /docs/a?b
+            raw_path = scope.get("raw_path")
+            path = raw_path.decode("latin-1") if raw_path else scope["path"]
+            next_url = path + ("?" + query.decode("latin-1") if query else "")
+        scope_state = scope.get("state")
         snippet = self.core.banner.snippet(
-            state,
-            next_url,
-            str(scope_state.get("csp_nonce", "")) if scope_state else "",
+            state, next_url, str(scope_state.get("csp_nonce", "")) if scope_state else ""
         )
         if self.pageview_token:
-            snippet += b'<i id="cl-pv" data-pv="%s" hidden></i>' % self.pageview_token.encode()
+            return b"".join((snippet, _PV_OPEN, self.pageview_token.encode(), _PV_CLOSE))
         return snippet
 
     def _log_page(self) -> None:
@@ -320,6 +320,7 @@ _FOR_SHARED_CACHES = frozenset((b"public", b"s-maxage", b"proxy-revalidate", b"p
 _SHARED_CACHE_HEADERS = frozenset((b"cdn-cache-control", b"surrogate-control"))
 _CACHING = frozenset((b"cache-control", b"vary", *_SHARED_CACHE_HEADERS))  # what ``private`` edits
 _PRIVATE = ((b"cache-control", b"private"), (b"vary", b"Cookie"))
+_PV_OPEN, _PV_CLOSE = b'<i id="cl-pv" data-pv="', b'" hidden></i>'  # the page-view token
 # the host's response headers read on the way (the first of each)
 _READ = frozenset(
     (b"content-type", b"content-length", b"content-encoding", b"content-range", *_CACHING)
