@@ -146,3 +146,27 @@ def test_a_token_issued_with_the_former_hmac_still_verifies() -> None:
     assert Pageview(pageview_id, VISITOR) == tokens.verify(token, SESSION, "/docs/a")
     assert tokens.verify(token, SESSION, "/docs/b") is None
     assert not tokens.issue(SESSION, "/docs/a", VISITOR)[1].endswith(f"{mac}.{VISITOR}")
+
+
+def test_page_view_ids_are_unique_and_differ_in_a_forked_child() -> None:
+    """The random part of page-view ids comes from a keyed counter, reseeded in a forked
+    child: parent and child never draw the same ids."""
+    import os
+
+    from consentlog.consent.randomness import random_hex
+
+    drawn = {random_hex(12) for _ in range(10_000)}
+    assert 10_000 == len(drawn)
+    assert all(re.fullmatch(r"[0-9a-f]{24}", value) for value in drawn)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report its next ids, then leave at once
+        os.write(write, " ".join(random_hex(12) for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        theirs = set(pipe.read().split())
+    ours = {random_hex(12) for _ in range(100)}
+    assert 100 == len(theirs)
+    assert not theirs & ours

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import functools
-import os
 import re
 import time
 
@@ -26,6 +25,7 @@ from consentlog.asgi.core import ConsentCore
 from consentlog.asgi.plans import Key, Plan
 from consentlog.consent.decision import Decision
 from consentlog.consent.http import header_map
+from consentlog.consent.randomness import random_hex
 from consentlog.consent.visit import Identifiers, Visit, cookie_changes
 from consentlog.ingest.events import MAX_QUERY, ConsentState, PageSeen
 from consentlog.settings import ANALYTICS
@@ -152,7 +152,7 @@ class PageResponder:
                     self.ids.session_id, scope["path"], self.ids.visitor_id
                 )
             else:
-                self.pageview_id = os.urandom(16).hex()
+                self.pageview_id = random_hex(16)
         encoding = _encoding(content_type)
         if (
             core.settings.inject_banner

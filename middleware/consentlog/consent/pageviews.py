@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import time
 from collections.abc import Sequence
 from typing import NamedTuple
+
+from consentlog.consent.randomness import random_hex
 
 # A day: a page left open in a tab all day still reports its engagement (the beacon's
 # longest engaged time is a day too), while a token copied out of a page is useless
@@ -86,7 +87,7 @@ class PageviewTokens:
         are): it is carried in the token, which the page holds in an attribute."""
         if not _VISITOR.fullmatch(visitor_id):
             raise ValueError("a visitor id in a page-view token must be url-safe")
-        pageview_id = f"{int(self.now()) & 0xFFFFFFFF:08x}{os.urandom(12).hex()}"
+        pageview_id = f"{int(self.now()) & 0xFFFFFFFF:08x}{random_hex(12)}"
         mac = self._mac(self._keys[-1], pageview_id, session_id, visitor_id, path)
         token = f"{pageview_id}.{mac}"
         return pageview_id, f"{token}.{visitor_id}" if visitor_id else token
