@@ -235,8 +235,8 @@ export const initBanner = () => {
 
 /**
  * Opens the banner's Settings layer, fetching the banner first where the page has none
- * (a decided visitor's page). If it cannot be fetched, a link goes where it points (the
- * server-rendered settings page).
+ * (a decided visitor's page). If it cannot be fetched, the browser goes where the link
+ * points, or to the server-rendered settings page.
  *
  * @param {Element | null} trigger the data-consent-open element clicked, if any
  * @returns {boolean} whether the banner is being opened here
@@ -249,9 +249,11 @@ export const openOrLoad = (trigger) => {
   if (!state.tagAccepted_ || typeof window.fetch !== 'function') return false;
   if (!state.loading_) {
     state.loading_ = true; // a second click while the banner is on its way waits for it
-    const href = trigger && trigger.getAttribute('href');
+    // if the banner cannot be fetched: where the link points, else the settings page
+    const href = (trigger && trigger.getAttribute('href'))
+      || state.scriptPrefix_ + '/settings?next=' + encodeURIComponent(location.pathname + location.search);
     const done = () => { state.loading_ = false; };
-    loadBanner(() => { done(); open(trigger); }, () => { done(); if (href) location.href = href; });
+    loadBanner(() => { done(); open(trigger); }, () => { done(); location.href = href; });
   }
   return true;
 };

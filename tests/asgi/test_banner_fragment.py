@@ -68,6 +68,9 @@ def test_the_settings_page_shows_the_stored_choice_and_returns(client: TestClien
     assert 'name="next" value="/"' in foreign.text
     hostile = client.get("/_consent/settings", params={"next": "//evil.example"})
     assert 'name="next" value="/"' in hostile.text
+    broken = client.get("/_consent/settings", headers={"referer": "http://[x/"})
+    assert 200 == broken.status_code  # not a URL: no page to return to, never a 500
+    assert 'name="next" value="/"' in broken.text
     posted = client.post(
         "/_consent",
         data={"action": "reject_all", "next": "/docs/a?x=1"},

@@ -71,6 +71,18 @@ def _crash_after_logging(store: Path) -> Path:
     return table
 
 
+def _crash_of_a_later_owner(store: Path) -> Path:
+    """The same crash in an engine that was not the store's first: its half-written
+    part is named by its own insert counter (``tmp_insert_all_1_1_0``, the name of the
+    first owner's committed part), not by the block the record names (``all_2_2_0``)."""
+    _engine(store, "CREATE DATABASE d", TABLE, _insert("batch-a", 5))
+    _engine(store, _insert("batch-b", 3))
+    table = _table_directory(store)
+    assert {"all_1_1_0", "all_2_2_0"} <= {p.name for p in table.iterdir()}
+    (table / "all_2_2_0").rename(table / f"{TMP_INSERT}all_1_1_0")
+    return table
+
+
 def test_without_the_repair_a_batch_sent_again_is_dropped(tmp_path: Path) -> None:
     """The engine's own behaviour, the reason for the repair: the retried batch is
     taken for a duplicate of rows that were never committed."""
@@ -91,6 +103,17 @@ def test_the_repair_lets_the_batch_be_written_once(tmp_path: Path) -> None:
     assert [] == repair_store(store)  # nothing left to repair: the engine cleared the tmp part
 
 
+def test_a_later_owners_crash_is_repaired_by_block_not_by_name(tmp_path: Path) -> None:
+    """The half-written part's name does not say which record is its own: the record
+    whose block no part holds is dropped, the committed one of the same name is kept."""
+    store = tmp_path / "store"
+    table = _crash_of_a_later_owner(store)
+    (repair,) = repair_store(store)
+    assert (table, ("all_2_2_0",), 1) == (repair.table, repair.parts, repair.blocks)
+    answers = _engine(store, _insert("batch-b", 3), _insert("batch-a", 5), COUNT)
+    assert ["", "", "8"] == answers  # batch-b written once, batch-a still deduplicated
+
+
 def test_committed_and_merged_parts_keep_their_tokens(tmp_path: Path) -> None:
     """Only the crash's exact signature is repaired: a part merged away (or rewritten by
     a mutation, or dropped by TTL) has no ``tmp_insert_`` twin and keeps its token, so a
@@ -103,6 +126,11 @@ def test_committed_and_merged_parts_keep_their_tokens(tmp_path: Path) -> None:
     )  # fmt: skip
     assert [] == repair_store(store)
     assert ["2", "", "", "2"] == _engine(store, COUNT, _insert("a", 2), _insert("b", 2), COUNT)
+    # a half-written part beside them (a crash before its record was written): still
+    # nothing to drop, every record's block is held by the merged part
+    table = _table_directory(store)
+    (table / f"{TMP_INSERT}all_9_9_0").mkdir()
+    assert [] == repair_store(store)
 
 
 def test_a_new_owner_repairs_before_it_opens_the_store(tmp_path: Path) -> None:
@@ -131,18 +159,22 @@ def test_a_new_owner_repairs_before_it_opens_the_store(tmp_path: Path) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(alphabet="12\t_ab\nall0789", max_size=40), max_size=6))
-def test_any_log_content_is_read_without_failing(
-    tmp_path_factory: object, lines: list[str]
-) -> None:
-    """Torn or foreign lines in a log are skipped, never raised on; a drop is written
-    only for a block whose part is missing and whose ``tmp_insert_`` twin is present."""
+def test_any_log_content_is_read_without_failing(lines: list[str]) -> None:
+    """Torn or foreign lines in a log are skipped, never raised on; with one half-written
+    part, at most one block is dropped — one of partition ``all`` that no part holds —
+    and the drop record is well-formed."""
     with tempfile.TemporaryDirectory() as directory:
         table = Path(directory)
         (table / LOGS).mkdir()
         (table / LOGS / "deduplication_log_1.txt").write_text("".join(lines), encoding="utf-8")
         (table / f"{TMP_INSERT}all_1_1_0").mkdir()
+        (table / "all_5_5_0").mkdir()  # a committed part: block 5 is held
         repair = repair_table(table)
         if repair is not None:
-            assert ("all_1_1_0",) == repair.parts
+            assert 1 == repair.blocks
+            (part,) = repair.parts
+            assert part.startswith("all_")
+            assert not part.startswith("all_5_")
             written = (table / LOGS / "deduplication_log_2.txt").read_text(encoding="utf-8")
-            assert all(line.startswith("2\tall_1_1_0\t") for line in written.splitlines())
+            (line,) = written.splitlines()
+            assert line.startswith(f"2\t{part}\t")

@@ -73,7 +73,6 @@ class ConsentCore:
         self.cookie_filter = CookieFilter(s.categories)
         self.pageviews = PageviewTokens(s.secret_keys)
         self.plans = Plans(s.trusted_proxy_hops)
-        self._owns_writer = sink is None
         if sink is None:
             self.store = store_for(s)
             self.sink: EventSink = writer_for(s, self.store)
@@ -88,12 +87,14 @@ class ConsentCore:
 
     def shutdown(self) -> None:
         """The server is stopping (lifespan shutdown): write or spool what is queued, then,
-        for a writer of this core's own, give the store up — an embedded store's owner
-        finishes its guests' requests and hands the store over now. Waiting for ``atexit``
-        is not enough: uvicorn re-raises the SIGTERM it caught once it has shut down, and
-        the process then ends without running ``atexit``."""
+        with a background writer (this core's own or a shared one), give the store up —
+        an embedded store's owner finishes its guests' requests and hands the store over
+        now. Waiting for ``atexit`` is not enough: uvicorn re-raises the SIGTERM it caught
+        once it has shut down, and the process then ends without running ``atexit``.
+        Several middlewares on one store each close it after their own flush (a flush
+        after another's close opens it again)."""
         self.sink.stop()
-        if self._owns_writer:
+        if isinstance(self.sink, Writer):
             self.store.close()
 
     def visit(self, scope: Scope) -> Visit:

@@ -27,7 +27,16 @@ from consentlog.consent.decision import Decision
 from consentlog.consent.http import header_map
 from consentlog.consent.randomness import random_hex
 from consentlog.consent.visit import Identifiers, Visit, cookie_changes
-from consentlog.ingest.events import MAX_QUERY, ConsentState, PageSeen
+from consentlog.ingest.events import (
+    MAX_ACCEPT_LANGUAGE,
+    MAX_FORWARDED,
+    MAX_HOST,
+    MAX_QUERY,
+    MAX_REFERRER,
+    MAX_USER_AGENT,
+    ConsentState,
+    PageSeen,
+)
 from consentlog.settings import ANALYTICS
 
 _NO_IDS = Identifiers()
@@ -257,13 +266,15 @@ class PageResponder:
             PageSeen(
                 self.started,
                 self.pageview_id,
-                headers.get(b"host", b""),
-                headers.get(b"referer", b""),
-                headers.get(b"user-agent", b""),
-                headers.get(b"accept-language", b""),
-                headers.get(b"x-forwarded-for", b"") if hops else b"",
-                headers.get(b"x-forwarded-proto", b"") if hops else b"",
-                headers.get(b"x-forwarded-host", b"") if hops else b"",
+                # cut to what a row keeps (or what reading a proxy's list needs), so
+                # that a queue of events is no larger than its rows
+                headers.get(b"host", b"")[:MAX_HOST],
+                headers.get(b"referer", b"")[:MAX_REFERRER],
+                headers.get(b"user-agent", b"")[:MAX_USER_AGENT],
+                headers.get(b"accept-language", b"")[:MAX_ACCEPT_LANGUAGE],
+                headers.get(b"x-forwarded-for", b"")[:MAX_FORWARDED] if hops else b"",
+                headers.get(b"x-forwarded-proto", b"")[:MAX_FORWARDED] if hops else b"",
+                headers.get(b"x-forwarded-host", b"")[:MAX_FORWARDED] if hops else b"",
                 str(scope.get("scheme", "http")),
                 str(client[0]) if client else "",
                 scope.get("server"),

@@ -356,7 +356,10 @@ class ConsentRoutes:
         decision, _ = self.core.effective_decision(visit)
         fields = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if "next" not in fields:
-            referer = urlsplit(text(visit.headers, b"referer", 2048))
+            try:
+                referer = urlsplit(text(visit.headers, b"referer", 2048))
+            except ValueError:  # not a URL (``http://[x/``): no page to return to
+                referer = urlsplit("")
             own = web_origin(visit.origin.scheme, visit.origin.host)
             if referer.netloc and f"{referer.scheme}://{referer.netloc}".lower() == own:
                 fields["next"] = [referer.path + (f"?{referer.query}" if referer.query else "")]

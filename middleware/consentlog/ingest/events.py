@@ -38,6 +38,8 @@ MAX_REFERRER = 2048
 MAX_QUERY = 4096
 MAX_USER_AGENT = 512
 MAX_ACCEPT_LANGUAGE = 256
+MAX_HOST = 255
+MAX_FORWARDED = 2048  # X-Forwarded-* lists, as ``text`` reads them
 
 # What no stored string may hold: C0 and C1 control characters, DEL, and lone surrogates
 # (which cannot be encoded as UTF-8, so no row could carry them).

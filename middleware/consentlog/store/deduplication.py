@@ -10,14 +10,21 @@ action) leaves a token with no rows behind it: the retry of that batch — a gue
 in-flight insert sent again to the next owner, or a spooled batch replayed — is then
 taken for a duplicate and dropped, silently.
 
-The signature of that crash is exact: an add record for part ``P`` whose last word is
-still "added", no directory ``P``, and the half-written ``tmp_insert_P`` beside it. Before
-opening chDB, a new owner (which holds the store's lock, so no engine runs on the
-directory) writes a drop record for each such block, in ClickHouse's own format, to a
-new log after the newest, so the retry is written. Nothing else is touched: a part
-merged or mutated away, or removed by TTL, has no ``tmp_insert_`` twin and keeps its
-records (a forgotten visitor's replayed batch stays deduplicated). The engine removes
-the stale ``tmp_insert_`` directories itself when it opens.
+What that crash leaves is recognisable, though not by name: the half-written part's
+directory, ``tmp_insert_<partition>_<t>_<t>_<level>``, where ``t`` is an in-memory
+counter of the engine that wrote it (it starts again with every process), and an add
+record for the part ``<partition>_<n>_<n>_0`` it was to become (``n`` the table's next
+block number) — no such part, and no part covering block ``n`` (a merge or a mutation
+keeps the block in a part's range). Before opening chDB, a new owner (which holds the
+store's lock, so no engine runs on the directory) looks, per partition that has
+half-written parts, at the most recent add records (the last ``RECENT`` of the log) whose
+block no part holds, and drops the newest of them, as many as there are half-written
+parts: a drop record each, in ClickHouse's own format, in a new log after the newest, so
+that the retry is written. Records of parts that were merged or mutated are covered and
+kept; a record that was never followed by its part but is older than the window (a part
+emptied by an erasure, or dropped by TTL) is kept too, so a batch replayed long after is
+still taken for the duplicate it is. The engine removes the stale ``tmp_insert_``
+directories itself when it opens.
 
 A ClickHouse server has the same window for a non-replicated table after a crash, and
 this cannot repair it; ``ReplicatedMergeTree`` commits block ids with the part.
@@ -33,6 +40,8 @@ from pathlib import Path
 LOGS = "deduplication_logs"
 TMP_INSERT = "tmp_insert_"
 ADD, DROP = "1", "2"
+RECENT = 64  # the add records looked at: the inserts in flight when the owner died are
+# among the last few (others may have committed after them, concurrently)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +70,13 @@ def _log_files(logs: Path) -> list[Path]:
     numbered: list[tuple[int, Path]] = []
     for file in logs.glob("deduplication_log_*.txt"):
         number = file.stem.rsplit("_", 1)[-1]
-        if number.isdigit():
+        if number.isascii() and number.isdigit():  # as ClickHouse parses it
             numbered.append((int(number), file))
     return [file for _, file in sorted(numbered)]
 
 
 def _standing_records(files: list[Path]) -> dict[str, str]:
-    """Block id -> part name of every block whose last record adds it."""
+    """Block id -> part name of every block whose last record adds it, oldest first."""
     standing: dict[str, str] = {}
     for file in files:
         for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -76,10 +85,50 @@ def _standing_records(files: list[Path]) -> dict[str, str]:
                 continue  # a torn last line: ClickHouse logs it and reads on
             op, part, block = fields
             if op == ADD:
-                standing[block] = part
+                standing.pop(block, None)
+                standing[block] = part  # moved to the end: the newest
             elif op == DROP:
                 standing.pop(block, None)
     return standing
+
+
+def _blocks(name: str) -> tuple[str, int, int] | None:
+    """Partition, first and last block of a part name (``<partition>_<min>_<max>_<level>``
+    with an optional ``_<mutation>``; partition ids hold no ``_``), or None."""
+    fields = name.split("_")
+    if len(fields) not in (4, 5) or not all(f.isdecimal() for f in fields[1:]):
+        return None
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def _phantoms(table: Path, standing: dict[str, str]) -> dict[str, str]:
+    """The records of ``standing`` whose parts the crash kept from their place."""
+    in_flight: dict[str, int] = {}  # partition -> half-written parts
+    held: dict[str, list[tuple[int, int]]] = {}  # partition -> block ranges of parts
+    for entry in table.iterdir():
+        name = entry.name
+        if name.startswith(TMP_INSERT):
+            found = _blocks(name[len(TMP_INSERT) :])
+            if found is not None:
+                in_flight[found[0]] = in_flight.get(found[0], 0) + 1
+        elif (found := _blocks(name)) is not None and entry.is_dir():
+            held.setdefault(found[0], []).append((found[1], found[2]))
+    if not in_flight:
+        return {}
+    chosen: dict[str, str] = {}
+    taken: dict[str, int] = {}
+    for block, part in reversed(list(standing.items())[-RECENT:]):  # newest first
+        found = _blocks(part)
+        if found is None:
+            continue
+        partition, first, _ = found
+        if taken.get(partition, 0) >= in_flight.get(partition, 0):
+            continue
+        if any(low <= first <= high for low, high in held.get(partition, ())):
+            continue  # committed: the part, or one merged or mutated from it, holds it
+        chosen[block] = part
+        taken[partition] = taken.get(partition, 0) + 1
+    return chosen
 
 
 def repair_table(table: Path) -> Repair | None:
@@ -87,11 +136,7 @@ def repair_table(table: Path) -> Repair | None:
     files = _log_files(table / LOGS)
     if not files:
         return None
-    phantoms = {
-        block: part
-        for block, part in _standing_records(files).items()
-        if not (table / part).exists() and (table / f"{TMP_INSERT}{part}").exists()
-    }
+    phantoms = _phantoms(table, _standing_records(files))
     if not phantoms:
         return None
     # A log of its own, numbered after the newest, so that a torn last line of that one
@@ -114,7 +159,7 @@ def repair_store(store: Path) -> list[Repair]:
     lock held and before chDB opens the directory."""
     repairs: list[Repair] = []
     for table in _table_directories(store):
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             repair = repair_table(table)
             if repair is not None:
                 repairs.append(repair)
