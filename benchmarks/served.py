@@ -4,9 +4,12 @@ Two uvicorn processes serve the same Starlette page, one wrapped in ConsentMiddl
 (embedded store, writer running); `wrk` (Debian package) loads each on loopback as a
 consented visitor, in alternating rounds. Goal: with/without ≥ 0.90 (issue 11: ≥ 0.85).
 ``--workers 2`` runs each server with two uvicorn workers (two processes on one store:
-one owns it, the other writes through it).
+one owns it, the other writes through it). ``--breakdown`` serves three more apps in the
+same rounds: a middleware that only wraps ``send``, and consentlog with its events
+dropped (no writer), with and without the banner injected.
 
     python -m benchmarks.served [--seconds 10] [--rounds 3] [--connections 32] [--workers 1]
+                                [--breakdown]
 """
 
 from __future__ import annotations
@@ -39,7 +42,27 @@ async def page(request):
     return HTMLResponse(PAGE)
 
 app = Starlette(routes=[Route("/docs/{slug}", page)])
-if os.environ.get("WITH_CONSENTLOG"):
+VARIANT = os.environ.get("BENCH_VARIANT", "")
+if VARIANT == "passthrough":  # an ASGI middleware that only wraps send
+    inner = app
+
+    async def app(scope, receive, send):
+        async def forward(message):
+            await send(message)
+
+        await inner(scope, receive, forward)
+elif VARIANT in ("no-writer", "no-writer-no-banner"):  # the request path alone
+    from consentlog import ConsentMiddleware
+    from consentlog.testing import MemorySink
+
+    class Dropped(MemorySink):
+        def submit(self, event):
+            pass
+
+    app = ConsentMiddleware(
+        app, writer=Dropped(), inject_banner=VARIANT == "no-writer"
+    )
+elif os.environ.get("WITH_CONSENTLOG"):
     from consentlog import ConsentMiddleware
     app = ConsentMiddleware(app)
 """
@@ -52,13 +75,14 @@ def free_port() -> int:
 
 
 def serve(
-    workdir: Path, with_consentlog: bool, workers: int = 1
+    workdir: Path, with_consentlog: bool, workers: int = 1, variant: str = ""
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(workdir), "CONSENTLOG_SECRET_KEY": BENCH_KEY,
            "CONSENTLOG_CLICKHOUSE_URL": f"chdb://{workdir}/store"}  # fmt: skip
     if with_consentlog:
         env["WITH_CONSENTLOG"] = "1"
+    env["BENCH_VARIANT"] = variant
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchapp:app", "--port", str(port),
          "--log-level", "warning", "--no-access-log",
@@ -98,14 +122,22 @@ def load(url: str, seconds: int, connections: int, cookie: str) -> float:
     return float(match.group(1))
 
 
-def main(seconds: int, rounds: int, connections: int, workers: int = 1) -> None:
+BREAKDOWN = ("passthrough", "no-writer-no-banner", "no-writer")
+
+
+def main(
+    seconds: int, rounds: int, connections: int, workers: int = 1, breakdown: bool = False
+) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     cookie = consented_cookie()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "benchapp.py").write_text(APP)
-        servers = {"without": serve(workdir, False, workers), "with": serve(workdir, True, workers)}
+        servers = {"without": serve(workdir, False, workers)}
+        for variant in BREAKDOWN if breakdown else ():
+            servers[variant] = serve(workdir, False, workers, variant)
+        servers["with"] = serve(workdir, True, workers)
         results: dict[str, list[float]] = {name: [] for name in servers}
         try:
             for _ in range(rounds):
@@ -119,6 +151,12 @@ def main(seconds: int, rounds: int, connections: int, workers: int = 1) -> None:
         print(f"workers: {workers}")
         print(f"without consentlog: {without:,.0f} req/s   with: {with_:,.0f} req/s")
         print(f"ratio with/without: {with_ / without:.2f}  (rounds: {results})")
+        for variant in BREAKDOWN if breakdown else ():
+            rate = statistics.median(results[variant])
+            added = (1 / rate - 1 / without) * 1e6
+            print(
+                f"  {variant}: {rate:,.0f} req/s = {rate / without:.2f}×, +{added:.0f} µs a request"
+            )
 
 
 if __name__ == "__main__":
@@ -127,5 +165,11 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also serve a pass-through middleware and consentlog without a writer "
+        "(with and without the banner), to split the cost",
+    )
     options = parser.parse_args()
-    main(options.seconds, options.rounds, options.connections, options.workers)
+    main(options.seconds, options.rounds, options.connections, options.workers, options.breakdown)
