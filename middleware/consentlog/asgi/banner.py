@@ -88,7 +88,8 @@ class BannerRenderer:
         ``data-consent-open`` element asks for it. Without a nonce, from a cache."""
         if state.decided:
             if nonce:
-                return self._tags(state).replace(_NONCE, f' nonce="{escape(nonce)}"').encode()
+                tags = self._markup(state, script=True, tags_only=True)
+                return tags.replace(_NONCE, f' nonce="{escape(nonce)}"').encode("utf-8")
             return self._tags_bytes(state)
         if nonce:
             return self.render(state, next_url, nonce).encode("utf-8")
@@ -106,12 +107,9 @@ class BannerRenderer:
         return head.encode("utf-8"), tail.encode("utf-8")
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
-    def _tags(self, state: BannerState) -> str:
-        return self._markup(state, script=True, tags_only=True)
-
-    @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
     def _tags_bytes(self, state: BannerState) -> bytes:
-        return self._tags(state).replace(_NONCE, "").encode("utf-8")
+        tags = self._markup(state, script=True, tags_only=True)
+        return tags.replace(_NONCE, "").encode("utf-8")
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
     def _markup(

@@ -97,9 +97,11 @@ class ConsentCore:
         if isinstance(self.sink, Writer):
             self.store.close()
 
-    def visit(self, scope: Scope) -> Visit:
-        """What this request proves about consent."""
-        return Visit.read(scope, header_map(scope), self.settings, self.codec)
+    def visit(self, scope: Scope, headers: dict[bytes, bytes] | None = None) -> Visit:
+        """What this request proves about consent (``headers``: its header map, if made)."""
+        if headers is None:
+            headers = header_map(scope)
+        return Visit.read(scope, headers, self.settings, self.codec)
 
     def effective_decision(self, visit: Visit) -> tuple[Decision | None, bool]:
         """The decision that governs this request, and whether it is new (taken now from

@@ -25,7 +25,6 @@ from consentlog.asgi.banner import BannerState
 from consentlog.consent.cache import BoundedCache
 from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.visit import Identifiers
-from consentlog.ingest.events import ConsentState
 
 _ENTRIES = 16_384  # returning visitors (browsers) remembered per process
 _BYTES = 16 * 1024 * 1024
@@ -41,7 +40,6 @@ class Plan(NamedTuple):
     ids: Identifiers
     cookies: tuple[bytes, ...]  # Set-Cookie values for an HTML answer
     banner: BannerState
-    consent_state: ConsentState
 
 
 class Plans:
@@ -83,9 +81,8 @@ class Plans:
         ids: Identifiers,
         cookies: list[bytes],
         banner: BannerState,
-        consent_state: ConsentState,
     ) -> None:
         """Remember what this request was given, for the next with the same ``key``."""
-        plan = Plan(decision, ids, tuple(cookies), banner, consent_state)
+        plan = Plan(decision, ids, tuple(cookies), banner)
         size = sum(map(len, key)) + sum(map(len, cookies)) + _ENTRY_OVERHEAD
         self._cache.put(key, plan, size)

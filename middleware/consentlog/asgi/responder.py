@@ -68,7 +68,7 @@ class PageResponder:
             self.decision: Decision | None = self.plan.decision
             self.new_decision = False
         else:
-            self.visit = Visit.read(scope, headers, core.settings, core.codec)
+            self.visit = core.visit(scope, headers)
             self.decision, self.new_decision = core.effective_decision(self.visit)
         self.accepted = self.decision.accepted if self.decision is not None else frozenset()
         self.held: Message | None = None  # the response start, while waiting for the body
@@ -201,7 +201,6 @@ class PageResponder:
                     self.ids,
                     changes,
                     core.banner_state(visit, decision),
-                    _consent_state(decision),
                 )
         return changes
 
