@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consentlog.consent.pageviews import TOKEN_MAX_AGE, Pageview, PageviewTokens
 
@@ -149,8 +151,8 @@ def test_a_token_issued_with_the_former_hmac_still_verifies() -> None:
 
 
 def test_page_view_ids_are_unique_and_differ_in_a_forked_child() -> None:
-    """The random part of page-view ids comes from a keyed counter, reseeded in a forked
-    child: parent and child never draw the same ids."""
+    """The random part of page-view ids comes from a pool of ``os.urandom`` digits, drawn
+    anew in a forked child: parent and child never draw the same ids."""
     import os
 
     from consentlog.consent.randomness import random_hex
@@ -170,3 +172,41 @@ def test_page_view_ids_are_unique_and_differ_in_a_forked_child() -> None:
     ours = {random_hex(12) for _ in range(100)}
     assert 100 == len(theirs)
     assert not theirs & ours
+
+
+def test_page_view_ids_drawn_from_many_threads_never_repeat() -> None:
+    """Threads drawing at once across many refills of the pool: every draw its own."""
+    import threading
+
+    from consentlog.consent.randomness import random_hex
+
+    drawn: list[list[str]] = [[] for _ in range(8)]
+
+    def draw(into: list[str]) -> None:
+        for _ in range(5_000):
+            into.append(random_hex(16))
+
+    threads = [threading.Thread(target=draw, args=(d,)) for d in drawn]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    values = [v for d in drawn for v in d]
+    assert len(set(values)) == len(values) == 40_000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", value) for value in values)
+
+
+@given(
+    session=st.text(max_size=60), path=st.text(max_size=80), visitor=st.sampled_from(["", "v.1"])
+)
+def test_a_bound_issuer_gives_the_mac_the_verifier_computes(
+    session: str, path: str, visitor: str
+) -> None:
+    """``bound(...).issue`` (a remembered visitor's pages) is ``issue`` worked out in
+    parts: its MAC is the one of the whole message, for any session id and path."""
+    tokens = PageviewTokens(["k" * 40])
+    pageview_id, token = tokens.bound(session, visitor).issue(path)
+    mac = token.split(".")[1]
+    assert mac == tokens._mac(tokens._keys[-1], pageview_id, session, visitor, path)
+    if session:
+        assert tokens.verify(token, session, path) == Pageview(pageview_id, visitor)

@@ -18,13 +18,19 @@ from starlette.types import Scope
 from consentlog.analytics.schedule import RollupSchedule
 from consentlog.asgi.assets import load_asset
 from consentlog.asgi.banner import BannerRenderer, BannerState
-from consentlog.asgi.plans import Plans
+from consentlog.asgi.plans import Plan, Plans
 from consentlog.consent.cookies import CookieFilter, CookieWriter
 from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.http import header_map, text
 from consentlog.consent.pageviews import PageviewTokens
 from consentlog.consent.visit import Identifiers, Visit
-from consentlog.ingest.events import MAX_USER_AGENT, ConsentRecord, EventSink, safe_text
+from consentlog.ingest.events import (
+    MAX_USER_AGENT,
+    ConsentRecord,
+    ConsentState,
+    EventSink,
+    safe_text,
+)
 from consentlog.ingest.status import StatusFile
 from consentlog.ingest.writer import Hook, Writer
 from consentlog.privacy.pending import ErasureHook
@@ -167,6 +173,27 @@ class ConsentCore:
             http_only=True,  # the banner reads the decision from its markup
         )
 
+    def plan(
+        self, visit: Visit, decision: Decision | None, ids: Identifiers, cookies: list[bytes]
+    ) -> Plan:
+        """What an HTML page of ``visit`` gets under ``decision``, ready to use: ``cookies``
+        as headers, the tags a decided visitor's page carries, its page-view tokens."""
+        banner = self.banner_state(visit, decision)
+        state = consent_state(decision)
+        granted = state == "granted"
+        return Plan(
+            decision,
+            ids,
+            tuple(cookies),
+            banner,
+            tuple((b"set-cookie", cookie) for cookie in cookies),
+            self.banner.snippet(banner, "") if banner.decided else b"",
+            self.pageviews.bound(ids.session_id, ids.visitor_id) if ids.session_id else None,
+            state,
+            ids.visitor_id if granted else "",
+            ids.session_id if granted else "",
+        )
+
     def banner_state(self, visit: Visit, decision: Decision | None) -> BannerState:
         """What the banner shows this visitor: open without a decision, hidden with one."""
         return BannerState(
@@ -176,3 +203,10 @@ class ConsentCore:
             decided=decision is not None,
             policy_changed=visit.cookie.stale,
         )
+
+
+def consent_state(decision: Decision | None) -> ConsentState:
+    """How a page request under ``decision`` is logged."""
+    if decision is None:
+        return "unknown"
+    return "granted" if ANALYTICS in decision.accepted else "denied"

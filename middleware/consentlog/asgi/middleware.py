@@ -80,7 +80,8 @@ class ConsentMiddleware:
             if path == self._prefix or path.startswith(self._prefix_slash) or path == GPC_PATH:
                 await self.routes(scope, receive, send)
             else:
-                await PageResponder(self.app, self.core, scope)(receive, send)
+                responder = PageResponder(self.core, scope, send)
+                await self.app(scope, receive, responder.send_page)
         elif scope["type"] == "lifespan":
             await Lifespan(self.app, self.core.shutdown, receive, send).run(scope)
         else:

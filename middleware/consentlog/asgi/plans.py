@@ -6,7 +6,10 @@ server issued with it, everything the middleware decides from those headers come
 the same each time: the decision, the ids, the ``Set-Cookie`` values of an HTML answer
 (the session cookie's idle timer restarts with the same bytes), what the banner shows.
 A ``Plan`` holds those results, keyed by exactly what they were worked out from, so such
-a page costs one lookup instead of parsing, verifying and building cookies.
+a page costs one lookup instead of parsing, verifying and building cookies — and holds
+them ready to use: the ``Set-Cookie`` header pairs, the script and stylesheet tags of
+the page, the page-view token issuer bound to the visitor's session, the consent state
+the page request is logged with.
 
 Only what was proven is remembered: a plan is made from a decision read from a verified
 cookie, never from a stranger's junk, a new decision (GPC / DNT) or a request that was
@@ -24,7 +27,9 @@ from starlette.types import Scope
 from consentlog.asgi.banner import BannerState
 from consentlog.consent.cache import BoundedCache
 from consentlog.consent.decision import ConsentCodec, Decision
+from consentlog.consent.pageviews import BoundTokens
 from consentlog.consent.visit import Identifiers
+from consentlog.ingest.events import ConsentState
 
 _ENTRIES = 16_384  # returning visitors (browsers) remembered per process
 _BYTES = 16 * 1024 * 1024
@@ -34,12 +39,19 @@ Key = tuple[bytes, bytes, str, bytes]
 
 
 class Plan(NamedTuple):
-    """What every HTML page of one returning visitor gets."""
+    """What every HTML page of one returning visitor gets (or of one request, worked out
+    for it alone: ``ConsentCore.plan``)."""
 
-    decision: Decision
+    decision: Decision | None  # never None in a remembered plan
     ids: Identifiers
     cookies: tuple[bytes, ...]  # Set-Cookie values for an HTML answer
     banner: BannerState
+    set_cookies: tuple[tuple[bytes, bytes], ...]  # ``cookies`` as response headers
+    tags: bytes  # what the page gets before </body> (without a CSP nonce)
+    tokens: BoundTokens | None  # page-view tokens, when the beacon may report
+    state: ConsentState  # the page requests' consent state
+    visitor_id: str  # what page requests are logged with ('' unless granted)
+    session_id: str
 
 
 class Plans:
@@ -69,20 +81,12 @@ class Plans:
         plan = self._cache.get(key)
         if plan is None:
             return None
-        if not codec.holds(plan.decision):
+        if plan.decision is None or not codec.holds(plan.decision):
             self._cache.discard(key)
             return None
         return plan
 
-    def remember(
-        self,
-        key: Key,
-        decision: Decision,
-        ids: Identifiers,
-        cookies: list[bytes],
-        banner: BannerState,
-    ) -> None:
+    def remember(self, key: Key, plan: Plan) -> None:
         """Remember what this request was given, for the next with the same ``key``."""
-        plan = Plan(decision, ids, tuple(cookies), banner)
-        size = sum(map(len, key)) + sum(map(len, cookies)) + _ENTRY_OVERHEAD
-        self._cache.put(key, plan, size)
+        size = sum(map(len, key)) + 2 * sum(map(len, plan.cookies)) + len(plan.tags)
+        self._cache.put(key, plan, size + _ENTRY_OVERHEAD)

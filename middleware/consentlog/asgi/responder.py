@@ -18,7 +18,7 @@ import functools
 import re
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
 from consentlog.asgi.banner import inject
 from consentlog.asgi.core import ConsentCore
@@ -26,7 +26,7 @@ from consentlog.asgi.plans import Key, Plan
 from consentlog.consent.decision import Decision
 from consentlog.consent.http import header_map
 from consentlog.consent.randomness import random_hex
-from consentlog.consent.visit import Identifiers, Visit, cookie_changes
+from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
     MAX_FORWARDED,
@@ -34,35 +34,37 @@ from consentlog.ingest.events import (
     MAX_QUERY,
     MAX_REFERRER,
     MAX_USER_AGENT,
-    ConsentState,
     PageSeen,
 )
-from consentlog.settings import ANALYTICS
 
-_NO_IDS = Identifiers()
 # Bodies the server reads from a file itself: nothing to put a banner into.
 _FILE_BODIES = frozenset(("http.response.pathsend", "http.response.zerocopy"))
+_new_tuple = tuple.__new__  # a NamedTuple made without its Python-level ``__new__``
 
 
 class PageResponder:
-    """Carries one request's decision from the response start to its last body chunk."""
+    """Carries one request's decision from the response start to its last body chunk.
+
+    What an HTML answer gets comes from a ``Plan``: a returning visitor's remembered one,
+    or one worked out for this request (``_make_plan``) once the answer proves to be
+    HTML — not before, since working it out may issue ids and record a decision."""
 
     __slots__ = (
-        "accepted", "app", "caching", "clock", "core", "decision", "encoding", "headers",
-        "held", "ids", "key", "length", "new_decision", "page", "pageview_id",
-        "pageview_token", "plan", "scope", "send", "sent_bytes", "started", "status",
-        "varies", "visit",
+        "caching", "clock", "core", "decision", "encoding", "headers", "held", "key",
+        "length", "length_at", "new_decision", "page", "pageview_id", "pageview_token",
+        "plan", "scope", "send", "sent_bytes", "started", "status", "varies", "visit",
     )  # fmt: skip
 
-    def __init__(self, app: ASGIApp, core: ConsentCore, scope: Scope) -> None:
+    def __init__(self, core: ConsentCore, scope: Scope, send: Send) -> None:
         self.started, self.clock = time.time(), time.perf_counter()
-        self.app = app
         self.core = core
         self.scope = scope
+        self.send = send
         self.headers = headers = header_map(scope)
+        plans = core.plans
         # a returning visitor: what their cookies were found to mean last time (``plans``)
-        self.key: Key | None = core.plans.key(scope, headers)
-        self.plan: Plan | None = core.plans.get(self.key, core.codec)
+        self.key: Key | None = plans.key(scope, headers)
+        self.plan: Plan | None = plans.get(self.key, core.codec)
         self.visit: Visit | None = None
         if self.plan is not None:
             self.decision: Decision | None = self.plan.decision
@@ -70,23 +72,10 @@ class PageResponder:
         else:
             self.visit = core.visit(scope, headers)
             self.decision, self.new_decision = core.effective_decision(self.visit)
-        self.accepted = self.decision.accepted if self.decision is not None else frozenset()
         self.held: Message | None = None  # the response start, while waiting for the body
-        self.encoding = "utf-8"  # the page's charset, as a Python codec
         self.varies = False  # the response depends on the visitor's cookies
-        self.caching = False  # the host's answer has headers for caches
-        self.length = 0  # the host's Content-Length, for bodies sent from a file
-        self.page = False
-        self.pageview_id = ""
-        self.pageview_token = ""
+        self.page = False  # a page view: its request is queued once its body is sent
         self.sent_bytes = 0
-        self.status = 0
-        self.ids = _NO_IDS
-
-    async def __call__(self, receive: Receive, send: Send) -> None:
-        """Let the host application answer, through ``send_page``."""
-        self.send = send
-        await self.app(self.scope, receive, self.send_page)
 
     async def send_page(self, message: Message) -> None:
         """The host application's ``send``, seen by consentlog. The work is done by plain
@@ -106,7 +95,7 @@ class PageResponder:
                 await self.send(self._final(held))  # a streamed page is left alone
             self.sent_bytes += len(message.get("body", b""))
             await self.send(message)
-            if self.page and final:
+            if final and self.page:
                 self._log_page()
             return
         # pathsend, zerocopy, trailers …: not ours to change, but after the start
@@ -114,110 +103,120 @@ class PageResponder:
             self.held = None
             await self.send(self._final(held))
         await self.send(message)
-        if kind in _FILE_BODIES and not message.get("more_body", False):
-            self.sent_bytes = self.length
-            if self.page:
-                self._log_page()
+        if kind in _FILE_BODIES and not message.get("more_body", False) and self.page:
+            self.sent_bytes = int(self.length) if self.length.isdigit() else 0
+            self._log_page()
 
     def _start(self, message: Message) -> bool:
         """Filter and add cookies; True to send the start now, False to hold it for the
         body (it may get the banner)."""
-        core, scope = self.core, self.scope
-        allows, accepted = core.cookie_filter.allows, self.accepted
-        self.status = message["status"]
+        self.status = status = message["status"]
         raw: list[tuple[bytes, bytes]] = []
         # one pass over the host's headers: its cookies filtered, the few it is read for
-        found: dict[bytes, bytes] = {}
-        for key, value in message.get("headers", ()):
-            name = key.lower()
-            if name == b"set-cookie":
-                if not allows(value, frozenset()):
-                    # a cookie of an optional category: its presence depends on the consent
-                    self.varies = True
-                    if not allows(value, accepted):
-                        continue
-            elif name in _READ and name not in found:
-                found[name] = value
-            raw.append((key, value))
+        content_type = length = b""
+        length_at = -1
+        caching = coded = False
+        for pair in message.get("headers", ()):
+            name = pair[0].lower()
+            if name == b"content-type":
+                content_type = content_type or pair[1]
+            elif name == b"content-length":
+                if length_at >= 0:  # a second one: the first is the one corrected
+                    continue
+                length, length_at = pair[1], len(raw)
+            elif name == b"set-cookie":
+                if not self._keeps(pair[1]):
+                    continue
+            elif name in _CACHING:
+                caching = True
+            elif name in _CODED:
+                coded = coded or bool(pair[1])
+            raw.append(pair)
         message["headers"] = raw
-        self.caching = not _CACHING.isdisjoint(found)
-        content_type = found.get(b"content-type", b"").decode("latin-1").lower()
-        if not content_type.startswith("text/html"):
+        self.caching = caching
+        self.length_at = length_at
+        html = _html_type(content_type)
+        if html is None:
             return True
-        self.page = self._is_page(content_type)
-        length = found.get(b"content-length", b"")
-        self.length = int(length) if length.isdigit() else 0
-        plan = self.plan
-        if plan is not None:
-            changes: list[bytes] | tuple[bytes, ...] = plan.cookies
-            self.ids = plan.ids
-        else:
-            changes = self._cookie_changes()
-        raw.extend((b"set-cookie", c) for c in changes)
-        self.varies = self.varies or bool(changes)
-        if self.page:
-            if self.ids.session_id:  # the beacon may report on this page view
-                self.pageview_id, self.pageview_token = core.pageviews.issue(
-                    self.ids.session_id, scope["path"], self.ids.visitor_id
-                )
+        content, encoding = html
+        scope = self.scope
+        self.page = page = self._is_page(content)
+        self.length = length
+        plan = self.plan = self.plan or self._make_plan()
+        if plan.set_cookies:
+            raw += plan.set_cookies
+            self.varies = True
+        if page:
+            tokens = plan.tokens
+            if tokens is not None:  # the beacon may report on this page view
+                self.pageview_id, self.pageview_token = tokens.issue(scope["path"])
             else:
-                self.pageview_id = random_hex(16)
-        encoding = _encoding(content_type)
+                self.pageview_id, self.pageview_token = random_hex(16), ""
+        else:
+            self.pageview_token = ""
         if (
-            core.settings.inject_banner
-            and self.status == 200  # not a range (206), an error page or a body-less answer
+            status == 200  # not a range (206), an error page or a body-less answer
             and encoding is not None
+            and not coded  # Content-Encoding, Content-Range
             and scope["method"] != "HEAD"
-            and not found.get(b"content-encoding")
-            and not found.get(b"content-range")
+            and self.core.settings.inject_banner
         ):
             self.encoding = encoding
             self.held = message  # wait for the body: it may get the banner
             return False
         return True
 
-    def _cookie_changes(self) -> list[bytes]:
-        """The ``Set-Cookie`` values of this answer, worked out (no plan was remembered);
-        remembered for the visitor's next pages when they depend only on what the
-        request's headers proved."""
+    def _keeps(self, cookie: bytes) -> bool:
+        """Whether a host's ``Set-Cookie`` goes out under the visitor's decision."""
+        allows = self.core.cookie_filter.allows
+        if allows(cookie, frozenset()):  # a necessary cookie
+            return True
+        self.varies = True  # a cookie of an optional category: it depends on the consent
+        decision = self.decision
+        return allows(cookie, decision.accepted if decision is not None else frozenset())
+
+    def _make_plan(self) -> Plan:
+        """The plan of this request's answer (no remembered one): the ``Set-Cookie``
+        values worked out, a new decision recorded; remembered for the visitor's next
+        pages when it depends only on what the request's headers proved."""
         core, visit, decision = self.core, self.visit, self.decision
         assert visit is not None
-        changes, self.ids = cookie_changes(
+        changes, ids = cookie_changes(
             visit, decision, core.settings, core.cookie_writer, core.cookie_filter
         )
         if self.new_decision and decision is not None:
             changes.append(core.consent_cookie(visit, decision))
             if core.records_signal(visit):
-                core.record_decision(visit, decision, decision.source, self.ids)
-        elif self.key is not None and visit.decision is not None:
+                core.record_decision(visit, decision, decision.source, ids)
+        plan = core.plan(visit, decision, ids, changes)
+        if self.key is not None and visit.decision is not None and not self.new_decision:
             proven = visit.proven_ids(core.settings)
-            if (self.ids.visitor_id, self.ids.session_id) == (
-                proven.visitor_id,
-                proven.session_id,
-            ):  # no id issued now: the same header brings the same answer
-                core.plans.remember(
-                    self.key,
-                    visit.decision,
-                    self.ids,
-                    changes,
-                    core.banner_state(visit, decision),
-                )
-        return changes
+            if (ids.visitor_id, ids.session_id) == (proven.visitor_id, proven.session_id):
+                # no id issued now: the same header brings the same answer
+                core.plans.remember(self.key, plan)
+        return plan
 
     def _put_banner(self, start: Message, message: Message) -> None:
         """The banner into the final body ``message`` of a held ``start``."""
         body = inject(message.get("body", b""), self._snippet(), self.encoding)
         if body is not None:
             self.varies = True  # the banner shows this visitor's state
-            _set_length(start, len(body))
+            length = (b"content-length", str(len(body)).encode())
+            headers: list[tuple[bytes, bytes]] = start["headers"]  # ``_start``'s own list
+            if self.length_at >= 0:
+                headers[self.length_at] = length
+            else:
+                headers.append(length)
             message["body"] = body
 
     def _final(self, start: Message) -> Message:
         """The response start as it goes out: private when it depends on the cookies."""
         if self.varies:
-            headers = start["headers"]
-            # without caching headers of the host's, ``private`` would only add these two
-            start["headers"] = private(headers) if self.caching else [*headers, *_PRIVATE]
+            headers: list[tuple[bytes, bytes]] = start["headers"]  # ``_start``'s own list
+            if self.caching:
+                start["headers"] = private(headers)
+            else:  # without caching headers of the host's, ``private`` would add these two
+                headers += _PRIVATE
         return start
 
     def _is_page(self, content_type: str) -> bool:
@@ -225,78 +224,71 @@ class PageResponder:
         path: str = scope["path"]
         if settings.page_filter is not None:
             return settings.page_filter(path, content_type)
-        return (
-            scope["method"] == "GET"
-            and content_type.startswith("text/html")
-            and path not in settings.exclude_paths
-        )
+        return scope["method"] == "GET" and path not in settings.exclude_paths
 
     def _snippet(self) -> bytes:
+        """What goes before ``</body>``: the tags (a decided visitor) or the banner, and
+        the page-view token."""
+        plan = self.plan
+        assert plan is not None  # made by ``_start``, which held the start
         scope = self.scope
-        plan, visit = self.plan, self.visit
-        if plan is not None:
-            state = plan.banner
+        state = scope.get("state")
+        nonce = str(state.get("csp_nonce", "")) if state else ""
+        banner = plan.banner
+        if banner.decided and not nonce:
+            snippet = plan.tags
         else:
-            assert visit is not None
-            state = self.core.banner_state(visit, self.decision)
-        next_url = ""  # a decided visitor's page has no banner form to return from
-        if not state.decided:
-            query = scope.get("query_string", b"")
-            # raw_path keeps %-escapes: /docs/a%3Fb must come back as itself, not /docs/a?b
-            raw_path = scope.get("raw_path")
-            path = raw_path.decode("latin-1") if raw_path else scope["path"]
-            next_url = path + ("?" + query.decode("latin-1") if query else "")
-        scope_state = scope.get("state")
-        snippet = self.core.banner.snippet(
-            state, next_url, str(scope_state.get("csp_nonce", "")) if scope_state else ""
-        )
+            next_url = ""  # a decided visitor's page has no banner form to return from
+            if not banner.decided:
+                query = scope.get("query_string", b"")
+                # raw_path keeps %-escapes: /docs/a%3Fb must come back as itself
+                raw_path = scope.get("raw_path")
+                path = raw_path.decode("latin-1") if raw_path else scope["path"]
+                next_url = path + ("?" + query.decode("latin-1") if query else "")
+            snippet = self.core.banner.snippet(banner, next_url, nonce)
         if self.pageview_token:
             return b"".join((snippet, _PV_OPEN, self.pageview_token.encode(), _PV_CLOSE))
         return snippet
 
     def _log_page(self) -> None:
         """Queue the page request's raw inputs; the writer makes the row of them."""
-        scope, ids, settings, headers = self.scope, self.ids, self.core.settings, self.headers
-        state = _consent_state(self.decision)
-        granted = state == "granted"
-        client = scope.get("client")
-        hops = settings.trusted_proxy_hops
-        self.core.sink.submit(
-            PageSeen(
-                self.started,
-                self.pageview_id,
-                # cut to what a row keeps (or what reading a proxy's list needs), so
-                # that a queue of events is no larger than its rows
-                headers.get(b"host", b"")[:MAX_HOST],
-                headers.get(b"referer", b"")[:MAX_REFERRER],
-                headers.get(b"user-agent", b"")[:MAX_USER_AGENT],
-                headers.get(b"accept-language", b"")[:MAX_ACCEPT_LANGUAGE],
-                headers.get(b"x-forwarded-for", b"")[:MAX_FORWARDED] if hops else b"",
-                headers.get(b"x-forwarded-proto", b"")[:MAX_FORWARDED] if hops else b"",
-                headers.get(b"x-forwarded-host", b"")[:MAX_FORWARDED] if hops else b"",
-                str(scope.get("scheme", "http")),
-                str(client[0]) if client else "",
-                scope.get("server"),
-                scope["path"],
-                str(getattr(scope.get("route"), "path", "")),
-                scope["method"],
-                self.status,
-                self.sent_bytes,
-                (time.perf_counter() - self.clock) * 1000,
-                scope.get("query_string", b"")[:MAX_QUERY],
-                state,
-                ids.visitor_id if granted else "",
-                ids.session_id if granted else "",
-                hops,
-                settings.trust_forwarded_host,
+        scope, plan, core = self.scope, self.plan, self.core
+        assert plan is not None
+        get = self.headers.get
+        hops = core.settings.trusted_proxy_hops
+        core.sink.submit(
+            _new_tuple(
+                PageSeen,
+                (
+                    self.started,
+                    self.pageview_id,
+                    # cut to what a row keeps (or what reading a proxy's list needs), so
+                    # that a queue of events is no larger than its rows
+                    get(b"host", b"")[:MAX_HOST],
+                    get(b"referer", b"")[:MAX_REFERRER],
+                    get(b"user-agent", b"")[:MAX_USER_AGENT],
+                    get(b"accept-language", b"")[:MAX_ACCEPT_LANGUAGE],
+                    get(b"x-forwarded-for", b"")[:MAX_FORWARDED] if hops else b"",
+                    get(b"x-forwarded-proto", b"")[:MAX_FORWARDED] if hops else b"",
+                    get(b"x-forwarded-host", b"")[:MAX_FORWARDED] if hops else b"",
+                    scope.get("scheme"),
+                    scope.get("client"),
+                    scope.get("server"),
+                    scope["path"],
+                    scope.get("route"),
+                    scope["method"],
+                    self.status,
+                    self.sent_bytes,
+                    (time.perf_counter() - self.clock) * 1000,
+                    scope.get("query_string", b"")[:MAX_QUERY],
+                    plan.state,
+                    plan.visitor_id,
+                    plan.session_id,
+                    hops,
+                    core.settings.trust_forwarded_host,
+                ),
             )
         )
-
-
-def _consent_state(decision: Decision | None) -> ConsentState:
-    if decision is None:
-        return "unknown"
-    return "granted" if ANALYTICS in decision.accepted else "denied"
 
 
 _ASCII = bytes(range(128))
@@ -304,6 +296,13 @@ _ASCII_TEXT = _ASCII.decode("ascii")
 
 
 @functools.lru_cache(maxsize=64)  # content types come from the host application: few
+def _html_type(content_type: bytes) -> tuple[str, str | None] | None:
+    """For an HTML ``Content-Type``: the type as lower-case text, and the codec of its
+    charset (``_encoding``); None for any other type."""
+    content = content_type.decode("latin-1").lower()
+    return (content, _encoding(content)) if content.startswith("text/html") else None
+
+
 def _encoding(content_type: str) -> str | None:
     """The codec to write the banner in for an HTML ``content_type``: UTF-8 when it names
     no charset; None when its charset is unknown or not ASCII-compatible (UTF-16, UTF-32,
@@ -330,11 +329,8 @@ _FOR_SHARED_CACHES = frozenset((b"public", b"s-maxage", b"proxy-revalidate", b"p
 _SHARED_CACHE_HEADERS = frozenset((b"cdn-cache-control", b"surrogate-control"))
 _CACHING = frozenset((b"cache-control", b"vary", *_SHARED_CACHE_HEADERS))  # what ``private`` edits
 _PRIVATE = ((b"cache-control", b"private"), (b"vary", b"Cookie"))
+_CODED = frozenset((b"content-encoding", b"content-range"))  # no banner goes into those
 _PV_OPEN, _PV_CLOSE = b'<i id="cl-pv" data-pv="', b'" hidden></i>'  # the page-view token
-# the host's response headers read on the way (the first of each)
-_READ = frozenset(
-    (b"content-type", b"content-length", b"content-encoding", b"content-range", *_CACHING)
-)
 
 
 def private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -362,9 +358,3 @@ def private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     kept.append((b"cache-control", b", ".join(directives)))
     kept.append((b"vary", b", ".join(vary)))
     return kept
-
-
-def _set_length(message: Message, length: int) -> None:
-    headers = [(k, v) for k, v in message["headers"] if k.lower() != b"content-length"]
-    headers.append((b"content-length", str(length).encode()))
-    message["headers"] = headers

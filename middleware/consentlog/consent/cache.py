@@ -40,6 +40,13 @@ class BoundedCache(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         """The value for ``key``, or None; a second use protects it from newcomers."""
+        found = self._protected.get(key)  # the common case, without the lock: each step
+        if found is not None:  # of it is one operation of the OrderedDict, atomic
+            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per page
+                self._protected.move_to_end(key)
+            except KeyError:  # another thread dropped or demoted it meanwhile
+                pass
+            return found[0]
         with self._lock:
             found = self._protected.get(key)
             if found is not None:

@@ -16,8 +16,12 @@ def header_map(scope: Scope) -> dict[bytes, bytes]:
     ASGI servers send header names lower-cased (the spec requires it), so names are
     taken as they are.
     """
-    headers: dict[bytes, bytes] = {}
-    for name, value in scope.get("headers") or ():
+    raw = scope.get("headers") or ()
+    headers: dict[bytes, bytes] = dict(raw)  # in C: a request repeats no header, mostly
+    if len(headers) == len(raw):
+        return headers
+    headers.clear()
+    for name, value in raw:
         if name in headers:
             separator = b"; " if name == b"cookie" else b", "
             headers[name] = headers[name] + separator + value

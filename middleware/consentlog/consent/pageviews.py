@@ -85,12 +85,14 @@ class PageviewTokens:
         """A new page-view id and its token, for the page at ``path`` (as decoded) of this
         session and visitor. ``visitor_id`` must be url-safe (as the ids consentlog mints
         are): it is carried in the token, which the page holds in an attribute."""
+        return self.bound(session_id, visitor_id).issue(path)
+
+    def bound(self, session_id: str, visitor_id: str) -> BoundTokens:
+        """The issuer of this session's and visitor's tokens, for every page they see
+        (a remembered visitor keeps one: a token is then a slice, a hash and a join)."""
         if not _VISITOR.fullmatch(visitor_id):
             raise ValueError("a visitor id in a page-view token must be url-safe")
-        pageview_id = f"{int(self.now()) & 0xFFFFFFFF:08x}{random_hex(12)}"
-        mac = self._mac(self._keys[-1], pageview_id, session_id, visitor_id, path)
-        token = f"{pageview_id}.{mac}"
-        return pageview_id, f"{token}.{visitor_id}" if visitor_id else token
+        return BoundTokens(self, self._keys[-1], session_id, visitor_id)
 
     def verify(self, token: str, session_id: str, path: str) -> Pageview | None:
         """The page view of ``token`` if it was issued for this session and path and has
@@ -110,3 +112,36 @@ class PageviewTokens:
                 if hmac.compare_digest(mac, expected):
                     return Pageview(pageview_id, visitor_id)
         return None
+
+
+class BoundTokens:
+    """``PageviewTokens.issue`` for one session and visitor, with what does not change
+    between their pages (the keyed hash state, the MAC message's middle) worked out once.
+    Issues the same tokens ``PageviewTokens.verify`` checks."""
+
+    __slots__ = ("_hash", "_middle", "_second", "_stamp", "_suffix", "_tokens")
+
+    def __init__(
+        self, tokens: PageviewTokens, key: bytes, session_id: str, visitor_id: str
+    ) -> None:
+        self._tokens = tokens  # its clock (a test moves it)
+        self._hash = hashlib.blake2b(key=key, digest_size=16)
+        # the message of ``_message`` between the page-view id and the path
+        middle = f"{len(session_id)}:{session_id}{len(visitor_id)}:{visitor_id}"
+        self._middle = middle.encode("utf-8", "surrogatepass")
+        self._suffix = f".{visitor_id}" if visitor_id else ""
+        self._second, self._stamp = -1, ""  # the id's time part, of the last second issued
+
+    def issue(self, path: str) -> tuple[str, str]:
+        """A new page-view id and its token, for the page at ``path`` (as decoded)."""
+        second = int(self._tokens.now()) & 0xFFFFFFFF
+        if second != self._second:
+            self._second, self._stamp = second, f"{second:08x}"
+        pageview_id = self._stamp + random_hex(12)
+        mac = self._hash.copy()
+        mac.update(b"".join((b"32:", pageview_id.encode(), self._middle, _path_part(path))))
+        return pageview_id, "".join((pageview_id, ".", mac.hexdigest(), self._suffix))
+
+
+def _path_part(path: str) -> bytes:
+    return f"{len(path)}:{path}".encode("utf-8", "surrogatepass")

@@ -161,11 +161,11 @@ class PageSeen(NamedTuple):
     forwarded_for: bytes  # X-Forwarded-* (read only behind a trusted proxy)
     forwarded_proto: bytes
     forwarded_host: bytes
-    scheme: str
-    client_ip: str  # the peer's address (a proxy's, behind one)
-    server: tuple[str, int | None] | None
+    scheme: object  # the scope's values as the server and the application set them
+    client: object  # (host, port) of the peer (a proxy's, behind one), or None
+    server: object  # (host, port) the server listens on, or None
     path: str
-    route: str
+    route: object  # the route that answered (its ``path`` is the route), or None
     method: str
     status: int
     response_bytes: int
@@ -188,10 +188,11 @@ class PageSeen(NamedTuple):
             b"x-forwarded-proto": self.forwarded_proto,
             b"x-forwarded-host": self.forwarded_host,
         }
+        client = _address(self.client)
         origin = origin_from(
-            self.scheme,
-            self.client_ip,
-            self.server,
+            str(self.scheme or "http"),
+            client[0] if client else "",
+            _address(self.server),
             headers,
             self.trusted_hops,
             forwarded_host=self.trust_forwarded_host,
@@ -203,7 +204,7 @@ class PageSeen(NamedTuple):
             ts=self.ts,
             pageview_id=self.pageview_id,
             path=self.path,
-            route=self.route,
+            route=str(getattr(self.route, "path", "")),
             method=self.method,
             status=self.status,
             response_bytes=self.response_bytes,
@@ -212,6 +213,14 @@ class PageSeen(NamedTuple):
             visitor_id=self.visitor_id,
             session_id=self.session_id,
         )
+
+
+def _address(value: object) -> tuple[str, int | None] | None:
+    """A scope's ``client`` or ``server``: (host, port), or None."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        return None
+    host, port = value
+    return str(host), port if isinstance(port, int) else None
 
 
 Event = PageRequest | ConsentRecord | Engagement
