@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ua_parser import parse as parse_user_agent
 
+from consentlog.ingest.columns import Columns, seen_columns
 from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest, unsafe_text
 from consentlog.ingest.spool import Batch
 
@@ -249,6 +250,14 @@ def _refuse_unsafe(texts: Sequence[Sequence[object]], ids: Sequence[object] = ()
         raise UnsafeEvents("a page-view id is not a UUID")
 
 
+def _resolve(batch: Batch) -> int:
+    """Make ``batch``'s raw pages ``PageRequest`` events one by one, leaving out (and
+    counting) any that cannot be made one."""
+    total = len(batch)
+    batch.pages, batch.seen = batch.resolved().pages, []
+    return total - len(batch)
+
+
 def _buildable(build: Callable[[list[E]], pa.Table], events: list[E]) -> list[E]:
     """The events ``build`` succeeds on, found by halving: a few bad events among
     thousands cost a few dozen builds, not one per event."""
@@ -287,6 +296,8 @@ class Enricher:
         """``batch`` as a spool file may keep it, and how many events were left out: user
         agents reduced to their families, IPs to their prefixes. An event whose agent or
         IP is unsafe is left out here (its rows would be refused anyway)."""
+        total = len(batch)
+        batch = batch.resolved()
         agents: dict[str, str] = {}
         prefixes: dict[str, str] = {}
 
@@ -303,7 +314,7 @@ class Enricher:
         pages = [r for r in map(reduce, batch.pages) if r is not None]
         consents = [r for r in map(reduce, batch.consents) if r is not None]
         kept = Batch(batch.token, pages, consents, list(batch.engagements))
-        return kept, len(batch) - len(kept)
+        return kept, total - len(kept)
 
     def tables(self, batch: Batch) -> Rows:
         """The rows of ``batch`` for each table, leaving out (and counting) the events
@@ -312,11 +323,18 @@ class Enricher:
         them twice."""
         tables: dict[str, pa.Table] = {}
         rejected = 0
+        if batch.seen:  # the request path's raw pages, column by column
+            try:
+                tables["page_requests"] = self._seen_table(batch)
+            except Exception:  # one event spoils the columns: find it the slow way
+                rejected += _resolve(batch)
         for name, events, build, keyed in (
             ("page_requests", batch.pages, self.page_table, True),
             ("consent_records", batch.consents, self.consent_table, False),
             ("engagements", batch.engagements, self.engagement_table, True),
         ):
+            if name in tables:
+                continue
             kept: list[Any] = events
             try:
                 table = build(kept) if kept else None
@@ -329,15 +347,29 @@ class Enricher:
                 tables[name] = table
         return Rows(tables, rejected)
 
+    def _seen_table(self, batch: Batch) -> pa.Table:
+        """The ``page_requests`` rows of a batch's raw pages and its ``PageRequest``s."""
+        columns = seen_columns(batch.seen)
+        if batch.pages:
+            columns = tuple(
+                [*ours, *theirs]
+                for ours, theirs in zip(zip(*batch.pages, strict=True), columns, strict=True)
+            )
+        return self.page_columns(columns)
+
     def page_table(self, events: Sequence[PageRequest]) -> pa.Table:
-        """The ``page_requests`` rows of a batch.
+        """The ``page_requests`` rows of a batch."""
+        return self.page_columns(tuple(zip(*events, strict=True)))
+
+    def page_columns(self, columns: Columns) -> pa.Table:
+        """The ``page_requests`` rows of ``PageRequest`` columns.
 
         Consent is enforced here a second time: a row that is not 'granted' keeps no
         identifier, no IP prefix and no referrer path, whatever the event carried.
         """
         (ts, pageview_id, host, path, route, method, status, response_bytes, duration_ms,
          referrer, query, user_agent, language, consent_state, visitor_id, session_id,
-         client_ip) = zip(*events, strict=True)  # fmt: skip
+         client_ip) = columns  # fmt: skip
         _refuse_unsafe((host, path, route, method, referrer, query, user_agent, language,
                         consent_state, visitor_id, session_id, client_ip), pageview_id)  # fmt: skip
         states = pa.array(consent_state, pa.string())
@@ -350,7 +382,7 @@ class Enricher:
         def only_granted(values: Sequence[str]) -> pa.Array:
             return pc.if_else(granted, pa.array(values, pa.string()), "")
 
-        columns = {
+        arrays = {
             "ts": _timestamps(ts),
             "pageview_id": pa.array(pageview_id, pa.string()),
             "host": pa.array(host, _DICT),
@@ -375,7 +407,7 @@ class Enricher:
             "session_id": only_granted(session_id),
             "ip_prefix": Distinct(client_ip).masked(self._prefix, granted),
         }
-        return pa.table(columns)
+        return pa.table(arrays)
 
     def engagement_table(self, events: Sequence[Engagement]) -> pa.Table:
         """The ``engagements`` rows of a batch (already validated by the beacon route)."""

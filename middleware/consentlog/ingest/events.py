@@ -2,7 +2,7 @@
 
 A served page is queued as a ``PageSeen``: the few request headers a row is made of, as
 received, and scalars copied out of the scope and the response — nothing parsed. The
-writer makes it a ``PageRequest`` when it takes it from the queue (``spool.Batch.take``),
+writer makes the rows of a batch of them column by column (``columns.seen_columns``),
 off the request path. Everything else that costs time (user-agent parsing, IP masking, URL
 splitting) happens later in the writer, see ``enrich.py``. A ``PageRequest`` (or a consent
 record, an engagement) holds no more than the tables may, so neither does any copy of it —
@@ -143,14 +143,16 @@ class Engagement(NamedTuple):
 
 class PageSeen(NamedTuple):
     """A served page as the request path saw it: its raw inputs, copied out of the scope,
-    the headers and the response, nothing parsed. The writer turns it into a
-    ``PageRequest`` (``PageSeen.request``) when it takes it from the queue, in batches,
-    off the request path. It never leaves memory: the queue holds it, a ``Batch`` (and so
-    any spool file) only the ``PageRequest`` it becomes.
+    the headers and the response, nothing parsed. The writer makes the rows of a batch
+    of them column by column (``columns.seen_columns``); ``request`` makes the one row of
+    one, the same (a property test holds the two together), for a batch going to disk. It
+    never leaves memory: the queue and a ``Batch`` hold it, a spool file only the
+    ``PageRequest`` it becomes (``Batch.resolved``).
 
-    Only strings and numbers, no dict or list (the request's header dict would do as
-    well, but a queue of thousands of containers is what the garbage collector then
-    walks again and again, which cost the request path more than copying these few)."""
+    Strings, numbers and the scope's own small values, no dict or list (the request's
+    header dict would do as well, but a queue of thousands of containers is what the
+    garbage collector then walks again and again, which cost the request path more than
+    copying these few)."""
 
     ts: float
     pageview_id: str
@@ -188,11 +190,11 @@ class PageSeen(NamedTuple):
             b"x-forwarded-proto": self.forwarded_proto,
             b"x-forwarded-host": self.forwarded_host,
         }
-        client = _address(self.client)
+        client = address(self.client)
         origin = origin_from(
             str(self.scheme or "http"),
             client[0] if client else "",
-            _address(self.server),
+            address(self.server),
             headers,
             self.trusted_hops,
             forwarded_host=self.trust_forwarded_host,
@@ -215,8 +217,9 @@ class PageSeen(NamedTuple):
         )
 
 
-def _address(value: object) -> tuple[str, int | None] | None:
-    """A scope's ``client`` or ``server``: (host, port), or None."""
+def address(value: object) -> tuple[str, int | None] | None:
+    """A scope's ``client`` or ``server`` as ``origin_from`` reads it: (host, port), or
+    None for anything else."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         return None
     host, port = value

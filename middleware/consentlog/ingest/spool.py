@@ -82,20 +82,36 @@ class Batch:
     pages: list[PageRequest] = field(default_factory=list)
     consents: list[ConsentRecord] = field(default_factory=list)
     engagements: list[Engagement] = field(default_factory=list)
+    # pages as the request path queued them: made rows column by column (``enrich``), or
+    # ``PageRequest`` events one by one before they go to disk (``resolved``)
+    seen: list[PageSeen] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.pages) + len(self.consents) + len(self.engagements)
+        return len(self.pages) + len(self.consents) + len(self.engagements) + len(self.seen)
+
+    def resolved(self) -> Batch:
+        """This batch with every raw page made its ``PageRequest`` (what a spool file
+        holds: a ``PageSeen`` never goes to disk); one that cannot be made a row (a
+        scope value of a type no server sends) is left out."""
+        if not self.seen:
+            return self
+        pages = list(self.pages)
+        for event in self.seen:
+            try:
+                pages.append(event.request())
+            except Exception:  # noqa: S112 - counted by the caller: len() is smaller
+                continue
+        return Batch(self.token, pages, self.consents, self.engagements)
 
     @classmethod
     def take(cls, queue: collections.deque[Queued], limit: int) -> Batch:
-        """Up to ``limit`` events from the front of ``queue``, under a new token; a page
-        the request path queued raw becomes its ``PageRequest`` here."""
+        """Up to ``limit`` events from the front of ``queue``, under a new token."""
         batch = cls(token=uuid.uuid4().hex)
-        pages = batch.pages
+        pages, seen = batch.pages, batch.seen
         for _ in range(min(limit, len(queue))):
             event = queue.popleft()
             if isinstance(event, PageSeen):
-                pages.append(event.request())
+                seen.append(event)
             elif isinstance(event, PageRequest):
                 pages.append(event)
             elif isinstance(event, ConsentRecord):
@@ -107,6 +123,7 @@ class Batch:
 
 def encode(batch: Batch) -> bytes:
     """The spool-file bytes of ``batch``: JSON, newline, CRC-32 of the JSON."""
+    batch = batch.resolved()
     payload = json.dumps(
         {
             "v": VERSION,

@@ -1,0 +1,126 @@
+"""Raw page views become rows column by column (``ingest/columns.py``): the same rows
+``PageSeen.request`` makes one by one, for any inputs and any mix in a batch; a batch
+holding a value no row may hold loses that page only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from consentlog.ingest.columns import per_distinct, per_identity, seen_columns
+from consentlog.ingest.enrich import Enricher
+from consentlog.ingest.events import PageRequest, PageSeen
+from consentlog.ingest.spool import Batch, decode, encode
+
+_ROUTE = Route("/docs/{slug}", PlainTextResponse(""))
+
+
+def _headers() -> st.SearchStrategy[bytes]:
+    return st.one_of(
+        st.sampled_from([b"", b"example.org", b"Example.ORG:8080", b"https://a.example/p?q=1"]),
+        st.binary(max_size=40),
+    )
+
+
+@st.composite
+def page_seen(draw: Any) -> PageSeen:
+    state = draw(st.sampled_from(["granted", "denied", "unknown"]))
+    granted = state == "granted"
+    return PageSeen(
+        draw(st.floats(0, 2e9)),
+        draw(st.sampled_from(["0" * 32, "a1" * 16])),
+        draw(_headers()),  # host
+        draw(_headers()),  # referer
+        draw(_headers()),  # user agent
+        draw(st.sampled_from([b"", b"de-AT,de;q=0.9", b"*", b"\xe9x"]) | st.binary(max_size=20)),
+        draw(st.sampled_from([b"", b"198.51.100.7, 10.0.0.1", b"junk"])),
+        draw(st.sampled_from([b"", b"https", b"HTTP"])),
+        draw(st.sampled_from([b"", b"proxy.example", b"\x00bad"])),
+        draw(st.sampled_from(["http", "https", None, 3])),  # a scope value of any type
+        draw(st.sampled_from([("203.0.113.7", 5000), ("::1", 1), None, "x", ("a",), (1, 2)])),
+        draw(st.sampled_from([("testserver", 80), None, ("h", "p")])),
+        draw(st.text(max_size=30)),
+        draw(st.sampled_from([_ROUTE, None, "not a route"])),
+        draw(st.sampled_from(["GET", "POST", "g\x00t"])),
+        draw(st.integers(100, 599)),
+        draw(st.integers(0, 10**6)),
+        draw(st.floats(0, 1e4)),
+        draw(st.sampled_from([b"", b"utm_source=news&email=a@b.example", b"utm_\xff=1"])),
+        state,
+        "v" * 45 if granted else draw(st.sampled_from(["", "leak"])),
+        "s" * 45 if granted else draw(st.sampled_from(["", "leak"])),
+        draw(st.integers(0, 2)),
+        draw(st.booleans()),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(page_seen(), min_size=1, max_size=12))
+def test_columns_are_the_rows_request_makes_one_by_one(events: list[PageSeen]) -> None:
+    """Whatever the inputs, and however a batch mixes them (all consented, none, some;
+    behind a proxy or not), the columns are those of ``PageSeen.request`` — so the limits
+    and the consent masking (no id, IP or referrer path without consent) hold here too."""
+    rows = [PageRequest(*row) for row in zip(*seen_columns(events), strict=True)]
+    assert rows == [event.request() for event in events]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(page_seen(), min_size=1, max_size=8), st.integers(0, 3))
+def test_a_batch_of_raw_and_ready_pages_makes_the_same_table(
+    events: list[PageSeen], ready: int
+) -> None:
+    """A batch holding raw pages and ``PageRequest`` events (replayed) gives the table the
+    one-by-one path gives."""
+    requests = [event.request() for event in events]
+    batch = Batch("t", pages=requests[:ready], seen=events[ready:])
+    rows = Enricher().tables(batch)
+    assert rows.rejected == 0
+    assert rows.tables["page_requests"].equals(Enricher().page_table(requests))
+
+
+def test_an_unsafe_value_costs_its_page_only() -> None:
+    """A raw page whose path holds a lone surrogate (a row cannot) is left out, counted;
+    the rest of its batch becomes rows."""
+    good = PageSeen(
+        1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
+        ("203.0.113.7", 1), None, "/ok", None, "GET", 200, 10, 1.0, b"", "denied", "", "",
+        0, False,
+    )  # fmt: skip
+    bad = good._replace(pageview_id="not a page-view id")
+    batch = Batch("t", seen=[good, bad, good._replace(path="/also-ok")])
+    rows = Enricher().tables(batch)
+    assert rows.rejected == 1
+    assert rows.tables["page_requests"].column("path").to_pylist() == ["/ok", "/also-ok"]
+    assert len(batch) == 2  # spooled again, it neither keeps nor counts the bad page
+
+
+def test_raw_pages_go_to_disk_as_rows() -> None:
+    """A spool file never holds a ``PageSeen``: the batch is resolved first."""
+    seen = PageSeen(
+        1.0, "0" * 32, b"example.org", b"https://mail.example/inbox?token=s3cret", b"agent",
+        b"en", b"", b"", b"", "http", ("203.0.113.7", 1), None, "/p", None, "GET", 200, 10,
+        1.0, b"reset=abc&utm_source=x", "denied", "", "", 0, False,
+    )  # fmt: skip
+    data = encode(Batch("t", seen=[seen]))
+    for private in (b"s3cret", b"reset", b"203.0.113.7"):
+        assert private not in data
+    assert decode(data).pages == [seen.request()]
+
+
+def test_distinct_helpers_call_once_per_value() -> None:
+    calls: list[object] = []
+
+    def spy(value: object) -> object:
+        calls.append(value)
+        return value
+
+    assert per_distinct(spy, ["a", "b", "a", "a"]) == ["a", "b", "a", "a"]
+    assert sorted(calls) == ["a", "b"]  # type: ignore[type-var]
+    calls.clear()
+    route, other = [1], [1]  # equal but distinct objects, unhashable
+    assert per_identity(spy, [route, other, route]) == [route, other, route]
+    assert len(calls) == 2
