@@ -1,11 +1,14 @@
 """Benchmark (c): sustained sink ingest into chDB vs raw insert_arrow.
 
-Both sides get the same prepared batches of realistic page-request events (a mix of
-consented and anonymous visitors, a few hundred distinct user agents and referrers):
+Both sides get the same batches of realistic page views as the request path queues them
+(``PageSeen``: raw headers and scope values; a mix of consented and anonymous visitors,
+a few hundred distinct user agents and referrers, a new IP and port for nearly every
+consented view):
 
-- raw: ``insert_arrow`` of Arrow tables built beforehand (enrichment not timed);
-- writer: ``Writer.submit`` of the raw events, then ``flush`` — queueing, enrichment
-  (user-agent parsing, IP prefixes, referrer/UTM split), Arrow building and the insert.
+- raw: ``insert_arrow`` of Arrow tables built beforehand (making the rows not timed);
+- writer: ``Writer.submit`` of the raw page views, then ``flush`` — queueing, making the
+  rows (cutting, consent masking, user-agent parsing, IP prefixes, referrer/UTM split),
+  Arrow building and the insert.
 
 Rounds alternate between the two, each into its own fresh table. Goal: writer ≥ 0.8× raw
 and ≥ 250k events/s.
@@ -23,8 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
 from consentlog.ingest.enrich import Enricher
-from consentlog.ingest.events import PageRequest
+from consentlog.ingest.events import PageSeen
+from consentlog.ingest.spool import Batch
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store, open_store
 from consentlog.store.schema import migrate
@@ -51,21 +58,26 @@ REFERRERS = ["", "", "https://www.google.com/", "https://news.ycombinator.com/it
 ]
 
 
-def events(n: int, seed: int = 1) -> list[PageRequest]:
+def events(n: int, seed: int = 1) -> list[PageSeen]:
+    """Page views as the request path queues them (``PageSeen``: raw headers, scope
+    values), a mix of consented and anonymous visitors."""
     rng = random.Random(seed)
     now = time.time()
+    route = Route("/docs/{slug}", PlainTextResponse(""))
     out = []
     for i in range(n):
         state = rng.choice(("granted", "granted", "denied", "unknown"))
         granted = state == "granted"
         out.append(
-            PageRequest(
-                now + i / 1000, os.urandom(16).hex(), "example.org", rng.choice(PATHS),
-                "/docs/{slug}", "GET", 200, 5120, 2.5, rng.choice(REFERRERS),
-                "utm_source=news" if i % 10 == 0 else "", rng.choice(AGENTS), "en", state,
+            PageSeen(
+                now + i / 1000, os.urandom(16).hex(), b"example.org",
+                rng.choice(REFERRERS).encode(), rng.choice(AGENTS).encode(), b"en-GB,en;q=0.8",
+                b"", b"", b"", "https",
+                (f"203.0.{rng.randrange(256)}.{rng.randrange(256)}", rng.randrange(1024, 65536)),
+                ("example.org", 443), rng.choice(PATHS), route, "GET", 200, 5120, 2.5,
+                b"utm_source=news" if i % 10 == 0 else b"", state,
                 f"v{rng.randrange(50000):021d}" if granted else "",
-                f"s{rng.randrange(90000):021d}" if granted else "",
-                f"203.0.{rng.randrange(256)}.{rng.randrange(256)}" if granted else "",
+                f"s{rng.randrange(90000):021d}" if granted else "", 0, False,
             )
         )  # fmt: skip
     return out
@@ -77,16 +89,16 @@ def fresh_database(store: Store, name: str) -> str:
     return name
 
 
-def run_raw(store: Store, database: str, batches: list[list[PageRequest]]) -> float:
+def run_raw(store: Store, database: str, batches: list[list[PageSeen]]) -> float:
     enricher = Enricher()
-    tables = [enricher.page_table(batch) for batch in batches]
+    tables = [enricher.tables(Batch("raw", seen=list(b))).tables["page_requests"] for b in batches]
     start = time.perf_counter()
     for i, table in enumerate(tables):
         store.insert_arrow(f"{database}.page_requests", table, dedup_token=f"raw-{i}")
     return time.perf_counter() - start
 
 
-def run_writer(store: Store, database: str, batches: list[list[PageRequest]], spool: Path) -> float:
+def run_writer(store: Store, database: str, batches: list[list[PageSeen]], spool: Path) -> float:
     size = len(batches[0])
     writer = Writer(store, database=database, batch_size=size, flush_interval=0.05,
                     queue_size=10**8, spool_dir=spool)  # fmt: skip

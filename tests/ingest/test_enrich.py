@@ -7,6 +7,8 @@ import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consentlog.ingest.enrich import Agent, Enricher, agent, ip_prefix, referrer_parts, utm_tags
 from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
@@ -74,6 +76,22 @@ def test_agent_families(user_agent: str, families: tuple[str, str, str, bool]) -
 def test_ip_prefix(ip: str, v4_bits: int, v6_bits: int, prefix: str) -> None:
     """An address becomes its network prefix; what does not parse becomes ''."""
     assert prefix == ip_prefix(ip, v4_bits, v6_bits)
+
+
+_ADDRESS = st.one_of(
+    st.tuples(*[st.integers(0, 300)] * 4).map(lambda t: ".".join(map(str, t))),
+    st.sampled_from(["", "01.2.3.4", "1.2.3", "1.2.3.4/8", "::ffff:1.2.3.4", "2001:db8::1",
+                     "1.2.3.4 ", "١.2.3.4", "256.1.1.1", "0.0.0.0"]),
+    st.text(alphabet="0123456789.:abcdef/", max_size=20),
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_ADDRESS, min_size=1, max_size=20), st.sampled_from([0, 8, 16, 20, 24, 32]))
+def test_the_prefix_column_is_ip_prefix_of_each_address(ips: list[str], v4_bits: int) -> None:
+    """The column cut in C (whole-octet IPv4 prefixes) is ``ip_prefix`` of each value."""
+    column = Enricher(ipv4_prefix=v4_bits, ipv6_prefix=48)._prefixes(ips).to_pylist()
+    assert column == [ip_prefix(ip, v4_bits, 48) for ip in ips]
 
 
 # -- referrer_parts and utm_tags ----------------------------------------------------------

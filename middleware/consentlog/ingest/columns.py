@@ -46,9 +46,9 @@ def per_distinct(function: Callable[[K], V], values: Iterable[K]) -> list[V]:
 def per_identity(function: Callable[[object], V], values: Sequence[object]) -> list[V]:
     """``per_distinct`` for values that may not be hashable (a route object): once per
     distinct object."""
-    objects = {id(value): value for value in values}
-    table = {key: function(value) for key, value in objects.items()}
-    return list(map(table.__getitem__, map(id, values)))
+    ids = list(map(id, values))
+    table = {key: function(value) for key, value in dict(zip(ids, values, strict=True)).items()}
+    return list(map(table.__getitem__, ids))
 
 
 def seen_columns(events: Sequence[PageSeen]) -> Columns:
