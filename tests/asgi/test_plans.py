@@ -9,8 +9,6 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.consent.decision import ConsentCodec
@@ -162,7 +160,7 @@ def test_a_page_queued_raw_becomes_the_row_it_was_made_into_before(
         1.0, "p" * 32, headers[b"host"], headers[b"referer"], headers[b"user-agent"],
         headers[b"accept-language"], headers[b"x-forwarded-for"], b"https",
         headers[b"x-forwarded-host"], "http", ("203.0.113.7", 50000), ("testserver", 80), path,
-        Route("/r", PlainTextResponse("")), "GET",
+        "/r", "GET",
         200, 10, 1.5, query.encode("latin-1"), state, ids.visitor_id if granted else "",
         ids.session_id if granted else "", hops, forwarded_host,
     )  # fmt: skip

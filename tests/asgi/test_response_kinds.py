@@ -128,3 +128,45 @@ def test_error_pages_get_no_banner(make_app: MakeApp) -> None:
     for status in (404, 500):
         response = TestClient(make_app(_html(body, "text/html", status))).get("/")
         assert (status, body) == (response.status_code, response.content)
+
+
+def _raw_host(headers: list[tuple[bytes, bytes]], body: bytes) -> Any:
+    async def host(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return host
+
+
+def test_repeated_content_lengths_pass_through_a_page_without_a_banner(
+    make_app: MakeApp,
+) -> None:
+    """An answer the banner does not go into keeps its headers as the host sent them,
+    even two Content-Lengths (the server refuses or reads them, not consentlog)."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"2"),
+               (b"content-length", b"2")]  # fmt: skip
+    start, _ = _messages(make_app(_raw_host(headers, b"{}")), http_scope("/api"))
+    assert [b"2", b"2"] == [v for k, v in start["headers"] if k == b"content-length"]
+
+
+def test_a_page_with_repeated_content_lengths_gets_one_that_is_right(make_app: MakeApp) -> None:
+    """Every Content-Length of a page that gets the banner gives way to its new length."""
+    headers = [(b"content-type", b"text/html"), (b"content-length", str(len(PAGE)).encode()),
+               (b"content-length", b"9")]  # fmt: skip
+    start, body = _messages(make_app(_raw_host(headers, PAGE)), http_scope("/p"))
+    assert [str(len(body["body"])).encode()] == [
+        v for k, v in start["headers"] if k == b"content-length"
+    ]
+    assert b'id="cl-banner"' in body["body"]
+
+
+def test_the_first_content_type_decides_even_when_empty(make_app: MakeApp) -> None:
+    """A client reads the first Content-Type: an empty one first means the answer is not
+    HTML, whatever a second one says — it gets no banner and is no page view."""
+    headers = [(b"content-type", b""), (b"content-type", b"text/html")]
+    middleware = make_app(_raw_host(headers, PAGE))
+    _, body = _messages(middleware, http_scope("/p"))
+    assert PAGE == body["body"]
+    sink = middleware.writer
+    assert isinstance(sink, MemorySink)
+    assert [] == sink.pages

@@ -8,15 +8,11 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from consentlog.ingest.columns import per_distinct, per_identity, seen_columns
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import PageRequest, PageSeen
 from consentlog.ingest.spool import Batch, decode, encode
-
-_ROUTE = Route("/docs/{slug}", PlainTextResponse(""))
 
 
 def _headers() -> st.SearchStrategy[bytes]:
@@ -41,10 +37,23 @@ def page_seen(draw: Any) -> PageSeen:
         draw(st.sampled_from([b"", b"https", b"HTTP"])),
         draw(st.sampled_from([b"", b"proxy.example", b"\x00bad"])),
         draw(st.sampled_from(["http", "https", None, 3])),  # a scope value of any type
-        draw(st.sampled_from([("203.0.113.7", 5000), ("::1", 1), None, "x", ("a",), (1, 2)])),
-        draw(st.sampled_from([("testserver", 80), None, ("h", "p")])),
+        draw(
+            st.sampled_from(
+                [
+                    ("203.0.113.7", 5000),
+                    ("::1", 1, 0, 0),
+                    None,
+                    "x",
+                    ("a",),
+                    (1, 2),
+                    ["198.51.100.9", 7],
+                    (),
+                ]
+            )
+        ),  # Daphne sends lists
+        draw(st.sampled_from([("testserver", 80), None, ("h", "p"), ["h", 8000]])),
         draw(st.text(max_size=30)),
-        draw(st.sampled_from([_ROUTE, None, "not a route"])),
+        draw(st.sampled_from(["/docs/{slug}", "", "x" * 300, "r\x00"])),
         draw(st.sampled_from(["GET", "POST", "g\x00t"])),
         draw(st.integers(100, 599)),
         draw(st.integers(0, 10**6)),
@@ -124,3 +133,24 @@ def test_distinct_helpers_call_once_per_value() -> None:
     route, other = [1], [1]  # equal but distinct objects, unhashable
     assert per_identity(spy, [route, other, route]) == [route, other, route]
     assert len(calls) == 2
+
+
+def test_list_addresses_behind_a_proxy_take_the_column_path(
+    monkeypatch: Any,
+) -> None:
+    """Daphne's ``client`` is a list: behind a trusted proxy the batch still becomes rows
+    column by column, not one by one."""
+    import consentlog.ingest.enrich as enrich
+
+    seen = PageSeen(
+        1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"198.51.100.9", b"https", b"",
+        "http", ["10.0.0.1", 5000], ["internal", 8000], "/p", "", "GET", 200, 10, 1.0, b"",
+        "granted", "v" * 45, "s" * 45, 1, False,
+    )  # fmt: skip
+
+    def refuse(batch: Batch) -> int:
+        raise AssertionError("the one-by-one path was taken")
+
+    monkeypatch.setattr(enrich, "_resolve", refuse)
+    rows = Enricher().tables(Batch("t", seen=[seen]))
+    assert rows.tables["page_requests"].column("ip_prefix").to_pylist() == ["198.51.100.0/24"]

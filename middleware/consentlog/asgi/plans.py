@@ -33,7 +33,7 @@ from consentlog.ingest.events import ConsentState
 
 _ENTRIES = 16_384  # returning visitors (browsers) remembered per process
 _BYTES = 16 * 1024 * 1024
-_ENTRY_OVERHEAD = 400  # the plan's objects, beyond the header bytes it is keyed by
+_ENTRY_OVERHEAD = 1_400  # the plan's objects (its token issuer ~740 B), beyond the bytes counted
 
 Key = tuple[bytes, bytes, str, bytes]
 

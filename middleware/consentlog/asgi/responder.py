@@ -40,6 +40,7 @@ from consentlog.ingest.events import (
 # Bodies the server reads from a file itself: nothing to put a banner into.
 _FILE_BODIES = frozenset(("http.response.pathsend", "http.response.zerocopy"))
 _new_tuple = tuple.__new__  # a NamedTuple made without its Python-level ``__new__``
+_REPEATED = -2  # ``length_at`` of an answer with more than one Content-Length
 
 
 class PageResponder:
@@ -113,17 +114,20 @@ class PageResponder:
         self.status = status = message["status"]
         raw: list[tuple[bytes, bytes]] = []
         # one pass over the host's headers: its cookies filtered, the few it is read for
-        content_type = length = b""
+        content_type: bytes | None = None
+        length = b""
         length_at = -1
-        caching = coded = False
+        caching = coded = repeated = False
         for pair in message.get("headers", ()):
             name = pair[0].lower()
             if name == b"content-type":
-                content_type = content_type or pair[1]
+                if content_type is None:  # the first one decides, as a client reads it
+                    content_type = pair[1]
             elif name == b"content-length":
-                if length_at >= 0:  # a second one: the first is the one corrected
-                    continue
-                length, length_at = pair[1], len(raw)
+                if length_at < 0:
+                    length, length_at = pair[1], len(raw)
+                else:  # another one: all are replaced if the body gets the banner
+                    repeated = True
             elif name == b"set-cookie":
                 if not self._keeps(pair[1]):
                     continue
@@ -134,8 +138,8 @@ class PageResponder:
             raw.append(pair)
         message["headers"] = raw
         self.caching = caching
-        self.length_at = length_at
-        html = _html_type(content_type)
+        self.length_at = _REPEATED if repeated else length_at
+        html = _html_type(content_type or b"")
         if html is None:
             return True
         content, encoding = html
@@ -203,9 +207,12 @@ class PageResponder:
             self.varies = True  # the banner shows this visitor's state
             length = (b"content-length", str(len(body)).encode())
             headers: list[tuple[bytes, bytes]] = start["headers"]  # ``_start``'s own list
-            if self.length_at >= 0:
-                headers[self.length_at] = length
+            at = self.length_at
+            if at >= 0:
+                headers[at] = length
             else:
+                if at == _REPEATED:
+                    headers[:] = [h for h in headers if h[0].lower() != b"content-length"]
                 headers.append(length)
             message["body"] = body
 
@@ -275,7 +282,7 @@ class PageResponder:
                     scope.get("client"),
                     scope.get("server"),
                     scope["path"],
-                    scope.get("route"),
+                    getattr(scope.get("route"), "path", ""),  # not the app's object
                     scope["method"],
                     self.status,
                     self.sent_bytes,

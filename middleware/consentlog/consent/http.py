@@ -17,6 +17,8 @@ def header_map(scope: Scope) -> dict[bytes, bytes]:
     taken as they are.
     """
     raw = scope.get("headers") or ()
+    if not isinstance(raw, (list, tuple)):  # any iterable, as ASGI allows
+        raw = list(raw)
     headers: dict[bytes, bytes] = dict(raw)  # in C: a request repeats no header, mostly
     if len(headers) == len(raw):
         return headers

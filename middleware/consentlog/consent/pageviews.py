@@ -119,7 +119,7 @@ class BoundTokens:
     between their pages (the keyed hash state, the MAC message's middle) worked out once.
     Issues the same tokens ``PageviewTokens.verify`` checks."""
 
-    __slots__ = ("_hash", "_middle", "_second", "_stamp", "_suffix", "_tokens")
+    __slots__ = ("_hash", "_middle", "_stamp", "_suffix", "_tokens")
 
     def __init__(
         self, tokens: PageviewTokens, key: bytes, session_id: str, visitor_id: str
@@ -130,14 +130,15 @@ class BoundTokens:
         middle = f"{len(session_id)}:{session_id}{len(visitor_id)}:{visitor_id}"
         self._middle = middle.encode("utf-8", "surrogatepass")
         self._suffix = f".{visitor_id}" if visitor_id else ""
-        self._second, self._stamp = -1, ""  # the id's time part, of the last second issued
+        self._stamp = (-1, "")  # the last second issued in, and the ids' time part for it
 
     def issue(self, path: str) -> tuple[str, str]:
         """A new page-view id and its token, for the page at ``path`` (as decoded)."""
         second = int(self._tokens.now()) & 0xFFFFFFFF
-        if second != self._second:
-            self._second, self._stamp = second, f"{second:08x}"
-        pageview_id = self._stamp + random_hex(12)
+        stamp = self._stamp  # one read: the second and its digits belong together
+        if stamp[0] != second:
+            stamp = self._stamp = (second, f"{second:08x}")
+        pageview_id = stamp[1] + random_hex(12)
         mac = self._hash.copy()
         mac.update(b"".join((b"32:", pageview_id.encode(), self._middle, _path_part(path))))
         return pageview_id, "".join((pageview_id, ".", mac.hexdigest(), self._suffix))

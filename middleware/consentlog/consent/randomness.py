@@ -30,6 +30,8 @@ def _reseed() -> None:
 
 def random_hex(nbytes: int) -> str:
     """``2 * nbytes`` random hex digits (``nbytes`` ≤ 32)."""
+    if nbytes > _SLOT // 2:
+        raise ValueError(f"at most {_SLOT // 2} random bytes a draw")
     draw = next(_counter)  # atomic: each draw its own slot of its own generation
     generation, slot = divmod(draw, _SLOTS)
     start = slot * _SLOT

@@ -62,8 +62,8 @@ def seen_columns(events: Sequence[PageSeen]) -> Columns:
         origins = per_distinct(
             _origin,
             zip(
-                scheme, client, server, host, forwarded_for, forwarded_proto, forwarded_host,
-                hops, trust_host, strict=True,
+                scheme, map(address, client), map(address, server), host, forwarded_for,
+                forwarded_proto, forwarded_host, hops, trust_host, strict=True,
             ),
         )  # fmt: skip
         hosts = per_distinct(_host, origins)
@@ -117,8 +117,8 @@ def _host_header(host: bytes) -> str:
 
 def _peers(clients: Sequence[object]) -> list[str]:
     """The peer's address of each scope ``client``: checked for the whole column at once
-    (a (host, port) tuple each, as servers send them), else one by one."""
-    if set(map(type, clients)) == {tuple} and set(map(len, clients)) == {2}:  # type: ignore[arg-type]
+    (a non-empty tuple each, as most servers send them), else one by one."""
+    if set(map(type, clients)) == {tuple} and 0 not in set(map(len, clients)):  # type: ignore[arg-type]
         peers = [client[0] for client in clients]  # type: ignore[index]
         if set(map(type, peers)) == {str}:
             return peers
@@ -136,8 +136,7 @@ def _referrers(referer: bytes) -> tuple[str, str]:
 
 
 def _origin(key: tuple[Any, ...]) -> Origin:
-    scheme, client, server, host, forwarded_for, forwarded_proto, forwarded_host, hops, trust = key
-    peer = address(client)
+    scheme, peer, server, host, forwarded_for, forwarded_proto, forwarded_host, hops, trust = key
     headers = {
         b"host": host,
         b"x-forwarded-for": forwarded_for,
@@ -147,7 +146,7 @@ def _origin(key: tuple[Any, ...]) -> Origin:
     return origin_from(
         str(scheme or "http"),
         peer[0] if peer else "",
-        address(server),
+        server,
         headers,
         hops,
         forwarded_host=trust,
@@ -167,7 +166,7 @@ def _path(path: str) -> str:
 
 
 def _route(route: object) -> str:
-    return safe_text(str(getattr(route, "path", ""))[:MAX_ROUTE])
+    return safe_text(str(route)[:MAX_ROUTE])
 
 
 def _campaign(query: bytes) -> str:

@@ -23,12 +23,14 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import structlog
 from ua_parser import parse as parse_user_agent
 
 from consentlog.ingest.columns import Columns, seen_columns
 from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest, unsafe_text
 from consentlog.ingest.spool import Batch
 
+log = structlog.get_logger("consentlog.ingest.enrich")
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 # A user agent reduced to its families, as spool files keep it: the mark, then browser,
 # OS, device and bot (1/0), %-encoded and separated by '/'. A client sending one claims
@@ -352,7 +354,8 @@ class Enricher:
         if batch.seen:  # the request path's raw pages, column by column
             try:
                 tables["page_requests"] = self._seen_table(batch)
-            except Exception:  # one event spoils the columns: find it the slow way
+            except Exception as exc:  # one event spoils the columns: find it the slow way
+                log.warning("raw_pages_one_by_one", error=type(exc).__name__)
                 rejected += _resolve(batch)
         for name, events, build, keyed in (
             ("page_requests", batch.pages, self.page_table, True),

@@ -167,7 +167,7 @@ class PageSeen(NamedTuple):
     client: object  # (host, port) of the peer (a proxy's, behind one), or None
     server: object  # (host, port) the server listens on, or None
     path: str
-    route: object  # the route that answered (its ``path`` is the route), or None
+    route: object  # the path of the route that answered ('' for none), as the app set it
     method: str
     status: int
     response_bytes: int
@@ -206,7 +206,7 @@ class PageSeen(NamedTuple):
             ts=self.ts,
             pageview_id=self.pageview_id,
             path=self.path,
-            route=str(getattr(self.route, "path", "")),
+            route=str(self.route),
             method=self.method,
             status=self.status,
             response_bytes=self.response_bytes,
@@ -218,12 +218,12 @@ class PageSeen(NamedTuple):
 
 
 def address(value: object) -> tuple[str, int | None] | None:
-    """A scope's ``client`` or ``server`` as ``origin_from`` reads it: (host, port), or
-    None for anything else."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
+    """A scope's ``client`` or ``server`` as ``origin_from`` reads it: (host, port) from
+    a tuple or list (Daphne sends lists; a raw IPv6 sockaddr has four items), or None."""
+    if not isinstance(value, (tuple, list)) or not value:
         return None
-    host, port = value
-    return str(host), port if isinstance(port, int) else None
+    port = value[1] if len(value) > 1 else None
+    return str(value[0]), port if isinstance(port, int) else None
 
 
 Event = PageRequest | ConsentRecord | Engagement
