@@ -159,7 +159,8 @@ def test_a_page_queued_raw_becomes_the_row_it_was_made_into_before(
     seen = PageSeen(
         1.0, "p" * 32, headers[b"host"], headers[b"referer"], headers[b"user-agent"],
         headers[b"accept-language"], headers[b"x-forwarded-for"], b"https",
-        headers[b"x-forwarded-host"], "http", ("203.0.113.7", 50000), ("testserver", 80), path,
+        headers[b"x-forwarded-host"], "http", "203.0.113.7",
+        None if headers[b"host"] else ("testserver", 80), path,
         "/r", "GET",
         200, 10, 1.5, query.encode("latin-1"), state, ids.visitor_id if granted else "",
         ids.session_id if granted else "", hops, forwarded_host,

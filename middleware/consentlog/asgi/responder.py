@@ -263,6 +263,8 @@ class PageResponder:
         assert plan is not None
         get = self.headers.get
         hops = core.settings.trusted_proxy_hops
+        host = get(b"host", b"")[:MAX_HOST]
+        client = scope.get("client")
         core.sink.submit(
             _new_tuple(
                 PageSeen,
@@ -271,7 +273,7 @@ class PageResponder:
                     self.pageview_id,
                     # cut to what a row keeps (or what reading a proxy's list needs), so
                     # that a queue of events is no larger than its rows
-                    get(b"host", b"")[:MAX_HOST],
+                    host,
                     get(b"referer", b"")[:MAX_REFERRER],
                     get(b"user-agent", b"")[:MAX_USER_AGENT],
                     get(b"accept-language", b"")[:MAX_ACCEPT_LANGUAGE],
@@ -279,8 +281,8 @@ class PageResponder:
                     get(b"x-forwarded-proto", b"")[:MAX_FORWARDED] if hops else b"",
                     get(b"x-forwarded-host", b"")[:MAX_FORWARDED] if hops else b"",
                     scope.get("scheme"),
-                    scope.get("client"),
-                    scope.get("server"),
+                    client[0] if client else None,  # no container: see PageSeen
+                    None if host else scope.get("server"),
                     scope["path"],
                     getattr(scope.get("route"), "path", ""),  # not the app's object
                     scope["method"],

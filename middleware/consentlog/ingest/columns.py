@@ -25,6 +25,7 @@ from consentlog.ingest.events import (
     PageSeen,
     address,
     campaign_query,
+    peer_text,
     safe_text,
     stored_referrer,
 )
@@ -54,7 +55,7 @@ def per_identity(function: Callable[[object], V], values: Sequence[object]) -> l
 def seen_columns(events: Sequence[PageSeen]) -> Columns:
     """The ``PageRequest`` columns of a batch of raw page views (at least one)."""
     (ts, pageview_id, host, referer, agent, language, forwarded_for, forwarded_proto,
-     forwarded_host, scheme, client, server, path, route, method, status, response_bytes,
+     forwarded_host, scheme, peer, server, path, route, method, status, response_bytes,
      duration_ms, query, state, visitor_id, session_id, hops,
      trust_host) = zip(*events, strict=True)  # fmt: skip
     granted = [s == "granted" for s in state]
@@ -62,7 +63,7 @@ def seen_columns(events: Sequence[PageSeen]) -> Columns:
         origins = per_distinct(
             _origin,
             zip(
-                scheme, map(address, client), map(address, server), host, forwarded_for,
+                scheme, map(peer_text, peer), map(address, server), host, forwarded_for,
                 forwarded_proto, forwarded_host, hops, trust_host, strict=True,
             ),
         )  # fmt: skip
@@ -70,7 +71,7 @@ def seen_columns(events: Sequence[PageSeen]) -> Columns:
         peers = per_distinct(_client_ip, origins)
     else:  # the common case: the Host header names the host, the peer is the client
         hosts = per_distinct(_host_header, host)
-        peers = _peers(client)
+        peers = _peers(peer)
     referrers = per_distinct(_referrers, referer)  # (without path, with path)
     never = [""] * len(events)
     return (
@@ -115,19 +116,11 @@ def _host_header(host: bytes) -> str:
     return _host(origin_from("http", "", None, {b"host": host}, 0))
 
 
-def _peers(clients: Sequence[object]) -> list[str]:
-    """The peer's address of each scope ``client``: checked for the whole column at once
-    (a non-empty tuple each, as most servers send them), else one by one."""
-    if set(map(type, clients)) == {tuple} and 0 not in set(map(len, clients)):  # type: ignore[arg-type]
-        peers = [client[0] for client in clients]  # type: ignore[index]
-        if set(map(type, peers)) == {str}:
-            return peers
-    return list(map(_peer, clients))
-
-
-def _peer(client: object) -> str:
-    peer = address(client)
-    return peer[0] if peer else ""
+def _peers(peers: Sequence[object]) -> list[str]:
+    """The client's host of each page as text (strings, as servers send them, as they are)."""
+    if set(map(type, peers)) == {str}:
+        return list(peers)  # type: ignore[arg-type]
+    return list(map(peer_text, peers))
 
 
 def _referrers(referer: bytes) -> tuple[str, str]:
@@ -145,7 +138,7 @@ def _origin(key: tuple[Any, ...]) -> Origin:
     }
     return origin_from(
         str(scheme or "http"),
-        peer[0] if peer else "",
+        peer,
         server,
         headers,
         hops,

@@ -149,10 +149,11 @@ class PageSeen(NamedTuple):
     never leaves memory: the queue and a ``Batch`` hold it, a spool file only the
     ``PageRequest`` it becomes (``Batch.resolved``).
 
-    Strings, numbers and the scope's own small values, no dict or list (the request's
-    header dict would do as well, but a queue of thousands of containers is what the
-    garbage collector then walks again and again, which cost the request path more than
-    copying these few)."""
+    Strings, bytes and numbers only, no container (the request's header dict would do
+    as well, but a queue of thousands of containers is what the garbage collector then
+    walks again and again, which costs the serving thread; and the queue keeps no
+    object of the scope's or the application's alive). ``server`` is the one container,
+    kept only for a request without a Host header."""
 
     ts: float
     pageview_id: str
@@ -164,8 +165,8 @@ class PageSeen(NamedTuple):
     forwarded_proto: bytes
     forwarded_host: bytes
     scheme: object  # the scope's values as the server and the application set them
-    client: object  # (host, port) of the peer (a proxy's, behind one), or None
-    server: object  # (host, port) the server listens on, or None
+    peer: object  # the client's host (a proxy's, behind one), or None
+    server: object  # (host, port) the server listens on; None when a Host header came
     path: str
     route: object  # the path of the route that answered ('' for none), as the app set it
     method: str
@@ -190,10 +191,9 @@ class PageSeen(NamedTuple):
             b"x-forwarded-proto": self.forwarded_proto,
             b"x-forwarded-host": self.forwarded_host,
         }
-        client = address(self.client)
         origin = origin_from(
             str(self.scheme or "http"),
-            client[0] if client else "",
+            peer_text(self.peer),
             address(self.server),
             headers,
             self.trusted_hops,
@@ -215,6 +215,11 @@ class PageSeen(NamedTuple):
             visitor_id=self.visitor_id,
             session_id=self.session_id,
         )
+
+
+def peer_text(peer: object) -> str:
+    """The client's host of a scope as text ('' for none)."""
+    return peer if type(peer) is str else "" if peer is None else str(peer)
 
 
 def address(value: object) -> tuple[str, int | None] | None:
