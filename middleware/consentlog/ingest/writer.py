@@ -123,8 +123,8 @@ class Writer:
         self.counters.queued += 1
         if self._thread is None:
             self.start()
-        elif len(self._queue) >= self._batch_size:
-            self._wake.set()
+        elif len(self._queue) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()  # once: under load the queue stays above a batch for a while
 
     # -- lifecycle --------------------------------------------------------------------
 
