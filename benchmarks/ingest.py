@@ -26,9 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
-
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import PageSeen
 from consentlog.ingest.spool import Batch
@@ -63,7 +60,6 @@ def events(n: int, seed: int = 1) -> list[PageSeen]:
     values), a mix of consented and anonymous visitors."""
     rng = random.Random(seed)
     now = time.time()
-    route = Route("/docs/{slug}", PlainTextResponse(""))
     out = []
     for i in range(n):
         state = rng.choice(("granted", "granted", "denied", "unknown"))
@@ -73,8 +69,8 @@ def events(n: int, seed: int = 1) -> list[PageSeen]:
                 now + i / 1000, os.urandom(16).hex(), b"example.org",
                 rng.choice(REFERRERS).encode(), rng.choice(AGENTS).encode(), b"en-GB,en;q=0.8",
                 b"", b"", b"", "https",
-                (f"203.0.{rng.randrange(256)}.{rng.randrange(256)}", rng.randrange(1024, 65536)),
-                ("example.org", 443), rng.choice(PATHS), route, "GET", 200, 5120, 2.5,
+                f"203.0.{rng.randrange(256)}.{rng.randrange(256)}", None, rng.choice(PATHS),
+                "/docs/{slug}", "GET", 200, 5120, 2.5,
                 b"utm_source=news" if i % 10 == 0 else b"", state,
                 f"v{rng.randrange(50000):021d}" if granted else "",
                 f"s{rng.randrange(90000):021d}" if granted else "", 0, False,

@@ -140,10 +140,14 @@ class Distinct:
     def derive(self, function: Callable[[str], Sequence[object]], width: int) -> list[pa.Array]:
         """``width`` dictionary columns, the parts of ``function`` of each distinct value."""
         results = [function(v) for v in self.values]
-        return [
-            pa.array([r[k] for r in results]).take(self.indices).dictionary_encode()
-            for k in range(width)
-        ]
+        columns = []
+        for k in range(width):
+            # encode the few distinct results, then map the rows' indices through them
+            # (no string of the batch's rows is hashed again)
+            small = pa.array([r[k] for r in results]).dictionary_encode()
+            indices = small.indices.take(self.indices)
+            columns.append(pa.DictionaryArray.from_arrays(indices, small.dictionary))
+        return columns
 
     def derive_one(self, function: Callable[[str], str]) -> pa.Array:
         """A column of ``function`` of each value."""
@@ -304,21 +308,28 @@ class Enricher:
         return ip_prefix(ip, self._v4, self._v6)
 
     def _prefixes(self, ips: Sequence[str]) -> pa.Array:
-        """``ip_prefix`` of each of ``ips``. A batch has nearly as many addresses as
-        rows: the dotted-quad IPv4 addresses (nearly all of them) are cut in C when the
-        prefix is whole octets, the rest one per distinct value in Python."""
-        values = pa.array(ips, pa.string())
+        """``ip_prefix`` of each of ``ips``, once per distinct address. The dotted-quad
+        IPv4 addresses (nearly all of them) are cut in C when the prefix is whole octets,
+        the rest in Python."""
+        encoded = pa.array(ips, pa.string()).dictionary_encode()
+        distinct = encoded.dictionary
         if self._v4 % 8 or not self._v4:
-            return Distinct(values).derive_one(self._prefix)
-        quad = pc.match_substring_regex(values, _DOTTED_QUAD)
-        if not pc.any(quad).as_py():
-            return Distinct(values).derive_one(self._prefix)
+            return Distinct(encoded).derive_one(self._prefix)
+        quad = pc.match_substring_regex(distinct, _DOTTED_QUAD)
         octets = self._v4 // 8
         cut = pc.replace_substring_regex(
-            values, _LAST_OCTETS[octets], "." + ".".join(["0"] * (4 - octets)) + f"/{self._v4}"
-        ) if octets < 4 else pc.binary_join_element_wise(values, "/32", "")  # fmt: skip
-        others = Distinct(pc.if_else(quad, "", values)).derive_one(self._prefix)
-        return pc.if_else(quad, cut, others)
+            distinct, _LAST_OCTETS[octets], "." + ".".join(["0"] * (4 - octets)) + f"/{self._v4}"
+        ) if octets < 4 else pc.binary_join_element_wise(distinct, "/32", "")  # fmt: skip
+        absent = pc.equal(distinct, "")  # no address (no consent): no prefix
+        if pc.all(pc.or_(quad, absent)).as_py():
+            derived = pc.if_else(absent, "", cut)
+        else:
+            others = [
+                "" if is_quad else self._prefix(ip)
+                for ip, is_quad in zip(distinct.to_pylist(), quad.to_pylist(), strict=True)
+            ]
+            derived = pc.if_else(quad, cut, pa.array(others, pa.string()))
+        return derived.take(encoded.indices)
 
     def for_disk(self, batch: Batch) -> tuple[Batch, int]:
         """``batch`` as a spool file may keep it, and how many events were left out: user
@@ -384,14 +395,18 @@ class Enricher:
                 [*ours, *theirs]
                 for ours, theirs in zip(zip(*batch.pages, strict=True), columns, strict=True)
             )
-        return self.page_columns(columns)
+            return self.page_columns(columns)  # the replayed pages' texts are checked
+        return self.page_columns(columns, texts_safe=True)
 
     def page_table(self, events: Sequence[PageRequest]) -> pa.Table:
         """The ``page_requests`` rows of a batch."""
         return self.page_columns(tuple(zip(*events, strict=True)))
 
-    def page_columns(self, columns: Columns) -> pa.Table:
-        """The ``page_requests`` rows of ``PageRequest`` columns.
+    def page_columns(self, columns: Columns, *, texts_safe: bool = False) -> pa.Table:
+        """The ``page_requests`` rows of ``PageRequest`` columns. ``texts_safe``: the
+        columns made of what the visitor sent (host to language) hold only safe text
+        already (``seen_columns`` made them with ``safe_text``), so only the others are
+        checked.
 
         Consent is enforced here a second time: a row that is not 'granted' keeps no
         identifier, no IP prefix and no referrer path, whatever the event carried.
@@ -399,8 +414,9 @@ class Enricher:
         (ts, pageview_id, host, path, route, method, status, response_bytes, duration_ms,
          referrer, query, user_agent, language, consent_state, visitor_id, session_id,
          client_ip) = columns  # fmt: skip
-        _refuse_unsafe((host, path, route, method, referrer, query, user_agent, language,
-                        consent_state, visitor_id, session_id, client_ip), pageview_id)  # fmt: skip
+        sent = () if texts_safe else (host, path, route, method, referrer, query, user_agent,
+                                      language)  # fmt: skip
+        _refuse_unsafe((*sent, consent_state, visitor_id, session_id, client_ip), pageview_id)
         states = pa.array(consent_state, pa.string())
         granted = pc.equal(states, "granted")
         browser, os_family, device, is_bot = Distinct(user_agent).derive(agent, 4)
