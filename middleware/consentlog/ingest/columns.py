@@ -44,14 +44,6 @@ def per_distinct(function: Callable[[K], V], values: Iterable[K]) -> list[V]:
     return list(map(table.__getitem__, values))
 
 
-def per_identity(function: Callable[[object], V], values: Sequence[object]) -> list[V]:
-    """``per_distinct`` for values that may not be hashable (a route object): once per
-    distinct object."""
-    ids = list(map(id, values))
-    table = {key: function(value) for key, value in dict(zip(ids, values, strict=True)).items()}
-    return list(map(table.__getitem__, ids))
-
-
 def seen_columns(events: Sequence[PageSeen]) -> Columns:
     """The ``PageRequest`` columns of a batch of raw page views (at least one)."""
     (ts, pageview_id, host, referer, agent, language, forwarded_for, forwarded_proto,
@@ -79,7 +71,7 @@ def seen_columns(events: Sequence[PageSeen]) -> Columns:
         pageview_id,
         hosts,
         per_distinct(_path, path),
-        per_identity(_route, route),
+        per_distinct(_route, route),
         per_distinct(safe_text, method),
         status,
         response_bytes,
