@@ -73,7 +73,7 @@ elif VARIANT == "floor":  # the least a page-editing middleware does: the floor
                 return
             if held is not None:  # the final body: token, snippet, length, headers
                 body = message["body"]
-                at = body.rfind(b"</body>")
+                at = body.rfind(b"</body>") % (len(body) + 1)  # the end, without one
                 pageview = f"{int(started):08x}{len(queue):024x}"
                 mac = hashlib.blake2b(f"{pageview}{path}".encode(), key=key, digest_size=16)
                 token = f'<i data-pv="{pageview}.{mac.hexdigest()}" hidden></i>'.encode()

@@ -170,3 +170,16 @@ def test_the_first_content_type_decides_even_when_empty(make_app: MakeApp) -> No
     sink = middleware.writer
     assert isinstance(sink, MemorySink)
     assert [] == sink.pages
+
+
+def test_a_client_that_is_no_tuple_costs_the_page_nothing(make_app: MakeApp) -> None:
+    """ASGI allows any iterable as ``client`` (Daphne sends a list): the page is served
+    and logged either way."""
+    middleware = make_app(_raw_host([(b"content-type", b"text/html")], PAGE))
+    for client in (["198.51.100.9", 1], iter(("x", 1))):
+        scope = http_scope("/p") | {"client": client}
+        start, _ = _messages(middleware, scope)
+        assert 200 == start["status"]
+    sink = middleware.writer
+    assert isinstance(sink, MemorySink)
+    assert 2 == len(sink.pages)

@@ -40,7 +40,7 @@ def page_seen(draw: Any) -> PageSeen:
         draw(st.sampled_from(["203.0.113.7", "::1", None, "", 1, b"x"])),  # the client's host
         draw(st.sampled_from([("testserver", 80), None, ("h", "p"), ["h", 8000]])),
         draw(st.text(max_size=30)),
-        draw(st.sampled_from(["/docs/{slug}", "", "x" * 300, "r\x00"])),
+        draw(st.sampled_from(["/docs/{slug}", "", "x" * 300, "r\x00", True, 1, 1.0, None])),
         draw(st.sampled_from(["GET", "POST", "g\x00t"])),
         draw(st.integers(100, 599)),
         draw(st.integers(0, 10**6)),
@@ -161,3 +161,41 @@ def test_a_queued_page_holds_no_container() -> None:
     asyncio.run(call(middleware, http_scope("/docs/a", headers=headers)))
     assert isinstance(sink.raw, PageSeen)
     assert [] == [value for value in sink.raw if gc.is_tracked(value)]
+
+
+class _Lying(str):
+    """A string that claims to be printable."""
+
+    def isprintable(self) -> bool:
+        return True
+
+    def isascii(self) -> bool:
+        return True
+
+
+def test_a_string_that_lies_about_itself_is_read_by_its_characters() -> None:
+    """A scope value of a ``str`` subclass whose methods lie: its characters decide."""
+    seen = PageSeen(
+        1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
+        "203.0.113.7", None, _Lying("/p\x00"), "", _Lying("GET\x00\x7f"), 200, 10, 1.0,
+        b"", "denied", "", "", 0, False,
+    )  # fmt: skip
+    table = Enricher().tables(Batch("t", seen=[seen])).tables["page_requests"]
+    assert ["GET\ufffd\ufffd"] == table.column("method").to_pylist()
+    assert ["/p\ufffd"] == table.column("path").to_pylist()
+
+
+def test_campaign_values_decoded_from_escapes_are_safe_text() -> None:
+    """``%00`` and ``%C2%85`` in a campaign parameter decode to control characters: the
+    stored tags hold U+FFFD instead."""
+    seen = PageSeen(
+        1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
+        "203.0.113.7", None, "/p", "", "GET", 200, 10, 1.0,
+        b"utm_source=%00%C2%85&utm_medium=a%01&utm_campaign=ok", "denied", "", "", 0, False,
+    )  # fmt: skip
+    rows = Enricher().tables(Batch("t", seen=[seen]))
+    assert rows.rejected == 0
+    table = rows.tables["page_requests"]
+    assert ["\ufffd\ufffd"] == table.column("utm_source").to_pylist()
+    assert ["a\ufffd"] == table.column("utm_medium").to_pylist()
+    assert ["ok"] == table.column("utm_campaign").to_pylist()

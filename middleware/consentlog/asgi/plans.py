@@ -32,7 +32,7 @@ from consentlog.consent.visit import Identifiers
 from consentlog.ingest.events import ConsentState
 
 _ENTRIES = 16_384  # returning visitors (browsers) remembered per process
-_BYTES = 32 * 1024 * 1024  # ~1.9 KB a plan: the entry bound is the one reached
+_BYTES = 32 * 1024 * 1024  # ~1.9 KB a plan with a small Cookie header; larger ones fill it first
 _ENTRY_OVERHEAD = 1_400  # the plan's objects (its token issuer ~740 B), beyond the bytes counted
 
 Key = tuple[bytes, bytes, str, bytes]

@@ -281,7 +281,7 @@ class PageResponder:
                     get(b"x-forwarded-proto", b"")[:MAX_FORWARDED] if hops else b"",
                     get(b"x-forwarded-host", b"")[:MAX_FORWARDED] if hops else b"",
                     scope.get("scheme"),
-                    client[0] if client else None,  # no container: see PageSeen
+                    client[0] if type(client) is tuple and client else _host_of(client),
                     None if host else scope.get("server"),
                     scope["path"],
                     getattr(scope.get("route"), "path", ""),  # not the app's object
@@ -298,6 +298,12 @@ class PageResponder:
                 ),
             )
         )
+
+
+def _host_of(client: object) -> object:
+    """The host of a scope's ``client`` that is not a tuple: a list's first item (Daphne),
+    else nothing (ASGI allows any iterable; no container goes into the queue)."""
+    return client[0] if type(client) is list and client else None
 
 
 _ASCII = bytes(range(128))

@@ -71,7 +71,7 @@ def seen_columns(events: Sequence[PageSeen]) -> Columns:
         pageview_id,
         hosts,
         per_distinct(_path, path),
-        per_distinct(_route, route),
+        _routes(route),
         per_distinct(safe_text, method),
         status,
         response_bytes,
@@ -106,6 +106,14 @@ def _by_consent(pairs: Sequence[tuple[str, str]], granted: list[bool]) -> list[s
 
 def _host_header(host: bytes) -> str:
     return _host(origin_from("http", "", None, {b"host": host}, 0))
+
+
+def _routes(routes: Sequence[object]) -> list[str]:
+    """Each route's text, once per distinct route when all are strings (as frameworks
+    set them); else one by one (``1 == True``, and not every value hashes)."""
+    if set(map(type, routes)) == {str}:
+        return per_distinct(_route, routes)
+    return list(map(_route, routes))
 
 
 def _peers(peers: Sequence[object]) -> list[str]:

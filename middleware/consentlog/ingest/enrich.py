@@ -27,7 +27,7 @@ import structlog
 from ua_parser import parse as parse_user_agent
 
 from consentlog.ingest.columns import Columns, seen_columns
-from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest, unsafe_text
+from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest, safe_text, unsafe_text
 from consentlog.ingest.spool import Batch
 
 log = structlog.get_logger("consentlog.ingest.enrich")
@@ -118,8 +118,9 @@ def utm_tags(query: str) -> tuple[str, str, str]:
     if "utm_" not in query:
         return "", "", ""
     params = parse_qs(query[:4096])
-    source, medium, campaign = (
-        params.get(f"utm_{key}", [""])[0][:200] for key in ("source", "medium", "campaign")
+    source, medium, campaign = (  # %-escapes decode to any character: made safe after
+        safe_text(params.get(f"utm_{key}", [""])[0][:200])
+        for key in ("source", "medium", "campaign")
     )
     return source, medium, campaign
 

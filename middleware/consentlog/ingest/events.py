@@ -85,7 +85,10 @@ def safe_text(value: str) -> str:
     a page request or consent record keeps of a header the visitor sent, so the event is
     written (a page is never refused for its headers, and the proof of a decision never
     lost) and no row holds what it may not. Printable ASCII, nearly every header, is
-    returned as it is after one C check."""
+    returned as it is after one C check. A ``str`` subclass is read as the plain string
+    of its characters (its own methods are not asked); anything else is refused."""
+    if type(value) is not str:
+        value = str.__str__(value)  # TypeError for what is no string at all
     if value.isascii() and value.isprintable():
         return value
     return _UNSAFE.sub("\ufffd", value)
