@@ -2,10 +2,12 @@
 
 Per-request state lives on this small object (as Starlette's ``GZipResponder`` does),
 not in a closure. On ``http.response.start`` it removes ``Set-Cookie`` headers of
-categories the visitor has not accepted, adds the traffic-log and consent cookies the
-decision calls for, and — for a 200 HTML page in an ASCII-compatible charset that may get
-the banner — holds the start until the body arrives; on the final body it puts in the
-banner, corrects Content-Length, and queues the page request's Site Information. A body
+categories the visitor has not accepted; an HTML answer then gets what its ``Plan`` holds
+(``asgi/plans.py``: a returning visitor's remembered one, or one made for the request) —
+the traffic-log and consent cookies the decision calls for, a page-view token — and, for
+a 200 page in an ASCII-compatible charset that may get the banner, the start is held
+until the body arrives; on the final body it puts in the plan's tags (or the banner),
+corrects Content-Length, and queues the page request's raw inputs (``PageSeen``). A body
 the server sends itself (``http.response.pathsend`` / ``zerocopy``) releases the held
 start unchanged. A response that now depends on the visitor's cookies is made
 ``Cache-Control: private`` and ``Vary: Cookie``. Nothing here waits on ClickHouse.

@@ -4,9 +4,12 @@
 costs ~7 µs a page on the writer thread, which shares the GIL with the serving thread.
 Here a batch is transposed once and every derived value is worked out once per distinct
 input (a batch of pages has few distinct hosts, routes, agents, languages, referrers):
-the per-page work is a few C-level passes (``zip``, ``map`` over a dict). The result is
-the same as ``PageSeen.request`` gives for each page — a property test holds the two
-together — so the limits and the consent masking still read as one function there.
+the per-page work is a few C-level passes (``zip``, ``map`` over a dict), ~1 µs a page.
+The result is the same as ``PageSeen.request`` gives for each page — a property test
+(``tests/ingest/test_columns.py``) holds the two together — so the limits and the
+consent masking still read as one function there. Every text column a visitor's input
+makes is made with ``safe_text`` here; ``Enricher.page_columns(texts_safe=True)`` relies
+on it.
 """
 
 from __future__ import annotations
