@@ -143,3 +143,50 @@ def test_outage_spools_with_bounded_queue_then_replays_exactly_once(
     assert {"n": 1500, "ids": 1500} == result
     assert 0 == writer.spool.stats().files
     assert writer.counters.replayed > 0
+
+
+class HangingStore:
+    """Wraps the real store; inserts hang until ``release`` is set, as a wedged engine's."""
+
+    def __init__(self, store: Store) -> None:
+        import threading
+
+        self._store = store
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def insert_arrow(self, table: str, data: Any, *, dedup_token: str) -> None:
+        self.entered.set()
+        self.release.wait(30)
+        self._store.insert_arrow(table, data, dedup_token=dedup_token)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_stop_spools_what_a_stuck_insert_holds(
+    store: Store, database: str, make_app: MakeApp, tmp_path: Path
+) -> None:
+    """A writer whose insert hangs as the server stops spools the batch it holds; the next
+    writer writes it once — also when the hung insert lands after all."""
+    hanging = HangingStore(store)
+    writer = Writer(hanging, database=database, batch_size=500, flush_interval=0.02,
+                    spool_dir=tmp_path / "spool")  # fmt: skip
+    app = make_app(writer=writer)
+    client = TestClient(app)
+    for i in range(40):
+        assert 200 == client.get(f"/docs/{i}").status_code
+    assert hanging.entered.wait(10)  # the batch is in the hung insert
+    assert False is writer.stop(timeout=0.3)
+    assert 40 == writer.counters.spooled
+    hanging.release.set()  # the hung insert lands after all
+    after = Writer(store, database=database, batch_size=500, flush_interval=0.02,
+                   spool_dir=tmp_path / "spool")  # fmt: skip
+    try:
+        assert after.flush(30)
+    finally:
+        after.stop()
+    [result] = rows(
+        app, "SELECT count() AS n, uniqExact(pageview_id) AS ids FROM {db}.page_requests"
+    )
+    assert {"n": 40, "ids": 40} == result

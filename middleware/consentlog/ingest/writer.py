@@ -165,6 +165,8 @@ class Writer:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():  # stuck in a call that does not return
+                self._spool_held()
             self._thread = None
         self._spill()
         log.info("writer_stopped", all_written=written, **asdict(self.counters))
@@ -367,6 +369,17 @@ class Writer:
         except Exception:
             return False
         return True
+
+    def _spool_held(self) -> None:
+        """Spool the batches a stuck writer thread holds (an insert into a store that
+        hangs as the process ends): on disk they outlive the process. One whose insert
+        did land after all is dropped on replay by its deduplication token."""
+        with self._idle:
+            held = list(self._held)
+        for batch in held:
+            self._spool(batch)
+        if held:
+            log.warning("writer_stuck", spooled_batches=len(held))
 
     def _spill(self, keep: int = 0) -> None:
         """Move what is queued to the spool, oldest first, until ``keep`` events remain."""
