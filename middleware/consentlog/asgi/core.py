@@ -183,8 +183,6 @@ class ConsentCore:
         granted = state == "granted"
         return Plan(
             decision,
-            ids,
-            tuple(cookies),
             banner,
             tuple((b"set-cookie", cookie) for cookie in cookies),
             self.banner.snippet(banner, "") if banner.decided else b"",

@@ -28,7 +28,6 @@ from consentlog.asgi.banner import BannerState
 from consentlog.consent.cache import BoundedCache
 from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.pageviews import BoundTokens
-from consentlog.consent.visit import Identifiers
 from consentlog.ingest.events import ConsentState
 
 _ENTRIES = 16_384  # returning visitors (browsers) remembered per process
@@ -43,10 +42,8 @@ class Plan(NamedTuple):
     for it alone: ``ConsentCore.plan``)."""
 
     decision: Decision | None  # never None in a remembered plan
-    ids: Identifiers
-    cookies: tuple[bytes, ...]  # Set-Cookie values for an HTML answer
     banner: BannerState
-    set_cookies: tuple[tuple[bytes, bytes], ...]  # ``cookies`` as response headers
+    set_cookies: tuple[tuple[bytes, bytes], ...]  # the Set-Cookie headers of an HTML answer
     tags: bytes  # what the page gets before </body> (without a CSP nonce)
     tokens: BoundTokens | None  # page-view tokens, when the beacon may report
     state: ConsentState  # the page requests' consent state
@@ -88,5 +85,5 @@ class Plans:
 
     def remember(self, key: Key, plan: Plan) -> None:
         """Remember what this request was given, for the next with the same ``key``."""
-        size = sum(map(len, key)) + 2 * sum(map(len, plan.cookies)) + len(plan.tags)
-        self._cache.put(key, plan, size + _ENTRY_OVERHEAD)
+        size = sum(map(len, key)) + sum(len(value) for _, value in plan.set_cookies)
+        self._cache.put(key, plan, size + len(plan.tags) + _ENTRY_OVERHEAD)

@@ -156,8 +156,7 @@ class Distinct:
 
     def masked(self, function: Callable[[str], str], keep: pa.Array) -> pa.Array:
         """A column of ``function`` of each value, '' where ``keep`` is False."""
-        derived = pa.array([function(v) for v in self.values], pa.string()).take(self.indices)
-        return pc.if_else(keep, derived, "")
+        return pc.if_else(keep, self.derive_one(function), "")
 
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
