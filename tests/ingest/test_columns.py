@@ -1,4 +1,4 @@
-"""Raw page views become rows column by column (``ingest/columns.py``): the same rows
+"""Raw page views become the table column by column (``ingest/columns.py``): the same rows
 ``PageSeen.request`` makes one by one, for any inputs and any mix in a batch; a batch
 holding a value no row may hold loses that page only."""
 
@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consentlog.ingest.columns import per_distinct, seen_columns
+from consentlog.ingest.columns import Distinct, per_distinct, seen_table
 from consentlog.ingest.enrich import Enricher
-from consentlog.ingest.events import PageRequest, PageSeen
+from consentlog.ingest.events import PageSeen
 from consentlog.ingest.spool import Batch, decode, encode
 
 
@@ -58,10 +58,14 @@ def page_seen(draw: Any) -> PageSeen:
 @given(st.lists(page_seen(), min_size=1, max_size=12))
 def test_columns_are_the_rows_request_makes_one_by_one(events: list[PageSeen]) -> None:
     """Whatever the inputs, and however a batch mixes them (all consented, none, some;
-    behind a proxy or not), the columns are those of ``PageSeen.request`` — so the limits
-    and the consent masking (no id, IP or referrer path without consent) hold here too."""
-    rows = [PageRequest(*row) for row in zip(*seen_columns(events), strict=True)]
-    assert rows == [event.request() for event in events]
+    behind a proxy or not), the table is the one ``PageSeen.request`` makes row by row —
+    so the limits and the consent masking (no id, IP or referrer path without consent)
+    hold here too. The column types are the same; the dictionaries may order their
+    values differently, so the rows are compared as values."""
+    table = seen_table(events, 24, 48)
+    expected = Enricher().page_table([event.request() for event in events])
+    assert table.schema == expected.schema
+    assert table.to_pylist() == expected.to_pylist()
 
 
 @settings(max_examples=60, deadline=None)
@@ -75,7 +79,9 @@ def test_a_batch_of_raw_and_ready_pages_makes_the_same_table(
     batch = Batch("t", pages=requests[:ready], seen=events[ready:])
     rows = Enricher().tables(batch)
     assert rows.rejected == 0
-    assert rows.tables["page_requests"].equals(Enricher().page_table(requests))
+    expected = Enricher().page_table(requests)
+    assert rows.tables["page_requests"].schema == expected.schema
+    assert rows.tables["page_requests"].to_pylist() == expected.to_pylist()
 
 
 def test_an_unsafe_value_costs_its_page_only() -> None:
@@ -199,3 +205,21 @@ def test_campaign_values_decoded_from_escapes_are_safe_text() -> None:
     assert ["\ufffd\ufffd"] == table.column("utm_source").to_pylist()
     assert ["a\ufffd"] == table.column("utm_medium").to_pylist()
     assert ["ok"] == table.column("utm_campaign").to_pylist()
+
+
+def test_distinct_values_are_told_apart_by_type() -> None:
+    """Equal but different values (1, 1.0, True; a str and its bytes) are distinct: each
+    may read differently (``str(True)`` is 'True'); unhashable values are each their own;
+    a lone surrogate (which Arrow cannot hold) is still a value."""
+    values: list[object] = [1, 1.0, True, 1, "1", b"1", "\ud800", "\ud800"]
+    distinct = Distinct.of(values)
+    assert [distinct.values[i] for i in distinct.indices.to_pylist()] == values
+    assert [type(distinct.values[i]) for i in distinct.indices.to_pylist()] == list(
+        map(type, values)
+    )
+    assert len(distinct.values) == 6
+    surrogates = Distinct.of(["a", "\ud800", "a"])
+    assert surrogates.values == ["a", "\ud800"]
+    assert surrogates.indices.to_pylist() == [0, 1, 0]
+    unhashable = Distinct.of([[1], [1]])
+    assert unhashable.indices.to_pylist() == [0, 1]

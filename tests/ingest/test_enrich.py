@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consentlog.ingest.enrich import Agent, Enricher, agent, ip_prefix, referrer_parts, utm_tags
+from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
+from consentlog.ingest.parsing import Agent, agent, ip_prefix, referrer_parts, utm_tags
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from consentlog.ingest.enrich import _page_view_ids
+from consentlog.ingest.events import page_view_ids
 
 
 @pytest.mark.parametrize(
@@ -17,9 +17,9 @@ from consentlog.ingest.enrich import _page_view_ids
         [uuid.uuid4().hex.upper(), str(uuid.uuid4())],
     ],
 )
-def test_uuids_are_page_view_ids(ids: list[str]) -> None:
+def test_uuids_arepage_view_ids(ids: list[str]) -> None:
     """32 hex digits and the 8-4-4-4-12 form (either case) are both kept."""
-    assert _page_view_ids(ids)
+    assert page_view_ids(ids)
 
 
 @pytest.mark.parametrize(
@@ -28,4 +28,4 @@ def test_uuids_are_page_view_ids(ids: list[str]) -> None:
 )
 def test_anything_else_is_not(bad: object) -> None:
     """A string that is no UUID (or no string at all) is refused."""
-    assert not _page_view_ids([uuid.uuid4().hex, bad])
+    assert not page_view_ids([uuid.uuid4().hex, bad])

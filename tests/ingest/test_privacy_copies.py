@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from consentlog.ingest.enrich import Enricher, agent, ip_prefix, reduced_agent
+from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
+from consentlog.ingest.parsing import agent, ip_prefix, reduced_agent
 from consentlog.ingest.redact import store_error
 from consentlog.ingest.spool import Batch, Spool, decode, encode
 from consentlog.ingest.writer import Writer

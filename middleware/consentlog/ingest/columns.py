@@ -1,21 +1,28 @@
-"""Raw page views (``PageSeen``) made the columns of their ``PageRequest`` rows, in bulk.
+"""Raw page views (``PageSeen``) made the ``page_requests`` table, in bulk; and the Arrow
+column helpers the writer's tables share.
 
-``PageSeen.request`` makes one row from one page view; a batch of 10,000 made that way
-costs ~7 µs a page on the writer thread, which shares the GIL with the serving thread.
-Here a batch is transposed once and every derived value is worked out once per distinct
-input (a batch of pages has few distinct hosts, routes, agents, languages, referrers):
-the per-page work is a few C-level passes (``zip``, ``map`` over a dict), ~1 µs a page.
-The result is the same as ``PageSeen.request`` gives for each page — a property test
-(``tests/ingest/test_columns.py``) holds the two together — so the limits and the
-consent masking still read as one function there. Every text column a visitor's input
-makes is made with ``safe_text`` here; ``Enricher.page_columns(texts_safe=True)`` relies
-on it.
+A batch of raw pages is transposed once (``zip``), and every derived value is worked out
+once per distinct input — a batch of pages has few distinct hosts, routes, agents,
+languages, referrers, query strings — straight into Arrow dictionary columns: Arrow
+hashes each raw column once (``dictionary_encode``), Python parses its few distinct
+values, and the rows' indices are mapped through the results in C. Consent is applied in
+C too: the referrer path, the identifiers and the IP prefix are ``''`` in a row whose
+consent is not ``granted``. The writer thread shares the GIL with the serving thread, so
+per-page Python is what this module avoids.
+
+The table is the one ``PageSeen.request`` and ``Enricher.page_table`` make row by row — a
+property test (``tests/ingest/test_columns.py``) holds the two together — so the limits
+and the consent masking still read as one function in ``events.py``. Every text a visitor
+sent is made with ``safe_text`` here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from consentlog.consent.http import Origin, first_language, origin_from
 from consentlog.ingest.events import (
@@ -29,15 +36,21 @@ from consentlog.ingest.events import (
     address,
     campaign_query,
     peer_text,
+    refuse_unsafe,
     safe_text,
     stored_referrer,
 )
+from consentlog.ingest.parsing import agent, ip_prefix, referrer_parts, utm_tags
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-# the columns of ``PageRequest``, in its order
-Columns = tuple[Sequence[Any], ...]
+DICT = pa.dictionary(pa.int32(), pa.string())
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = f"^{_OCTET}(\\.{_OCTET}){{3}}$"  # what inet_pton reads as an IPv4 address
+# the octets a prefix of 1, 2 or 3 whole octets leaves out
+_LAST_OCTETS = {1: r"\.[0-9]+\.[0-9]+\.[0-9]+$", 2: r"\.[0-9]+\.[0-9]+$", 3: r"\.[0-9]+$"}
+_ARROW_FAILS = (pa.ArrowException, TypeError, ValueError, UnicodeError, OverflowError)
 
 
 def per_distinct(function: Callable[[K], V], values: Iterable[K]) -> list[V]:
@@ -47,13 +60,114 @@ def per_distinct(function: Callable[[K], V], values: Iterable[K]) -> list[V]:
     return list(map(table.__getitem__, values))
 
 
-def seen_columns(events: Sequence[PageSeen]) -> Columns:
-    """The ``PageRequest`` columns of a batch of raw page views (at least one)."""
-    (ts, pageview_id, host, referer, agent, language, forwarded_for, forwarded_proto,
+def timestamps(seconds: Sequence[float]) -> pa.Array:
+    """Unix seconds as a millisecond UTC timestamp column."""
+    millis = pc.cast(pc.floor(pc.multiply(pa.array(seconds, pa.float64()), 1000)), pa.int64())
+    return millis.cast(pa.timestamp("ms", tz="UTC"))
+
+
+class Distinct:
+    """A column as indices into its distinct values — Arrow's dictionary encoding.
+
+    Derived columns are computed once per distinct value and share the indices, so a
+    batch of 10,000 requests from 300 user agents parses 300 user agents.
+    """
+
+    def __init__(
+        self, values: Sequence[object] | pa.Array, kind: pa.DataType | None = None
+    ) -> None:
+        array = values if isinstance(values, pa.Array) else pa.array(values, kind or pa.string())
+        encoded = array.dictionary_encode()
+        self.indices: pa.Array = encoded.indices
+        self.values: list[Any] = encoded.dictionary.to_pylist()
+
+    @classmethod
+    def of(cls, values: Sequence[object]) -> Distinct:
+        """The distinct values of any column: in C for strings or bytes (of exact types),
+        else in Python, telling 1, 1.0 and True apart (and every unhashable value from
+        every other)."""
+        kinds = set(map(type, values))
+        if kinds == {bytes} or kinds == {str}:
+            try:
+                return cls(values, pa.binary() if bytes in kinds else pa.string())
+            except _ARROW_FAILS:  # a lone surrogate: Python tells the values apart
+                pass
+        self = cls.__new__(cls)
+        try:
+            index: dict[tuple[type, object], int] = {}
+            codes = [index.setdefault((type(v), v), len(index)) for v in values]
+            self.values = [value for _, value in index]
+        except TypeError:  # an unhashable value: each its own
+            codes, self.values = list(range(len(values))), list(values)
+        self.indices = pa.array(codes, pa.int32())
+        return self
+
+    def derive(self, function: Callable[[Any], Sequence[object]], width: int) -> list[pa.Array]:
+        """``width`` dictionary columns, the parts of ``function`` of each distinct value."""
+        results = [function(v) for v in self.values]
+        return [self._encoded([r[k] for r in results]) for k in range(width)]
+
+    def derive_dict(self, function: Callable[[Any], str]) -> pa.Array:
+        """A dictionary column of ``function`` of each value."""
+        return self._encoded([function(v) for v in self.values])
+
+    def derive_one(self, function: Callable[[Any], str]) -> pa.Array:
+        """A string column of ``function`` of each value."""
+        derived = pa.array([function(v) for v in self.values], pa.string())
+        return derived.take(self.indices)
+
+    def masked(self, function: Callable[[str], str], keep: pa.Array) -> pa.Array:
+        """A column of ``function`` of each value, '' where ``keep`` is False."""
+        return pc.if_else(keep, self.derive_one(function), "")
+
+    def _encoded(self, derived: list[object]) -> pa.Array:
+        # encode the few distinct results, then map the rows' indices through them
+        # (no string of the batch's rows is hashed again)
+        small = pa.array(derived).dictionary_encode()
+        return pa.DictionaryArray.from_arrays(small.indices.take(self.indices), small.dictionary)
+
+
+def ip_prefixes(ips: Sequence[str] | pa.Array, v4_bits: int, v6_bits: int) -> pa.Array:
+    """``ip_prefix`` of each of ``ips``, once per distinct address. The dotted-quad IPv4
+    addresses (nearly all of them) are cut in C when the prefix is whole octets, the rest
+    in Python."""
+    array = ips if isinstance(ips, pa.Array) else pa.array(ips, pa.string())
+    encoded = array.dictionary_encode()
+    distinct = encoded.dictionary
+
+    def prefix(ip: str) -> str:
+        return ip_prefix(ip, v4_bits, v6_bits)
+
+    if v4_bits % 8 or not v4_bits:
+        derived = pa.array([prefix(ip) for ip in distinct.to_pylist()], pa.string())
+        return derived.take(encoded.indices)
+    quad = pc.match_substring_regex(distinct, _DOTTED_QUAD)
+    octets = v4_bits // 8
+    cut = pc.replace_substring_regex(
+        distinct, _LAST_OCTETS[octets], "." + ".".join(["0"] * (4 - octets)) + f"/{v4_bits}"
+    ) if octets < 4 else pc.binary_join_element_wise(distinct, "/32", "")  # fmt: skip
+    absent = pc.equal(distinct, "")  # no address (no consent): no prefix
+    if pc.all(pc.or_(quad, absent)).as_py():
+        derived = pc.if_else(absent, "", cut)
+    else:
+        others = [
+            "" if is_quad else prefix(ip)
+            for ip, is_quad in zip(distinct.to_pylist(), quad.to_pylist(), strict=True)
+        ]
+        derived = pc.if_else(quad, cut, pa.array(others, pa.string()))
+    return derived.take(encoded.indices)
+
+
+def seen_table(events: Sequence[PageSeen], v4_bits: int, v6_bits: int) -> pa.Table:
+    """The ``page_requests`` table of a batch of raw page views (at least one). Raises
+    for a batch it cannot make (the writer then makes it page by page)."""
+    (ts, pageview_id, host, referer, user_agent, language, forwarded_for, forwarded_proto,
      forwarded_host, scheme, peer, server, path, route, method, status, response_bytes,
      duration_ms, query, state, visitor_id, session_id, hops,
      trust_host) = zip(*events, strict=True)  # fmt: skip
-    granted = [s == "granted" for s in state]
+    refuse_unsafe((state, visitor_id, session_id), pageview_id)  # ours: checked all the same
+    states = pa.array(state, pa.string())
+    granted = pc.equal(states, "granted")
     if any(hops) or not all(host):  # the origin from forwarded headers, or the server
         origins = per_distinct(
             _origin,
@@ -62,61 +176,62 @@ def seen_columns(events: Sequence[PageSeen]) -> Columns:
                 forwarded_proto, forwarded_host, hops, trust_host, strict=True,
             ),
         )  # fmt: skip
-        hosts = per_distinct(_host, origins)
-        peers = per_distinct(_client_ip, origins)
+        hosts = Distinct.of(origins).derive_dict(_host)
+        peers = pa.array(per_distinct(_client_ip, origins), pa.string())
     else:  # the common case: the Host header names the host, the peer is the client
-        hosts = per_distinct(_host_header, host)
-        peers = _peers(peer)
-    referrers = per_distinct(_referrers, referer)  # (without path, with path)
-    never = [""] * len(events)
-    return (
-        ts,
-        pageview_id,
-        hosts,
-        per_distinct(_path, path),
-        _routes(route),
-        per_distinct(safe_text, method),
-        status,
-        response_bytes,
-        duration_ms,
-        _by_consent(referrers, granted),
-        per_distinct(_campaign, query),
-        per_distinct(_agent, agent),
-        per_distinct(_language, language),
-        state,
-        _only_granted(visitor_id, granted, never),
-        _only_granted(session_id, granted, never),
-        _only_granted(peers, granted, never),
+        hosts = Distinct.of(host).derive_dict(_host_header)
+        peers = pa.array(_peers(peer), pa.string())
+    referrer_host, referrer_path = _referrers(Distinct.of(referer), granted)
+    browser, os_family, device, is_bot = Distinct.of(user_agent).derive(_agent, 4)
+    utm_source, utm_medium, utm_campaign = Distinct.of(query).derive(_utm, 3)
+    nothing = pa.scalar("", pa.string())
+    return pa.table(
+        {
+            "ts": timestamps(ts),
+            "pageview_id": pa.array(pageview_id, pa.string()),
+            "host": hosts,
+            "path": Distinct.of(path).derive_one(_path),
+            "route": Distinct.of(route).derive_dict(_route),
+            "method": Distinct.of(method).derive_dict(safe_text),
+            "status": pa.array(status, pa.uint16()),
+            "response_bytes": pa.array(response_bytes, pa.uint64()),
+            "duration_ms": pa.array(duration_ms, pa.float32()),
+            "referrer_host": referrer_host,
+            "referrer_path": referrer_path,
+            "utm_source": utm_source,
+            "utm_medium": utm_medium,
+            "utm_campaign": utm_campaign,
+            "browser": browser,
+            "os": os_family,
+            "device": device,
+            "is_bot": is_bot.dictionary_decode(),
+            "language": Distinct.of(language).derive_dict(_language),
+            "consent_state": states.dictionary_encode(),
+            "visitor_id": pc.if_else(granted, pa.array(visitor_id, pa.string()), nothing),
+            "session_id": pc.if_else(granted, pa.array(session_id, pa.string()), nothing),
+            "ip_prefix": pc.if_else(granted, ip_prefixes(peers, v4_bits, v6_bits), nothing),
+        }
     )
 
 
-def _only_granted(values: Sequence[str], granted: list[bool], never: list[str]) -> list[str]:
-    if all(granted):
-        return list(values)
-    if not any(granted):
-        return never
-    return [v if g else "" for v, g in zip(values, granted, strict=True)]
-
-
-def _by_consent(pairs: Sequence[tuple[str, str]], granted: list[bool]) -> list[str]:
-    """The second of each pair where consent was granted, else the first."""
-    if all(granted):
-        return [pair[1] for pair in pairs]
-    if not any(granted):
-        return [pair[0] for pair in pairs]
-    return [pair[g] for pair, g in zip(pairs, granted, strict=True)]
+def _referrers(referers: Distinct, granted: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """The referrer host and (with consent) path columns: what ``stored_referrer`` leaves
+    of each distinct Referer header, with and without consent, indexed by both."""
+    hosts, paths = [], []
+    for raw in referers.values:
+        text = raw[:MAX_REFERRER].decode("latin-1")
+        for consented in (False, True):
+            host, path = referrer_parts(safe_text(stored_referrer(text, consented)))
+            hosts.append(host)
+            paths.append(path if consented else "")
+    both = pc.add(pc.multiply(referers.indices, 2), pc.cast(granted, pa.int32()))
+    small = pa.array(hosts, pa.string()).dictionary_encode()
+    host_column = pa.DictionaryArray.from_arrays(small.indices.take(both), small.dictionary)
+    return host_column, pa.array(paths, pa.string()).take(both)
 
 
 def _host_header(host: bytes) -> str:
     return _host(origin_from("http", "", None, {b"host": host}, 0))
-
-
-def _routes(routes: Sequence[object]) -> list[str]:
-    """Each route's text, once per distinct route when all are strings (as frameworks
-    set them); else one by one (``1 == True``, and not every value hashes)."""
-    if set(map(type, routes)) == {str}:
-        return per_distinct(_route, routes)
-    return list(map(_route, routes))
 
 
 def _peers(peers: Sequence[object]) -> list[str]:
@@ -124,11 +239,6 @@ def _peers(peers: Sequence[object]) -> list[str]:
     if set(map(type, peers)) == {str}:
         return list(peers)  # type: ignore[arg-type]
     return list(map(peer_text, peers))
-
-
-def _referrers(referer: bytes) -> tuple[str, str]:
-    text = referer[:MAX_REFERRER].decode("latin-1")
-    return safe_text(stored_referrer(text, False)), safe_text(stored_referrer(text, True))
 
 
 def _origin(key: tuple[Any, ...]) -> Origin:
@@ -165,12 +275,12 @@ def _route(route: object) -> str:
     return safe_text(str(route)[:MAX_ROUTE])
 
 
-def _campaign(query: bytes) -> str:
-    return safe_text(campaign_query(query[:MAX_QUERY].decode("latin-1")))
+def _utm(query: bytes) -> tuple[str, str, str]:
+    return utm_tags(safe_text(campaign_query(query[:MAX_QUERY].decode("latin-1"))))
 
 
-def _agent(agent: bytes) -> str:
-    return safe_text(agent[:MAX_USER_AGENT].decode("latin-1"))
+def _agent(user_agent: bytes) -> tuple[str, str, str, bool]:
+    return agent(safe_text(user_agent[:MAX_USER_AGENT].decode("latin-1")))
 
 
 def _language(language: bytes) -> str:

@@ -1,0 +1,110 @@
+"""What the writer reads out of a visitor's raw inputs, one value at a time.
+
+A user agent becomes browser / OS / device families (parsed by ua-parser, cached), an IP
+its network prefix, a Referer header its host and path, a query string its UTM tags.
+Pure functions of one value each: ``columns.py`` calls them once per distinct value of a
+batch, ``enrich.py`` for the events the writer replays or spools.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from ua_parser import parse as parse_user_agent
+
+from consentlog.ingest.events import safe_text
+
+_V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+# A user agent reduced to its families, as spool files keep it: the mark, then browser,
+# OS, device and bot (1/0), %-encoded and separated by '/'. A client sending one claims
+# families for itself, which any user agent can.
+AGENT_MARK = "consentlog-agent:"
+_BOT_WORDS = ("bot", "crawl", "spider", "slurp", "headless", "preview", "monitor", "python")
+
+
+class Agent(tuple[str, str, str, bool]):
+    """(browser, os, device, is_bot) families of a user agent — never the full string."""
+
+    __slots__ = ()
+
+
+@functools.lru_cache(maxsize=4096)
+def agent(user_agent: str) -> Agent:
+    """The browser, OS and device families of a user agent, and whether it is a bot."""
+    if not user_agent:
+        return Agent(("", "", "", False))
+    if user_agent.startswith(AGENT_MARK):
+        parts = [unquote(p) for p in user_agent[len(AGENT_MARK) :].split("/")]
+        if len(parts) == 4:
+            return Agent((parts[0], parts[1], parts[2], parts[3] == "1"))
+    parsed = parse_user_agent(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent else "Other"
+    os_family = parsed.os.family if parsed.os else "Other"
+    device_family = parsed.device.family if parsed.device else ""
+    lowered = f"{browser} {user_agent[:200]}".lower()
+    is_bot = device_family == "Spider" or any(word in lowered for word in _BOT_WORDS)
+    if is_bot:
+        device = "bot"
+    elif "ipad" in device_family.lower() or "tablet" in lowered:
+        device = "tablet"
+    elif os_family in {"iOS", "Android"} or "mobile" in lowered:
+        device = "mobile"
+    else:
+        device = "desktop"
+    return Agent((browser, os_family, device, is_bot))
+
+
+def reduced_agent(user_agent: str) -> str:
+    """``user_agent`` as only its families (``consentlog-agent:Chrome/Windows/desktop/0``),
+    which ``agent`` reads back: what a spool file keeps instead of the full string."""
+    if not user_agent:
+        return ""
+    browser, os_family, device, is_bot = agent(user_agent)
+    parts = (browser, os_family, device, "1" if is_bot else "0")
+    return AGENT_MARK + "/".join(quote(part, safe=" ") for part in parts)
+
+
+def ip_prefix(ip: str, v4_bits: int, v6_bits: int) -> str:
+    """The network prefix of ``ip`` (``203.0.113.0/24``); '' for no or unparsable IP. A
+    prefix gives itself (with these bits): an IP reduced for disk replays unchanged."""
+    ip = ip.partition("/")[0]
+    if not ip:
+        return ""
+    family, bits, width = (
+        (socket.AF_INET6, v6_bits, 128) if ":" in ip else (socket.AF_INET, v4_bits, 32)
+    )
+    try:
+        packed = socket.inet_pton(family, ip)
+    except (OSError, ValueError):
+        return ""
+    if width == 128 and packed[:12] == _V4_MAPPED:  # ::ffff:a.b.c.d is an IPv4 visitor
+        family, bits, width, packed = socket.AF_INET, v4_bits, 32, packed[12:]
+    mask = ((1 << bits) - 1) << (width - bits)
+    network = (int.from_bytes(packed, "big") & mask).to_bytes(width // 8, "big")
+    return f"{socket.inet_ntop(family, network)}/{bits}"
+
+
+def referrer_parts(raw: str) -> tuple[str, str]:
+    """Host and path of a Referer header ('' for what cannot be parsed)."""
+    if not raw:
+        return "", ""
+    try:
+        parts = urlsplit(raw[:2048])
+        host = (parts.hostname or "")[:255]
+    except ValueError:
+        return "", ""
+    return host, (parts.path[:1024] if host else "")
+
+
+def utm_tags(query: str) -> tuple[str, str, str]:
+    """utm_source, utm_medium and utm_campaign of a query string."""
+    if "utm_" not in query:
+        return "", "", ""
+    params = parse_qs(query[:4096])
+    source, medium, campaign = (  # %-escapes decode to any character: made safe after
+        safe_text(params.get(f"utm_{key}", [""])[0][:200])
+        for key in ("source", "medium", "campaign")
+    )
+    return source, medium, campaign
