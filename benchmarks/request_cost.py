@@ -2,7 +2,8 @@
 
 A visitor requests an HTML page from a bare Starlette app: a small page (2.4 KB) and a
 50 KB one. Timed in interleaved rounds on one event loop, for each page: the bare app;
-the app under Starlette's SessionMiddleware reading a signed session cookie; and the app
+the app under Starlette's SessionMiddleware reading a signed session cookie; under the
+floor (``benchmarks/floor.py``: the least a page-editing middleware must do); and the app
 under ConsentMiddleware for a consented visitor (valid consent cookie, visitor and session
 ids), one who declined, and one who has not decided (no cookie: the banner is shown).
 Events are queued; the writer thread is paused so that the figure is the request path
@@ -32,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from benchmarks.floor import floor
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.writer import Writer
 from consentlog.store import open_store
@@ -115,6 +117,7 @@ async def main(requests: int, rounds: int) -> None:
         stacks: dict[str, tuple[Any, list[tuple[bytes, bytes]]]] = {
             "bare": (bare_app(), [(b"cookie", b"")]),
             "session": session_stack(),
+            "floor": (floor(bare_app()), [(b"cookie", b"")]),
             **{f"consentlog, {kind}": (consent, headers) for kind, headers in visitors.items()},
         }
         for page_name, path in (("small page (2.4 KB)", "/docs/intro"), ("50 KB page", "/large/x")):

@@ -5,10 +5,9 @@ Two uvicorn processes serve the same Starlette page, one wrapped in ConsentMiddl
 consented visitor, in alternating rounds. Goal: with/without ≥ 0.90 (issue 11: ≥ 0.85).
 ``--workers 2`` runs each server with two uvicorn workers (two processes on one store:
 one owns it, the other writes through it). ``--breakdown`` serves four more apps in the
-same rounds: a middleware that only wraps ``send``; the floor — a 30-line middleware that
-does the least any page-editing one must (hold the start, put a fixed snippet and a keyed
-BLAKE2b token before ``</body>``, three fixed headers, Content-Length, a tuple queued);
-and consentlog with its events dropped (no writer), with and without the banner.
+same rounds: a middleware that only wraps ``send``; the floor (``benchmarks/floor.py``,
+the least any page-editing middleware in Python must do); and consentlog with its events
+dropped (no writer), with and without the banner.
 
     python -m benchmarks.served [--seconds 10] [--rounds 3] [--connections 32] [--workers 1]
                                 [--breakdown]
@@ -30,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 BENCH_KEY = "benchmark-secret-key-long-enough-0123456"  # at least 32 bytes
+ROOT = Path(__file__).resolve().parent.parent  # benchmarks.floor is imported from here
 
 APP = """
 import os
@@ -53,43 +53,10 @@ if VARIANT == "passthrough":  # an ASGI middleware that only wraps send
             await send(message)
 
         await inner(scope, receive, forward)
-elif VARIANT == "floor":  # the least a page-editing middleware does: the floor
-    import collections, hashlib, time
+elif VARIANT == "floor":  # the least a page-editing middleware does: benchmarks/floor.py
+    from benchmarks.floor import floor
 
-    inner, key, queue = app, hashlib.sha256(b"floor").digest(), collections.deque()
-    tags = b'<link rel="stylesheet" href="/s.css"><script src="/s.js" defer></script>'
-    extra = [(b"set-cookie", b"sid=" + b"x" * 45 + b"; Max-Age=1800; Path=/; HttpOnly"),
-             (b"cache-control", b"private"), (b"vary", b"Cookie")]
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return await inner(scope, receive, send)
-        held, started, path = None, time.time(), scope["path"]
-
-        async def forward(message):
-            nonlocal held
-            if message["type"] == "http.response.start":
-                held = message
-                return
-            if held is not None:  # the final body: token, snippet, length, headers
-                body = message["body"]
-                at = body.rfind(b"</body>") % (len(body) + 1)  # the end, without one
-                pageview = f"{int(started):08x}{len(queue):024x}"
-                mac = hashlib.blake2b(f"{pageview}{path}".encode(), key=key, digest_size=16)
-                token = f'<i data-pv="{pageview}.{mac.hexdigest()}" hidden></i>'.encode()
-                message["body"] = body = b"".join((body[:at], tags, token, body[at:]))
-                headers = [h for h in held["headers"] if h[0] != b"content-length"]
-                headers += [(b"content-length", str(len(body)).encode()), *extra]
-                held["headers"] = headers
-                await send(held)
-                await send(message)
-                queue.append((started, pageview, path, scope["query_string"], len(body)))
-                if len(queue) > 10_000:
-                    queue.clear()
-                return
-            await send(message)
-
-        await inner(scope, receive, forward)
+    app = floor(app)
 elif VARIANT in ("no-writer", "no-writer-no-banner"):  # the request path alone
     from consentlog import ConsentMiddleware
     from consentlog.testing import MemorySink
@@ -117,7 +84,8 @@ def serve(
     workdir: Path, with_consentlog: bool, workers: int = 1, variant: str = ""
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(workdir), "CONSENTLOG_SECRET_KEY": BENCH_KEY,
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(workdir), str(ROOT))),
+           "CONSENTLOG_SECRET_KEY": BENCH_KEY,
            "CONSENTLOG_CLICKHOUSE_URL": f"chdb://{workdir}/store"}  # fmt: skip
     if with_consentlog:
         env["WITH_CONSENTLOG"] = "1"
