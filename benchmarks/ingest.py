@@ -86,29 +86,37 @@ def fresh_database(store: Store, name: str) -> str:
     return name
 
 
-def run_raw(store: Store, database: str, batches: list[list[PageSeen]]) -> float:
+Timing = tuple[float, float]  # (wall seconds, CPU seconds of the whole process)
+
+
+def cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def run_raw(store: Store, database: str, batches: list[list[PageSeen]]) -> Timing:
     enricher = Enricher()
     tables = [enricher.tables(Batch("raw", seen=list(b))).tables["page_requests"] for b in batches]
-    start = time.perf_counter()
+    start, used = time.perf_counter(), cpu()
     for i, table in enumerate(tables):
         store.insert_arrow(f"{database}.page_requests", table, dedup_token=f"raw-{i}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu() - used
 
 
-def run_writer(store: Store, database: str, batches: list[list[PageSeen]], spool: Path) -> float:
+def run_writer(store: Store, database: str, batches: list[list[PageSeen]], spool: Path) -> Timing:
     size = len(batches[0])
     writer = Writer(store, database=database, batch_size=size, flush_interval=0.05,
                     queue_size=10**8, spool_dir=spool)  # fmt: skip
     writer._migrated = True  # the schema exists: time ingestion, not DDL
-    start = time.perf_counter()
+    start, used = time.perf_counter(), cpu()
     for batch in batches:
         for event in batch:
             writer.submit(event)
     assert writer.flush(600)
-    elapsed = time.perf_counter() - start
+    elapsed, used = time.perf_counter() - start, cpu() - used
     writer.stop()
     assert writer.counters.written == sum(len(b) for b in batches)
-    return elapsed
+    return elapsed, used
 
 
 def main(total: int, batch: int, rounds: int) -> None:
@@ -120,8 +128,8 @@ def main(total: int, batch: int, rounds: int) -> None:
     gc.freeze()
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"chdb://{tmp}/store")
-        raw: list[float] = []
-        ours: list[float] = []
+        raw: list[Timing] = []
+        ours: list[Timing] = []
         for r in range(rounds):
             raw.append(run_raw(store, fresh_database(store, f"raw{r}"), batches))
             ours.append(
@@ -129,11 +137,18 @@ def main(total: int, batch: int, rounds: int) -> None:
             )
             _, [(count,)] = store.query(f"SELECT count() FROM wr{r}.page_requests")
             assert count == total, count
-        raw_s, ours_s = statistics.median(raw), statistics.median(ours)
+        raw_s, ours_s = (statistics.median(t[0] for t in side) for side in (raw, ours))
+        raw_cpu, ours_cpu = (statistics.median(t[1] for t in side) for side in (raw, ours))
         print(f"{total} events in batches of {batch}, median of {rounds} rounds")
-        print(f"raw insert_arrow (prepared): {total / raw_s:,.0f} rows/s")
-        print(f"consentlog writer (end to end): {total / ours_s:,.0f} events/s")
-        print(f"ratio writer/raw: {raw_s / ours_s:.2f}×")
+        print(
+            f"raw insert_arrow (prepared): {total / raw_s:,.0f} rows/s;"
+            f" CPU {raw_cpu / total * 1e6:.2f} µs a row = {raw_cpu / raw_s:.2f} cores busy"
+        )
+        print(
+            f"consentlog writer (end to end): {total / ours_s:,.0f} events/s;"
+            f" CPU {ours_cpu / total * 1e6:.2f} µs an event = {ours_cpu / ours_s:.2f} cores busy"
+        )
+        print(f"ratio writer/raw: {raw_s / ours_s:.2f}×  (cores here: {os.cpu_count()})")
         store.close()
 
 

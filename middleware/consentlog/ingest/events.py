@@ -2,9 +2,9 @@
 
 A served page is queued as a ``PageSeen``: the few request headers a row is made of, as
 received, and scalars copied out of the scope and the response — nothing parsed. The
-writer makes the rows of a batch of them column by column (``columns.seen_columns``),
+writer makes the rows of a batch of them column by column (``columns.seen_table``),
 off the request path. Everything else that costs time (user-agent parsing, IP masking, URL
-splitting) happens later in the writer, see ``enrich.py``. A ``PageRequest`` (or a consent
+splitting) happens later in the writer, see ``parsing.py`` and ``columns.py``. A ``PageRequest`` (or a consent
 record, an engagement) holds no more than the tables may, so neither does any copy of it —
 the spool, quarantine: fields that consent does not allow are empty strings from the
 start, the query keeps only its campaign parameters, and the referrer only its origin —
@@ -198,7 +198,7 @@ class Engagement(NamedTuple):
 class PageSeen(NamedTuple):
     """A served page as the request path saw it: its raw inputs, copied out of the scope,
     the headers and the response, nothing parsed. The writer makes the rows of a batch
-    of them column by column (``columns.seen_columns``); ``request`` makes the one row of
+    of them column by column (``columns.seen_table``); ``request`` makes the one row of
     one, the same (a property test holds the two together), for a batch going to disk. It
     never leaves memory: the queue and a ``Batch`` hold it, a spool file only the
     ``PageRequest`` it becomes (``Batch.resolved``).
