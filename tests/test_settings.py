@@ -162,6 +162,11 @@ def test_only_the_named_options_are_read() -> None:
         ("privacy_url", "//evil.example/privacy", "use a path on this site"),
         ("privacy_url", "/privacy\nSet-Cookie: x", "use a path on this site"),
         ("prefix", "//consent", "must start with one '/'"),
+        ("host_aliases", ("www.example.org",), "is not alias=canonical"),
+        ("host_aliases", ("www.example.org=",), "is not alias=canonical"),
+        ("host_aliases", ("a b=example.org",), "is not alias=canonical"),
+        ("host_aliases", ("example.org=EXAMPLE.org",), "names one host twice"),
+        ("host_aliases", ("a.example=b.example", "b.example=c.example"), "is itself an alias"),
     ],
 )
 def test_unsafe_options_are_refused_alike(option: str, value: object, named: str) -> None:
@@ -196,3 +201,15 @@ def test_short_keys_are_refused_without_being_shown(key: str) -> None:
         with pytest.raises(ConfigError, match="too short: use at least 32 random bytes") as bad:
             attempt()
         assert key not in str(bad.value).replace("secrets", "")
+
+
+def test_host_aliases_from_a_variable() -> None:
+    """``CONSENTLOG_HOST_ALIASES``: comma-separated ``alias=canonical`` pairs, any case."""
+    settings = Settings.from_env(
+        {"CONSENTLOG_SECRET_KEY": KEY,
+         "CONSENTLOG_HOST_ALIASES": "WWW.example.org=example.org, example.net:8443=example.org"}
+    )  # fmt: skip
+    assert settings.host_alias_map == {
+        "www.example.org": "example.org",
+        "example.net:8443": "example.org",
+    }

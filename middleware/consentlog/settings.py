@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
@@ -100,6 +101,8 @@ class Settings:
     trust_forwarded_host: bool = False  # X-Forwarded-Host, and only from a trusted proxy
     ipv4_prefix: int = 24
     ipv6_prefix: int = 48
+    # "alias=canonical" pairs: pages of www.example.org stored as example.org
+    host_aliases: tuple[str, ...] = ()
     inject_banner: bool = True
     privacy_url: str = "/privacy"
     texts: Mapping[str, BannerTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
@@ -124,6 +127,11 @@ class Settings:
             for name in ("consent_cookie", "visitor_cookie", "session_cookie"):
                 if not getattr(self, name).startswith(HOST_PREFIX):
                     object.__setattr__(self, name, HOST_PREFIX + getattr(self, name))
+
+    @property
+    def host_alias_map(self) -> dict[str, str]:
+        """Each alias host (lowercase, as stored) → the host its pages are stored under."""
+        return dict(_host_alias(item) for item in self.host_aliases)
 
     @property
     def languages(self) -> frozenset[str]:
@@ -170,7 +178,7 @@ class Settings:
         values.update(overrides)
         if isinstance(values.get("secret_keys"), str):
             values["secret_keys"] = (values["secret_keys"],)
-        for name in ("secret_keys", "exclude_paths", "categories"):
+        for name in ("secret_keys", "exclude_paths", "categories", "host_aliases"):
             if name in values:
                 values[name] = tuple(values[name])
         settings = cls(**values)
@@ -208,6 +216,9 @@ def _validate(s: Settings) -> None:
             f"default_language={s.default_language!r} has no banner texts: use one of "
             f"{', '.join(sorted(s.texts))}"
         )
+    aliases = s.host_alias_map  # each item checked
+    if any(canonical in aliases for canonical in aliases.values()):
+        raise ConfigError("host_aliases: a canonical host is itself an alias; name the final one")
     if s.host_cookie_prefix and (s.secure_cookies != "always" or s.cookie_domain):
         raise ConfigError(
             "host_cookie_prefix needs secure_cookies='always' and no cookie_domain: "
@@ -264,6 +275,23 @@ def _check_types(s: Settings) -> None:
         texts = origin is tuple and args and args[0] is str
         if texts and (isinstance(value, str) or not all(isinstance(v, str) for v in value)):
             raise ConfigError(f"{name}: use a list of texts, not {type(value).__name__}")
+
+
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)(:[0-9]{1,5})?")
+
+
+def _host_alias(item: str) -> tuple[str, str]:
+    """An ``alias=canonical`` pair of host_aliases, lowercased; ConfigError if not one."""
+    alias, equals, canonical = item.strip().lower().partition("=")
+    alias, canonical = alias.strip(), canonical.strip()
+    if not equals or not _HOST.fullmatch(alias) or not _HOST.fullmatch(canonical):
+        raise ConfigError(
+            f"host_aliases: {item[:100]!r} is not alias=canonical "
+            "(two host names, each with a port if it is not the default one)"
+        )
+    if alias == canonical:
+        raise ConfigError(f"host_aliases: {item[:100]!r} names one host twice")
+    return alias, canonical
 
 
 def _check_store_url(url: str) -> None:

@@ -254,3 +254,63 @@ def test_page_rows_name_browser_os_and_device(make_stored_app: MakeApp) -> None:
         "/docs/iphone": ("Mobile Safari", "iOS", "mobile", False),
         "/docs/googlebot": ("Googlebot", "Other", "bot", True),
     } == {r["path"]: (r["browser"], r["os"], r["device"], r["is_bot"]) for r in found}
+
+
+@pytest.mark.parametrize(
+    ("address", "prefix"),
+    [("198.51.100.7", "198.51.0.0/16"), ("2001:db8:1:2::1", "2001:db8::/32")],
+)
+def test_the_configured_prefixes_are_the_ones_stored(
+    make_stored_app: MakeApp, address: str, prefix: str
+) -> None:
+    """``ipv4_prefix`` / ``ipv6_prefix`` reach the writer: a site that keeps less of the
+    address gets less, in page and consent rows alike."""
+    middleware = make_stored_app(site(), ipv4_prefix=16, ipv6_prefix=32)
+    client = TestClient(middleware, client=(address, 50000))
+    client.post("/_consent", json={"action": "accept_all"})
+    client.get("/docs/a")
+    [page] = rows(middleware, "SELECT ip_prefix FROM {db}.page_requests")
+    [proof] = rows(middleware, "SELECT ip_prefix FROM {db}.consent_records")
+    assert page["ip_prefix"] == proof["ip_prefix"] == prefix
+
+
+@pytest.mark.parametrize(
+    ("base_url", "host_header", "stored"),
+    [
+        ("https://example.org", "example.org:443", "example.org"),
+        ("http://example.org", "Example.ORG:80", "example.org"),
+        ("https://example.org", "example.org:80", "example.org:80"),  # not https's default
+        ("http://example.org", "example.org:8080", "example.org:8080"),
+        ("https://example.org", "www.example.org", "example.org"),  # an alias
+        ("https://example.org", "www.example.org:443", "example.org"),
+    ],
+)
+def test_hosts_are_stored_without_default_port_and_by_their_canonical_name(
+    make_stored_app: MakeApp, base_url: str, host_header: str, stored: str
+) -> None:
+    """One site, one host: a Host header's default port is dropped, and an alias named
+    in ``host_aliases`` is stored as its canonical host — in page rows and engagements."""
+    middleware = make_stored_app(site(), host_aliases=("www.example.org=example.org",))
+    client = TestClient(middleware, base_url=base_url)
+    client.post("/_consent", json={"action": "accept_all"}, headers={"host": host_header})
+    client.get("/docs/a", headers={"host": host_header})
+    client.get("/docs/a")
+    found = rows(middleware, "SELECT host FROM {db}.page_requests ORDER BY ts")
+    assert found[0] == {"host": stored}
+
+
+def test_a_client_address_that_is_no_address_costs_no_row(make_stored_app: MakeApp) -> None:
+    """A forwarded address holding a control character (a proxy passing a client's value)
+    is no IP: the page is stored, with no prefix, and the pages around it too."""
+    middleware = make_stored_app(site(), trusted_proxy_hops=1)
+    client = TestClient(middleware)
+    client.post("/_consent", json={"action": "accept_all"})
+    client.get("/docs/a", headers={"x-forwarded-for": "198.51.100.7"})
+    client.get("/docs/b", headers={"x-forwarded-for": "1.2\x013.4"})
+    client.get("/docs/c", headers={"x-forwarded-for": "198.51.100.8"})
+    found = rows(middleware, "SELECT path, ip_prefix FROM {db}.page_requests ORDER BY ts")
+    assert [(r["path"], r["ip_prefix"]) for r in found] == [
+        ("/docs/a", "198.51.100.0/24"),
+        ("/docs/b", ""),
+        ("/docs/c", "198.51.100.0/24"),
+    ]

@@ -9,8 +9,10 @@ from consentlog.consent.http import (
     cross_site_reason,
     first_language,
     header_map,
+    origin_from,
     origin_of,
     safe_next,
+    site_host,
     text,
 )
 from consentlog.testing import http_scope
@@ -282,3 +284,28 @@ def test_safe_next_under_a_base_stays_under_it(target: str, expected: str) -> No
 def test_first_language(header: str, known: frozenset[str], expected: str) -> None:
     """The first primary language tag (among ``known``, when given), lower-cased."""
     assert expected == first_language(header, known)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "site"),
+    [
+        ("https", "example.org:443", "example.org"),
+        ("http", "example.org:80", "example.org"),
+        ("wss", "example.org:443", "example.org"),
+        ("https", "example.org:80", "example.org:80"),
+        ("http", "example.org:8080", "example.org:8080"),
+        ("https", "[::1]:443", "[::1]"),
+        ("https", "[::1]", "[::1]"),
+        ("https", ":443", ":443"),
+    ],
+)
+def test_a_site_host_has_no_default_port(scheme: str, host: str, site: str) -> None:
+    assert site_host(scheme, host) == site
+    assert origin_from(scheme, "", None, {b"host": host.encode()}, 0).host == site
+
+
+def test_a_forwarded_host_is_cut_like_a_host_header() -> None:
+    """X-Forwarded-Host (from a trusted proxy) is cut to a host's length, as Host is."""
+    headers = {b"host": b"example.org", b"x-forwarded-host": b"h" * 2000}
+    origin = origin_from("https", "", None, headers, 1, forwarded_host=True)
+    assert origin.host == "h" * 255

@@ -17,7 +17,17 @@ from consentlog.ingest.spool import Batch, decode, encode
 
 def _headers() -> st.SearchStrategy[bytes]:
     return st.one_of(
-        st.sampled_from([b"", b"example.org", b"Example.ORG:8080", b"https://a.example/p?q=1"]),
+        st.sampled_from(
+            [
+                b"",
+                b"example.org",
+                b"Example.ORG:8080",
+                b"https://a.example/p?q=1",
+                b"example.org:443",
+                b"example.org:80",
+                b"[::1]:443",
+            ]
+        ),
         st.binary(max_size=40),
     )
 
@@ -37,7 +47,8 @@ def page_seen(draw: Any) -> PageSeen:
         draw(st.sampled_from([b"", b"https", b"HTTP"])),
         draw(st.sampled_from([b"", b"proxy.example", b"\x00bad"])),
         draw(st.sampled_from(["http", "https", None, 3])),  # a scope value of any type
-        draw(st.sampled_from(["203.0.113.7", "::1", None, "", 1, b"x"])),  # the client's host
+        # the client's host: any text a server or a proxy's list may hold
+        draw(st.sampled_from(["203.0.113.7", "::1", None, "", 1, b"x", "1.2\x013.4", "\ud800"])),
         draw(st.sampled_from([("testserver", 80), None, ("h", "p"), ["h", 8000]])),
         draw(st.text(max_size=30)),
         draw(st.sampled_from(["/docs/{slug}", "", "x" * 300, "r\x00", True, 1, 1.0, None])),
@@ -208,10 +219,11 @@ def test_campaign_values_decoded_from_escapes_are_safe_text() -> None:
 
 
 def test_distinct_values_are_told_apart_by_type() -> None:
-    """Equal but different values (1, 1.0, True; a str and its bytes) are distinct: each
-    may read differently (``str(True)`` is 'True'); unhashable values are each their own;
-    a lone surrogate (which Arrow cannot hold) is still a value."""
-    values: list[object] = [1, 1.0, True, 1, "1", b"1", "\ud800", "\ud800"]
+    """Equal plain values of different types (1 and True; a str and its bytes) are
+    distinct: each may read differently (``str(True)`` is 'True'); a lone surrogate
+    (which Arrow cannot hold) is still a value; floats (0.0 == -0.0), containers and
+    subclasses are each their own, never compared."""
+    values: list[object] = [1, True, 1, "1", b"1", "\ud800", "\ud800", None]
     distinct = Distinct.of(values)
     assert [distinct.values[i] for i in distinct.indices.to_pylist()] == values
     assert [type(distinct.values[i]) for i in distinct.indices.to_pylist()] == list(
@@ -221,5 +233,7 @@ def test_distinct_values_are_told_apart_by_type() -> None:
     surrogates = Distinct.of(["a", "\ud800", "a"])
     assert surrogates.values == ["a", "\ud800"]
     assert surrogates.indices.to_pylist() == [0, 1, 0]
-    unhashable = Distinct.of([[1], [1]])
-    assert unhashable.indices.to_pylist() == [0, 1]
+    for own in ([0.0, -0.0], [(1,), (True,)], [[1], [1]]):
+        each = Distinct.of(own)
+        assert each.indices.to_pylist() == [0, 1]
+        assert [repr(v) for v in each.values] == [repr(v) for v in own]

@@ -221,3 +221,10 @@ def test_engagement_rows_are_the_events() -> None:
         row["useful"],
         row["path"],
     )
+
+
+def test_claimed_agent_families_are_safe_text() -> None:
+    """A visitor may send the spool's reduced form of a user agent: the families it
+    claims are read as safe text of a family's length, never control characters."""
+    claimed = agent("consentlog-agent:%00%C2%85/%1b[31m/" + "x" * 300 + "/0")
+    assert claimed == ("\ufffd\ufffd", "\ufffd[31m", "x" * 100, False)

@@ -24,6 +24,7 @@ from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.http import header_map, text
 from consentlog.consent.pageviews import PageviewTokens
 from consentlog.consent.visit import Identifiers, Visit
+from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import (
     MAX_USER_AGENT,
     ConsentRecord,
@@ -59,6 +60,11 @@ def writer_for(settings: Settings, store: Store) -> Writer:
         batch_size=settings.batch_size,
         flush_interval=settings.flush_interval,
         retention_months=settings.retention_months,
+        enricher=Enricher(
+            ipv4_prefix=settings.ipv4_prefix,
+            ipv6_prefix=settings.ipv6_prefix,
+            host_aliases=settings.host_alias_map,
+        ),
         after_cycle=writer_hooks(settings),
     )
 

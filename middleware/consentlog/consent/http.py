@@ -99,23 +99,30 @@ def origin_from(
         ip = _forwarded(headers, b"x-forwarded-for", trusted_hops) or ip
         scheme = _forwarded(headers, b"x-forwarded-proto", 1) or scheme
         if forwarded_host:
-            host = _forwarded(headers, b"x-forwarded-host", 1) or host
+            host = (_forwarded(headers, b"x-forwarded-host", 1) or host)[:255]
     if not host:
         host = f"{server[0]}:{server[1]}" if server else "localhost"
-    return Origin(scheme.lower(), host.lower(), ip)
+    scheme = scheme.lower()
+    return Origin(scheme, site_host(scheme, host.lower()), ip)
 
 
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 _WEB_SCHEMES = {"ws": "http", "wss": "https"}  # a WebSocket scope's page is http(s)
 
 
+def site_host(scheme: str, host: str) -> str:
+    """``host`` without the scheme's default port (``example.org:443`` over https is
+    ``example.org``): one site, one host, however the client wrote its Host header."""
+    name, colon, port = host.rpartition(":")  # "[::1]" has no port: "1]" is no default
+    if colon and name and port == _DEFAULT_PORTS.get(scheme):
+        return name
+    return host
+
+
 def web_origin(scheme: str, host: str) -> str:
     """The origin as a browser serialises it: ``https://example.org`` (no default port)."""
     scheme = _WEB_SCHEMES.get(scheme, scheme)
-    name, colon, port = host.rpartition(":")  # "[::1]" has no port: "1]" is no default
-    if colon and port == _DEFAULT_PORTS.get(scheme):
-        host = name
-    return f"{scheme}://{host}"
+    return f"{scheme}://{site_host(scheme, host)}"
 
 
 SAFE_FETCH_SITES: frozenset[str] = frozenset(("same-origin", "none"))

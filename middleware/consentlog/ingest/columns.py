@@ -50,6 +50,7 @@ _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED_QUAD = f"^{_OCTET}(\\.{_OCTET}){{3}}$"  # what inet_pton reads as an IPv4 address
 # the octets a prefix of 1, 2 or 3 whole octets leaves out
 _LAST_OCTETS = {1: r"\.[0-9]+\.[0-9]+\.[0-9]+$", 2: r"\.[0-9]+\.[0-9]+$", 3: r"\.[0-9]+$"}
+_PLAIN = frozenset((str, bytes, int, bool, type(None)))
 _ARROW_FAILS = (pa.ArrowException, TypeError, ValueError, UnicodeError, OverflowError)
 
 
@@ -93,11 +94,11 @@ class Distinct:
             except _ARROW_FAILS:  # a lone surrogate: Python tells the values apart
                 pass
         self = cls.__new__(cls)
-        try:
+        if kinds <= _PLAIN:  # told apart by type and value (a lone surrogate, 1 and True)
             index: dict[tuple[type, object], int] = {}
             codes = [index.setdefault((type(v), v), len(index)) for v in values]
             self.values = [value for _, value in index]
-        except TypeError:  # an unhashable value: each its own
+        else:  # floats (0.0 == -0.0), containers, subclasses: each its own, none compared
             codes, self.values = list(range(len(values))), list(values)
         self.indices = pa.array(codes, pa.int32())
         return self
@@ -131,12 +132,16 @@ def ip_prefixes(ips: Sequence[str] | pa.Array, v4_bits: int, v6_bits: int) -> pa
     """``ip_prefix`` of each of ``ips``, once per distinct address. The dotted-quad IPv4
     addresses (nearly all of them) are cut in C when the prefix is whole octets, the rest
     in Python."""
-    array = ips if isinstance(ips, pa.Array) else pa.array(ips, pa.string())
-    encoded = array.dictionary_encode()
-    distinct = encoded.dictionary
 
     def prefix(ip: str) -> str:
         return ip_prefix(ip, v4_bits, v6_bits)
+
+    try:
+        array = ips if isinstance(ips, pa.Array) else pa.array(ips, pa.string())
+    except _ARROW_FAILS:  # a server's peer text Arrow cannot hold (a lone surrogate)
+        return pa.array(per_distinct(prefix, ips), pa.string())
+    encoded = array.dictionary_encode()
+    distinct = encoded.dictionary
 
     if v4_bits % 8 or not v4_bits:
         derived = pa.array([prefix(ip) for ip in distinct.to_pylist()], pa.string())
@@ -177,10 +182,10 @@ def seen_table(events: Sequence[PageSeen], v4_bits: int, v6_bits: int) -> pa.Tab
             ),
         )  # fmt: skip
         hosts = Distinct.of(origins).derive_dict(_host)
-        peers = pa.array(per_distinct(_client_ip, origins), pa.string())
+        peers = per_distinct(_client_ip, origins)  # any text: only its prefix is kept
     else:  # the common case: the Host header names the host, the peer is the client
-        hosts = Distinct.of(host).derive_dict(_host_header)
-        peers = pa.array(_peers(peer), pa.string())
+        hosts = _hosts(Distinct.of(host), scheme)
+        peers = _peers(peer)
     referrer_host, referrer_path = _referrers(Distinct.of(referer), granted)
     browser, os_family, device, is_bot = Distinct.of(user_agent).derive(_agent, 4)
     utm_source, utm_medium, utm_campaign = Distinct.of(query).derive(_utm, 3)
@@ -230,8 +235,22 @@ def _referrers(referers: Distinct, granted: pa.Array) -> tuple[pa.Array, pa.Arra
     return host_column, pa.array(paths, pa.string()).take(both)
 
 
-def _host_header(host: bytes) -> str:
-    return _host(origin_from("http", "", None, {b"host": host}, 0))
+def _hosts(hosts: Distinct, schemes: Sequence[object]) -> pa.Array:
+    """The host column of pages whose Host header names the host: once per distinct
+    header, or per distinct scheme and header when one ends in a default port (which only
+    the scheme tells to drop)."""
+    if not any(bytes(h).endswith((b":80", b":443")) for h in hosts.values):
+        return hosts.derive_dict(_host_header)
+    pairs = list(zip(map(_scheme, schemes), hosts.indices.to_pylist(), strict=True))
+    return Distinct.of(pairs).derive_dict(lambda pair: _host_header(hosts.values[pair[1]], pair[0]))
+
+
+def _scheme(scheme: object) -> str:
+    return str(scheme or "http")
+
+
+def _host_header(host: bytes, scheme: str = "http") -> str:
+    return _host(origin_from(scheme, "", None, {b"host": host}, 0))
 
 
 def _peers(peers: Sequence[object]) -> list[str]:

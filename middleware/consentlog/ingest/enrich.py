@@ -14,7 +14,7 @@ a spool file holds no more than the tables would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
@@ -114,9 +114,16 @@ def _table(columns: Sequence[Any], schema: pa.Schema) -> pa.Table:
 class Enricher:
     """Builds the Arrow tables for ``page_requests``, ``consent_records`` and ``engagements``."""
 
-    def __init__(self, *, ipv4_prefix: int = 24, ipv6_prefix: int = 48) -> None:
+    def __init__(
+        self,
+        *,
+        ipv4_prefix: int = 24,
+        ipv6_prefix: int = 48,
+        host_aliases: Mapping[str, str] | None = None,
+    ) -> None:
         self._v4 = ipv4_prefix
         self._v6 = ipv6_prefix
+        self._aliases = dict(host_aliases or {})  # alias host → the host stored instead
 
     def _prefix(self, ip: str) -> str:
         return ip_prefix(ip, self._v4, self._v6)
@@ -135,7 +142,7 @@ class Enricher:
 
         def reduce(event: R) -> R | None:
             ua, ip = event.user_agent, event.client_ip
-            if unsafe_text(ua) or unsafe_text(ip):
+            if unsafe_text(ua):  # an IP is never kept as text: one that is no IP has no prefix
                 return None
             if ua not in agents:
                 agents[ua] = reduced_agent(ua)
@@ -178,7 +185,25 @@ class Enricher:
             events[:] = kept
             if table is not None:
                 tables[name] = table
+        if self._aliases:
+            for name, table in tables.items():
+                if "host" in table.column_names:
+                    tables[name] = self._canonical(table)
         return Rows(tables, rejected)
+
+    def _canonical(self, table: pa.Table) -> pa.Table:
+        """``table`` with each alias host replaced by its canonical host."""
+        at = table.column_names.index("host")
+        column = table.column(at).combine_chunks()
+        encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
+        aliases = self._aliases
+        values = [aliases.get(h, h) for h in encoded.dictionary.to_pylist()]
+        small = pa.array(values, pa.string()).dictionary_encode()
+        indices = small.indices.take(encoded.indices)
+        hosts = pa.DictionaryArray.from_arrays(indices, small.dictionary)
+        if not pa.types.is_dictionary(column.type):
+            hosts = hosts.dictionary_decode()
+        return table.set_column(at, table.field(at), hosts)
 
     def _seen_table(self, batch: Batch) -> pa.Table:
         """The ``page_requests`` rows of a batch's raw pages and its ``PageRequest``s."""
@@ -201,8 +226,9 @@ class Enricher:
         (ts, pageview_id, host, path, route, method, status, response_bytes, duration_ms,
          referrer, query, user_agent, language, consent_state, visitor_id, session_id,
          client_ip) = columns  # fmt: skip
+        # the client IP is not among them: it is stored only as its prefix, '' for no IP
         refuse_unsafe((host, path, route, method, referrer, query, user_agent, language,
-                       consent_state, visitor_id, session_id, client_ip), pageview_id)  # fmt: skip
+                       consent_state, visitor_id, session_id), pageview_id)  # fmt: skip
         states = pa.array(consent_state, pa.string())
         granted = pc.equal(states, "granted")
         browser, os_family, device, is_bot = Distinct(user_agent).derive(agent, 4)
@@ -251,8 +277,8 @@ class Enricher:
         """The ``consent_records`` rows of a batch."""
         (ts, consent_id, action, categories, policy_revision, source, visitor_id, client_ip,
          user_agent) = zip(*events, strict=True)  # fmt: skip
-        refuse_unsafe((consent_id, action, source, visitor_id, client_ip, user_agent,
-                        *categories))  # fmt: skip
+        refuse_unsafe((consent_id, action, source, visitor_id, user_agent,
+                       *categories))  # fmt: skip
         columns = [
             timestamps(ts), consent_id, action, [list(c) for c in categories],
             policy_revision, source, visitor_id, [self._prefix(ip) for ip in client_ip],

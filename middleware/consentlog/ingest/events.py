@@ -2,15 +2,14 @@
 
 A served page is queued as a ``PageSeen``: the few request headers a row is made of, as
 received, and scalars copied out of the scope and the response — nothing parsed. The
-writer makes the rows of a batch of them column by column (``columns.seen_table``),
-off the request path. Everything else that costs time (user-agent parsing, IP masking, URL
-splitting) happens later in the writer, see ``parsing.py`` and ``columns.py``. A ``PageRequest`` (or a consent
-record, an engagement) holds no more than the tables may, so neither does any copy of it —
-the spool, quarantine: fields that consent does not allow are empty strings from the
-start, the query keeps only its campaign parameters, and the referrer only its origin —
-plus its path with consent. The writer reduces the user agent and the IP to what
-enrichment needs before an event goes to disk (``Enricher.for_disk``). A ``PageSeen``
-never goes to disk.
+writer makes the rows of a batch of them column by column (``columns.seen_table``), off
+the request path; user-agent parsing, IP masking and URL splitting happen there too (see
+``parsing.py``). A ``PageRequest`` (or a consent record, an engagement) holds no more
+than the tables may, so neither does any copy of it — the spool, quarantine: fields that
+consent does not allow are empty strings from the start, the query keeps only its
+campaign parameters, and the referrer only its origin — plus its path with consent. The
+writer reduces the user agent and the IP to what enrichment needs before an event goes to
+disk (``Enricher.for_disk``). A ``PageSeen`` never goes to disk.
 
 ``page_request`` builds a ``PageRequest`` from a ``Visit`` (the beacon, for single-page-app
 views); ``PageSeen.request`` from the raw inputs: the length limits and the consent

@@ -36,7 +36,8 @@ def agent(user_agent: str) -> Agent:
     if not user_agent:
         return Agent(("", "", "", False))
     if user_agent.startswith(AGENT_MARK):
-        parts = [unquote(p) for p in user_agent[len(AGENT_MARK) :].split("/")]
+        # what for_disk wrote, or what a visitor claims: safe text, of a family's length
+        parts = [safe_text(unquote(p))[:100] for p in user_agent[len(AGENT_MARK) :].split("/")]
         if len(parts) == 4:
             return Agent((parts[0], parts[1], parts[2], parts[3] == "1"))
     parsed = parse_user_agent(user_agent)
