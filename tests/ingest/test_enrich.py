@@ -228,3 +228,28 @@ def test_claimed_agent_families_are_safe_text() -> None:
     claims are read as safe text of a family's length, never control characters."""
     claimed = agent("consentlog-agent:%00%C2%85/%1b[31m/" + "x" * 300 + "/0")
     assert claimed == ("\ufffd\ufffd", "\ufffd[31m", "x" * 100, False)
+
+
+def test_aliases_name_the_canonical_host_in_every_table_with_a_host() -> None:
+    """``host_aliases``: an alias host is stored as its canonical one, in page rows (raw
+    or replayed) and engagements; other hosts are left as they are."""
+    from consentlog.ingest.spool import Batch
+
+    enricher = Enricher(host_aliases={"www.example.org": "example.org"})
+    pages = [
+        PageRequest(TS, "a" * 32, host, "/", "", "GET", 200, 1, 1.0, "", "", "ua", "en",
+                    "denied", "", "", "")
+        for host in ("www.example.org", "example.org", "other.example")
+    ]  # fmt: skip
+    engagements = [
+        Engagement(TS, "b" * 32, "v", "s", host, "/", 10, 5, None)
+        for host in ("www.example.org", "blog.example")
+    ]
+    rows = enricher.tables(Batch("t", pages=pages, engagements=engagements))
+    assert rows.tables["page_requests"].column("host").to_pylist() == [
+        "example.org", "example.org", "other.example",
+    ]  # fmt: skip
+    assert rows.tables["engagements"].column("host").to_pylist() == [
+        "example.org", "blog.example",
+    ]  # fmt: skip
+    assert rows.tables["engagements"].schema == enricher.engagement_table(engagements).schema
