@@ -135,7 +135,8 @@ def _generated_page(
 
 def generate(seed: int = 7) -> tuple[list[PageRequest], list[Engagement]]:
     """Sessions with 1-4 pages, engagement for most page views (some reported twice, as
-    running totals), votes for some; plus anonymous views, bots, 404s and 500s."""
+    running totals), votes for some; some sessions accepted on their landing page (its
+    anonymous view, then its consented copy); plus anonymous views, bots, 404s and 500s."""
     rng = random.Random(seed)
     start = time.mktime((DAY.year, DAY.month, DAY.day, 8, 0, 0, 0, 0, 0)) - time.timezone
     pages: list[PageRequest] = []
@@ -145,6 +146,9 @@ def generate(seed: int = 7) -> tuple[list[PageRequest], list[Engagement]]:
         t = start + s * 60
         for k in range(rng.choice([1, 1, 2, 3, 4])):
             page = _generated_page(t + k * 20, rng.choice(PATHS), session=session, visitor=visitor)
+            if k == 0 and s % 7 == 0:  # accepted on the landing page: anonymous, then a copy
+                pages.append(_generated_page(page.ts - 3, page.path, state="unknown"))
+                page = page._replace(consented_copy=True)
             pages.append(page)
             if rng.random() < 0.85:
                 engaged = rng.choice([800, 4000, 9000, 15000, 42000, 90000])

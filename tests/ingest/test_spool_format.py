@@ -41,6 +41,7 @@ class PageRequestWithCountry(NamedTuple):
     visitor_id: str
     session_id: str
     client_ip: str
+    consented_copy: bool = False
     country: str = ""
 
 

@@ -142,7 +142,7 @@ def test_index_migration_reaches_existing_tables(store: Store, database: str) ->
         "now64(3), hex(sipHash64(number)) FROM numbers(50000)"
     )
     store.command(f"INSERT INTO {database}.schema_migrations (version) VALUES (1), (2), (3)")
-    assert [4] == migrate(store, database)
+    assert [4, *range(5, LATEST + 1)] == migrate(store, database)
     _wait_for_mutations(store, database)
     _, [(indexed,)] = store.query(
         "SELECT sum(secondary_indices_uncompressed_bytes) FROM system.parts "
@@ -159,5 +159,29 @@ def test_cluster_index_ddl_reaches_local_tables(store: Store) -> None:
     assert 6 == len(statements)
     for statement in statements:
         assert "_local ON CLUSTER prod" in statement
+        _, ast = store.query("EXPLAIN AST " + statement)
+        assert ast[0][0].startswith("AlterQuery"), statement
+
+
+def test_the_copy_column_reaches_existing_rows(store: Store, database: str) -> None:
+    """Rows stored before version 5 read as no consented copy."""
+    for migration in MIGRATIONS[:4]:
+        for statement in bootstrap(database) + render(migration, database):
+            store.command(statement)
+    store.command(f"INSERT INTO {database}.page_requests (ts, path) VALUES (now64(3), '/a')")
+    store.command(f"INSERT INTO {database}.schema_migrations (version) VALUES (1), (2), (3), (4)")
+    assert 5 in migrate(store, database)
+    _, found = store.query(f"SELECT path, consented_copy FROM {database}.page_requests")
+    assert [("/a", False)] == [tuple(row) for row in found]
+
+
+def test_cluster_copy_column_ddl_reaches_every_table(store: Store) -> None:
+    """On a cluster the new column goes to the replicated local tables and to the
+    Distributed table in front of them, ON CLUSTER."""
+    [migration] = [m for m in MIGRATIONS if m.version == 5]
+    local, distributed = render(migration, "consentlog", cluster="prod")
+    assert "consentlog.page_requests_local ON CLUSTER prod ADD COLUMN" in local
+    assert "consentlog.page_requests ON CLUSTER prod ADD COLUMN" in distributed
+    for statement in (local, distributed):
         _, ast = store.query("EXPLAIN AST " + statement)
         assert ast[0][0].startswith("AlterQuery"), statement

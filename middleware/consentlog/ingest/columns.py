@@ -215,6 +215,7 @@ def seen_table(events: Sequence[PageSeen], v4_bits: int, v6_bits: int) -> pa.Tab
             "visitor_id": pc.if_else(granted, pa.array(visitor_id, pa.string()), nothing),
             "session_id": pc.if_else(granted, pa.array(session_id, pa.string()), nothing),
             "ip_prefix": pc.if_else(granted, ip_prefixes(peers, v4_bits, v6_bits), nothing),
+            "consented_copy": pa.repeat(False, len(events)),  # a served page is no copy
         }
     )
 

@@ -225,7 +225,7 @@ class Enricher:
         """
         (ts, pageview_id, host, path, route, method, status, response_bytes, duration_ms,
          referrer, query, user_agent, language, consent_state, visitor_id, session_id,
-         client_ip) = columns  # fmt: skip
+         client_ip, consented_copy) = columns  # fmt: skip
         # the client IP is not among them: it is stored only as its prefix, '' for no IP
         refuse_unsafe((host, path, route, method, referrer, query, user_agent, language,
                        consent_state, visitor_id, session_id), pageview_id)  # fmt: skip
@@ -263,6 +263,7 @@ class Enricher:
             "visitor_id": only_granted(visitor_id),
             "session_id": only_granted(session_id),
             "ip_prefix": pc.if_else(granted, self._prefixes(client_ip), ""),
+            "consented_copy": pa.array(consented_copy, pa.bool_()),
         }
         return pa.table(arrays)
 

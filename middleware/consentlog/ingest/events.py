@@ -164,6 +164,9 @@ class PageRequest(NamedTuple):
     visitor_id: str  # '' unless analytics was accepted
     session_id: str  # '' unless analytics was accepted
     client_ip: str  # '' unless analytics was accepted
+    # the page on which the visitor accepted, logged again with consent: already counted
+    # as an anonymous view, so view counts leave it out; sessions and engagement count it
+    consented_copy: bool = False
 
 
 class ConsentRecord(NamedTuple):
@@ -309,10 +312,11 @@ def page_request(
     response_bytes: int = 0,
     duration_ms: float = 0.0,
     query: str = "",
+    consented_copy: bool = False,
 ) -> PageRequest:
     """The ``PageRequest`` of one page view of ``visit``: raw inputs cut to their limits,
     and identifiers and the client IP only when analytics consent was ``granted``."""
-    return _page_request(
+    request = _page_request(
         visit.headers,
         visit.origin,
         consent_state=consent_state,
@@ -328,6 +332,7 @@ def page_request(
         visitor_id=ids.visitor_id,
         session_id=ids.session_id,
     )
+    return request._replace(consented_copy=True) if consented_copy else request
 
 
 def _page_request(

@@ -213,6 +213,20 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        5,
+        "page_requests.consented_copy: the page on which a visitor accepted, now consented",
+        (
+            # the local tables (or the one table), then on a cluster the Distributed one
+            "ALTER TABLE {db}.page_requests{local}{on_cluster}"
+            " ADD COLUMN IF NOT EXISTS consented_copy Bool DEFAULT false",
+            "ALTER TABLE {db}.page_requests{on_cluster}"
+            " ADD COLUMN IF NOT EXISTS consented_copy Bool DEFAULT false",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 RAW_TABLES = ("page_requests", "engagements", "consent_records")  # what ingest writes
 

@@ -1,20 +1,25 @@
 -- Overview: one row of site-wide totals over [start, end).
 -- Views and visitors as in docs/metrics.md: a view is a human (NOT is_bot) page request,
--- with or without consent; visitors are distinct non-empty visitor ids (consented only).
+-- with or without consent, not a consented copy (the page on which a visitor accepted,
+-- counted once already); visitors and sessions are distinct non-empty ids (consented).
 -- Consent decisions have no host, so {host} filters the page figures only. Parameters:
 --   {db:Identifier}  database            {host:String}  one host, or '' for all
 --   {start:DateTime64(3)} {end:DateTime64(3)}  the date range (end exclusive)
 WITH
     requests AS (
         SELECT
-            countIf(NOT is_bot) AS views,
-            countIf(is_bot) AS bot_views,
+            countIf(NOT is_bot AND NOT consented_copy) AS views,
+            countIf(is_bot AND NOT consented_copy) AS bot_views,
             uniqExactIf(visitor_id, NOT is_bot AND visitor_id != '') AS visitors,
             uniqExactIf(session_id, NOT is_bot AND session_id != '') AS sessions,
-            countIf(NOT is_bot AND consent_state != 'granted') AS anonymous_views,
-            countIf(NOT is_bot AND consent_state = 'granted') AS granted_views,
-            countIf(NOT is_bot AND consent_state = 'denied') AS denied_views,
-            countIf(NOT is_bot AND consent_state = 'unknown') AS unknown_views
+            countIf(NOT is_bot AND NOT consented_copy AND consent_state != 'granted')
+                AS anonymous_views,
+            countIf(NOT is_bot AND NOT consented_copy AND consent_state = 'granted')
+                AS granted_views,
+            countIf(NOT is_bot AND NOT consented_copy AND consent_state = 'denied')
+                AS denied_views,
+            countIf(NOT is_bot AND NOT consented_copy AND consent_state = 'unknown')
+                AS unknown_views
         FROM {db:Identifier}.page_requests
         WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
           AND ({host:String} = '' OR host = {host:String})

@@ -7,7 +7,7 @@
 WITH
     requests AS (
         SELECT toDate(ts) AS day, host, path, pageview_id, session_id, visitor_id, ts, status,
-               is_bot, consent_state
+               is_bot, consent_state, consented_copy
         FROM {db:Identifier}.page_requests
         WHERE ts >= toDateTime64({first_day:Date}, 3, 'UTC')
           AND ts < toDateTime64({last_day:Date} + 1, 3, 'UTC')
@@ -15,11 +15,14 @@ WITH
     ),
     counts AS (
         SELECT day, host, path,
-               countIf(NOT is_bot) AS views,
-               countIf(is_bot) AS bot_views,
-               countIf(NOT is_bot AND consent_state != 'granted') AS anonymous_views,
-               countIf(NOT is_bot AND status = 404) AS not_found,
-               countIf(NOT is_bot AND status >= 500) AS server_errors,
+               -- a consented copy (the page on which the visitor accepted, logged again
+               -- with consent) was counted as an anonymous view: not again here
+               countIf(NOT is_bot AND NOT consented_copy) AS views,
+               countIf(is_bot AND NOT consented_copy) AS bot_views,
+               countIf(NOT is_bot AND NOT consented_copy AND consent_state != 'granted')
+                   AS anonymous_views,
+               countIf(NOT is_bot AND NOT consented_copy AND status = 404) AS not_found,
+               countIf(NOT is_bot AND NOT consented_copy AND status >= 500) AS server_errors,
                uniqCombined64IfState(12)(visitor_id, NOT is_bot AND visitor_id != '') AS visitors
         FROM requests
         GROUP BY day, host, path

@@ -13,6 +13,7 @@ FROM {db:Identifier}.page_requests
 WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
   AND ({host:String} = '' OR host = {host:String})
   AND path = {path:String} AND NOT is_bot
+  AND NOT consented_copy  -- its view, and its referrer, are the anonymous row's
 GROUP BY referrer_host
 ORDER BY views DESC, referrer_host
 LIMIT {limit:UInt32}

@@ -6,7 +6,7 @@
 --   {path:String}  one page, or '' for the whole site
 SELECT
     toDate(ts) AS day,
-    countIf(NOT is_bot) AS views,
+    countIf(NOT is_bot AND NOT consented_copy) AS views,  -- a copy was counted once
     uniqExactIf(visitor_id, NOT is_bot AND visitor_id != '') AS visitors
 FROM {db:Identifier}.page_requests
 WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}

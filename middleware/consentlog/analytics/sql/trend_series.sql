@@ -8,9 +8,9 @@
 --   {interval_s:UInt32}  the bucket width in seconds
 SELECT
     toStartOfInterval(toDateTime(ts), INTERVAL {interval_s:UInt32} SECOND) AS time,
-    countIf(NOT is_bot) AS views,
+    countIf(NOT is_bot AND NOT consented_copy) AS views,  -- a copy was counted once
     uniqExactIf(visitor_id, NOT is_bot AND visitor_id != '') AS visitors,
-    countIf(NOT is_bot AND consent_state != 'granted') AS anonymous_views
+    countIf(NOT is_bot AND NOT consented_copy AND consent_state != 'granted') AS anonymous_views
 FROM {db:Identifier}.page_requests
 WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
   AND ({host:String} = '' OR host = {host:String})
