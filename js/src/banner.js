@@ -5,6 +5,7 @@
  * form posts natively and the server answers 303, so every failure path here falls back
  * to that instead of losing the visitor's decision.
  */
+import { start } from './beacon.js';
 import { sendConsentMode } from './consent-mode.js';
 import { guard } from './guard.js';
 import { activateScripts } from './scripts.js';
@@ -119,15 +120,17 @@ const onSubmit = (event) => {
   if (state.busy_) return;
   state.busy_ = true;
 
-  /** @type {{action: string} | {categories: Record<string, boolean>}} */
-  let payload = { action };
+  // the page's path: accepting analytics here measures this page view too
+  /** @type {{action?: string, categories?: Record<string, boolean>, path: string}} */
+  const payload = { action, path: location.pathname };
   if (action === 'custom') {
     /** @type {Record<string, boolean>} */
     const chosen = {};
     state.boxes_.forEach((box) => {
       if (!box.disabled) chosen[box.value] = box.checked;
     });
-    payload = { categories: chosen };
+    delete payload.action;
+    payload.categories = chosen;
   }
   Promise.resolve()
     .then(() => fetch(state.prefix_, {
@@ -138,11 +141,12 @@ const onSubmit = (event) => {
     }))
     .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
     .then((answer) => (answer && typeof answer.categories === 'object' && answer.categories
-      ? answer.categories
+      ? answer
       : Promise.reject(answer)))
-    .then(guard((answer) => {
+    .then(guard((/** @type {{categories: Record<string, boolean>, pv?: string}} */ answer) => {
       state.busy_ = false;
-      applyDecision(answer);
+      applyDecision(answer.categories);
+      if (answer.pv && !state.pv_) start(answer.pv);
     }), () => submitNatively(action));
 };
 

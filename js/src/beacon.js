@@ -2,7 +2,8 @@
 /*
  * The beacon: engaged time (page visible and focused), deepest scroll and the
  * "was this page useful?" vote of one page view, sent when the page is hidden or left.
- * The server marks pages of consented visitors with a page-view token (#cl-pv).
+ * The server marks pages of consented visitors with a page-view token (#cl-pv); the
+ * answer to a decision that accepts analytics carries one for the page it was made on.
  */
 import { guard } from './guard.js';
 import { onNavigate } from './history.js';
@@ -116,23 +117,42 @@ const feedback = (box) => {
 };
 
 /**
+ * Starts measuring this page view under its token: on load for a page the server marked
+ * (#cl-pv), or on the page where the visitor accepts (the decision's answer carries the
+ * token), so engaged time counts from the decision. The vote widgets appear at once.
+ *
+ * @param {string} token
+ * @returns {void}
+ */
+export const start = (token) => {
+  state.pv_ = token;
+  state.path_ = location.pathname;
+  state.engaged_ = 0;
+  state.since_ = null;
+  state.scroll_ = 0;
+  tick();
+  measureScroll();
+  if (!state.listening_) {
+    state.listening_ = true;
+    ['focus', 'blur'].forEach((name) => addEventListener(name, guard(tick)));
+    addEventListener('scroll', guard(measureScroll), { passive: true });
+    document.addEventListener('visibilitychange', guard(() => {
+      if (document.visibilityState === 'hidden') report();
+      else tick();
+    }));
+    addEventListener('pagehide', guard(report));
+    onNavigate(guard(navigated));
+  }
+  /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-consent-feedback]')).forEach(feedback);
+};
+
+/**
  * Measures the page view the server marked with #cl-pv, if any.
  *
  * @returns {void}
  */
 export const track = () => {
   const mark = document.getElementById('cl-pv');
-  state.pv_ = mark && mark.getAttribute('data-pv');
-  if (!state.pv_) return;
-  tick();
-  measureScroll();
-  ['focus', 'blur'].forEach((name) => addEventListener(name, guard(tick)));
-  addEventListener('scroll', guard(measureScroll), { passive: true });
-  document.addEventListener('visibilitychange', guard(() => {
-    if (document.visibilityState === 'hidden') report();
-    else tick();
-  }));
-  addEventListener('pagehide', guard(report));
-  onNavigate(guard(navigated));
-  /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-consent-feedback]')).forEach(feedback);
+  const token = mark && mark.getAttribute('data-pv');
+  if (token) start(token);
 };

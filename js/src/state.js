@@ -29,6 +29,7 @@
  * @property {number} scroll_ deepest scroll, percent of the page
  * @property {boolean | null} vote_ answer of the "was this page useful?" widget
  * @property {string} sent_ the last beacon body sent, to send only what changed
+ * @property {boolean} listening_ the beacon's page listeners are attached (once a page)
  */
 
 /** @returns {string} the prefix banner.js was loaded from, or the default one */
@@ -69,6 +70,7 @@ export const createState = () => {
     scroll_: 0,
     vote_: null,
     sent_: '',
+    listening_: false,
   };
 };
 

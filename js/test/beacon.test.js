@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { openPage } from '../test-support/page.js';
 
 openPage(); // src/state.js reads the page when it is first imported
-const { track } = await import('../src/beacon.js');
+const { start, track } = await import('../src/beacon.js');
 const { createState, state } = await import('../src/state.js');
 
 const MARK = '<div id="cl-pv" data-pv="view-1"></div>';
@@ -117,4 +117,21 @@ test('a single-page navigation closes the page view and measures the next one', 
   await settle();
   leave(window);
   assert.deepEqual(beacons[1].body, { pv: 'view-2', path: '/next', engaged_ms: 0, scroll_pct: 100, useful: null });
+});
+
+test('a page without a token is measured from the moment it gets one (the visitor accepts)', (t) => {
+  const window = pageWith('<div data-consent-feedback></div>', { analytics: true });
+  let now = 1000;
+  t.mock.method(performance, 'now', () => now);
+  window.document.hasFocus = () => true;
+  track(); // no #cl-pv: nothing measured, no widget
+  assert.equal(window.document.querySelector('[data-consent-feedback]').children.length, 0);
+  now = 5000; // reading before deciding does not count
+  start('view-2');
+  assert.equal(window.document.querySelectorAll('[data-consent-feedback] button').length, 2);
+  now = 65000;
+  leave(window);
+  assert.deepEqual(beacons.map((b) => b.body), [
+    { pv: 'view-2', path: '/page', engaged_ms: 60000, scroll_pct: 100, useful: null },
+  ]);
 });

@@ -31,9 +31,9 @@ ANALYTICS_BOX = f"{BANNER} input[name=category][value=analytics]"
 SAVE = f"{BANNER} button[value=custom]"
 REOPEN = "footer a[data-consent-open]"
 
-PAGE_ROWS = (
+PAGE_ROWS = (  # the pages as served: not the consented copy of the page accepted on
     "SELECT path, consent_state, visitor_id, session_id, ip_prefix"
-    " FROM {db}.page_requests ORDER BY ts, path"
+    " FROM {db}.page_requests WHERE NOT consented_copy ORDER BY ts, path"
 )
 
 

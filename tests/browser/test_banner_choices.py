@@ -29,7 +29,7 @@ from tests.browser.banner import (
     page_rows,
     wait_for_animations,
 )
-from tests.helpers import ROOT
+from tests.helpers import ROOT, rows
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -112,6 +112,11 @@ def test_accept_sets_traffic_cookies_and_logs_one_visitor(
         (r["consent_state"], r["visitor_id"], r["session_id"]) for r in later
     }
     assert all(r["ip_prefix"] for r in later)
+    copies = rows(
+        live.app,
+        "SELECT path, visitor_id, session_id FROM {db}.page_requests WHERE consented_copy",
+    )  # the page accepted on, logged again with consent (view counts leave it out)
+    assert [{"path": "/", "visitor_id": visitor, "session_id": session}] == copies
 
 
 def test_decline_keeps_only_the_consent_cookie(

@@ -69,12 +69,13 @@ def test_consented_visit_reports_engagement_scroll_and_vote(
     expect(page.locator("[data-consent-feedback]")).to_contain_text("Thank you")
     page.goto(live("/about"))
     expect(page.locator("main")).to_be_visible()
-    [beacon] = _sent_beacons(page)
+    # the page accepted on ("/") is measured too: its beacon went out when it was left
+    [beacon] = [b for b in _sent_beacons(page) if b["path"] == DOC]
     assert (DOC, 100, True) == (beacon["path"], beacon["scroll_pct"], beacon["useful"])
     [row] = rows(
         live.app,
         "SELECT path, engaged_ms, scroll_pct, useful, visitor_id != '' AS has_visitor"
-        " FROM {db}.engagements",
+        " FROM {db}.engagements WHERE path = '" + DOC + "'",
     )
     assert DOC == row["path"]
     assert 5000 <= row["engaged_ms"] < 6500
@@ -125,3 +126,61 @@ def test_single_page_app_navigation_records_a_virtual_view(
         live.app, "SELECT path, visitor_id != '' AS v FROM {db}.page_requests ORDER BY ts"
     )
     assert {"path": "/docs/virtual-page", "v": 1} == logged[-1]
+
+
+HUMAN = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0"
+
+
+def test_the_page_accepted_on_is_measured_from_the_decision(
+    live: LiveServer, new_context: Any
+) -> None:
+    """A visitor lands, accepts, reads for 60 s, scrolls to the end and votes: one
+    engagement row for that page view with those values — the page was served without
+    a token, the decision's answer brought it — and the report ranks the page by them."""
+    import datetime
+
+    from consentlog.analytics.metrics import page_report
+
+    context = new_context(user_agent=HUMAN)
+    context.add_init_script(RECORD_BEACONS)
+    page = context.new_page()
+    page.clock.install()
+    page.goto(live(DOC))
+    expect(page.locator("[data-consent-feedback] button")).to_have_count(0)  # not asked yet
+    page.get_by_role("button", name="Accept").click()
+    expect(page.locator("#cl-banner")).to_be_hidden()
+    vote = page.locator("[data-consent-feedback] button", has_text="Yes")
+    expect(vote).to_be_visible()  # at once, on this page
+    page.bring_to_front()
+    page.clock.run_for(60_000)
+    page.mouse.wheel(0, 100_000)
+    page.wait_for_function("window.scrollY > 0")
+    vote.click()
+    expect(page.locator("[data-consent-feedback]")).to_contain_text("Thank you")
+    page.goto(live("/about"))
+    expect(page.locator("main")).to_be_visible()
+    [beacon] = _sent_beacons(page)
+    assert (DOC, 100, True) == (beacon["path"], beacon["scroll_pct"], beacon["useful"])
+    [row] = rows(
+        live.app, "SELECT pageview_id, path, engaged_ms, scroll_pct, useful FROM {db}.engagements"
+    )
+    assert (DOC, 100, True) == (row["path"], row["scroll_pct"], row["useful"])
+    assert 60_000 <= row["engaged_ms"] < 61_500
+    views = rows(
+        live.app,
+        "SELECT pageview_id, consent_state, consented_copy FROM {db}.page_requests"
+        " WHERE path = '" + DOC + "' ORDER BY ts",
+    )
+    assert [("unknown", False), ("granted", True)] == [
+        (v["consent_state"], v["consented_copy"]) for v in views
+    ]
+    assert row["pageview_id"] == views[1]["pageview_id"]  # the copy is the view measured
+    today = datetime.datetime.now(datetime.UTC).date()
+    report = page_report(live.app.store, live.app.settings.database, today, today, min_sample=1)
+    ranked = sorted(report, key=lambda m: -(m.usefulness or -1))
+    assert DOC == ranked[0].path
+    doc = ranked[0]
+    assert (doc.views, doc.engaged_views, doc.votes_yes, doc.median_engaged_ms) == (
+        1, 1, 1, 60_000.0,
+    )  # fmt: skip
+    assert doc.usefulness is not None

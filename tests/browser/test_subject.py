@@ -70,7 +70,7 @@ def test_see_and_delete_my_data(
     data_page = opened.value
     data = json.loads(data_page.locator("body").inner_text())
     paths = [r["path"] for r in data["page_requests"]]
-    assert [*PAGES, "/about"] == paths
+    assert ["/", *PAGES, "/about"] == paths  # "/": the page accepted on, its consented copy
     assert {visitor} == {r["visitor_id"] for r in data["page_requests"]}
     data_page.close()
 

@@ -45,7 +45,7 @@ _ENGAGEMENT_FIELDS = frozenset(("pv", "path", "engaged_ms", "scroll_pct", "usefu
 _NAVIGATION_FIELDS = frozenset(("pv", "path", "nav"))
 
 
-def _path(value: object, field: str) -> str:
+def page_path(value: object, field: str) -> str:
     """A path the page sent (%-encoded), decoded; 400 naming ``field`` when it is not one."""
     if not isinstance(value, str) or not value.startswith("/"):
         raise BadRequest(400, f"'{field}' must be a path starting with '/'")
@@ -93,7 +93,7 @@ class Beacon:
         if content_type not in {"application/json", "text/plain"}:  # sendBeacon sends text
             raise BadRequest(415, "send the beacon as application/json or text/plain JSON")
         payload = json_object(await read_body(receive, headers, MAX_BEACON_BYTES), "beacon body")
-        path = _path(payload.get("path"), "path")
+        path = page_path(payload.get("path"), "path")
         token = payload.get("pv")
         pageview = (
             self.core.pageviews.verify(token, session_id, path) if isinstance(token, str) else None
@@ -105,7 +105,7 @@ class Beacon:
         visitor_id = pageview.visitor_id
         keys = set(payload)
         if keys <= _NAVIGATION_FIELDS and "nav" in keys:
-            nav = _path(payload["nav"], "nav")
+            nav = page_path(payload["nav"], "nav")
             return self._navigate(visit, session_id, visitor_id, nav)
         if not keys <= _ENGAGEMENT_FIELDS:
             raise BadRequest(400, f"unknown field {sorted(keys - _ENGAGEMENT_FIELDS)[0][:50]!r}")
@@ -126,6 +126,25 @@ class Beacon:
             )
         )
         return Response(status_code=204, headers={"cache-control": "no-store"})
+
+    def accepted_on(self, visit: Visit, ids: Identifiers, path: str) -> str:
+        """The visitor accepted analytics on the page at ``path``, which was served (and
+        counted) without a page-view token: log it again with consent — a *consented
+        copy*, which view counts leave out and sessions count — and return its token, so
+        that the beacon and the vote widget start on that page at once."""
+        pageview_id, token = self.core.pageviews.issue(ids.session_id, path, ids.visitor_id)
+        self.core.sink.submit(
+            page_request(
+                visit,
+                ids,
+                consent_state="granted",
+                ts=time.time(),
+                pageview_id=pageview_id,
+                path=path,
+                consented_copy=True,
+            )
+        )
+        return token
 
     def _navigate(self, visit: Visit, session_id: str, visitor_id: str, path: str) -> Response:
         """A single-page app moved to ``path``: log a virtual page view, issue its token

@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from consentlog.asgi.assets import asset_response
 from consentlog.asgi.banner import settings_page
-from consentlog.asgi.beacon import Beacon
+from consentlog.asgi.beacon import Beacon, page_path
 from consentlog.asgi.body import json_object, last, parse_form, read_body
 from consentlog.asgi.core import ConsentCore
 from consentlog.asgi.ratelimit import SelfServiceLimits
@@ -47,6 +47,7 @@ from consentlog.consent.http import cross_site_reason, header_map, safe_next, te
 from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.exceptions import BadRequest
 from consentlog.ingest.writer import Writer
+from consentlog.settings import ANALYTICS
 
 GPC_PATH = "/.well-known/gpc.json"
 _ERASURE_SENTENCES = {"pending": ERASURE_PENDING, "failed": ERASURE_FAILED, "done": ""}
@@ -62,6 +63,7 @@ class Submission:
     action: str
     form: bool
     next_url: str = "/"
+    page: str = ""  # the path of the page the decision was made on (JSON), decoded
 
 
 class ConsentRoutes:
@@ -158,8 +160,8 @@ class ConsentRoutes:
             )
         body = await read_body(receive, headers, self.settings.max_body_bytes)
         if content_type == "application/json":
-            accepted, action = self._parse_json(body)
-            return Submission(accepted, action, form=False)
+            accepted, action, page = self._parse_json(body)
+            return Submission(accepted, action, form=False, page=page)
         fields = parse_form(body)
         action = last(fields, "action")
         if action not in ACTIONS:
@@ -172,11 +174,17 @@ class ConsentRoutes:
             next_url=_next(fields),
         )
 
-    def _parse_json(self, body: bytes) -> tuple[frozenset[str], str]:
+    def _parse_json(self, body: bytes) -> tuple[frozenset[str], str, str]:
+        """The categories accepted, the action, and the page's path ('' when not sent)."""
         payload = json_object(body, "request body")
-        unknown = sorted(set(payload) - {"action", "categories"})
+        unknown = sorted(set(payload) - {"action", "categories", "path"})
         if unknown:
             raise BadRequest(400, f"unknown field {unknown[0][:50]!r}")
+        page = page_path(payload["path"], "path") if "path" in payload else ""
+        accepted, action = self._chosen(payload)
+        return accepted, action, page
+
+    def _chosen(self, payload: dict[str, Any]) -> tuple[frozenset[str], str]:
         if "categories" in payload:
             requested = payload["categories"]
             if not isinstance(requested, dict) or not all(
@@ -277,6 +285,11 @@ class ConsentRoutes:
         )
         changes.append(core.consent_cookie(visit, decision))
         core.record_decision(visit, decision, action, ids)
+        pageview = ""
+        if submission.page and ANALYTICS in decision.accepted and ids.session_id:
+            before, _ = core.effective_decision(visit)
+            if before is None or ANALYTICS not in before.accepted:  # no token on that page
+                pageview = self._beacon.accepted_on(visit, ids, submission.page)
         if submission.form:
             response: Response = Response(
                 status_code=303,
@@ -284,6 +297,8 @@ class ConsentRoutes:
             )
         else:
             state = self._state(visit, decision)
+            if pageview:
+                state["pv"] = pageview  # the page-view token of the page decided on
             status = 200
             if erasure is not None:  # the choice is taken; the erasure waits for the store
                 state["erasure"] = _ERASURE_SENTENCES[erasure.state]
