@@ -146,7 +146,7 @@ const onSubmit = (event) => {
     .then(guard((/** @type {{categories: Record<string, boolean>, pv?: string}} */ answer) => {
       state.busy_ = false;
       applyDecision(answer.categories);
-      if (answer.pv && !state.pv_) start(answer.pv);
+      if (answer.pv) start(answer.pv); // this page's view, under the new session
     }), () => submitNatively(action));
 };
 

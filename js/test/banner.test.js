@@ -58,3 +58,27 @@ test('without a decision on the tag and no banner, opening leaves the link to it
   const { openOrLoad } = await import('../src/banner.js');
   assert.equal(openOrLoad(null), false);
 });
+
+test('accepting posts the page path, and a page-view token in the answer measures this page', async () => {
+  const window = openPage(`<div id="cl-banner" data-prefix="/_consent" data-decided="0" data-accepted="">
+  <form class="cl-form" method="post" action="/_consent">
+    <input type="checkbox" name="category" value="necessary" checked disabled>
+    <input type="checkbox" name="category" value="analytics">
+    <button type="submit" name="action" value="accept_all">Accept</button>
+  </form>
+</div><div data-consent-feedback></div>`);
+  Object.assign(state, createState());
+  state.pv_ = 'view-old'; // a token of the session a refusal just ended
+  const posted = [];
+  window.fetch = globalThis.fetch = async (url, init) => {
+    posted.push(JSON.parse(init.body));
+    return { ok: true, json: async () => ({ categories: { analytics: true }, pv: 'view-new' }) };
+  };
+  initBanner();
+  const button = window.document.querySelector('button[value="accept_all"]');
+  window.document.querySelector('form').requestSubmit(button);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(posted, [{ action: 'accept_all', path: '/page' }]);
+  assert.equal(state.pv_, 'view-new');
+  assert.equal(window.document.querySelectorAll('[data-consent-feedback] button').length, 2);
+});

@@ -183,3 +183,26 @@ def test_late_rows_rebuild_a_rolled_up_day(
     assert page_report(store, database, DAY, DAY, use_rollup=False) == page_report(
         store, database, DAY, DAY
     )
+
+
+def test_a_late_consented_copy_rebuilds_its_day(
+    store: Store, database: str, tmp_path: Any, loaded: tuple[list[PageRequest], list[Engagement]]
+) -> None:
+    """A copy (the page a visitor accepted on) replayed after its day was rolled up adds no
+    view but a session: the day is rebuilt all the same, and the rollup equals raw."""
+    later = datetime.datetime.combine(
+        DAY + datetime.timedelta(days=2), datetime.time(), datetime.UTC
+    )
+    roll_up(store, database, now=later)
+    pages, _ = loaded
+    landing = next(p for p in pages if p.session_id)
+    copy = landing._replace(
+        pageview_id="c" * 32, session_id="s" * 22, visitor_id="v" * 22, consented_copy=True
+    )
+    writer = Writer(store, database=database, spool_dir=tmp_path / "late", flush_interval=0.05)
+    writer.submit(copy)
+    assert writer.stop(60)
+    assert [DAY] == roll_up(store, database, now=later)
+    assert page_report(store, database, DAY, DAY, use_rollup=False) == page_report(
+        store, database, DAY, DAY
+    )

@@ -146,3 +146,31 @@ def test_the_copy_is_stored_and_left_out_of_the_views(make_stored_app: MakeApp) 
     [page] = page_report(middleware.store, middleware.settings.database, today, today)
     assert (page.views, page.anonymous_views, page.entries, page.engaged_views) == (1, 1, 1, 1)
     assert (page.votes_yes, page.median_engaged_ms) == (1, 42000.0)
+
+
+def test_copies_are_limited_per_client_address(make_app: MakeApp) -> None:
+    """A client that keeps accepting (new cookies each time) gets copies only as often as
+    people do: the decisions are all taken, the copies stop after a burst."""
+    from consentlog.asgi.beacon import COPY_BURST
+
+    middleware = make_app()
+    answers = [
+        TestClient(middleware).post("/_consent", json={"action": "accept_all", "path": "/x"})
+        for _ in range(COPY_BURST + 5)
+    ]
+    assert {200} == {a.status_code for a in answers}
+    assert COPY_BURST == sum("pv" in a.json() for a in answers)
+    assert COPY_BURST == len(_pages(middleware))
+    other = TestClient(middleware, client=("198.51.100.9", 50000))
+    assert "pv" in other.post("/_consent", json={"action": "accept_all", "path": "/x"}).json()
+
+
+def test_no_copy_of_a_page_never_logged(make_app: MakeApp) -> None:
+    """Accepting on consentlog's own settings page, or on an excluded path, makes no copy."""
+    middleware = make_app()
+    for path in ("/_consent/settings", "/healthz"):
+        answer = TestClient(middleware).post(
+            "/_consent", json={"action": "accept_all", "path": path}
+        )
+        assert "pv" not in answer.json()
+    assert [] == _pages(middleware)

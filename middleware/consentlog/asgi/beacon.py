@@ -41,6 +41,12 @@ MAX_ENGAGED_MS = 24 * 60 * 60 * 1000  # a day: anything longer is a broken clock
 NAV_BURST = 30
 NAV_RATE = 0.5  # views per second
 NAV_SESSIONS = 10_000  # sessions remembered; the least recent is forgotten first
+# Consented copies (the page a visitor accepts on) per client address: a person accepts
+# once, a household or an office a few times; beyond that a decision gets no copy (the
+# decision itself is taken), so no client mints sessions for pages it never loaded.
+COPY_BURST = 10
+COPY_RATE = 1 / 60  # copies per second
+COPY_CLIENTS = 10_000
 _ENGAGEMENT_FIELDS = frozenset(("pv", "path", "engaged_ms", "scroll_pct", "useful"))
 _NAVIGATION_FIELDS = frozenset(("pv", "path", "nav"))
 
@@ -71,6 +77,7 @@ class Beacon:
         self.core = core
         self.settings = core.settings
         self.navigations = KeyedBuckets(NAV_RATE, NAV_BURST, NAV_SESSIONS)
+        self.copies = KeyedBuckets(COPY_RATE, COPY_BURST, COPY_CLIENTS)
 
     def clock(self) -> float:
         """Monotonic seconds, for the navigation limit; a test overrides it."""
@@ -131,7 +138,15 @@ class Beacon:
         """The visitor accepted analytics on the page at ``path``, which was served (and
         counted) without a page-view token: log it again with consent — a *consented
         copy*, which view counts leave out and sessions count — and return its token, so
-        that the beacon and the vote widget start on that page at once."""
+        that the beacon and the vote widget start on that page at once. '' (no copy)
+        for a path that is never logged as a page (consentlog's own, such as the
+        settings page, or an excluded one), or when this client address has made more
+        copies than people do."""
+        settings = self.settings
+        if path.startswith(settings.prefix + "/") or path in settings.exclude_paths:
+            return ""
+        if self.copies.take(visit.origin.client_ip, self.clock()):
+            return ""
         pageview_id, token = self.core.pageviews.issue(ids.session_id, path, ids.visitor_id)
         self.core.sink.submit(
             page_request(

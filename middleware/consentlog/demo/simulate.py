@@ -107,9 +107,10 @@ class _Player:
                 self._decide("accept_all")
             referrer = self.plan.referrer
             for index, visit in enumerate(self.plan.pages):
-                self._view(visit, referrer)
+                asks = self._view(visit, referrer)
                 if index == 0 and self.plan.consent in {"accept", "decline"}:
-                    self._decide("accept_all" if self.plan.consent == "accept" else "reject_all")
+                    action = "accept_all" if self.plan.consent == "accept" else "reject_all"
+                    self._decide(action, on=visit, asks=asks)
                 referrer = f"{self.origin}{visit.path}"
         return VisitorResult(self.page_views, self.beacons, self.votes, tuple(self.errors))
 
@@ -133,16 +134,18 @@ class _Player:
         )
         return False
 
-    def _decide(self, action: str) -> None:
-        """Click Accept or Decline in the banner (its script posts JSON)."""
+    def _decide(self, action: str, on: PageVisit | None = None, *, asks: bool = False) -> None:
+        """Click Accept or Decline in the banner of the page ``on`` (its script posts JSON
+        with the page's path); an answer with a page-view token measures that page too."""
         referrer = f"{self.origin}{self.plan.pages[0].path}"
-        response = self.client.post(
-            "/_consent", json={"action": action}, headers=self._same_origin(referrer)
-        )
-        self._expect(response, 200)
+        body = {"action": action, **({"path": on.path} if on is not None else {})}
+        response = self.client.post("/_consent", json=body, headers=self._same_origin(referrer))
+        if self._expect(response, 200) and on is not None and "pv" in response.json():
+            self._report(on, response.json()["pv"], asks=asks)
 
-    def _view(self, visit: PageVisit, referrer: str | None) -> None:
-        """Load one page and, when the page issued a page-view token, report on it."""
+    def _view(self, visit: PageVisit, referrer: str | None) -> bool:
+        """Load one page and, when the page issued a page-view token, report on it.
+        Whether the page asks for a vote."""
         headers = {"accept": _PAGE_ACCEPT}
         if not self.plan.bot:  # crawlers send no fetch metadata
             headers.update(_navigation_headers(self.origin, referrer))
@@ -150,14 +153,15 @@ class _Player:
         response = self.client.get(target, headers=headers)
         self.page_views += 1
         self._expect(response, PROFILES[visit.path].status)
+        asks = "data-consent-feedback" in response.text
         match = _PV_TOKEN.search(response.text)
         if match is None:
-            return
+            return asks
         if self.plan.consent not in _ACCEPTING:
             self.errors.append(f"GET {visit.path}: a page-view token without analytics consent")
-            return
-        asks = "data-consent-feedback" in response.text
+            return asks
         self._report(visit, html.unescape(match.group(1)), asks=asks)
+        return asks
 
     def _report(self, visit: PageVisit, token: str, *, asks: bool) -> None:
         """The beacons of one page view: maybe a running total, then the final one."""

@@ -1,15 +1,18 @@
 -- Rolled-up days since {since} whose raw rows no longer add up to their rollup: late
 -- rows replayed from a spool, or an erasure. A day's rollup counts every request of the
--- day (views + bot_views: consented copies are not views, see page_daily.sql); the
--- rollup job rebuilds each day returned. Parameters:
+-- day that is a view (views + bot_views; a consented copy is none, see page_daily.sql)
+-- and every human page view of a session (consented_views, copies included); the
+-- rollup job rebuilds each day where either differs. Parameters:
 --   {db:Identifier}  database            {since:Date}  the first day compared
 SELECT r.day FROM (
-    SELECT day, sum(views) + sum(bot_views) AS rolled FROM {db:Identifier}.page_daily
+    SELECT day, sum(views) + sum(bot_views) AS rolled, sum(consented_views) AS followed
+    FROM {db:Identifier}.page_daily
     WHERE day >= {since:Date} GROUP BY day
 ) AS r
 LEFT JOIN (
-    SELECT toDate(ts) AS day, countIf(NOT consented_copy) AS raw
+    SELECT toDate(ts) AS day, countIf(NOT consented_copy) AS raw,
+           countIf(NOT is_bot AND session_id != '') AS in_sessions
     FROM {db:Identifier}.page_requests
     WHERE ts >= toDateTime64({since:Date}, 3, 'UTC') GROUP BY day
 ) AS p ON p.day = r.day
-WHERE r.rolled != p.raw
+WHERE r.rolled != p.raw OR r.followed != p.in_sessions
