@@ -293,7 +293,7 @@ SELECT path
 FROM {db:Identifier}.page_requests
 WHERE $__timeFilter(ts)
   AND ({host:String} = '' OR host = {host:String})
-  AND NOT is_bot
+  AND NOT is_bot AND NOT consented_copy
 GROUP BY path
 ORDER BY count() DESC, path
 LIMIT 1000
