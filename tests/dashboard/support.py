@@ -27,6 +27,7 @@ PAGES = {  # route → a heading it must show
     "/pages/detail?path=/docs": "Engaged time per view",
     "/consent": "Decisions per day by action",
     "/errors": "Pages answered 404 or 5xx",
+    "/now": "Pages being read",
 }
 
 

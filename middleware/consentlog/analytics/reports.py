@@ -1,5 +1,6 @@
 """The dashboard's reports beside page usefulness: overview, trend, engagement and scroll
-distributions, referrers, next pages, consent decisions, GPC share and errors.
+distributions, referrers, next pages, consent decisions, GPC share, errors, and now (the
+last few minutes).
 
 Each report is one query in ``sql/`` (``overview.sql``, ``trend.sql`` …) with ClickHouse
 query parameters, run by ``consentlog.analytics.queries.run`` into the row type below
@@ -17,6 +18,8 @@ from consentlog.analytics.queries import Row, days, run
 from consentlog.store import Store
 
 TOP = 10  # rows of the "top N" reports (referrers, next pages)
+NOW_SECONDS = 5 * 60  # the window of "now": visitors who loaded a page in the last 5 minutes
+NOW_PAGES = 50  # pages listed
 
 
 class _Report:
@@ -123,6 +126,27 @@ class ErrorCount(_Report):
     views: int
     bot_views: int
     last_seen: datetime.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NowPage(_Report):
+    """One page human visitors loaded in the last few minutes (``now.sql``)."""
+
+    host: str
+    path: str
+    views: int
+    visitors: int  # consented ones
+    last_seen: datetime.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NowTotals(_Report):
+    """The whole site in the last few minutes (``now_totals.sql``)."""
+
+    views: int
+    visitors: int  # consented ones
+    sessions: int
+    anonymous_views: int
 
 
 def _run(
@@ -241,3 +265,37 @@ def errors(
 ) -> list[ErrorCount]:
     """Requests answered 404 or 5xx by page and status (one page when ``path``)."""
     return _run(store, "errors", ErrorCount, database, start, end, host=host, path=path)
+
+
+def _window(until: datetime.datetime, seconds: int) -> dict[str, str]:
+    since = until - datetime.timedelta(seconds=seconds)
+    return {
+        "since": f"{since:%Y-%m-%d %H:%M:%S.%f}"[:-3],
+        "until": f"{until:%Y-%m-%d %H:%M:%S.%f}"[:-3],
+    }
+
+
+def now_totals(
+    store: Store,
+    database: str,
+    until: datetime.datetime,
+    *,
+    seconds: int = NOW_SECONDS,
+    host: str = "",
+) -> NowTotals:
+    """Views, visitors and sessions of the ``seconds`` before ``until`` (UTC)."""
+    return run(store, "now_totals", NowTotals, database, host=host, **_window(until, seconds))[0]
+
+
+def now_pages(
+    store: Store,
+    database: str,
+    until: datetime.datetime,
+    *,
+    seconds: int = NOW_SECONDS,
+    host: str = "",
+    limit: int = NOW_PAGES,
+) -> list[NowPage]:
+    """The pages of the ``seconds`` before ``until`` (UTC), most viewed first."""
+    window = _window(until, seconds)
+    return run(store, "now", NowPage, database, host=host, limit=limit, **window)

@@ -1,5 +1,5 @@
 """The dashboard's JSON API, behind the same login: ``/api/overview``, ``/api/pages``,
-``/api/pages/detail?path=``, ``/api/consent``, ``/api/errors``.
+``/api/pages/detail?path=``, ``/api/consent``, ``/api/errors``, ``/api/now``.
 
 Each answer is the bundle its HTML page shows (``queries``), with the range it covers;
 dates are ISO strings, rates 0–1, durations in milliseconds, no data is ``null``.
@@ -47,3 +47,8 @@ class Api:
         """GET /api/errors: 404 and 5xx answers by page and status."""
         data = await fetch(self.reports.errors, parse_filters(request.query_params))
         return JSONResponse(data.as_dict())
+
+    async def now(self, request: Request) -> Response:
+        """GET /api/now: the last five minutes, site-wide and by page."""
+        data = await fetch(self.reports.now, parse_filters(request.query_params))
+        return JSONResponse(data.as_dict(), headers={"cache-control": "no-store"})

@@ -55,6 +55,27 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class NowData:
+    """The Now page: the last few minutes, site-wide and by page."""
+
+    filters: Filters
+    until: datetime.datetime  # UTC
+    seconds: int
+    totals: reports.NowTotals
+    pages: list[reports.NowPage]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle as JSON-ready data."""
+        return {
+            "until": _plain(self.until),
+            "seconds": self.seconds,
+            "host": self.filters.host,
+            "totals": _plain(self.totals),
+            "pages": _plain(self.pages),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class OverviewData:
     """The Overview page: totals, the daily trend, the least useful pages."""
 
@@ -204,6 +225,23 @@ class Reports:
         """Every page and status answered 404 or 5xx."""
         f = filters
         return ErrorsData(f, reports.errors(self.store, self.database, f.start, f.end, host=f.host))
+
+    def now(self, filters: Filters) -> NowData:
+        """The pages human visitors loaded in the last few minutes (the range is not used:
+        only the host filter)."""
+        until = self.clock()
+        host, seconds = filters.host, reports.NOW_SECONDS
+        return NowData(
+            filters,
+            until,
+            seconds,
+            reports.now_totals(self.store, self.database, until, seconds=seconds, host=host),
+            reports.now_pages(self.store, self.database, until, seconds=seconds, host=host),
+        )
+
+    def clock(self) -> datetime.datetime:
+        """Now, in UTC (a test moves it)."""
+        return datetime.datetime.now(datetime.UTC)
 
     def _pages(self, f: Filters) -> list[PageMetrics]:
         return page_report(self.store, self.database, f.start, f.end, host=f.host)

@@ -26,6 +26,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/pages", "Pages"),
     ("/consent", "Consent"),
     ("/errors", "Errors"),
+    ("/now", "Now"),
 )
 PRESETS = (7, 30, 90)  # days offered as one-click ranges
 

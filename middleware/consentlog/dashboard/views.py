@@ -1,4 +1,4 @@
-"""The dashboard's HTML pages: Overview, Pages, Page detail, Consent, Errors.
+"""The dashboard's HTML pages: Overview, Pages, Page detail, Consent, Errors, Now.
 
 Each route parses the filters, fetches its bundle (``queries.Reports``) off the event
 loop, shapes what the page shows (totals, rows, ``charts`` figures), and renders the
@@ -23,6 +23,7 @@ from consentlog.dashboard.filters import Filters, base_path, page_path, parse_fi
 from consentlog.dashboard.queries import ConsentData, Reports, fetch
 from consentlog.dashboard.table import FLAG_MARGIN, Column, PageTable, parse_sort
 
+NOW_REFRESH = 10  # seconds between reloads of the Now page
 NUMERIC = frozenset({"count", "rate", "duration", "scroll", "score"})  # right-aligned columns
 # the same colour for an action on every chart: acceptances blue and green, refusals warm
 ACTION_COLOURS = {"accept_all": 0, "custom": 2, "reject_all": 1, "gpc": 3, "dnt": 5, "withdraw": 4}
@@ -258,6 +259,23 @@ class Views:
             bot_views=sum(e.bot_views for e in errors),
             several_hosts=len({e.host for e in errors}) > 1,
         )
+
+    async def now(self, request: Request) -> Response:
+        """GET /now: the pages human visitors loaded in the last five minutes; the page
+        reloads itself (no script: a refresh header of the document)."""
+        filters = parse_filters(request.query_params)
+        data = await fetch(self.reports.now, filters)
+        response = self._page(
+            request,
+            "now.html",
+            "/now",
+            filters,
+            data=data,
+            refresh=NOW_REFRESH,
+            several_hosts=len({p.host for p in data.pages}) > 1,
+        )
+        response.headers["cache-control"] = "no-store"
+        return response
 
     def _page(
         self,
