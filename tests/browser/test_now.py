@@ -1,6 +1,6 @@
 """The real-time view in a real browser: an analyst keeps the dashboard's Now page open
 while visitors read the demo site; it lists their pages and reloads by itself (no
-script), so a new visit appears without touching the page."""
+script) once asked to, so a new visit appears without touching the page again."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ def test_now_lists_the_pages_being_read_and_refreshes_itself(
     analyst.get_by_label("Password or token").fill(PASSWORD)
     analyst.get_by_role("button", name="Log in").click()
     expect(analyst.get_by_role("heading", name="Now", exact=True)).to_be_visible()
+    analyst.get_by_role("link", name="Reload every 10 s").click()
+    expect(analyst.get_by_role("link", name="Stop reloading")).to_be_visible()
     table = analyst.get_by_role("table", name="Pages viewed in the last five minutes")
     row = table.get_by_role("row").filter(has_text="/docs/getting-started")
     expect(row.get_by_role("cell").nth(0)).to_have_text("1")  # one view (the copy is none)

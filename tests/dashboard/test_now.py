@@ -1,6 +1,7 @@
 """Now: the last five minutes of human page views, site-wide and by page, equal to an
 independent count over the rows (consented copies are no views, bots are left out,
-older rows too); the page reloads itself and stores nothing in caches."""
+older rows too); the page reloads itself when the analyst asks it to (and says how to
+stop), and stores nothing in caches."""
 
 from __future__ import annotations
 
@@ -85,14 +86,22 @@ def test_now_equals_an_independent_count(store: Store, recent: str, host: str) -
     assert [p.views for p in found] == sorted((p.views for p in found), reverse=True)
 
 
-def test_the_now_page_reloads_itself_and_lists_the_pages(store: Store, recent: str) -> None:
+def test_the_now_page_lists_the_pages_and_reloads_itself_when_asked(
+    store: Store, recent: str
+) -> None:
     app = create_dashboard(store, database=recent, password=PASSWORD, secret_keys=[SECRET])
     client = TestClient(app, base_url="http://testserver")
     client.post("/login", data={"secret": PASSWORD}, follow_redirects=False)
     response = client.get("/now")
     assert 200 == response.status_code
-    assert '<meta http-equiv="refresh" content="10">' in response.text
+    assert "http-equiv" not in response.text  # no reload the analyst did not ask for
+    assert "Reload every 10 s" in response.text
     assert "no-store" == response.headers["cache-control"]
+    live = client.get("/now?live=1&host=example.org")
+    assert '<meta http-equiv="refresh" content="10">' in live.text
+    assert "Stop reloading" in live.text
+    assert "/pricing" in live.text
+    assert "shop.example" not in live.text  # the host filter holds
     assert "/pricing" in response.text
     assert "shop.example" in response.text  # several hosts: each row names its host
     assert "/old" not in response.text

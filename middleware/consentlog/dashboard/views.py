@@ -261,17 +261,21 @@ class Views:
         )
 
     async def now(self, request: Request) -> Response:
-        """GET /now: the pages human visitors loaded in the last five minutes; the page
-        reloads itself (no script: a refresh header of the document)."""
+        """GET /now: the pages human visitors loaded in the last five minutes. With
+        ``live=1`` (the page's own toggle) it reloads itself every ``NOW_REFRESH`` s, no
+        script; a reload the analyst did not ask for, and cannot stop, would fail WCAG
+        2.2.1, so it is never the default and the page always offers to stop it."""
         filters = parse_filters(request.query_params)
+        live = request.query_params.get("live", "") == "1"
         data = await fetch(self.reports.now, filters)
         response = self._page(
             request,
             "now.html",
             "/now",
             filters,
+            keep={"live": "1" if live else ""},
             data=data,
-            refresh=NOW_REFRESH,
+            refresh=NOW_REFRESH if live else 0,
             several_hosts=len({p.host for p in data.pages}) > 1,
         )
         response.headers["cache-control"] = "no-store"
