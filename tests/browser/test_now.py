@@ -68,11 +68,25 @@ def test_now_lists_the_pages_being_read_and_refreshes_itself(
     expect(_kpi(analyst, "Views")).to_have_text(re.compile("^1"))
     expect(_kpi(analyst, "Visitors")).to_have_text(re.compile("^1"))
     expect(_kpi(analyst, "Anonymous views")).to_have_text(re.compile("^1"))
-    # another visitor arrives on another page, without deciding; the analyst does nothing
-    _visit(new_context, live("/pricing"), accept=False)
+    # another visitor arrives on another page, by another host name of the site, without
+    # deciding; the analyst does nothing
+    _visit(new_context, live("/pricing").replace("127.0.0.1", "localhost"), accept=False)
     assert live.app.writer.flush()
     expect(table.get_by_role("row").filter(has_text="/pricing")).to_be_visible(timeout=20_000)
     expect(_kpi(analyst, "Views")).to_have_text(re.compile("^2"))
     expect(_kpi(analyst, "Anonymous views")).to_have_text(re.compile("^2"))
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     analyst.screenshot(path=str(ROOT / "test-artifacts" / "now.png"), full_page=True)
+    # two hosts now: every page offers them; the phone layout still fits
+    analyst.set_viewport_size({"width": 390, "height": 844})
+    analyst.goto(live(f"{DASHBOARD_PATH}/pages"))
+    picker = analyst.get_by_label("Host")
+    expect(picker.locator("option")).to_have_count(3)  # all hosts, and each
+    picker.select_option(label="127.0.0.1:" + live.url.rsplit(":", 1)[1])
+    analyst.get_by_role("button", name="Apply").click()
+    expect(analyst.get_by_label("Host")).to_have_value("127.0.0.1:" + live.url.rsplit(":", 1)[1])
+    overflow = analyst.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert 0 == overflow
+    analyst.screenshot(path=str(ROOT / "test-artifacts" / "pages-host-390.png"), full_page=True)

@@ -26,9 +26,13 @@ class NoRequests:
     def detail(self, filters: Filters, path: str) -> DetailData:
         return DetailData(filters, path, None, [], [], [], [], [], [])
 
+    def hosts(self, filters: Filters) -> list[str]:
+        return ["example.org", TAG]  # a Host header is what a client sent
+
 
 def test_a_page_path_with_a_tag_is_text_in_the_detail_page() -> None:
-    """A page path holding `<script>` is shown escaped in the title, heading and range form."""
+    """A page path holding `<script>` is shown escaped in the title, heading and range form;
+    so is a host name in the host picker."""
     views = Views(NoRequests())  # type: ignore[arg-type]  # the one report the route reads
     client = TestClient(Starlette(routes=[Route("/pages/detail", views.detail)]))
     response = client.get("/pages/detail", params={"path": "/" + TAG})
@@ -38,6 +42,7 @@ def test_a_page_path_with_a_tag_is_text_in_the_detail_page() -> None:
     assert f"<title>Page {escaped} · consentlog analytics</title>" in response.text
     assert f'<h1>Page <code class="path">{escaped}</code></h1>' in response.text
     assert f'<input type="hidden" name="path" value="{escaped}">' in response.text
+    assert f'<option value="{escaped[1:]}">{escaped[1:]}</option>' in response.text
 
 
 def test_markup_is_placed_only_when_it_is_markup() -> None:

@@ -20,6 +20,7 @@ from consentlog.store import Store
 TOP = 10  # rows of the "top N" reports (referrers, next pages)
 NOW_SECONDS = 5 * 60  # the window of "now": visitors who loaded a page in the last 5 minutes
 NOW_PAGES = 50  # pages listed
+HOSTS = 100  # hosts the dashboard's picker offers
 
 
 class _Report:
@@ -126,6 +127,14 @@ class ErrorCount(_Report):
     views: int
     bot_views: int
     last_seen: datetime.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HostCount(_Report):
+    """A host the site answered on, and its human views (``hosts.sql``)."""
+
+    host: str
+    views: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,3 +308,10 @@ def now_pages(
     """The pages of the ``seconds`` before ``until`` (UTC), most viewed first."""
     window = _window(until, seconds)
     return run(store, "now", NowPage, database, host=host, limit=limit, **window)
+
+
+def hosts(
+    store: Store, database: str, start: datetime.date, end: datetime.date, *, limit: int = HOSTS
+) -> list[HostCount]:
+    """The hosts of the days ``start`` to ``end``, most viewed first."""
+    return _run(store, "hosts", HostCount, database, start, end, limit=limit)

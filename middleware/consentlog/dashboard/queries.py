@@ -239,6 +239,11 @@ class Reports:
             reports.now_pages(self.store, self.database, until, seconds=seconds, host=host),
         )
 
+    def hosts(self, filters: Filters) -> list[str]:
+        """The hosts of the range, most viewed first (the host picker's choices)."""
+        found = reports.hosts(self.store, self.database, filters.start, filters.end)
+        return [h.host for h in found]
+
     def clock(self) -> datetime.datetime:
         """Now, in UTC (a test moves it)."""
         return datetime.datetime.now(datetime.UTC)

@@ -11,7 +11,7 @@ holds; the stylesheet is ``static/dashboard.css``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jinja2
@@ -129,12 +129,14 @@ def page(
     active: str,
     filters: Filters,
     keep: Mapping[str, str] | None = None,
+    hosts: Sequence[str] = (),
     **context: object,
 ) -> str:
     """Page template ``name`` (it extends ``page.html``) inside the dashboard's frame.
 
     ``here`` is the page's route (``/pages``); ``active`` the navigation entry to mark;
-    ``keep`` query parameters the range picker carries along (sort order, page path).
+    ``keep`` query parameters the range picker carries along (sort order, page path);
+    ``hosts`` the hosts of the range, which the picker offers when there are several.
     """
     kept = {k: v for k, v in (keep or {}).items() if v}
     nav = [Link(label, base + path + filters.query(), path == active) for path, label in NAV]
@@ -152,6 +154,9 @@ def page(
         keep=kept,
         nav=nav,
         presets=presets,
+        # the picker offers every host of the range, and the one filtered on even if the
+        # range has none; one host alone needs no picker
+        hosts=[*hosts, filters.host] if filters.host and filters.host not in hosts else hosts,
         **context,
     )
 

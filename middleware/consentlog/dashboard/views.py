@@ -157,7 +157,7 @@ class Views:
                 ("No decision yet", o.unknown_views),
             )
         ]
-        return self._page(
+        return await self._page(
             request,
             "overview.html",
             "/",
@@ -176,7 +176,7 @@ class Views:
         data = await fetch(self.reports.pages, filters, sort)
         base = base_path(request, self.prefix)
         order = "desc" if sort.descending else "asc"
-        return self._page(
+        return await self._page(
             request,
             "pages.html",
             "/pages",
@@ -198,7 +198,7 @@ class Views:
         p = data.page
         engaged_total = sum(b.views for b in data.engaged_time)
         next_total = sum(n.views for n in data.next_pages)
-        return self._page(
+        return await self._page(
             request,
             "detail.html",
             "/pages/detail",
@@ -231,7 +231,7 @@ class Views:
         filters = parse_filters(request.query_params)
         data = await fetch(self.reports.consent, filters)
         totals = _consent_totals(data)
-        return self._page(
+        return await self._page(
             request,
             "consent.html",
             "/consent",
@@ -247,7 +247,7 @@ class Views:
         filters = parse_filters(request.query_params)
         data = await fetch(self.reports.errors, filters)
         errors = data.errors
-        return self._page(
+        return await self._page(
             request,
             "errors.html",
             "/errors",
@@ -268,7 +268,7 @@ class Views:
         filters = parse_filters(request.query_params)
         live = request.query_params.get("live", "") == "1"
         data = await fetch(self.reports.now, filters)
-        response = self._page(
+        response = await self._page(
             request,
             "now.html",
             "/now",
@@ -281,7 +281,7 @@ class Views:
         response.headers["cache-control"] = "no-store"
         return response
 
-    def _page(
+    async def _page(
         self,
         request: Request,
         name: str,
@@ -293,6 +293,7 @@ class Views:
         **context: object,
     ) -> HTMLResponse:
         base = base_path(request, self.prefix)
+        hosts = await fetch(self.reports.hosts, filters)
         return HTMLResponse(
             templates.page(
                 name,
@@ -301,6 +302,7 @@ class Views:
                 active=active or here,
                 filters=filters,
                 keep=keep,
+                hosts=hosts,
                 detail_link=DetailLinks(base, filters),
                 **context,
             )
