@@ -122,10 +122,14 @@ class Distinct:
         return pc.if_else(keep, self.derive_one(function), "")
 
     def _encoded(self, derived: list[object]) -> pa.Array:
-        # encode the few distinct results, then map the rows' indices through them
-        # (no string of the batch's rows is hashed again)
-        small = pa.array(derived).dictionary_encode()
-        return pa.DictionaryArray.from_arrays(small.indices.take(self.indices), small.dictionary)
+        return mapped(self.indices, derived)
+
+
+def mapped(indices: pa.Array, values: Sequence[object]) -> pa.Array:
+    """The dictionary column whose row ``r`` is ``values[indices[r]]``: the few values
+    encoded once, the rows' indices mapped through them in C (no row's string is hashed)."""
+    small = pa.array(values).dictionary_encode()
+    return pa.DictionaryArray.from_arrays(small.indices.take(indices), small.dictionary)
 
 
 def ip_prefixes(ips: Sequence[str] | pa.Array, v4_bits: int, v6_bits: int) -> pa.Array:
@@ -231,9 +235,7 @@ def _referrers(referers: Distinct, granted: pa.Array) -> tuple[pa.Array, pa.Arra
             hosts.append(host)
             paths.append(path if consented else "")
     both = pc.add(pc.multiply(referers.indices, 2), pc.cast(granted, pa.int32()))
-    small = pa.array(hosts, pa.string()).dictionary_encode()
-    host_column = pa.DictionaryArray.from_arrays(small.indices.take(both), small.dictionary)
-    return host_column, pa.array(paths, pa.string()).take(both)
+    return mapped(both, hosts), pa.array(paths, pa.string()).take(both)
 
 
 def _hosts(hosts: Distinct, schemes: Sequence[object]) -> pa.Array:

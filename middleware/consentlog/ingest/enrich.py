@@ -195,12 +195,8 @@ class Enricher:
         """``table`` with each alias host replaced by its canonical host."""
         at = table.column_names.index("host")
         column = table.column(at).combine_chunks()
-        encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
         aliases = self._aliases
-        values = [aliases.get(h, h) for h in encoded.dictionary.to_pylist()]
-        small = pa.array(values, pa.string()).dictionary_encode()
-        indices = small.indices.take(encoded.indices)
-        hosts = pa.DictionaryArray.from_arrays(indices, small.dictionary)
+        hosts = Distinct(column).derive_dict(lambda host: aliases.get(host, host))
         if not pa.types.is_dictionary(column.type):
             hosts = hosts.dictionary_decode()
         return table.set_column(at, table.field(at), hosts)
