@@ -180,7 +180,7 @@ def test_the_page_accepted_on_is_measured_from_the_decision(
     ranked = sorted(report, key=lambda m: -(m.usefulness or -1))
     assert DOC == ranked[0].path
     doc = ranked[0]
-    assert (doc.views, doc.engaged_views, doc.votes_yes, doc.median_engaged_ms) == (
-        1, 1, 1, 60_000.0,
-    )  # fmt: skip
+    assert (doc.views, doc.engaged_views, doc.votes_yes) == (1, 1, 1)
+    # the row's engaged time (60,000–61,499 ms, as checked above) at the report's 1 s
+    assert doc.median_engaged_ms in (60_000, 61_000)
     assert doc.usefulness is not None
