@@ -74,7 +74,7 @@ def events(n: int, seed: int = 1) -> list[PageSeen]:
                 "/docs/{slug}", "GET", 200, 5120, 2.5,
                 b"utm_source=news" if i % 10 == 0 else b"", state,
                 f"v{rng.randrange(50000):021d}" if granted else "",
-                f"s{rng.randrange(90000):021d}" if granted else "", 0, False,
+                f"s{rng.randrange(90000):021d}" if granted else "", 0, False, b"",
             )
         )  # fmt: skip
     return out

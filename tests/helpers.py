@@ -115,6 +115,8 @@ HUMAN = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) 
 BOT = "Googlebot/2.1 (+http://www.google.com/bot.html)"
 PATHS = ["/", "/docs", "/docs/a", "/docs/b", "/pricing", "/blog/thin"]
 DAY = datetime.date(2026, 11, 20)
+# the generated visitors' countries ('' = not known; "xx" a CDN's unknown, stored as '')
+COUNTRIES = ["DE", "GB", "US", "FR", "", "DE", "xx", "NL"]
 
 
 def _generated_page(
@@ -126,10 +128,11 @@ def _generated_page(
     visitor: str = "",
     status: int = 200,
     agent: str = HUMAN,
+    country: str = "",
 ) -> PageRequest:
     return PageRequest(
         ts, uuid.uuid4().hex, "example.org", path, "", "GET", status, 100, 1.0, "", "",
-        agent, "en", state, visitor, session, "203.0.113.1" if visitor else "",
+        agent, "en", state, visitor, session, "203.0.113.1" if visitor else "", False, country,
     )  # fmt: skip
 
 
@@ -143,11 +146,16 @@ def generate(seed: int = 7) -> tuple[list[PageRequest], list[Engagement]]:
     engagements: list[Engagement] = []
     for s in range(300):
         visitor, session = f"v{s % 120:021d}", f"s{s:021d}"
+        country = COUNTRIES[s % 120 % len(COUNTRIES)]  # a visitor's, as its CDN header said
         t = start + s * 60
         for k in range(rng.choice([1, 1, 2, 3, 4])):
-            page = _generated_page(t + k * 20, rng.choice(PATHS), session=session, visitor=visitor)
+            path = rng.choice(PATHS)
+            page = _generated_page(t + k * 20, path, session=session, visitor=visitor,
+                                   country=country)  # fmt: skip
             if k == 0 and s % 7 == 0:  # accepted on the landing page: anonymous, then a copy
-                pages.append(_generated_page(page.ts - 3, page.path, state="unknown"))
+                pages.append(
+                    _generated_page(page.ts - 3, page.path, state="unknown", country=country)
+                )
                 page = page._replace(consented_copy=True)
             pages.append(page)
             if rng.random() < 0.85:
@@ -161,11 +169,13 @@ def generate(seed: int = 7) -> tuple[list[PageRequest], list[Engagement]]:
                     )
                 engagements.append(Engagement(page.ts + 5, *ids, engaged, scroll, vote))
     for i in range(200):
-        pages.append(
-            _generated_page(start + i, rng.choice(PATHS), state=rng.choice(["unknown", "denied"]))
-        )
+        state = rng.choice(["unknown", "denied"])
+        country = COUNTRIES[i % len(COUNTRIES)]
+        pages.append(_generated_page(start + i, rng.choice(PATHS), state=state, country=country))
     for i in range(40):
-        pages.append(_generated_page(start + i, rng.choice(PATHS), state="unknown", agent=BOT))
+        pages.append(
+            _generated_page(start + i, rng.choice(PATHS), state="unknown", agent=BOT, country="US")
+        )
     for i in range(15):
         pages.append(_generated_page(start + i, "/old-page", state="unknown", status=404))
     for i in range(5):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import time
 import uuid
 
@@ -17,11 +18,11 @@ DAY = datetime.date(2026, 11, 20)
 HUMAN = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
 
 
-def _view(host: str, path: str) -> PageRequest:
+def _view(host: str, path: str, country: str = "") -> PageRequest:
     ts = time.mktime((DAY.year, DAY.month, DAY.day, 9, 0, 0, 0, 0, 0)) - time.timezone
     return PageRequest(
         ts, uuid.uuid4().hex, host, path, "", "GET", 200, 100, 1.0, "", "", HUMAN, "en",
-        "unknown", "", "", "",
+        "unknown", "", "", "", False, country,
     )  # fmt: skip
 
 
@@ -40,3 +41,27 @@ def test_report_groups_by_host_without_default_ports(
     table = out[next(i for i, line in enumerate(out) if line.startswith("Page usefulness")) + 1 :]
     assert ["host", "path"] == table[0].split()[:2]
     assert [["docs.example", "/b"], ["example.org", "/a"]] == [r.split()[:2] for r in table[1:]]
+
+
+def test_report_by_country_in_the_terminal_and_as_json(
+    store: Store, store_url: str, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = Writer(store, database=database, flush_interval=0.05)
+    for country in ("DE", "DE", "GB", ""):
+        writer.submit(_view("example.org", "/a", country))
+    assert writer.stop(30)
+    args = ["report", "--by", "country", "--clickhouse-url", store_url, "--database", database,
+            "--start", str(DAY), "--end", str(DAY)]  # fmt: skip
+    assert 0 == main(args)
+    out = capsys.readouterr().out.splitlines()
+    table = out[next(i for i, line in enumerate(out) if line.startswith("Human views")) + 1 :]
+    assert ["country", "code", "views", "share"] == table[0].split()[:4]
+    assert [["Germany", "DE", "2", "50%"], ["Unknown", "–", "1", "25%"]] == [
+        r.split()[:4] for r in table[1:3]
+    ]  # ties: by code, so unknown ('') first
+    assert table[3].split()[:4] == ["Britain", "(UK)", "GB", "1"]
+    assert 0 == main([*args, "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [("DE", "Germany", 2), ("", "Unknown", 1), ("GB", "Britain (UK)", 1)] == [
+        (r["country"], r["name"], r["views"]) for r in rows
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -67,6 +68,7 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
 MIN_KEY_BYTES = 32  # a signing key shorter than this can be guessed offline
 DEFAULT_STORE_URL = "chdb:.consentlog"  # embedded, relative to the working directory
 HOST_PREFIX = "__Host-"  # a cookie only this host over https can set (no Domain, Path=/)
+GEOIP2FAST = "geoip2fast"  # the country database geoip2fast ships
 SECRET_KEY_VARIABLES = ("CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY")  # either, not both
 
 PageFilter = Callable[[str, str], bool]
@@ -103,6 +105,11 @@ class Settings:
     ipv6_prefix: int = 48
     # "alias=canonical" pairs: pages of www.example.org stored as example.org
     host_aliases: tuple[str, ...] = ()
+    # where a request's country comes from: a header the CDN in front sets (cf-ipcountry,
+    # cloudfront-viewer-country; trusted, so only name one a proxy always overwrites),
+    # else a database looked up with the full IP ('geoip2fast', a .mmdb path, '' = none)
+    country_header: str = ""
+    country_database: str = GEOIP2FAST
     inject_banner: bool = True
     privacy_url: str = "/privacy"
     texts: Mapping[str, BannerTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
@@ -226,6 +233,12 @@ def _validate(s: Settings) -> None:
         )
     _check_store_url(s.clickhouse_url)
     _check_privacy_url(s.privacy_url)
+    if s.country_header and not _HEADER_NAME.fullmatch(s.country_header):
+        raise ConfigError(
+            f"country_header={s.country_header[:100]!r}: use a header name in lowercase, "
+            "such as cf-ipcountry or cloudfront-viewer-country"
+        )
+    _check_country_database(s.country_database)
     for name, low, high in _RANGES:
         value = getattr(s, name)
         if not low <= value <= high:
@@ -277,6 +290,7 @@ def _check_types(s: Settings) -> None:
             raise ConfigError(f"{name}: use a list of texts, not {type(value).__name__}")
 
 
+_HEADER_NAME = re.compile("[a-z0-9][a-z0-9-]{0,63}")
 _HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)(:[0-9]{1,5})?")
 
 
@@ -292,6 +306,25 @@ def _host_alias(item: str) -> tuple[str, str]:
     if alias == canonical:
         raise ConfigError(f"host_aliases: {item[:100]!r} names one host twice")
     return alias, canonical
+
+
+def _check_country_database(database: str) -> None:
+    """ConfigError unless ``database`` is '', ``geoip2fast`` (installed) or a file: what
+    the writer will read (``ingest/geo.py``), checked without reading it."""
+    if not database:
+        return
+    if database == GEOIP2FAST:
+        if importlib.util.find_spec("geoip2fast") is None:
+            raise ConfigError(
+                "country_database='geoip2fast' needs the geoip2fast package: pip install "
+                "geoip2fast, or set country_database to a .mmdb file or to ''"
+            )
+        return
+    if not Path(database).is_file():
+        raise ConfigError(
+            f"country_database={database[:200]!r}: no such file (use 'geoip2fast', the path "
+            "of a MaxMind-format .mmdb country database, or '' for none)"
+        )
 
 
 def _check_store_url(url: str) -> None:

@@ -314,3 +314,33 @@ def test_a_client_address_that_is_no_address_costs_no_row(make_stored_app: MakeA
         ("/docs/b", ""),
         ("/docs/c", "198.51.100.0/24"),
     ]
+
+
+def test_every_page_row_has_its_country_and_no_address_without_consent(
+    make_stored_app: MakeApp,
+) -> None:
+    """The writer looks the full address up before it drops it (no consent) or cuts it to
+    a prefix: the country is stored either way; a configured CDN header wins."""
+    middleware = make_stored_app(site(), country_header="cf-ipcountry")
+    anonymous = TestClient(middleware, client=("81.2.69.160", 50000))
+    anonymous.get("/docs/a")
+    anonymous.get("/docs/b", headers={"cf-ipcountry": "NZ"})
+    anonymous.get("/docs/c", headers={"cf-ipcountry": "XX"})  # unknown: the database's
+    consented = TestClient(middleware, client=("2a00:1450:4001:82a::200e", 50000))
+    consented.post("/_consent", json={"action": "accept_all"})
+    consented.get("/docs/d")
+    TestClient(middleware, client=("10.0.0.1", 50000)).get("/docs/e")
+    found = rows(middleware, "SELECT path, country, ip_prefix FROM {db}.page_requests")
+    assert sorted((r["path"], r["country"], r["ip_prefix"]) for r in found) == [
+        ("/docs/a", "GB", ""),
+        ("/docs/b", "NZ", ""),
+        ("/docs/c", "GB", ""),
+        ("/docs/d", "DE", "2a00:1450:4001::/48"),
+        ("/docs/e", "", ""),
+    ]
+
+
+def test_no_country_without_a_database_or_header(make_stored_app: MakeApp) -> None:
+    middleware = make_stored_app(site(), country_database="")
+    TestClient(middleware, client=("81.2.69.160", 50000)).get("/docs/a")
+    assert [{"country": ""}] == rows(middleware, "SELECT country FROM {db}.page_requests")

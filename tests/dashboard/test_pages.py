@@ -17,7 +17,7 @@ from consentlog.store import Store
 from tests.dashboard.support import DAYS, FIRST, PAGES, PASSWORD, RANGE, SECRET
 from tests.helpers import DAY
 
-CHARTED = {"/", "/pages", "/pages/detail?path=/docs", "/consent"}  # /errors is a table only
+CHARTED = {"/", "/pages", "/pages/detail?path=/docs", "/countries", "/consent"}  # /errors: a table
 
 
 @pytest.mark.parametrize(("route", "heading"), PAGES.items())
@@ -122,6 +122,22 @@ def test_api_shapes(analyst: TestClient) -> None:
 
     errors = analyst.get(f"/api/errors?{RANGE}").json()["errors"]
     assert {(404, "/old-page"), (500, "/pricing")} == {(e["status"], e["path"]) for e in errors}
+
+    countries = analyst.get(f"/api/countries?{RANGE}").json()["countries"]
+    assert {"country", "name", "views", "visitors", "anonymous_views"} == set(countries[0])
+    assert [c["views"] for c in countries] == sorted((c["views"] for c in countries), reverse=True)
+    assert {"DE": "Germany", "": "Unknown"} == {
+        c["country"]: c["name"] for c in countries if c["country"] in ("DE", "")
+    }
+
+
+def test_countries_page_names_each_country_most_viewed_first(analyst: TestClient) -> None:
+    page = analyst.get(f"/countries?{RANGE}").text
+    api = analyst.get(f"/api/countries?{RANGE}").json()["countries"]
+    positions = [page.index(f'<th scope="row">{c["name"]}</th>') for c in api]
+    assert positions == sorted(positions)
+    assert "Britain (UK)" in page
+    assert "Unknown" in page
 
 
 def test_mounted_under_a_prefix(store: Store, dataset: str) -> None:

@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from consentlog.ingest.columns import Distinct, per_distinct, seen_table
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import PageSeen
+from consentlog.ingest.geo import Countries
 from consentlog.ingest.spool import Batch, decode, encode
+
+COUNTRIES = Countries("geoip2fast")  # the real data: 81.2.69.160 is GB
 
 
 def _headers() -> st.SearchStrategy[bytes]:
@@ -43,12 +46,28 @@ def page_seen(draw: Any) -> PageSeen:
         draw(_headers()),  # referer
         draw(_headers()),  # user agent
         draw(st.sampled_from([b"", b"de-AT,de;q=0.9", b"*", b"\xe9x"]) | st.binary(max_size=20)),
-        draw(st.sampled_from([b"", b"198.51.100.7, 10.0.0.1", b"junk"])),
+        draw(st.sampled_from([b"", b"198.51.100.7, 10.0.0.1", b"81.2.69.160", b"junk"])),
         draw(st.sampled_from([b"", b"https", b"HTTP"])),
         draw(st.sampled_from([b"", b"proxy.example", b"\x00bad"])),
         draw(st.sampled_from(["http", "https", None, 3])),  # a scope value of any type
         # the client's host: any text a server or a proxy's list may hold
-        draw(st.sampled_from(["203.0.113.7", "::1", None, "", 1, b"x", "1.2\x013.4", "\ud800"])),
+        draw(
+            st.sampled_from(
+                [
+                    "203.0.113.7",
+                    "81.2.69.160",
+                    "2a00:1450:4001:82a::200e",
+                    "::ffff:81.2.69.160",
+                    "::1",
+                    None,
+                    "",
+                    1,
+                    b"x",
+                    "1.2\x013.4",
+                    "\ud800",
+                ]
+            )
+        ),
         draw(st.sampled_from([("testserver", 80), None, ("h", "p"), ["h", 8000]])),
         draw(st.text(max_size=30)),
         draw(st.sampled_from(["/docs/{slug}", "", "x" * 300, "r\x00", True, 1, 1.0, None])),
@@ -62,6 +81,7 @@ def page_seen(draw: Any) -> PageSeen:
         "s" * 45 if granted else draw(st.sampled_from(["", "leak"])),
         draw(st.integers(0, 2)),
         draw(st.booleans()),
+        draw(st.sampled_from([b"", b"DE", b"de", b"XX", b"T1", b"\xffZ", b"GBR"])),  # CDN
     )
 
 
@@ -73,8 +93,9 @@ def test_columns_are_the_rows_request_makes_one_by_one(events: list[PageSeen]) -
     so the limits and the consent masking (no id, IP or referrer path without consent)
     hold here too. The column types are the same; the dictionaries may order their
     values differently, so the rows are compared as values."""
-    table = seen_table(events, 24, 48)
-    expected = Enricher().page_table([event.request() for event in events])
+    table = seen_table(events, 24, 48, COUNTRIES)
+    enricher = Enricher(countries=COUNTRIES)
+    expected = enricher.page_table([event.request(COUNTRIES) for event in events])
     assert table.schema == expected.schema
     assert table.to_pylist() == expected.to_pylist()
 
@@ -86,11 +107,12 @@ def test_a_batch_of_raw_and_ready_pages_makes_the_same_table(
 ) -> None:
     """A batch holding raw pages and ``PageRequest`` events (replayed) gives the table the
     one-by-one path gives."""
-    requests = [event.request() for event in events]
+    requests = [event.request(COUNTRIES) for event in events]
     batch = Batch("t", pages=requests[:ready], seen=events[ready:])
-    rows = Enricher().tables(batch)
+    enricher = Enricher(countries=COUNTRIES)
+    rows = enricher.tables(batch)
     assert rows.rejected == 0
-    expected = Enricher().page_table(requests)
+    expected = enricher.page_table(requests)
     assert rows.tables["page_requests"].schema == expected.schema
     assert rows.tables["page_requests"].to_pylist() == expected.to_pylist()
 
@@ -101,7 +123,7 @@ def test_an_unsafe_value_costs_its_page_only() -> None:
     good = PageSeen(
         1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
         "203.0.113.7", None, "/ok", None, "GET", 200, 10, 1.0, b"", "denied", "", "",
-        0, False,
+        0, False, b"",
     )  # fmt: skip
     bad = good._replace(pageview_id="not a page-view id")
     batch = Batch("t", seen=[good, bad, good._replace(path="/also-ok")])
@@ -116,7 +138,7 @@ def test_raw_pages_go_to_disk_as_rows() -> None:
     seen = PageSeen(
         1.0, "0" * 32, b"example.org", b"https://mail.example/inbox?token=s3cret", b"agent",
         b"en", b"", b"", b"", "http", "203.0.113.7", None, "/p", None, "GET", 200, 10,
-        1.0, b"reset=abc&utm_source=x", "denied", "", "", 0, False,
+        1.0, b"reset=abc&utm_source=x", "denied", "", "", 0, False, b"",
     )  # fmt: skip
     data = encode(Batch("t", seen=[seen]))
     for private in (b"s3cret", b"reset", b"203.0.113.7"):
@@ -145,10 +167,10 @@ def test_list_addresses_behind_a_proxy_take_the_column_path(
     seen = PageSeen(
         1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"198.51.100.9", b"https", b"",
         "http", "10.0.0.1", ["internal", 8000], "/p", "", "GET", 200, 10, 1.0, b"",
-        "granted", "v" * 45, "s" * 45, 1, False,
+        "granted", "v" * 45, "s" * 45, 1, False, b"",
     )  # fmt: skip
 
-    def refuse(batch: Batch) -> int:
+    def refuse(batch: Batch, countries: Countries) -> int:
         raise AssertionError("the one-by-one path was taken")
 
     monkeypatch.setattr(enrich, "_resolve", refuse)
@@ -195,7 +217,7 @@ def test_a_string_that_lies_about_itself_is_read_by_its_characters() -> None:
     seen = PageSeen(
         1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
         "203.0.113.7", None, _Lying("/p\x00"), "", _Lying("GET\x00\x7f"), 200, 10, 1.0,
-        b"", "denied", "", "", 0, False,
+        b"", "denied", "", "", 0, False, b"",
     )  # fmt: skip
     table = Enricher().tables(Batch("t", seen=[seen])).tables["page_requests"]
     assert ["GET\ufffd\ufffd"] == table.column("method").to_pylist()
@@ -209,6 +231,7 @@ def test_campaign_values_decoded_from_escapes_are_safe_text() -> None:
         1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
         "203.0.113.7", None, "/p", "", "GET", 200, 10, 1.0,
         b"utm_source=%00%C2%85&utm_medium=a%01&utm_campaign=ok", "denied", "", "", 0, False,
+        b"",
     )  # fmt: skip
     rows = Enricher().tables(Batch("t", seen=[seen]))
     assert rows.rejected == 0

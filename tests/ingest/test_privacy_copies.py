@@ -15,8 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.enrich import Enricher
-from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
+from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest, PageSeen
+from consentlog.ingest.geo import Countries
 from consentlog.ingest.parsing import agent, ip_prefix, reduced_agent
 from consentlog.ingest.redact import store_error
 from consentlog.ingest.spool import Batch, Spool, decode, encode
@@ -24,7 +26,7 @@ from consentlog.ingest.writer import Writer
 from consentlog.settings import ANALYTICS
 from consentlog.store import Store
 from consentlog.testing import MemorySink, OutageStore, consent_cookie
-from tests.helpers import MakeApp
+from tests.helpers import MakeApp, host_app
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -306,3 +308,44 @@ def test_a_spool_file_loses_its_rejected_events_once(
     assert writer.flush()
     writer.stop()
     assert (1, 1) == (writer.counters.events_rejected, writer.counters.written)
+
+
+def test_a_spool_file_keeps_the_country_not_the_address_it_came_from(
+    store: Store, database: str, tmp_path: Path
+) -> None:
+    """The country is worked out before a batch goes to disk: the file holds "GB" and no
+    address (an anonymous visitor's is not even a prefix), and the replayed row has it."""
+
+    class Raw(MemorySink):  # keeps the page as the request path queued it
+        def submit(self, event: Any) -> None:
+            self.events.append(event)
+
+    middleware = ConsentMiddleware(host_app(), secret_keys=["k" * 40], writer=Raw())
+    client = TestClient(middleware, client=("81.2.69.160", 50000))
+    assert 200 == client.get("/docs/a", headers={"user-agent": CHROME}).status_code
+    assert isinstance(middleware.writer, Raw)
+    [seen] = middleware.writer.events
+    assert isinstance(seen, PageSeen)
+    consented = _events()[0]._replace(client_ip="2a00:1450:4001:82a::200e")
+    outage = OutageStore(store, down=True)
+    writer = Writer(
+        outage, database=database, spool_dir=tmp_path, flush_interval=0.02,
+        enricher=Enricher(countries=Countries("geoip2fast")),
+    )  # fmt: skip
+    writer.submit(seen)
+    writer.submit(consented)
+    assert False is writer.flush(timeout=0.5)
+    [spooled] = writer.spool.files()
+    data = spooled.read_bytes()
+    assert b"81.2.69" not in data
+    assert b"2a00:1450:4001:82a" not in data
+    assert b'"GB"' in data
+    assert b'"DE"' in data
+    outage.down = False
+    assert writer.flush()
+    writer.stop()
+    _, found = store.query(f"SELECT path, country, ip_prefix FROM {database}.page_requests")
+    assert sorted(map(tuple, found)) == [
+        ("/docs", "DE", "2a00:1450:4001::/48"),
+        ("/docs/a", "GB", ""),
+    ]

@@ -1,6 +1,6 @@
 """The dashboard's reports beside page usefulness: overview, trend, engagement and scroll
-distributions, referrers, next pages, consent decisions, GPC share, errors, and now (the
-last few minutes).
+distributions, referrers, countries, next pages, consent decisions, GPC share, errors,
+and now (the last few minutes).
 
 Each report is one query in ``sql/`` (``overview.sql``, ``trend.sql`` …) with ClickHouse
 query parameters, run by ``consentlog.analytics.queries.run`` into the row type below
@@ -21,6 +21,7 @@ TOP = 10  # rows of the "top N" reports (referrers, next pages)
 NOW_SECONDS = 5 * 60  # the window of "now": visitors who loaded a page in the last 5 minutes
 NOW_PAGES = 50  # pages listed
 HOSTS = 100  # hosts the dashboard's picker offers
+COUNTRIES = 250  # every country there is (ISO 3166-1 has 249 codes), and unknown
 
 
 class _Report:
@@ -87,6 +88,16 @@ class Referrer(_Report):
     referrer_host: str  # '' when the browser sent no referrer
     views: int
     visitors: int
+
+
+@dataclass(frozen=True, slots=True)
+class Country(_Report):
+    """Human views from one country (``countries.sql``)."""
+
+    country: str  # ISO 3166-1 alpha-2; '' when not known
+    views: int
+    visitors: int  # consented ones
+    anonymous_views: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +243,22 @@ def referrers(
     """The referrer hosts the page's human views came from, most views first."""
     return _run(
         store, "referrers", Referrer, database, start, end, host=host, path=path, limit=limit
+    )
+
+
+def countries(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    path: str = "",
+    limit: int = COUNTRIES,
+) -> list[Country]:
+    """Human views by country, most first (one page when ``path``)."""
+    return _run(
+        store, "countries", Country, database, start, end, host=host, path=path, limit=limit
     )
 
 

@@ -157,6 +157,7 @@ class Beacon:
                 pageview_id=pageview_id,
                 path=path,
                 consented_copy=True,
+                country=self.core.country_claim(visit),
             )
         )
         return token
@@ -182,6 +183,7 @@ class Beacon:
                 ts=time.time(),
                 pageview_id=pageview_id,
                 path=path,
+                country=self.core.country_claim(visit),
             )
         )
         return JSONResponse({"pv": token}, headers={"cache-control": "no-store"})

@@ -26,12 +26,14 @@ from consentlog.consent.pageviews import PageviewTokens
 from consentlog.consent.visit import Identifiers, Visit
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import (
+    MAX_COUNTRY,
     MAX_USER_AGENT,
     ConsentRecord,
     ConsentState,
     EventSink,
     safe_text,
 )
+from consentlog.ingest.geo import Countries
 from consentlog.ingest.status import StatusFile
 from consentlog.ingest.writer import Hook, Writer
 from consentlog.privacy.pending import ErasureHook
@@ -64,6 +66,7 @@ def writer_for(settings: Settings, store: Store) -> Writer:
             ipv4_prefix=settings.ipv4_prefix,
             ipv6_prefix=settings.ipv6_prefix,
             host_aliases=settings.host_alias_map,
+            countries=Countries(settings.country_database),
         ),
         after_cycle=writer_hooks(settings),
     )
@@ -85,6 +88,7 @@ class ConsentCore:
         self.cookie_filter = CookieFilter(s.categories)
         self.pageviews = PageviewTokens(s.secret_keys)
         self.plans = Plans(s.trusted_proxy_hops)
+        self.country_header = s.country_header.encode("ascii")  # b'' for none
         if sink is None:
             self.store = store_for(s)
             self.sink: EventSink = writer_for(s, self.store)
@@ -114,6 +118,12 @@ class ConsentCore:
         if headers is None:
             headers = header_map(scope)
         return Visit.read(scope, headers, self.settings, self.codec)
+
+    def country_claim(self, visit: Visit) -> str:
+        """The CDN's country header of this request, as sent ('' when none is configured):
+        the writer keeps it if it is a country code."""
+        header = self.country_header
+        return text(visit.headers, header, MAX_COUNTRY) if header else ""
 
     def effective_decision(self, visit: Visit) -> tuple[Decision | None, bool]:
         """The decision that governs this request, and whether it is new (taken now from

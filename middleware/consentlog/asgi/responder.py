@@ -31,6 +31,7 @@ from consentlog.consent.randomness import random_hex
 from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
+    MAX_COUNTRY,
     MAX_FORWARDED,
     MAX_HOST,
     MAX_QUERY,
@@ -297,6 +298,7 @@ class PageResponder:
                     plan.session_id,
                     hops,
                     core.settings.trust_forwarded_host,
+                    get(core.country_header, b"")[:MAX_COUNTRY] if core.country_header else b"",
                 ),
             )
         )

@@ -18,7 +18,7 @@ from typing import TextIO, cast
 import structlog
 
 from consentlog import __version__
-from consentlog.cli.analysis import cmd_export, cmd_forget, cmd_report, parse_date
+from consentlog.cli.analysis import BREAKDOWNS, cmd_export, cmd_forget, cmd_report, parse_date
 from consentlog.cli.serve import cmd_serve
 from consentlog.cli.servers import cmd_dashboard, cmd_demo
 from consentlog.cli.store import cmd_migrate, cmd_rollup, cmd_sql, cmd_status
@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--host", help="only this host")
     report.add_argument("--json", action="store_true", help="a JSON list of page objects")
+    report.add_argument(
+        "--by",
+        choices=BREAKDOWNS,
+        default="page",
+        help="page usefulness (the default), or human views by country",
+    )
     report.set_defaults(handler=cmd_report)
 
     serve = command(

@@ -7,12 +7,15 @@ import datetime
 import json
 from pathlib import Path
 
+from consentlog.analytics import reports
+from consentlog.analytics.countries import country_name
 from consentlog.analytics.metrics import page_report
 from consentlog.cli.common import print_table, printable, require_schema, settings_of, store_of
 from consentlog.dashboard.filters import FIRST_DAY, LAST_DAY
 from consentlog.exceptions import ConfigError
 from consentlog.ingest.spool import Spool, default_spool_dir
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
+from consentlog.store import Store
 
 
 def parse_date(text: str) -> datetime.date:
@@ -51,12 +54,17 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
+BREAKDOWNS = ("page", "country")  # what ``report --by`` breaks the views down by
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    """Page usefulness in the terminal (or as JSON)."""
+    """Page usefulness in the terminal (or as JSON); ``--by country`` views by country."""
     settings = settings_of(args)
     start, end = report_range(args.start, args.end, args.days)
     store = store_of(settings)
     require_schema(store, settings.database)
+    if args.by == "country":
+        return _countries_report(store, settings.database, start, end, args)
     pages = page_report(store, settings.database, start, end, host=args.host or "")
     if args.json:
         print(json.dumps([p.as_dict() for p in pages]))
@@ -81,6 +89,24 @@ def cmd_report(args: argparse.Namespace) -> int:
             "not enough data" if p.usefulness is None else str(p.usefulness),
         ])  # fmt: skip
     print_table(["host", *header] if several else header, rows, left=2 if several else 1)
+    return 0
+
+
+def _countries_report(
+    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
+) -> int:
+    found = reports.countries(store, database, start, end, host=args.host or "")
+    if args.json:
+        print(json.dumps([{**c.as_dict(), "name": country_name(c.country)} for c in found]))
+        return 0
+    print(printable(f"Human views by country {start} – {end}  ({store.description})"))
+    total = sum(c.views for c in found)
+    rows = [
+        [country_name(c.country)[:32], c.country or "–", str(c.views),
+         _percent(c.views / total if total else None), str(c.visitors), str(c.anonymous_views)]
+        for c in found
+    ]  # fmt: skip
+    print_table(["country", "code", "views", "share", "visitors", "anonymous"], rows, left=2)
     return 0
 
 

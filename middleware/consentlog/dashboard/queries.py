@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from consentlog.analytics import reports
+from consentlog.analytics.countries import country_name
 from consentlog.analytics.metrics import PageMetrics, page_report
 from consentlog.dashboard.filters import Filters
 from consentlog.dashboard.table import PageTable, Sort, build_table
@@ -140,6 +141,21 @@ class DetailData:
 
 
 @dataclass(frozen=True, slots=True)
+class CountriesData:
+    """The Countries page: human views by the visitor's country."""
+
+    filters: Filters
+    countries: list[reports.Country]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle as JSON-ready data (each country with its English name)."""
+        return {
+            "range": self.filters.as_dict(),
+            "countries": [{**c.as_dict(), "name": country_name(c.country)} for c in self.countries],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentData:
     """The Consent page: decisions by day, action and revision; the GPC share."""
 
@@ -211,6 +227,12 @@ class Reports:
             reports.next_pages(store, db, f.start, f.end, path, host=f.host),
             reports.errors(store, db, f.start, f.end, host=f.host, path=path),
         )
+
+    def countries(self, filters: Filters) -> CountriesData:
+        """Human views by country, most first."""
+        f = filters
+        found = reports.countries(self.store, self.database, f.start, f.end, host=f.host)
+        return CountriesData(f, found)
 
     def consent(self, filters: Filters) -> ConsentData:
         """Decisions over time and the GPC share."""

@@ -1,4 +1,5 @@
-"""The dashboard's HTML pages: Overview, Pages, Page detail, Consent, Errors, Now.
+"""The dashboard's HTML pages: Overview, Pages, Page detail, Countries, Consent, Errors,
+Now.
 
 Each route parses the filters, fetches its bundle (``queries.Reports``) off the event
 loop, shapes what the page shows (totals, rows, ``charts`` figures), and renders the
@@ -16,8 +17,9 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from consentlog.analytics.countries import country_name
 from consentlog.analytics.metrics import MIN_SAMPLE
-from consentlog.analytics.reports import DayCount, EngagedBucket, ScrollBucket
+from consentlog.analytics.reports import Country, DayCount, EngagedBucket, ScrollBucket
 from consentlog.dashboard import charts, templates
 from consentlog.dashboard.filters import Filters, base_path, page_path, parse_filters
 from consentlog.dashboard.queries import ConsentData, Reports, fetch
@@ -114,6 +116,15 @@ class Heading:
     sorted: str  # aria-sort: "ascending" or "descending", "" when not sorted by it
     arrow: str
     align: str
+
+
+@dataclass(frozen=True, slots=True)
+class CountryRow:
+    """One country of the Countries page: its numbers, name and share of the views."""
+
+    country: Country
+    name: str
+    share: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +235,27 @@ class Views:
                 engaged_total,
             ),
             next_pages=[(n, _share(n.views, next_total)) for n in data.next_pages],
+        )
+
+    async def countries(self, request: Request) -> Response:
+        """GET /countries: human views by the visitor's country, most first."""
+        filters = parse_filters(request.query_params)
+        data = await fetch(self.reports.countries, filters)
+        views = sum(c.views for c in data.countries)
+        unknown = sum(c.views for c in data.countries if not c.country)
+        rows = [
+            CountryRow(c, country_name(c.country), _share(c.views, views)) for c in data.countries
+        ]
+        return await self._page(
+            request,
+            "countries.html",
+            "/countries",
+            filters,
+            data=data,
+            rows=rows,
+            views=views,
+            known=sum(1 for c in data.countries if c.country),
+            unknown_share=_share(unknown, views),
         )
 
     async def consent(self, request: Request) -> Response:

@@ -19,6 +19,7 @@ from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.dashboard import create_dashboard
 from consentlog.dashboard.mount import SiteWithDashboard
 from consentlog.demo.site import create_site
+from consentlog.demo.visitors import DEMO_COUNTRY_HEADER
 from consentlog.settings import Settings
 from consentlog.store import embedded_path
 
@@ -55,8 +56,11 @@ def dashboard_password(settings: Settings) -> str:
 
 def demo_settings(**options: Any) -> Settings:
     """The demo's settings: the environment, ``options`` over it, and a kept secret key
-    when neither gives one."""
+    when neither gives one; the country header the simulated visitors send, unless
+    either names one."""
     settings = Settings.from_env(require_secret_keys=False, **options)
+    if not settings.country_header:  # the countries of the simulated visitors
+        settings = dataclasses.replace(settings, country_header=DEMO_COUNTRY_HEADER)
     if not settings.secret_keys:
         settings = dataclasses.replace(
             settings, secret_keys=(demo_secret(settings.clickhouse_url),)

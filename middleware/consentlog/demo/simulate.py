@@ -29,6 +29,7 @@ import httpx
 
 from consentlog.demo.visitors import (
     CONSENTS,
+    DEMO_COUNTRY_HEADER,
     PROFILES,
     Consent,
     PageVisit,
@@ -96,6 +97,8 @@ class _Player:
         self.errors: list[str] = []
         self.beacons = self.votes = self.page_views = 0
         headers = {"user-agent": plan.user_agent, "accept-language": plan.language}
+        if plan.country:  # what a CDN would tell the site
+            headers[DEMO_COUNTRY_HEADER] = plan.country
         if plan.consent == "gpc":
             headers["sec-gpc"] = "1"
         self.client = httpx.Client(base_url=self.origin, headers=headers, timeout=15.0)

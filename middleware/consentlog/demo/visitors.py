@@ -124,6 +124,23 @@ LANGUAGES: Final[Weighted[str]] = (
     ("pt-BR,pt;q=0.9,en;q=0.8", 5), ("ja-JP,ja;q=0.9", 4), ("sv-SE,sv;q=0.9,en;q=0.8", 3),
 )
 
+# The header the demo trusts for a request's country, as a site behind a CDN trusts the
+# CDN's: the simulated visitors all come from loopback, which has no country.
+DEMO_COUNTRY_HEADER: Final = "x-consentlog-demo-country"
+
+# where visitors of each language are (the country their CDN header names)
+COUNTRIES: Final[dict[str, Weighted[str]]] = {
+    "en-US,en;q=0.9": (("US", 70), ("CA", 12), ("IN", 10), ("AU", 8)),
+    "en-GB,en;q=0.9": (("GB", 80), ("IE", 12), ("NZ", 8)),
+    "de-DE,de;q=0.9,en;q=0.8": (("DE", 78), ("AT", 12), ("CH", 10)),
+    "fr-FR,fr;q=0.9,en;q=0.8": (("FR", 82), ("BE", 10), ("CA", 8)),
+    "es-ES,es;q=0.9": (("ES", 55), ("MX", 30), ("AR", 15)),
+    "nl-NL,nl;q=0.9,en;q=0.8": (("NL", 85), ("BE", 15)),
+    "pt-BR,pt;q=0.9,en;q=0.8": (("BR", 90), ("PT", 10)),
+    "ja-JP,ja;q=0.9": (("JP", 100),),
+    "sv-SE,sv;q=0.9,en;q=0.8": (("SE", 90), ("FI", 10)),
+}
+
 Consent = Literal["returning", "accept", "decline", "gpc", "none"]
 # returning: accepted on an earlier visit (decides before the entry page); accept /
 # decline: answers the banner on the entry page; gpc: sends Sec-GPC: 1; none: never decides
@@ -160,6 +177,7 @@ class VisitorPlan:
     referrer: str | None
     consent: Consent
     pages: tuple[PageVisit, ...]
+    country: str = ""  # sent as the demo's country header (every visitor is on loopback)
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -212,6 +230,7 @@ def _plan_visitor(rng: random.Random) -> VisitorPlan:
             referrer=None,
             consent="none",
             pages=tuple(_page_visit(rng, p) for p in _route(rng, crawl=True)),
+            country="US",
         )
     user_agent, language = _pick(rng, BROWSERS), _pick(rng, LANGUAGES)
     referrer, utm = _pick(rng, SOURCES)
@@ -219,7 +238,8 @@ def _plan_visitor(rng: random.Random) -> VisitorPlan:
     route = _route(rng, crawl=False)
     pages = [_page_visit(rng, route[0], urlencode(utm))]
     pages += [_page_visit(rng, path) for path in route[1:]]
-    return VisitorPlan(user_agent, False, language, referrer, consent, tuple(pages))
+    country = _pick(rng, COUNTRIES[language])
+    return VisitorPlan(user_agent, False, language, referrer, consent, tuple(pages), country)
 
 
 def plan_visitors(visitors: int, *, seed: int = 1) -> list[VisitorPlan]:

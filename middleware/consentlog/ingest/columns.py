@@ -18,6 +18,7 @@ sent is made with ``safe_text`` here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ import pyarrow.compute as pc
 from consentlog.consent.http import Origin, first_language, origin_from
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
+    MAX_COUNTRY,
     MAX_PATH,
     MAX_QUERY,
     MAX_REFERRER,
@@ -40,6 +42,7 @@ from consentlog.ingest.events import (
     safe_text,
     stored_referrer,
 )
+from consentlog.ingest.geo import Countries
 from consentlog.ingest.parsing import agent, ip_prefix, referrer_parts, utm_tags
 
 K = TypeVar("K", bound=Hashable)
@@ -167,13 +170,15 @@ def ip_prefixes(ips: Sequence[str] | pa.Array, v4_bits: int, v6_bits: int) -> pa
     return derived.take(encoded.indices)
 
 
-def seen_table(events: Sequence[PageSeen], v4_bits: int, v6_bits: int) -> pa.Table:
+def seen_table(
+    events: Sequence[PageSeen], v4_bits: int, v6_bits: int, countries: Countries
+) -> pa.Table:
     """The ``page_requests`` table of a batch of raw page views (at least one). Raises
     for a batch it cannot make (the writer then makes it page by page)."""
     (ts, pageview_id, host, referer, user_agent, language, forwarded_for, forwarded_proto,
      forwarded_host, scheme, peer, server, path, route, method, status, response_bytes,
-     duration_ms, query, state, visitor_id, session_id, hops,
-     trust_host) = zip(*events, strict=True)  # fmt: skip
+     duration_ms, query, state, visitor_id, session_id, hops, trust_host,
+     country) = zip(*events, strict=True)  # fmt: skip
     refuse_unsafe((state, visitor_id, session_id), pageview_id)  # ours: checked all the same
     states = pa.array(state, pa.string())
     granted = pc.equal(states, "granted")
@@ -220,8 +225,27 @@ def seen_table(events: Sequence[PageSeen], v4_bits: int, v6_bits: int) -> pa.Tab
             "session_id": pc.if_else(granted, pa.array(session_id, pa.string()), nothing),
             "ip_prefix": pc.if_else(granted, ip_prefixes(peers, v4_bits, v6_bits), nothing),
             "consented_copy": pa.repeat(False, len(events)),  # a served page is no copy
+            "country": country_column(peers, country, countries),
         }
     )
+
+
+def country_column(
+    ips: Sequence[str], headers: Sequence[bytes] | Sequence[str], countries: Countries
+) -> pa.Array:
+    """The country of each row from its full IP and its CDN header (bytes as received,
+    or text), once per distinct address (and header, when some row has one)."""
+    if not any(headers):
+        return Distinct.of(ips).derive_dict(countries)
+    pairs = per_distinct(_country, zip(ips, headers, itertools.repeat(countries)))
+    return pa.array(pairs, pa.string()).dictionary_encode()
+
+
+def _country(key: tuple[str, object, Countries]) -> str:
+    ip, header, countries = key
+    if isinstance(header, bytes):
+        header = header[:MAX_COUNTRY].decode("latin-1")
+    return countries(ip, header if isinstance(header, str) else "")
 
 
 def _referrers(referers: Distinct, granted: pa.Array) -> tuple[pa.Array, pa.Array]:

@@ -21,7 +21,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 
-from consentlog.ingest.columns import DICT, Distinct, ip_prefixes, seen_table, timestamps
+from consentlog.ingest.columns import (
+    DICT,
+    Distinct,
+    country_column,
+    ip_prefixes,
+    seen_table,
+    timestamps,
+)
 from consentlog.ingest.events import (
     ConsentRecord,
     Engagement,
@@ -30,6 +37,7 @@ from consentlog.ingest.events import (
     refuse_unsafe,
     unsafe_text,
 )
+from consentlog.ingest.geo import Countries
 from consentlog.ingest.parsing import agent, ip_prefix, reduced_agent, referrer_parts, utm_tags
 from consentlog.ingest.spool import Batch
 
@@ -79,11 +87,11 @@ def _sound(event: tuple[Any, ...], keyed: bool) -> bool:
     return True
 
 
-def _resolve(batch: Batch) -> int:
+def _resolve(batch: Batch, countries: Countries) -> int:
     """Make ``batch``'s raw pages ``PageRequest`` events one by one, leaving out (and
     counting) any that cannot be made one."""
     total = len(batch)
-    batch.pages, batch.seen = batch.resolved().pages, []
+    batch.pages, batch.seen = batch.resolved(countries).pages, []
     return total - len(batch)
 
 
@@ -120,10 +128,12 @@ class Enricher:
         ipv4_prefix: int = 24,
         ipv6_prefix: int = 48,
         host_aliases: Mapping[str, str] | None = None,
+        countries: Countries | None = None,
     ) -> None:
         self._v4 = ipv4_prefix
         self._v6 = ipv6_prefix
         self._aliases = dict(host_aliases or {})  # alias host → the host stored instead
+        self._countries = countries or Countries()  # no database: countries from a header
 
     def _prefix(self, ip: str) -> str:
         return ip_prefix(ip, self._v4, self._v6)
@@ -133,10 +143,11 @@ class Enricher:
 
     def for_disk(self, batch: Batch) -> tuple[Batch, int]:
         """``batch`` as a spool file may keep it, and how many events were left out: user
-        agents reduced to their families, IPs to their prefixes. An event whose agent or
-        IP is unsafe is left out here (its rows would be refused anyway)."""
+        agents reduced to their families, IPs to their prefixes (a page's country worked
+        out first, from the full IP). An event whose agent is unsafe is left out here
+        (its rows would be refused anyway)."""
         total = len(batch)
-        batch = batch.resolved()
+        batch = batch.resolved(self._countries)
         agents: dict[str, str] = {}
         prefixes: dict[str, str] = {}
 
@@ -150,7 +161,10 @@ class Enricher:
                 prefixes[ip] = self._prefix(ip)
             return event._replace(user_agent=agents[ua], client_ip=prefixes[ip])
 
-        pages = [r for r in map(reduce, batch.pages) if r is not None]
+        def located(page: PageRequest) -> PageRequest:
+            return page._replace(country=self._countries(page.client_ip, page.country))
+
+        pages = [r for r in map(reduce, map(located, batch.pages)) if r is not None]
         consents = [r for r in map(reduce, batch.consents) if r is not None]
         kept = Batch(batch.token, pages, consents, list(batch.engagements))
         return kept, total - len(kept)
@@ -167,7 +181,7 @@ class Enricher:
                 tables["page_requests"] = self._seen_table(batch)
             except Exception as exc:  # one event spoils the columns: find it the slow way
                 log.warning("raw_pages_one_by_one", error=type(exc).__name__)
-                rejected += _resolve(batch)
+                rejected += _resolve(batch, self._countries)
         for name, events, build, keyed in (
             ("page_requests", batch.pages, self.page_table, True),
             ("consent_records", batch.consents, self.consent_table, False),
@@ -203,7 +217,7 @@ class Enricher:
 
     def _seen_table(self, batch: Batch) -> pa.Table:
         """The ``page_requests`` rows of a batch's raw pages and its ``PageRequest``s."""
-        table = seen_table(batch.seen, self._v4, self._v6)
+        table = seen_table(batch.seen, self._v4, self._v6, self._countries)
         if batch.pages:  # replayed pages first, as they were queued
             both = pa.concat_tables([self.page_table(batch.pages), table])
             return both.unify_dictionaries().combine_chunks()  # one dictionary a column
@@ -221,7 +235,7 @@ class Enricher:
         """
         (ts, pageview_id, host, path, route, method, status, response_bytes, duration_ms,
          referrer, query, user_agent, language, consent_state, visitor_id, session_id,
-         client_ip, consented_copy) = columns  # fmt: skip
+         client_ip, consented_copy, country) = columns  # fmt: skip
         # the client IP is not among them: it is stored only as its prefix, '' for no IP
         refuse_unsafe((host, path, route, method, referrer, query, user_agent, language,
                        consent_state, visitor_id, session_id), pageview_id)  # fmt: skip
@@ -260,6 +274,8 @@ class Enricher:
             "session_id": only_granted(session_id),
             "ip_prefix": pc.if_else(granted, self._prefixes(client_ip), ""),
             "consented_copy": pa.array(consented_copy, pa.bool_()),
+            # a replayed page's country was derived before its IP was cut (for_disk)
+            "country": country_column(client_ip, country, self._countries),
         }
         return pa.table(arrays)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
@@ -41,6 +41,7 @@ MAX_USER_AGENT = 512
 MAX_ACCEPT_LANGUAGE = 256
 MAX_HOST = 255
 MAX_FORWARDED = 2048  # X-Forwarded-* lists, as ``text`` reads them
+MAX_COUNTRY = 8  # a CDN's country header: two letters
 
 # What no stored string may hold: C0 and C1 control characters, DEL, and lone surrogates
 # (which cannot be encoded as UTF-8, so no row could carry them).
@@ -167,6 +168,9 @@ class PageRequest(NamedTuple):
     # the page on which the visitor accepted, logged again with consent: already counted
     # as an anonymous view, so view counts leave it out; sessions and engagement count it
     consented_copy: bool = False
+    # the country: a CDN's header value as it came (the writer keeps it if it is a country
+    # code), or, in a spool file, the code the writer derived from the full IP
+    country: str = ""
 
 
 class ConsentRecord(NamedTuple):
@@ -235,9 +239,12 @@ class PageSeen(NamedTuple):
     session_id: str  # '' unless analytics was accepted
     trusted_hops: int  # the settings the origin is read with
     trust_forwarded_host: bool
+    country: bytes  # the CDN's country header, when one is configured
 
-    def request(self) -> PageRequest:
-        """The ``PageRequest`` this page view is stored as."""
+    def request(self, country: Callable[[str, str], str] | None = None) -> PageRequest:
+        """The ``PageRequest`` this page view is stored as; ``country(ip, header)`` (the
+        writer's ``Countries``) gives its country from the full IP, which the event
+        keeps only with consent."""
         headers = {
             b"host": self.host,
             b"referer": self.referer,
@@ -255,9 +262,11 @@ class PageSeen(NamedTuple):
             self.trusted_hops,
             forwarded_host=self.trust_forwarded_host,
         )
+        header = safe_text(self.country[:MAX_COUNTRY].decode("latin-1"))
         return _page_request(
             headers,
             origin,
+            country=country(origin.client_ip, header) if country else header,
             consent_state=self.consent_state,
             ts=self.ts,
             pageview_id=self.pageview_id,
@@ -313,12 +322,14 @@ def page_request(
     duration_ms: float = 0.0,
     query: str = "",
     consented_copy: bool = False,
+    country: str = "",
 ) -> PageRequest:
     """The ``PageRequest`` of one page view of ``visit``: raw inputs cut to their limits,
     and identifiers and the client IP only when analytics consent was ``granted``."""
     request = _page_request(
         visit.headers,
         visit.origin,
+        country=safe_text(country[:MAX_COUNTRY]),
         consent_state=consent_state,
         ts=ts,
         pageview_id=pageview_id,
@@ -339,6 +350,7 @@ def _page_request(
     headers: dict[bytes, bytes],
     origin: Origin,
     *,
+    country: str,
     consent_state: ConsentState,
     ts: float,
     pageview_id: str,
@@ -372,6 +384,8 @@ def _page_request(
         visitor_id if granted else "",
         session_id if granted else "",
         origin.client_ip if granted else "",
+        False,
+        country,
     )
 
 

@@ -89,16 +89,17 @@ class Batch:
     def __len__(self) -> int:
         return len(self.pages) + len(self.consents) + len(self.engagements) + len(self.seen)
 
-    def resolved(self) -> Batch:
+    def resolved(self, country: Callable[[str, str], str] | None = None) -> Batch:
         """This batch with every raw page made its ``PageRequest`` (what a spool file
-        holds: a ``PageSeen`` never goes to disk); one that cannot be made a row (a
-        scope value of a type no server sends) is left out."""
+        holds: a ``PageSeen`` never goes to disk), its country from ``country(ip,
+        header)``; one that cannot be made a row (a scope value of a type no server
+        sends) is left out."""
         if not self.seen:
             return self
         pages = list(self.pages)
         for event in self.seen:
             try:
-                pages.append(event.request())
+                pages.append(event.request(country))
             except Exception:  # noqa: S112 - counted by the caller: len() is smaller
                 continue
         return Batch(self.token, pages, self.consents, self.engagements)

@@ -227,6 +227,19 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        6,
+        "page_requests.country: the ISO 3166 country of every request",
+        (
+            "ALTER TABLE {db}.page_requests{local}{on_cluster}"
+            " ADD COLUMN IF NOT EXISTS country LowCardinality(String) DEFAULT ''",
+            "ALTER TABLE {db}.page_requests{on_cluster}"
+            " ADD COLUMN IF NOT EXISTS country LowCardinality(String) DEFAULT ''",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 RAW_TABLES = ("page_requests", "engagements", "consent_records")  # what ingest writes
 
