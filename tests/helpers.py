@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from consentlog.asgi.middleware import ConsentMiddleware
-from consentlog.ingest.events import Engagement, PageRequest
+from consentlog.ingest.events import Engagement, PageRequest, stored_referrer
 from consentlog.testing import MemorySink
 
 SECRET = "test-secret-key-that-is-long-enough-0123"
@@ -117,6 +117,20 @@ PATHS = ["/", "/docs", "/docs/a", "/docs/b", "/pricing", "/blog/thin"]
 DAY = datetime.date(2026, 11, 20)
 # the generated visitors' countries ('' = not known; "xx" a CDN's unknown, stored as '')
 COUNTRIES = ["DE", "GB", "US", "FR", "", "DE", "xx", "NL"]
+# where landing pages came from: the Referer as stored with consent (an anonymous copy
+# keeps its origin only), and the campaign part of the query
+ARRIVALS = [
+    ("", ""),
+    ("https://www.google.com/search", ""),
+    ("https://news.ycombinator.com/item", ""),
+    ("https://blog.example.net/post", ""),
+    ("", "utm_source=newsletter&utm_medium=email&utm_campaign=spring"),
+    ("https://www.google.com/", "gclid=&utm_campaign=brand&utm_term=status+page"),
+    ("", "ref=producthunt&utm_content=hero"),
+    ("https://mail.google.com/", ""),
+    ("https://www.google.com/search", ""),
+    ("", ""),
+]
 
 
 def _generated_page(
@@ -129,9 +143,11 @@ def _generated_page(
     status: int = 200,
     agent: str = HUMAN,
     country: str = "",
+    arrival: tuple[str, str] = ("", ""),
 ) -> PageRequest:
+    referrer, query = arrival
     return PageRequest(
-        ts, uuid.uuid4().hex, "example.org", path, "", "GET", status, 100, 1.0, "", "",
+        ts, uuid.uuid4().hex, "example.org", path, "", "GET", status, 100, 1.0, referrer, query,
         agent, "en", state, visitor, session, "203.0.113.1" if visitor else "", False, country,
     )  # fmt: skip
 
@@ -150,12 +166,15 @@ def generate(seed: int = 7) -> tuple[list[PageRequest], list[Engagement]]:
         t = start + s * 60
         for k in range(rng.choice([1, 1, 2, 3, 4])):
             path = rng.choice(PATHS)
+            # a landing page arrives from somewhere; the next ones from the page before
+            arrival = ARRIVALS[s % len(ARRIVALS)] if k == 0 else (f"https://example.org{path}", "")
             page = _generated_page(t + k * 20, path, session=session, visitor=visitor,
-                                   country=country)  # fmt: skip
+                                   country=country, arrival=arrival)  # fmt: skip
             if k == 0 and s % 7 == 0:  # accepted on the landing page: anonymous, then a copy
                 pages.append(
-                    _generated_page(page.ts - 3, page.path, state="unknown", country=country)
-                )
+                    _generated_page(page.ts - 3, page.path, state="unknown", country=country,
+                                    arrival=(stored_referrer(arrival[0], False), arrival[1]))
+                )  # fmt: skip
                 page = page._replace(consented_copy=True)
             pages.append(page)
             if rng.random() < 0.85:
@@ -170,8 +189,12 @@ def generate(seed: int = 7) -> tuple[list[PageRequest], list[Engagement]]:
                 engagements.append(Engagement(page.ts + 5, *ids, engaged, scroll, vote))
     for i in range(200):
         state = rng.choice(["unknown", "denied"])
-        country = COUNTRIES[i % len(COUNTRIES)]
-        pages.append(_generated_page(start + i, rng.choice(PATHS), state=state, country=country))
+        country, (referrer, query) = COUNTRIES[i % len(COUNTRIES)], ARRIVALS[i % len(ARRIVALS)]
+        arrival = (stored_referrer(referrer, False), query)  # anonymous: the origin only
+        pages.append(
+            _generated_page(start + i, rng.choice(PATHS), state=state, country=country,
+                            arrival=arrival)
+        )  # fmt: skip
     for i in range(40):
         pages.append(
             _generated_page(start + i, rng.choice(PATHS), state="unknown", agent=BOT, country="US")

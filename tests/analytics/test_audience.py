@@ -1,5 +1,6 @@
-"""Differential tests of the audience reports — countries — against an independent
-computation in Python over the raw events of the generated data set."""
+"""Differential tests of the audience reports — countries, channels, sources, campaigns —
+against an independent computation in Python over the raw events of the generated data
+set."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 import pytest
 
 from consentlog.analytics import reports
+from consentlog.ingest.channels import channel
 from consentlog.ingest.events import Engagement, PageRequest
 from consentlog.ingest.geo import country_code
+from consentlog.ingest.parsing import campaign_tags, referrer_parts
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
 from tests.helpers import BOT, DAY, generate
@@ -60,3 +63,80 @@ def test_countries_equal_an_independent_count(store: Store, loaded: Any, path: s
     assert "DE" in views
     assert want == reports.countries(store, database, DAY, DAY, path=path)
     assert want[:2] == reports.countries(store, database, DAY, DAY, path=path, limit=2)
+
+
+def _arrivals(pages: list[PageRequest]) -> list[tuple[PageRequest, str, Any]]:
+    """Human views from outside the site, each with its channel and campaign tags."""
+    found = []
+    for p in _human_views(pages):
+        tags = campaign_tags(p.query)
+        referrer = referrer_parts(p.referrer)[0]
+        kind = channel(p.host, referrer, *tags[:3], tags.ref, tags.click_id)
+        if kind != "internal":
+            found.append((p, kind, (tags, referrer)))
+    return found
+
+
+def _tally(rows: list[tuple[Any, PageRequest]]) -> dict[Any, tuple[int, int, int, int]]:
+    """views, consented visitors, consented sessions, anonymous views per key."""
+    views: Counter[Any] = Counter()
+    anonymous: Counter[Any] = Counter()
+    visitors: dict[Any, set[str]] = defaultdict(set)
+    sessions: dict[Any, set[str]] = defaultdict(set)
+    for key, p in rows:
+        views[key] += 1
+        anonymous[key] += p.consent_state != "granted"
+        if p.visitor_id:
+            visitors[key].add(p.visitor_id)
+            sessions[key].add(p.session_id)
+    return {k: (n, len(visitors[k]), len(sessions[k]), anonymous[k]) for k, n in views.items()}
+
+
+def test_channels_and_sources_equal_an_independent_count(store: Store, loaded: Any) -> None:
+    database, pages, _ = loaded
+    arrivals = _arrivals(pages)
+    by_channel = _tally([(kind, p) for p, kind, _ in arrivals])
+    want = sorted(
+        (reports.ChannelCount(k, *v) for k, v in by_channel.items()),
+        key=lambda r: (-r.views, r.channel),
+    )
+    assert {"direct", "search", "social", "email", "campaign", "referral"} == set(by_channel)
+    assert want == reports.channels(store, database, DAY, DAY)
+
+    by_source = _tally(
+        [((tags.source or tags.ref or referrer, kind), p) for p, kind, (tags, referrer) in arrivals]
+    )
+    want_sources = sorted(
+        (reports.Source(s, k, n, v, a) for (s, k), (n, v, _, a) in by_source.items()),
+        key=lambda r: (-r.views, r.source, r.channel),
+    )
+    assert want_sources == reports.sources(store, database, DAY, DAY)
+
+
+def test_campaigns_equal_an_independent_count(store: Store, loaded: Any) -> None:
+    database, pages, _ = loaded
+    tagged = [(p, tags) for p, _, (tags, _) in _arrivals(pages) if any(tags)]
+    groups: dict[tuple[str, str, str], list[tuple[PageRequest, Any]]] = defaultdict(list)
+    for p, tags in tagged:
+        groups[(tags.campaign, tags.source or tags.ref, tags.medium)].append((p, tags))
+    want = sorted(
+        (
+            reports.Campaign(
+                *key,
+                len(rows),
+                len({p.visitor_id for p, _ in rows if p.visitor_id}),
+                sum(1 for _, t in rows if t.click_id),
+                sum(1 for _, t in rows if t.term),
+                sum(1 for _, t in rows if t.content),
+            )
+            for key, rows in groups.items()
+        ),
+        key=lambda r: (-r.views, r.campaign, r.source, r.medium),
+    )
+    assert want == reports.campaigns(store, database, DAY, DAY)
+    terms = _tally([((t.campaign, t.term, t.content), p) for p, t in tagged if t.term or t.content])
+    want_terms = sorted(
+        (reports.CampaignTerm(*key, n, v) for key, (n, v, _, _) in terms.items()),
+        key=lambda r: (-r.views, r.campaign, r.term, r.content),
+    )
+    assert want_terms == reports.campaign_terms(store, database, DAY, DAY)

@@ -344,3 +344,30 @@ def test_no_country_without_a_database_or_header(make_stored_app: MakeApp) -> No
     middleware = make_stored_app(site(), country_database="")
     TestClient(middleware, client=("81.2.69.160", 50000)).get("/docs/a")
     assert [{"country": ""}] == rows(middleware, "SELECT country FROM {db}.page_requests")
+
+
+def test_campaign_columns_and_channels_are_stored_and_a_click_id_only_by_name(
+    make_stored_app: MakeApp,
+) -> None:
+    middleware = make_stored_app(site())
+    client = TestClient(middleware, base_url="https://example.org")
+    client.get(
+        "/docs/a?gclid=Cj0SECRETCLICK&utm_term=shoes&utm_content=hero&ref=hn&utm_source=g",
+        headers={"referer": "https://www.google.com/"},
+    )
+    client.get("/docs/b", headers={"referer": "https://example.org/docs/a"})
+    client.get("/docs/c", headers={"referer": "https://news.ycombinator.com/item?id=1"})
+    client.get("/docs/d")
+    found = rows(
+        middleware,
+        "SELECT path, utm_source, utm_term, utm_content, ref, click_id, channel"
+        " FROM {db}.page_requests ORDER BY path",
+    )
+    assert [tuple(r.values()) for r in found] == [
+        ("/docs/a", "g", "shoes", "hero", "hn", "gclid", "campaign"),
+        ("/docs/b", "", "", "", "", "", "internal"),
+        ("/docs/c", "", "", "", "", "", "social"),
+        ("/docs/d", "", "", "", "", "", "direct"),
+    ]
+    everything = rows(middleware, "SELECT * FROM {db}.page_requests")
+    assert "SECRETCLICK" not in repr(everything)

@@ -25,6 +25,7 @@ PAGES = {  # route → a heading it must show
     "/": "Views and visitors per day",
     "/pages": "Page usefulness",
     "/pages/detail?path=/docs": "Engaged time per view",
+    "/sources": "Arrivals by channel",
     "/countries": "Views by country",
     "/consent": "Decisions per day by action",
     "/errors": "Pages answered 404 or 5xx",

@@ -17,7 +17,14 @@ from consentlog.store import Store
 from tests.dashboard.support import DAYS, FIRST, PAGES, PASSWORD, RANGE, SECRET
 from tests.helpers import DAY
 
-CHARTED = {"/", "/pages", "/pages/detail?path=/docs", "/countries", "/consent"}  # /errors: a table
+CHARTED = {
+    "/",
+    "/pages",
+    "/pages/detail?path=/docs",
+    "/sources",
+    "/countries",
+    "/consent",
+}  # /errors: a table
 
 
 @pytest.mark.parametrize(("route", "heading"), PAGES.items())
@@ -129,6 +136,25 @@ def test_api_shapes(analyst: TestClient) -> None:
     assert {"DE": "Germany", "": "Unknown"} == {
         c["country"]: c["name"] for c in countries if c["country"] in ("DE", "")
     }
+
+
+def test_sources_page_shows_channels_sources_and_campaigns(analyst: TestClient) -> None:
+    page = analyst.get(f"/sources?{RANGE}").text
+    api = analyst.get(f"/api/sources?{RANGE}").json()
+    assert {"direct", "search", "social", "email", "campaign", "referral"} == {
+        c["channel"] for c in api["channels"]
+    }  # never internal: a click inside the site is no arrival
+    assert {"source", "channel", "views", "visitors", "anonymous_views"} == set(api["sources"][0])
+    campaigns = {(c["campaign"], c["source"], c["medium"]): c for c in api["campaigns"]}
+    assert campaigns[("spring", "newsletter", "email")]["ad_clicks"] == 0
+    assert campaigns[("brand", "", "")]["ad_clicks"] == campaigns[("brand", "", "")]["views"] > 0
+    assert {"status page", ""} <= {t["term"] for t in api["terms"]}
+    for label in ("Direct", "Search", "Social", "Email", "Campaign", "Referral", "producthunt"):
+        assert label in page
+    positions = [page.index(f'<th scope="row">{label}</th>') for label in ("Direct", "Search")]
+    direct, search = (next(c["views"] for c in api["channels"] if c["channel"] == name)
+                      for name in ("direct", "search"))  # fmt: skip
+    assert (positions[0] < positions[1]) is (direct >= search)
 
 
 def test_countries_page_names_each_country_most_viewed_first(analyst: TestClient) -> None:

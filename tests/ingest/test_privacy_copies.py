@@ -33,7 +33,10 @@ CHROME = (
     "Chrome/124.0.0.0 Safari/537.36"
 )
 REFERRER = "https://u:pw@mail.example/inbox/alice?user=alice@example.com#msg"
-QUERY = "email=alice@example.com&reset_token=s3cret&utm_source=news&utm_campaign=winter"
+QUERY = (
+    "email=alice@example.com&reset_token=s3cret&utm_source=news&gclid=Cj0clickvalue"
+    "&utm_campaign=winter"
+)
 HEADERS = {"referer": REFERRER, "user-agent": CHROME, "x-forwarded-for": "203.0.113.77"}
 
 
@@ -52,9 +55,10 @@ def _page_event(make_app: MakeApp, *accepted: str) -> PageRequest:
 def test_an_unconsented_page_event_keeps_the_referrer_origin_and_campaign_only(
     make_app: MakeApp,
 ) -> None:
-    """Without consent: the referrer's origin, the utm_* parameters, no identifier, no IP."""
+    """Without consent: the referrer's origin, the utm_* parameters, an ad click id's name
+    (not its value), no identifier, no IP."""
     page = _page_event(make_app)
-    assert ("https://mail.example", "utm_source=news&utm_campaign=winter") == (
+    assert ("https://mail.example", "utm_source=news&gclid=&utm_campaign=winter") == (
         page.referrer,
         page.query,
     )
@@ -64,7 +68,7 @@ def test_an_unconsented_page_event_keeps_the_referrer_origin_and_campaign_only(
 def test_a_consented_page_event_keeps_the_referrer_path_but_no_query(make_app: MakeApp) -> None:
     """With consent: the referrer's path too, but never its query, fragment or credentials."""
     page = _page_event(make_app, ANALYTICS)
-    assert ("https://mail.example/inbox/alice", "utm_source=news&utm_campaign=winter") == (
+    assert ("https://mail.example/inbox/alice", "utm_source=news&gclid=&utm_campaign=winter") == (
         page.referrer,
         page.query,
     )

@@ -1,6 +1,6 @@
 """The dashboard's reports beside page usefulness: overview, trend, engagement and scroll
-distributions, referrers, countries, next pages, consent decisions, GPC share, errors,
-and now (the last few minutes).
+distributions, referrers, countries, channels, sources, campaigns, next pages, consent
+decisions, GPC share, errors, and now (the last few minutes).
 
 Each report is one query in ``sql/`` (``overview.sql``, ``trend.sql`` …) with ClickHouse
 query parameters, run by ``consentlog.analytics.queries.run`` into the row type below
@@ -21,6 +21,7 @@ TOP = 10  # rows of the "top N" reports (referrers, next pages)
 NOW_SECONDS = 5 * 60  # the window of "now": visitors who loaded a page in the last 5 minutes
 NOW_PAGES = 50  # pages listed
 HOSTS = 100  # hosts the dashboard's picker offers
+SOURCES = 50  # rows of the sources and campaign tables
 COUNTRIES = 250  # every country there is (ISO 3166-1 has 249 codes), and unknown
 
 
@@ -98,6 +99,53 @@ class Country(_Report):
     views: int
     visitors: int  # consented ones
     anonymous_views: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCount(_Report):
+    """Arrivals by one channel (``channels.sql``)."""
+
+    channel: str  # ingest/channels.py CHANNELS ('' for rows older than channels)
+    views: int
+    visitors: int  # consented ones
+    sessions: int  # consented ones
+    anonymous_views: int
+
+
+@dataclass(frozen=True, slots=True)
+class Source(_Report):
+    """Arrivals from one source by one channel (``sources.sql``)."""
+
+    source: str  # utm_source, else ref, else the referrer host; '' direct
+    channel: str
+    views: int
+    visitors: int
+    anonymous_views: int
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign(_Report):
+    """Tagged arrivals of one campaign, source and medium (``campaigns.sql``)."""
+
+    campaign: str
+    source: str
+    medium: str
+    views: int
+    visitors: int
+    ad_clicks: int  # arrivals with an ad click id
+    with_term: int
+    with_content: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignTerm(_Report):
+    """Tagged arrivals by campaign, term and content (``campaign_terms.sql``)."""
+
+    campaign: str
+    term: str
+    content: str
+    views: int
+    visitors: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +308,52 @@ def countries(
     return _run(
         store, "countries", Country, database, start, end, host=host, path=path, limit=limit
     )
+
+
+def channels(
+    store: Store, database: str, start: datetime.date, end: datetime.date, *, host: str = ""
+) -> list[ChannelCount]:
+    """Arrivals (human views from outside the site) by channel, most first."""
+    return _run(store, "channels", ChannelCount, database, start, end, host=host)
+
+
+def sources(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    limit: int = SOURCES,
+) -> list[Source]:
+    """Arrivals by source and channel, most first."""
+    return _run(store, "sources", Source, database, start, end, host=host, limit=limit)
+
+
+def campaigns(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    limit: int = SOURCES,
+) -> list[Campaign]:
+    """Tagged arrivals by campaign, source and medium, most first."""
+    return _run(store, "campaigns", Campaign, database, start, end, host=host, limit=limit)
+
+
+def campaign_terms(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    limit: int = SOURCES,
+) -> list[CampaignTerm]:
+    """Tagged arrivals by campaign, utm_term and utm_content, most first."""
+    return _run(store, "campaign_terms", CampaignTerm, database, start, end, host=host, limit=limit)
 
 
 def next_pages(

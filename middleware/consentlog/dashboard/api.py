@@ -1,5 +1,6 @@
 """The dashboard's JSON API, behind the same login: ``/api/overview``, ``/api/pages``,
-``/api/pages/detail?path=``, ``/api/countries``, ``/api/consent``, ``/api/errors``, ``/api/now``.
+``/api/pages/detail?path=``, ``/api/sources``, ``/api/countries``, ``/api/consent``,
+``/api/errors``, ``/api/now``.
 
 Each answer is the bundle its HTML page shows (``queries``), with the range it covers;
 dates are ISO strings, rates 0–1, durations in milliseconds, no data is ``null``.
@@ -36,6 +37,11 @@ class Api:
         """GET /api/pages/detail?path=…: one page's metrics and distributions."""
         filters = parse_filters(request.query_params)
         data = await fetch(self.reports.detail, filters, page_path(request))
+        return JSONResponse(data.as_dict())
+
+    async def sources(self, request: Request) -> Response:
+        """GET /api/sources: arrivals by channel and source; campaigns and their terms."""
+        data = await fetch(self.reports.sources, parse_filters(request.query_params))
         return JSONResponse(data.as_dict())
 
     async def countries(self, request: Request) -> Response:

@@ -1,7 +1,7 @@
 """``create_dashboard``: the analyst dashboard as a Starlette app, standalone or mounted.
 
 Routes (relative to where it is mounted): ``/`` Overview, ``/pages`` the usefulness
-table, ``/pages/detail?path=`` one page, ``/countries``, ``/consent``, ``/errors``,
+table, ``/pages/detail?path=`` one page, ``/sources``, ``/countries``, ``/consent``, ``/errors``,
 ``/now``, ``/pages.csv``, the JSON API under ``/api/``, and ``/login`` / ``/logout``.
 Everything but the login form and the stylesheet needs a session (``auth.LoginRequired``).
 """
@@ -75,6 +75,7 @@ def create_dashboard(
         Route("/", views.overview),
         Route("/pages", views.pages),
         Route("/pages/detail", views.detail),
+        Route("/sources", views.sources),
         Route("/countries", views.countries),
         Route("/consent", views.consent),
         Route("/errors", views.errors),
@@ -83,6 +84,7 @@ def create_dashboard(
         Route("/api/overview", api.overview),
         Route("/api/pages", api.pages),
         Route("/api/pages/detail", api.detail),
+        Route("/api/sources", api.sources),
         Route("/api/countries", api.countries),
         Route("/api/consent", api.consent),
         Route("/api/errors", api.errors),

@@ -156,6 +156,27 @@ class CountriesData:
 
 
 @dataclass(frozen=True, slots=True)
+class SourcesData:
+    """The Sources page: arrivals by channel and source, and the tagged campaigns."""
+
+    filters: Filters
+    channels: list[reports.ChannelCount]
+    sources: list[reports.Source]
+    campaigns: list[reports.Campaign]
+    terms: list[reports.CampaignTerm]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle as JSON-ready data."""
+        return {
+            "range": self.filters.as_dict(),
+            "channels": _plain(self.channels),
+            "sources": _plain(self.sources),
+            "campaigns": _plain(self.campaigns),
+            "terms": _plain(self.terms),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentData:
     """The Consent page: decisions by day, action and revision; the GPC share."""
 
@@ -233,6 +254,17 @@ class Reports:
         f = filters
         found = reports.countries(self.store, self.database, f.start, f.end, host=f.host)
         return CountriesData(f, found)
+
+    def sources(self, filters: Filters) -> SourcesData:
+        """Arrivals by channel and source; campaigns, their terms and contents."""
+        f, db, store = filters, self.database, self.store
+        return SourcesData(
+            f,
+            reports.channels(store, db, f.start, f.end, host=f.host),
+            reports.sources(store, db, f.start, f.end, host=f.host),
+            reports.campaigns(store, db, f.start, f.end, host=f.host),
+            reports.campaign_terms(store, db, f.start, f.end, host=f.host),
+        )
 
     def consent(self, filters: Filters) -> ConsentData:
         """Decisions over time and the GPC share."""

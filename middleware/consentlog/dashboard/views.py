@@ -1,5 +1,5 @@
-"""The dashboard's HTML pages: Overview, Pages, Page detail, Countries, Consent, Errors,
-Now.
+"""The dashboard's HTML pages: Overview, Pages, Page detail, Sources, Countries, Consent,
+Errors, Now.
 
 Each route parses the filters, fetches its bundle (``queries.Reports``) off the event
 loop, shapes what the page shows (totals, rows, ``charts`` figures), and renders the
@@ -19,12 +19,27 @@ from starlette.responses import HTMLResponse, Response
 
 from consentlog.analytics.countries import country_name
 from consentlog.analytics.metrics import MIN_SAMPLE
-from consentlog.analytics.reports import Country, DayCount, EngagedBucket, ScrollBucket
+from consentlog.analytics.reports import (
+    ChannelCount,
+    Country,
+    DayCount,
+    EngagedBucket,
+    ScrollBucket,
+)
 from consentlog.dashboard import charts, templates
 from consentlog.dashboard.filters import Filters, base_path, page_path, parse_filters
 from consentlog.dashboard.queries import ConsentData, Reports, fetch
 from consentlog.dashboard.table import FLAG_MARGIN, Column, PageTable, parse_sort
 
+# how the Sources page names each channel (ingest/channels.py)
+CHANNEL_LABELS = {
+    "direct": "Direct",
+    "search": "Search",
+    "social": "Social",
+    "email": "Email",
+    "campaign": "Campaign",
+    "referral": "Referral",
+}
 NOW_REFRESH = 10  # seconds between reloads of the Now page
 NUMERIC = frozenset({"count", "rate", "duration", "scroll", "score"})  # right-aligned columns
 # the same colour for an action on every chart: acceptances blue and green, refusals warm
@@ -116,6 +131,15 @@ class Heading:
     sorted: str  # aria-sort: "ascending" or "descending", "" when not sorted by it
     arrow: str
     align: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRow:
+    """One channel of the Sources page: its numbers, label and share of the arrivals."""
+
+    channel: ChannelCount
+    label: str
+    share: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +259,32 @@ class Views:
                 engaged_total,
             ),
             next_pages=[(n, _share(n.views, next_total)) for n in data.next_pages],
+        )
+
+    async def sources(self, request: Request) -> Response:
+        """GET /sources: where arrivals came from — channels, sources, campaigns."""
+        filters = parse_filters(request.query_params)
+        data = await fetch(self.reports.sources, filters)
+        arrivals = sum(c.views for c in data.channels)
+        return await self._page(
+            request,
+            "sources.html",
+            "/sources",
+            filters,
+            data=data,
+            arrivals=arrivals,
+            channels=[
+                ChannelRow(
+                    c,
+                    CHANNEL_LABELS.get(c.channel, c.channel or "Not classified"),
+                    _share(c.views, arrivals),
+                )
+                for c in data.channels
+            ],
+            share_of=lambda views: _share(views, arrivals),
+            tagged=sum(c.views for c in data.campaigns),
+            ad_clicks=sum(c.ad_clicks for c in data.campaigns),
+            channel_labels=CHANNEL_LABELS,
         )
 
     async def countries(self, request: Request) -> Response:

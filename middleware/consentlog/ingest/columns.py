@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consentlog.consent.http import Origin, first_language, origin_from
+from consentlog.ingest.channels import channel
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
     MAX_COUNTRY,
@@ -43,7 +44,7 @@ from consentlog.ingest.events import (
     stored_referrer,
 )
 from consentlog.ingest.geo import Countries
-from consentlog.ingest.parsing import agent, ip_prefix, referrer_parts, utm_tags
+from consentlog.ingest.parsing import Campaign, agent, campaign_tags, ip_prefix, referrer_parts
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -171,7 +172,11 @@ def ip_prefixes(ips: Sequence[str] | pa.Array, v4_bits: int, v6_bits: int) -> pa
 
 
 def seen_table(
-    events: Sequence[PageSeen], v4_bits: int, v6_bits: int, countries: Countries
+    events: Sequence[PageSeen],
+    v4_bits: int,
+    v6_bits: int,
+    countries: Countries,
+    canonical: Callable[[str], str] = str,
 ) -> pa.Table:
     """The ``page_requests`` table of a batch of raw page views (at least one). Raises
     for a batch it cannot make (the writer then makes it page by page)."""
@@ -197,7 +202,7 @@ def seen_table(
         peers = _peers(peer)
     referrer_host, referrer_path = _referrers(Distinct.of(referer), granted)
     browser, os_family, device, is_bot = Distinct.of(user_agent).derive(_agent, 4)
-    utm_source, utm_medium, utm_campaign = Distinct.of(query).derive(_utm, 3)
+    campaign = Campaign(*Distinct.of(query).derive(_campaign, len(Campaign._fields)))
     nothing = pa.scalar("", pa.string())
     return pa.table(
         {
@@ -212,9 +217,9 @@ def seen_table(
             "duration_ms": pa.array(duration_ms, pa.float32()),
             "referrer_host": referrer_host,
             "referrer_path": referrer_path,
-            "utm_source": utm_source,
-            "utm_medium": utm_medium,
-            "utm_campaign": utm_campaign,
+            "utm_source": campaign.source,
+            "utm_medium": campaign.medium,
+            "utm_campaign": campaign.campaign,
             "browser": browser,
             "os": os_family,
             "device": device,
@@ -226,8 +231,47 @@ def seen_table(
             "ip_prefix": pc.if_else(granted, ip_prefixes(peers, v4_bits, v6_bits), nothing),
             "consented_copy": pa.repeat(False, len(events)),  # a served page is no copy
             "country": country_column(peers, country, countries),
+            **campaign_columns(campaign, hosts, referrer_host, canonical),
         }
     )
+
+
+def campaign_columns(
+    campaign: Campaign, hosts: pa.Array, referrer_hosts: pa.Array, canonical: Callable[[str], str]
+) -> dict[str, pa.Array]:
+    """The campaign columns beyond the three utm_ ones, and the channel of each row
+    (``channels.channel``) from its host, referrer host and tags — once per distinct
+    combination of them."""
+    parts = [hosts, referrer_hosts, *campaign[:3], campaign.ref, campaign.click_id]
+    indices, keys = combinations(parts)
+    channels = [
+        channel(host, referrer, source, medium, name, ref, click, canonical)
+        for host, referrer, source, medium, name, ref, click in keys
+    ]
+    return {
+        "utm_term": campaign.term,
+        "utm_content": campaign.content,
+        "ref": campaign.ref,
+        "click_id": campaign.click_id,
+        "channel": mapped(indices, channels),
+    }
+
+
+def combinations(columns: Sequence[pa.Array]) -> tuple[pa.Array, list[tuple[Any, ...]]]:
+    """The rows of ``columns`` as indices into their distinct combinations of values (one
+    column at a time, in C: the keys stay below the row count times one dictionary)."""
+    encoded = [c if pa.types.is_dictionary(c.type) else c.dictionary_encode() for c in columns]
+    indices = encoded[0].indices
+    keys: list[tuple[Any, ...]] = [(v,) for v in encoded[0].dictionary.to_pylist()]
+    for column in encoded[1:]:
+        width = len(column.dictionary)
+        values = column.dictionary.to_pylist()
+        joined = pc.add(
+            pc.multiply(pc.cast(indices, pa.int64()), width), pc.cast(column.indices, pa.int64())
+        ).dictionary_encode()
+        keys = [keys[k // width] + (values[k % width],) for k in joined.dictionary.to_pylist()]
+        indices = joined.indices
+    return indices, keys
 
 
 def country_column(
@@ -321,8 +365,8 @@ def _route(route: object) -> str:
     return safe_text(str(route)[:MAX_ROUTE])
 
 
-def _utm(query: bytes) -> tuple[str, str, str]:
-    return utm_tags(safe_text(campaign_query(query[:MAX_QUERY].decode("latin-1"))))
+def _campaign(query: bytes) -> Campaign:
+    return campaign_tags(safe_text(campaign_query(query[:MAX_QUERY].decode("latin-1"))))
 
 
 def _agent(user_agent: bytes) -> tuple[str, str, str, bool]:

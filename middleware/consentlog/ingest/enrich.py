@@ -24,6 +24,7 @@ import structlog
 from consentlog.ingest.columns import (
     DICT,
     Distinct,
+    campaign_columns,
     country_column,
     ip_prefixes,
     seen_table,
@@ -38,7 +39,14 @@ from consentlog.ingest.events import (
     unsafe_text,
 )
 from consentlog.ingest.geo import Countries
-from consentlog.ingest.parsing import agent, ip_prefix, reduced_agent, referrer_parts, utm_tags
+from consentlog.ingest.parsing import (
+    Campaign,
+    agent,
+    campaign_tags,
+    ip_prefix,
+    reduced_agent,
+    referrer_parts,
+)
 from consentlog.ingest.spool import Batch
 
 log = structlog.get_logger("consentlog.ingest.enrich")
@@ -205,6 +213,10 @@ class Enricher:
                     tables[name] = self._canonical(table)
         return Rows(tables, rejected)
 
+    def canonical(self, host: str) -> str:
+        """The host ``host`` is stored under (itself, unless ``host_aliases`` names it)."""
+        return self._aliases.get(host, host)
+
     def _canonical(self, table: pa.Table) -> pa.Table:
         """``table`` with each alias host replaced by its canonical host."""
         at = table.column_names.index("host")
@@ -217,7 +229,7 @@ class Enricher:
 
     def _seen_table(self, batch: Batch) -> pa.Table:
         """The ``page_requests`` rows of a batch's raw pages and its ``PageRequest``s."""
-        table = seen_table(batch.seen, self._v4, self._v6, self._countries)
+        table = seen_table(batch.seen, self._v4, self._v6, self._countries, self.canonical)
         if batch.pages:  # replayed pages first, as they were queued
             both = pa.concat_tables([self.page_table(batch.pages), table])
             return both.unify_dictionaries().combine_chunks()  # one dictionary a column
@@ -244,7 +256,8 @@ class Enricher:
         browser, os_family, device, is_bot = Distinct(user_agent).derive(agent, 4)
         referrers = Distinct(referrer)
         [referrer_host] = referrers.derive(lambda r: referrer_parts(r)[:1], 1)
-        utm_source, utm_medium, utm_campaign = Distinct(query).derive(utm_tags, 3)
+        campaign = Campaign(*Distinct(query).derive(campaign_tags, len(Campaign._fields)))
+        hosts = pa.array(host, DICT)
 
         def only_granted(values: Sequence[str]) -> pa.Array:
             return pc.if_else(granted, pa.array(values, pa.string()), "")
@@ -252,7 +265,7 @@ class Enricher:
         arrays = {
             "ts": timestamps(ts),
             "pageview_id": pa.array(pageview_id, pa.string()),
-            "host": pa.array(host, DICT),
+            "host": hosts,
             "path": pa.array(path, pa.string()),
             "route": pa.array(route, DICT),
             "method": pa.array(method, DICT),
@@ -261,9 +274,9 @@ class Enricher:
             "duration_ms": pa.array(duration_ms, pa.float32()),
             "referrer_host": referrer_host,
             "referrer_path": referrers.masked(lambda r: referrer_parts(r)[1], granted),
-            "utm_source": utm_source,
-            "utm_medium": utm_medium,
-            "utm_campaign": utm_campaign,
+            "utm_source": campaign.source,
+            "utm_medium": campaign.medium,
+            "utm_campaign": campaign.campaign,
             "browser": browser,
             "os": os_family,
             "device": device,
@@ -276,6 +289,7 @@ class Enricher:
             "consented_copy": pa.array(consented_copy, pa.bool_()),
             # a replayed page's country was derived before its IP was cut (for_disk)
             "country": country_column(client_ip, country, self._countries),
+            **campaign_columns(campaign, hosts, referrer_host, self.canonical),
         }
         return pa.table(arrays)
 

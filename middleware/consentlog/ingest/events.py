@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from consentlog.consent.http import Origin, first_language, origin_from, text
 from consentlog.consent.visit import Identifiers, Visit
+from consentlog.ingest.channels import CLICK_IDS
 
 ConsentState = Literal["granted", "denied", "unknown"]
 
@@ -48,16 +49,27 @@ MAX_COUNTRY = 8  # a CDN's country header: two letters
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-# The query parameters the tables keep (as utm_source, utm_medium, utm_campaign).
-CAMPAIGN_PARAMETERS = ("utm_source=", "utm_medium=", "utm_campaign=")
+# The query parameters the tables keep: the campaign tags (utm_source … utm_content, ref),
+# and of an ad click id only that it came (its value names one click, so one person).
+CAMPAIGN_PARAMETERS = (
+    "utm_source=", "utm_medium=", "utm_campaign=", "utm_term=", "utm_content=", "ref=",
+)  # fmt: skip
+CLICK_PARAMETERS = tuple(f"{name}=" for name in CLICK_IDS)
 
 
 def campaign_query(query: str) -> str:
-    """The campaign parameters of a query string, nothing else (``a=1&utm_source=x`` →
-    ``utm_source=x``): a query may hold an e-mail address or a reset token."""
-    if "utm_" not in query:
+    """The campaign parameters of a query string, nothing else: ``a=1&utm_source=x&
+    gclid=Cj0`` → ``utm_source=x&gclid=`` (a query may hold an e-mail address or a reset
+    token; a click id's value is dropped)."""
+    if "=" not in query:
         return ""
-    return "&".join(p for p in query[:MAX_QUERY].split("&") if p.startswith(CAMPAIGN_PARAMETERS))
+    kept = []
+    for part in query[:MAX_QUERY].split("&"):
+        if part.startswith(CAMPAIGN_PARAMETERS):
+            kept.append(part)
+        elif part.startswith(CLICK_PARAMETERS):
+            kept.append(part.partition("=")[0] + "=")
+    return "&".join(kept)
 
 
 def stored_referrer(referrer: str, granted: bool) -> str:

@@ -1,7 +1,7 @@
 """What the writer reads out of a visitor's raw inputs, one value at a time.
 
 A user agent becomes browser / OS / device families (parsed by ua-parser, cached), an IP
-its network prefix, a Referer header its host and path, a query string its UTM tags.
+its network prefix, a Referer header its host and path, a query string its campaign tags.
 Pure functions of one value each: ``columns.py`` calls them once per distinct value of a
 batch, ``enrich.py`` for the events the writer replays or spools.
 """
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import socket
+from typing import NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ua_parser import parse as parse_user_agent
 
+from consentlog.ingest.channels import CLICK_IDS
 from consentlog.ingest.events import safe_text
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
@@ -99,13 +101,39 @@ def referrer_parts(raw: str) -> tuple[str, str]:
     return host, (parts.path[:1024] if host else "")
 
 
+class Campaign(NamedTuple):
+    """The campaign tags of a page's query string, and which ad click id came ('' none)."""
+
+    source: str
+    medium: str
+    campaign: str
+    term: str
+    content: str
+    ref: str
+    click_id: str
+
+
+NO_CAMPAIGN = Campaign("", "", "", "", "", "", "")
+
+
+def campaign_tags(query: str) -> Campaign:
+    """The campaign tags of a query string (as ``events.campaign_query`` keeps it): each
+    tag's first value, %-decoded, cut to 200 characters and made safe text; the first ad
+    click id present, by name."""
+    if "=" not in query:
+        return NO_CAMPAIGN
+    params = parse_qs(query[:4096], keep_blank_values=True)
+
+    def tag(name: str) -> str:  # %-escapes decode to any character: made safe after
+        return safe_text(params[name][0][:200]) if name in params else ""
+
+    click_id = next((name for name in CLICK_IDS if name in params), "")
+    return Campaign(
+        tag("utm_source"), tag("utm_medium"), tag("utm_campaign"), tag("utm_term"),
+        tag("utm_content"), tag("ref"), click_id,
+    )  # fmt: skip
+
+
 def utm_tags(query: str) -> tuple[str, str, str]:
     """utm_source, utm_medium and utm_campaign of a query string."""
-    if "utm_" not in query:
-        return "", "", ""
-    params = parse_qs(query[:4096])
-    source, medium, campaign = (  # %-escapes decode to any character: made safe after
-        safe_text(params.get(f"utm_{key}", [""])[0][:200])
-        for key in ("source", "medium", "campaign")
-    )
-    return source, medium, campaign
+    return campaign_tags(query)[:3]

@@ -240,6 +240,20 @@ MIGRATIONS += (
     ),
 )
 
+_CAMPAIGN_COLUMNS = ("utm_term", "utm_content", "ref", "click_id", "channel")
+MIGRATIONS += (
+    Migration(
+        7,
+        "page_requests: utm_term, utm_content, ref, click_id (which ad click id came), channel",
+        tuple(
+            f"ALTER TABLE {{db}}.page_requests{table}{{on_cluster}}"
+            f" ADD COLUMN IF NOT EXISTS {column} LowCardinality(String) DEFAULT ''"
+            for table in ("{local}", "")
+            for column in _CAMPAIGN_COLUMNS
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 RAW_TABLES = ("page_requests", "engagements", "consent_records")  # what ingest writes
 
