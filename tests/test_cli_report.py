@@ -65,3 +65,35 @@ def test_report_by_country_in_the_terminal_and_as_json(
     assert [("DE", "Germany", 2), ("", "Unknown", 1), ("GB", "Britain (UK)", 1)] == [
         (r["country"], r["name"], r["views"]) for r in rows
     ]
+
+
+def test_report_by_channel_source_and_campaign(
+    store: Store, store_url: str, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = Writer(store, database=database, flush_interval=0.05)
+    arrivals = [
+        ("https://www.google.com", ""), ("https://www.google.com", ""), ("", ""),
+        ("https://www.google.com", "gclid=&utm_campaign=brand"), ("https://example.org", ""),
+    ]  # fmt: skip
+    for referrer, query in arrivals:
+        writer.submit(_view("example.org", "/a")._replace(referrer=referrer, query=query))
+    assert writer.stop(30)
+    base = ["report", "--clickhouse-url", store_url, "--database", database,
+            "--start", str(DAY), "--end", str(DAY), "--json"]  # fmt: skip
+    assert 0 == main([*base, "--by", "channel"])
+    channels = json.loads(capsys.readouterr().out)
+    assert [("search", 2), ("campaign", 1), ("direct", 1)] == [
+        (c["channel"], c["views"]) for c in channels
+    ]  # the internal view is no arrival
+    assert 0 == main([*base, "--by", "source"])
+    sources = json.loads(capsys.readouterr().out)
+    assert [
+        ("www.google.com", "search", 2),
+        ("", "direct", 1),
+        ("www.google.com", "campaign", 1),
+    ] == [(s["source"], s["channel"], s["views"]) for s in sources]
+    assert 0 == main([*base, "--by", "campaign"])
+    [campaign] = json.loads(capsys.readouterr().out)
+    assert ("brand", 1, 1) == (campaign["campaign"], campaign["views"], campaign["ad_clicks"])
+    assert 0 == main([*base[:-1], "--by", "source"])
+    assert "Arrivals by source" in capsys.readouterr().out

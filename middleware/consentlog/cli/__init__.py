@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--by",
         choices=BREAKDOWNS,
         default="page",
-        help="page usefulness (the default), or human views by country",
+        help="page usefulness (the default); human views by country; arrivals by channel,"
+        " source or campaign",
     )
     report.set_defaults(handler=cmd_report)
 

@@ -54,7 +54,7 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-BREAKDOWNS = ("page", "country")  # what ``report --by`` breaks the views down by
+BREAKDOWNS = ("page", "country", "channel", "source", "campaign")  # ``report --by``
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -63,8 +63,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     start, end = report_range(args.start, args.end, args.days)
     store = store_of(settings)
     require_schema(store, settings.database)
-    if args.by == "country":
-        return _countries_report(store, settings.database, start, end, args)
+    if args.by != "page":
+        return _BREAKDOWN_REPORTS[args.by](store, settings.database, start, end, args)
     pages = page_report(store, settings.database, start, end, host=args.host or "")
     if args.json:
         print(json.dumps([p.as_dict() for p in pages]))
@@ -108,6 +108,67 @@ def _countries_report(
     ]  # fmt: skip
     print_table(["country", "code", "views", "share", "visitors", "anonymous"], rows, left=2)
     return 0
+
+
+def _channels_report(
+    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
+) -> int:
+    found = reports.channels(store, database, start, end, host=args.host or "")
+    if args.json:
+        print(json.dumps([c.as_dict() for c in found]))
+        return 0
+    print(printable(f"Arrivals by channel {start} – {end}  ({store.description})"))
+    total = sum(c.views for c in found)
+    rows = [
+        [c.channel or "(not classified)", str(c.views),
+         _percent(c.views / total if total else None), str(c.visitors), str(c.sessions),
+         str(c.anonymous_views)]
+        for c in found
+    ]  # fmt: skip
+    print_table(["channel", "arrivals", "share", "visitors", "sessions", "anonymous"], rows)
+    return 0
+
+
+def _sources_report(
+    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
+) -> int:
+    found = reports.sources(store, database, start, end, host=args.host or "")
+    if args.json:
+        print(json.dumps([s.as_dict() for s in found]))
+        return 0
+    print(printable(f"Arrivals by source {start} – {end}  ({store.description})"))
+    rows = [
+        [(s.source or "(direct)")[:48], s.channel, str(s.views), str(s.visitors),
+         str(s.anonymous_views)]
+        for s in found
+    ]  # fmt: skip
+    print_table(["source", "channel", "arrivals", "visitors", "anonymous"], rows, left=2)
+    return 0
+
+
+def _campaigns_report(
+    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
+) -> int:
+    found = reports.campaigns(store, database, start, end, host=args.host or "")
+    if args.json:
+        print(json.dumps([c.as_dict() for c in found]))
+        return 0
+    print(printable(f"Campaigns {start} – {end}  ({store.description})"))
+    rows = [
+        [(c.campaign or "–")[:32], (c.source or "–")[:24], (c.medium or "–")[:16], str(c.views),
+         str(c.visitors), str(c.ad_clicks)]
+        for c in found
+    ]  # fmt: skip
+    print_table(["campaign", "source", "medium", "arrivals", "visitors", "ad clicks"], rows, left=3)
+    return 0
+
+
+_BREAKDOWN_REPORTS = {
+    "country": _countries_report,
+    "channel": _channels_report,
+    "source": _sources_report,
+    "campaign": _campaigns_report,
+}
 
 
 def display_host(host: str) -> str:

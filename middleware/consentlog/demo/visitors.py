@@ -92,6 +92,11 @@ SOURCES: Final[Weighted[tuple[str | None, tuple[tuple[str, str], ...]]]] = (
              ("utm_campaign", "spring-2026"))), 6),
     (("https://mastodon.social/", (("utm_source", "mastodon"), ("utm_medium", "social"),
                                    ("utm_campaign", "larkspur-2-3"))), 4),
+    # an ad click: the click id's value is never stored, only that one came
+    (("https://www.google.com/", (("gclid", "EAIaIQobChMI-demo"), ("utm_campaign", "brand"),
+                                  ("utm_term", "status page software"))), 4),
+    ((None, (("ref", "producthunt"), ("utm_content", "launch-post"))), 3),
+    (("https://mail.google.com/", ()), 2),
 )
 
 BROWSERS: Final[Weighted[str]] = (
