@@ -71,6 +71,63 @@ HOST_PREFIX = "__Host-"  # a cookie only this host over https can set (no Domain
 GEOIP2FAST = "geoip2fast"  # the country database geoip2fast ships
 SECRET_KEY_VARIABLES = ("CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY")  # either, not both
 
+MAX_GOAL_RULES = 100  # every served request is held to each rule of its method
+GOAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/-]{0,63}")  # a goal's (and an event's) name
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRule:
+    """A server goal: a request the site answers the way the rule names (``POST /signup
+    303``) counts as reaching goal ``name``, with no script and no identifier needed."""
+
+    name: str
+    method: str
+    path: re.Pattern[str]
+    statuses: tuple[int, int]  # the lowest and highest status, both included
+    text: str  # as configured
+
+    def matches(self, method: str, path: str, status: int) -> bool:
+        """Whether a request and its answer reach this goal."""
+        low, high = self.statuses
+        return (
+            method == self.method
+            and low <= status <= high
+            and self.path.fullmatch(path) is not None
+        )
+
+
+def goal_rule(item: str) -> GoalRule:
+    """``name=METHOD /path [STATUS]`` as a ``GoalRule``; ConfigError naming the problem.
+    In the path, ``*`` stands for one segment's characters, ``**`` for anything,
+    ``{name}`` (a route's parameter) for a non-empty segment. STATUS is a status
+    (``303``) or a class (``3xx``); without one, any status from 200 to 399."""
+    name, equals, rule = item.strip().partition("=")
+    name, parts = name.strip(), rule.split()
+    if not equals or not GOAL_NAME.fullmatch(name) or len(parts) not in (2, 3):
+        raise ConfigError(
+            f"goals: {item[:100]!r} is not name=METHOD /path [STATUS] (e.g. "
+            "signup=POST /signup 303; a name of letters, digits, space, _ . : / -)"
+        )
+    method, path = parts[0].upper(), parts[1]
+    if not method.isalpha() or not path.startswith("/") or len(path) > 1024:
+        raise ConfigError(f"goals: {item[:100]!r}: the method is a word, the path starts with /")
+    statuses = (200, 399)
+    if len(parts) == 3:
+        status = parts[2].lower()
+        if re.fullmatch("[1-5][0-9][0-9]", status):
+            statuses = (int(status), int(status))
+        elif re.fullmatch("[1-5]xx", status):
+            statuses = (int(status[0]) * 100, int(status[0]) * 100 + 99)
+        else:
+            raise ConfigError(f"goals: {item[:100]!r}: the status is like 303 or 3xx")
+    pattern = "".join(
+        "[^/]+" if part.startswith("{") else ".*" if part == "**" else "[^/]*" if part == "*"
+        else re.escape(part)
+        for part in re.split(r"(\*\*|\*|\{[^{}/]*\})", path)
+    )  # fmt: skip
+    return GoalRule(name, method, re.compile(pattern), statuses, item.strip())
+
+
 PageFilter = Callable[[str, str], bool]
 """``(path, content_type) -> bool``: is this response a page request to record?"""
 
@@ -110,6 +167,8 @@ class Settings:
     # else a database looked up with the full IP ('geoip2fast', a .mmdb path, '' = none)
     country_header: str = ""
     country_database: str = GEOIP2FAST
+    # server goals, "name=METHOD /path [STATUS]": signup=POST /signup 303 (docs/goals.md)
+    goals: tuple[str, ...] = ()
     inject_banner: bool = True
     privacy_url: str = "/privacy"
     texts: Mapping[str, BannerTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
@@ -139,6 +198,11 @@ class Settings:
     def host_alias_map(self) -> dict[str, str]:
         """Each alias host (lowercase, as stored) → the host its pages are stored under."""
         return dict(_host_alias(item) for item in self.host_aliases)
+
+    @property
+    def goal_rules(self) -> tuple[GoalRule, ...]:
+        """The server goals, parsed (``goal_rule``)."""
+        return tuple(goal_rule(item) for item in self.goals)
 
     @property
     def languages(self) -> frozenset[str]:
@@ -185,7 +249,7 @@ class Settings:
         values.update(overrides)
         if isinstance(values.get("secret_keys"), str):
             values["secret_keys"] = (values["secret_keys"],)
-        for name in ("secret_keys", "exclude_paths", "categories", "host_aliases"):
+        for name in ("secret_keys", "exclude_paths", "categories", "host_aliases", "goals"):
             if name in values:
                 values[name] = tuple(values[name])
         settings = cls(**values)
@@ -223,6 +287,8 @@ def _validate(s: Settings) -> None:
             f"default_language={s.default_language!r} has no banner texts: use one of "
             f"{', '.join(sorted(s.texts))}"
         )
+    if len(s.goal_rules) > MAX_GOAL_RULES:  # each item checked
+        raise ConfigError(f"goals: {len(s.goals)} rules; at most {MAX_GOAL_RULES}")
     aliases = s.host_alias_map  # each item checked
     if any(canonical in aliases for canonical in aliases.values()):
         raise ConfigError("host_aliases: a canonical host is itself an alias; name the final one")

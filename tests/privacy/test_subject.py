@@ -52,16 +52,18 @@ def test_my_data_and_forget_refuse_cross_site(make_stored_app: MakeApp) -> None:
 
 
 def test_forget_erases_everything_and_expires_cookies(make_stored_app: MakeApp) -> None:
-    """forget removes every row with my ids, expires my cookies, keeps an anonymous record,
-    and leaves the other visitor alone."""
-    app = make_stored_app()
+    """forget removes every row with my ids (my goals too), expires my cookies, keeps an
+    anonymous record, and leaves the other visitor alone."""
+    app = make_stored_app(goals=("docs=GET /docs/{n}",))
     me, other = TestClient(app), TestClient(app)
     _visit(me)
     _visit(other)
     visitor = me.cookies["cl_vid"]
     response = me.post("/_consent/forget")
     assert 200 == response.status_code
-    assert {"consent_records": 1, "page_requests": 3, "engagements": 0} == response.json()["erased"]
+    assert {"consent_records": 1, "page_requests": 3, "engagements": 0, "goals": 3} == (
+        response.json()["erased"]
+    )
     cookies = set_cookies(response)
     for name in ("cl_vid", "cl_sid", "cl_consent"):
         assert "Max-Age=0" in cookies[name]
@@ -75,7 +77,8 @@ def test_forget_erases_everything_and_expires_cookies(make_stored_app: MakeApp) 
     [audit] = rows(
         app, "SELECT request, channel, rows FROM {db}.subject_requests WHERE request = 'erase'"
     )
-    assert {"request": "erase", "channel": "self-service", "rows": 4} == audit
+    assert {"request": "erase", "channel": "self-service", "rows": 7} == audit
+    assert 3 == len(other.get("/_consent/my-data").json()["goals"])
 
 
 def test_forget_form_posts_redirect_back(make_stored_app: MakeApp) -> None:
@@ -158,9 +161,9 @@ def test_cli_export_and_forget_by_consent_id(tmp_path: Path) -> None:
     assert 3 == len(json.loads(exported.stdout)["page_requests"])
     forgotten = cli("forget", "--consent", consent_id)
     assert 0 == forgotten.returncode, forgotten.stderr
-    assert {"consent_records": 1, "page_requests": 3, "engagements": 0} == json.loads(
-        forgotten.stdout
-    )["erased"]
+    assert {"consent_records": 1, "page_requests": 3, "engagements": 0, "goals": 0} == (
+        json.loads(forgotten.stdout)["erased"]
+    )
     data = json.loads(cli("export", "--consent", consent_id).stdout)
     assert ([], []) == (data["page_requests"], data["consent_records"])
 
@@ -170,7 +173,7 @@ def test_forget_sql_for_a_server_and_a_cluster_is_valid(store: Store) -> None:
     subject = Subject(visitor_ids=("v",), consent_id="c")
     for cluster in (None, "prod"):
         statements = erase_statements("consentlog", subject, cluster)
-        assert 3 == len(statements)
+        assert len(TABLES) == len(statements)
         for statement in statements:
             _, ast = store.query("EXPLAIN AST " + statement, subject.parameters)
             assert ast[0][0].startswith("AlterQuery"), statement

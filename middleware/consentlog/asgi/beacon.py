@@ -13,12 +13,18 @@ path, which the token binds. Two kinds of body:
 - navigation: ``{"pv": token, "path": "/docs", "nav": "/docs/next"}`` (a single-page app
   changed its URL) → a virtual page view in ``page_requests``; answered 200 with the new
   page view's token ``{"pv": …}``. At most ``NAV_BURST`` of these per session at once,
-  then one every ``1 / NAV_RATE`` seconds (429 with ``Retry-After`` beyond).
+  then one every ``1 / NAV_RATE`` seconds (429 with ``Retry-After`` beyond);
+- goal: ``{"pv": token, "path": "/pricing", "goal": "signup", "props": {"plan": "pro"}}``
+  (a ``data-consent-goal`` link or form, or ``consentlog.track``) → a client goal in
+  ``goals``; answered 204. A name as server goals have them (``settings.GOAL_NAME``), at
+  most ``MAX_PROPS`` properties of short names and texts, at most ``GOAL_BURST`` goals
+  per page view at once, then one every ``1 / GOAL_RATE`` seconds (429 beyond).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 from urllib.parse import unquote
@@ -32,8 +38,16 @@ from consentlog.asgi.ratelimit import KeyedBuckets
 from consentlog.consent.http import text
 from consentlog.consent.visit import Identifiers, Visit
 from consentlog.exceptions import BadRequest
-from consentlog.ingest.events import MAX_PATH, Engagement, page_request, unsafe_text
-from consentlog.settings import ANALYTICS
+from consentlog.ingest.events import (
+    MAX_PATH,
+    MAX_USER_AGENT,
+    Engagement,
+    Goal,
+    page_request,
+    safe_text,
+    unsafe_text,
+)
+from consentlog.settings import ANALYTICS, GOAL_NAME
 
 MAX_BEACON_BYTES = 2048
 MAX_ENGAGED_MS = 24 * 60 * 60 * 1000  # a day: anything longer is a broken clock
@@ -47,8 +61,16 @@ NAV_SESSIONS = 10_000  # sessions remembered; the least recent is forgotten firs
 COPY_BURST = 10
 COPY_RATE = 1 / 60  # copies per second
 COPY_CLIENTS = 10_000
+# Goals per page view: a person clicks a few tracked links or sends a form or two.
+GOAL_BURST = 20
+GOAL_RATE = 0.2  # goals per second
+GOAL_VIEWS = 10_000
+MAX_PROPS = 10  # properties of one custom event
+MAX_PROP_VALUE = 200  # characters of a property's value
+_PROP_NAME = re.compile("[a-z0-9_]{1,40}")
 _ENGAGEMENT_FIELDS = frozenset(("pv", "path", "engaged_ms", "scroll_pct", "useful"))
 _NAVIGATION_FIELDS = frozenset(("pv", "path", "nav"))
+_GOAL_FIELDS = frozenset(("pv", "path", "goal", "props"))
 
 
 def page_path(value: object, field: str) -> str:
@@ -61,6 +83,41 @@ def page_path(value: object, field: str) -> str:
     if unsafe_text(path):
         raise BadRequest(400, f"'{field}' holds a control character or a lone surrogate")
     return path
+
+
+def goal_name(value: object) -> str:
+    """A goal's name as the page sent it; 400 when it is not one."""
+    if not isinstance(value, str) or not GOAL_NAME.fullmatch(value):
+        raise BadRequest(
+            400, "'goal' must be 1-64 letters, digits, spaces or _ . : / - (starting with one)"
+        )
+    return value
+
+
+def goal_props(value: object) -> tuple[tuple[str, str], ...]:
+    """A custom event's properties: an object of at most ``MAX_PROPS`` names (lowercase
+    letters, digits, _) and texts, numbers or booleans (kept as text); 400 otherwise."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise BadRequest(400, "'props' must be an object of names and values")
+    if len(value) > MAX_PROPS:
+        raise BadRequest(400, f"'props' has {len(value)} properties; at most {MAX_PROPS}")
+    pairs = []
+    for name, raw in sorted(value.items()):
+        if not _PROP_NAME.fullmatch(name):
+            raise BadRequest(400, f"property {name[:40]!r}: names are 1-40 of a-z, 0-9, _")
+        if isinstance(raw, bool):
+            raw = "true" if raw else "false"
+        elif isinstance(raw, int | float) and math.isfinite(raw):
+            raw = str(raw)
+        if not isinstance(raw, str) or len(raw) > MAX_PROP_VALUE or unsafe_text(raw):
+            raise BadRequest(
+                400, f"property {name!r}: a text of at most {MAX_PROP_VALUE} printable"
+                " characters, a number or a boolean"
+            )  # fmt: skip
+        pairs.append((name, raw))
+    return tuple(pairs)
 
 
 def _integer(payload: dict[str, Any], field: str, high: int) -> int:
@@ -78,6 +135,7 @@ class Beacon:
         self.settings = core.settings
         self.navigations = KeyedBuckets(NAV_RATE, NAV_BURST, NAV_SESSIONS)
         self.copies = KeyedBuckets(COPY_RATE, COPY_BURST, COPY_CLIENTS)
+        self.goals = KeyedBuckets(GOAL_RATE, GOAL_BURST, GOAL_VIEWS)
 
     def clock(self) -> float:
         """Monotonic seconds, for the navigation limit; a test overrides it."""
@@ -114,6 +172,26 @@ class Beacon:
         if keys <= _NAVIGATION_FIELDS and "nav" in keys:
             nav = page_path(payload["nav"], "nav")
             return self._navigate(visit, session_id, visitor_id, nav)
+        if "goal" in keys:
+            if not keys <= _GOAL_FIELDS:
+                raise BadRequest(400, f"unknown field {sorted(keys - _GOAL_FIELDS)[0][:50]!r}")
+            wait = self.goals.take(pageview.pageview_id, self.clock())
+            if wait:
+                seconds = math.ceil(wait)
+                return JSONResponse(
+                    {"error": f"too many goals on this page view; try again in {seconds} s"},
+                    status_code=429,
+                    headers={"cache-control": "no-store", "retry-after": str(seconds)},
+                )
+            self.core.sink.submit(
+                Goal(
+                    time.time(), goal_name(payload["goal"]), "client", host, path,
+                    pageview.pageview_id, "", 0, "granted", visitor_id, session_id,
+                    safe_text(text(headers, b"user-agent", MAX_USER_AGENT)),
+                    goal_props(payload.get("props")),
+                )
+            )  # fmt: skip
+            return Response(status_code=204, headers={"cache-control": "no-store"})
         if not keys <= _ENGAGEMENT_FIELDS:
             raise BadRequest(400, f"unknown field {sorted(keys - _ENGAGEMENT_FIELDS)[0][:50]!r}")
         useful = payload.get("useful")

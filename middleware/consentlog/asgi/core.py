@@ -89,6 +89,7 @@ class ConsentCore:
         self.pageviews = PageviewTokens(s.secret_keys)
         self.plans = Plans(s.trusted_proxy_hops)
         self.country_header = s.country_header.encode("ascii")  # b'' for none
+        self.goal_rules = s.goal_rules  # parsed once: the request path matches each answer
         if sink is None:
             self.store = store_for(s)
             self.sink: EventSink = writer_for(s, self.store)

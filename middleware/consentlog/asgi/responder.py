@@ -23,27 +23,31 @@ import time
 from starlette.types import Message, Scope, Send
 
 from consentlog.asgi.banner import inject
-from consentlog.asgi.core import ConsentCore
+from consentlog.asgi.core import ConsentCore, consent_state
 from consentlog.asgi.plans import Key, Plan
 from consentlog.consent.decision import Decision
-from consentlog.consent.http import header_map
+from consentlog.consent.http import header_map, text
 from consentlog.consent.randomness import random_hex
-from consentlog.consent.visit import Visit, cookie_changes
+from consentlog.consent.visit import Identifiers, Visit, cookie_changes
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
     MAX_COUNTRY,
     MAX_FORWARDED,
     MAX_HOST,
+    MAX_PATH,
     MAX_QUERY,
     MAX_REFERRER,
     MAX_USER_AGENT,
+    Goal,
     PageSeen,
+    safe_text,
 )
 
 # Bodies the server reads from a file itself: nothing to put a banner into.
 _FILE_BODIES = frozenset(("http.response.pathsend", "http.response.zerocopy"))
 _new_tuple = tuple.__new__  # a NamedTuple made without its Python-level ``__new__``
 _REPEATED = -2  # ``length_at`` of an answer with more than one Content-Length
+NO_IDS = Identifiers("", "")
 
 
 class PageResponder:
@@ -115,6 +119,8 @@ class PageResponder:
         """Filter and add cookies; True to send the start now, False to hold it for the
         body (it may get the banner)."""
         self.status = status = message["status"]
+        if self.core.goal_rules:
+            self._reach_goals(status)
         raw: list[tuple[bytes, bytes]] = []
         # one pass over the host's headers: its cookies filtered, the few it is read for
         content_type: bytes | None = None
@@ -172,6 +178,30 @@ class PageResponder:
             self.held = message  # wait for the body: it may get the banner
             return False
         return True
+
+    def _reach_goals(self, status: int) -> None:
+        """Queue a ``Goal`` for each server goal this answer reaches (rare: a few rules,
+        checked by method and status before the path)."""
+        scope = self.scope
+        method, path = scope["method"], scope["path"]
+        for rule in self.core.goal_rules:
+            if rule.matches(method, path, status):
+                self._log_goal(rule.name, method, path, status)
+
+    def _log_goal(self, name: str, method: str, path: str, status: int) -> None:
+        core = self.core
+        visit = self.visit or core.visit(self.scope, self.headers)
+        decision = self.decision
+        state = consent_state(decision)
+        ids = visit.proven_ids(core.settings) if state == "granted" else NO_IDS
+        core.sink.submit(
+            Goal(
+                time.time(), name, "server", safe_text(visit.origin.host),
+                safe_text(path[:MAX_PATH]), "", safe_text(method[:16]), status, state,
+                ids.visitor_id, ids.session_id,
+                safe_text(text(self.headers, b"user-agent", MAX_USER_AGENT)),
+            )
+        )  # fmt: skip
 
     def _keeps(self, cookie: bytes) -> bool:
         """Whether a host's ``Set-Cookie`` goes out under the visitor's decision."""

@@ -33,7 +33,9 @@ from consentlog.ingest.columns import (
 from consentlog.ingest.events import (
     ConsentRecord,
     Engagement,
+    Goal,
     PageRequest,
+    UnsafeEvents,
     page_view_ids,
     refuse_unsafe,
     unsafe_text,
@@ -70,7 +72,18 @@ ENGAGEMENT_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
-E = TypeVar("E", PageRequest, ConsentRecord, Engagement)
+GOAL_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("ms", tz="UTC")), ("name", pa.string()), ("kind", pa.string()),
+        ("host", pa.string()), ("path", pa.string()), ("pageview_id", pa.string()),
+        ("method", pa.string()), ("status", pa.uint16()), ("consent_state", pa.string()),
+        ("visitor_id", pa.string()), ("session_id", pa.string()), ("browser", pa.string()),
+        ("is_bot", pa.bool_()), ("props", pa.map_(pa.string(), pa.string())),
+    ]
+)  # fmt: skip
+
+
+E = TypeVar("E", PageRequest, ConsentRecord, Engagement, Goal)
 R = TypeVar("R", PageRequest, ConsentRecord)  # the events with a user agent and an IP
 
 
@@ -172,9 +185,18 @@ class Enricher:
         def located(page: PageRequest) -> PageRequest:
             return page._replace(country=self._countries(page.client_ip, page.country))
 
+        def reduce_goal(goal: Goal) -> Goal | None:
+            ua = goal.user_agent
+            if unsafe_text(ua):
+                return None
+            if ua not in agents:
+                agents[ua] = reduced_agent(ua)
+            return goal._replace(user_agent=agents[ua])
+
         pages = [r for r in map(reduce, map(located, batch.pages)) if r is not None]
         consents = [r for r in map(reduce, batch.consents) if r is not None]
-        kept = Batch(batch.token, pages, consents, list(batch.engagements))
+        goals = [g for g in map(reduce_goal, batch.goals) if g is not None]
+        kept = Batch(batch.token, pages, consents, list(batch.engagements), goals)
         return kept, total - len(kept)
 
     def tables(self, batch: Batch) -> Rows:
@@ -194,6 +216,7 @@ class Enricher:
             ("page_requests", batch.pages, self.page_table, True),
             ("consent_records", batch.consents, self.consent_table, False),
             ("engagements", batch.engagements, self.engagement_table, True),
+            ("goals", batch.goals, self.goal_table, False),
         ):
             if name in tables:
                 continue
@@ -299,6 +322,27 @@ class Enricher:
         refuse_unsafe(rest[:4], pageview_id)  # visitor_id, session_id, host, path
         columns = [timestamps(ts), pageview_id, *rest]
         return _table(columns, ENGAGEMENT_SCHEMA)
+
+    def goal_table(self, events: Sequence[Goal]) -> pa.Table:
+        """The ``goals`` rows of a batch: ids only with consent, the agent as its family."""
+        (ts, name, kind, host, path, pageview_id, method, status, consent_state, visitor_id,
+         session_id, user_agent, props) = zip(*events, strict=True)  # fmt: skip
+        refuse_unsafe((name, kind, host, path, pageview_id, method, consent_state, visitor_id,
+                       session_id, user_agent,
+                       *([k, v] for pairs in props for k, v in pairs)))  # fmt: skip
+        if any(pageview_id) and not page_view_ids([p for p in pageview_id if p]):
+            raise UnsafeEvents("a goal's page-view id is not a UUID")
+        states = pa.array(consent_state, pa.string())
+        granted = pc.equal(states, "granted")
+        browser, _, _, is_bot = Distinct(user_agent).derive(agent, 4)
+        columns = [
+            timestamps(ts), name, kind, host, path, pageview_id, method, status, states,
+            pc.if_else(granted, pa.array(visitor_id, pa.string()), ""),
+            pc.if_else(granted, pa.array(session_id, pa.string()), ""),
+            browser.dictionary_decode(), is_bot.dictionary_decode(),
+            [list(pairs) for pairs in props],
+        ]  # fmt: skip
+        return _table(columns, GOAL_SCHEMA)
 
     def consent_table(self, events: Sequence[ConsentRecord]) -> pa.Table:
         """The ``consent_records`` rows of a batch."""

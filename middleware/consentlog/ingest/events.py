@@ -213,6 +213,26 @@ class Engagement(NamedTuple):
     useful: bool | None  # the visitor's "was this page useful?" vote, if any
 
 
+class Goal(NamedTuple):
+    """A goal reached: a *server* goal (a request the site answered the way a configured
+    goal names, no script needed) or a *client* goal (a ``data-consent-goal`` link or form,
+    or ``consentlog.track``) that a consented visitor's beacon reported."""
+
+    ts: float
+    name: str
+    kind: str  # 'server' | 'client'
+    host: str
+    path: str  # the request's path (server) or the page's it happened on (client)
+    pageview_id: str  # the page view a client goal happened on; '' for a server goal
+    method: str  # the request's method and status (server goals); '' and 0 for client ones
+    status: int
+    consent_state: str  # a ConsentState
+    visitor_id: str  # '' unless analytics was accepted
+    session_id: str  # '' unless analytics was accepted
+    user_agent: str  # reduced to its families before a batch goes to disk
+    props: tuple[tuple[str, str], ...] = ()  # a custom event's properties (client goals)
+
+
 class PageSeen(NamedTuple):
     """A served page as the request path saw it: its raw inputs, copied out of the scope,
     the headers and the response, nothing parsed. The writer makes the rows of a batch
@@ -308,14 +328,15 @@ def address(value: object) -> tuple[str, int | None] | None:
     return str(value[0]), port if isinstance(port, int) else None
 
 
-Event = PageRequest | ConsentRecord | Engagement
+Event = PageRequest | ConsentRecord | Engagement | Goal
 Queued = Event | PageSeen  # what the request path hands the sink
 
 # The spool's name for the events of each type, as batches group them.
-KINDS: dict[str, type[PageRequest] | type[ConsentRecord] | type[Engagement]] = {
+KINDS: dict[str, type[PageRequest] | type[ConsentRecord] | type[Engagement] | type[Goal]] = {
     "pages": PageRequest,
     "consents": ConsentRecord,
     "engagements": Engagement,
+    "goals": Goal,
 }
 
 

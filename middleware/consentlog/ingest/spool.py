@@ -44,6 +44,7 @@ from consentlog.ingest.events import (
     ConsentRecord,
     Engagement,
     Event,
+    Goal,
     PageRequest,
     PageSeen,
     Queued,
@@ -68,7 +69,7 @@ V1_FIELDS: Mapping[str, tuple[str, ...]] = {
         "scroll_pct", "useful",
     ),
 }  # fmt: skip
-Kinds = Mapping[str, type[PageRequest] | type[ConsentRecord] | type[Engagement]]
+Kinds = Mapping[str, type[PageRequest] | type[ConsentRecord] | type[Engagement] | type[Goal]]
 SUFFIX = ".batch"
 TEMPORARY = ".tmp"  # <final name>.<pid>.tmp while being written
 LOCK_FILE = ".replay.lock"
@@ -82,12 +83,16 @@ class Batch:
     pages: list[PageRequest] = field(default_factory=list)
     consents: list[ConsentRecord] = field(default_factory=list)
     engagements: list[Engagement] = field(default_factory=list)
+    goals: list[Goal] = field(default_factory=list)
     # pages as the request path queued them: made rows column by column (``enrich``), or
     # ``PageRequest`` events one by one before they go to disk (``resolved``)
     seen: list[PageSeen] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.pages) + len(self.consents) + len(self.engagements) + len(self.seen)
+        return (
+            len(self.pages) + len(self.consents) + len(self.engagements) + len(self.goals)
+            + len(self.seen)
+        )  # fmt: skip
 
     def resolved(self, country: Callable[[str, str], str] | None = None) -> Batch:
         """This batch with every raw page made its ``PageRequest`` (what a spool file
@@ -102,7 +107,7 @@ class Batch:
                 pages.append(event.request(country))
             except Exception:  # noqa: S112 - counted by the caller: len() is smaller
                 continue
-        return Batch(self.token, pages, self.consents, self.engagements)
+        return Batch(self.token, pages, self.consents, self.engagements, self.goals)
 
     @classmethod
     def take(cls, queue: collections.deque[Queued], limit: int) -> Batch:
@@ -117,6 +122,8 @@ class Batch:
                 pages.append(event)
             elif isinstance(event, ConsentRecord):
                 batch.consents.append(event)
+            elif isinstance(event, Goal):
+                batch.goals.append(event)
             else:
                 batch.engagements.append(event)
         return batch
@@ -133,10 +140,19 @@ def encode(batch: Batch) -> bytes:
             "pages": batch.pages,
             "consents": batch.consents,
             "engagements": batch.engagements,
+            "goals": batch.goals,
         },
         separators=(",", ":"),
     ).encode("utf-8")
     return payload + b"\n" + format(zlib.crc32(payload), "08x").encode("ascii") + b"\n"
+
+
+def _goal(event: Event) -> Goal:
+    """A goal read back: its properties, which JSON gave back as lists, the tuple of
+    pairs they were."""
+    if not isinstance(event, Goal):
+        raise TypeError("not a goal")
+    return event._replace(props=tuple((str(k), str(v)) for k, v in event.props))
 
 
 def decode(data: bytes, kinds: Kinds = KINDS) -> Batch:
@@ -166,6 +182,7 @@ def decode(data: bytes, kinds: Kinds = KINDS) -> Batch:
             pages=events["pages"],  # type: ignore[arg-type]
             consents=events["consents"],  # type: ignore[arg-type]
             engagements=events["engagements"],  # type: ignore[arg-type]
+            goals=[_goal(g) for g in events["goals"]],
         )
     except CorruptSpoolFile:
         raise
@@ -340,6 +357,7 @@ class Spool:
                 if e.visitor_id not in visitors and not (consent_id and e.consent_id == consent_id)
             ],
             [e for e in batch.engagements if e.visitor_id not in visitors],
+            [g for g in batch.goals if g.visitor_id not in visitors],
         )
         gone = len(batch) - len(kept)
         if not gone:

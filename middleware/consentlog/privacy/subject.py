@@ -81,7 +81,7 @@ class Subject:
         return _CONSENT_MATCH if table == "consent_records" else _VISITOR_MATCH
 
 
-TABLES = ("consent_records", "page_requests", "engagements")
+TABLES = ("consent_records", "page_requests", "engagements", "goals")
 _NO_VISITOR = "\x00"
 
 _VISITOR_MATCH = "has({vids:Array(String)}, visitor_id)"

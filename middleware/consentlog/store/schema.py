@@ -254,8 +254,39 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        8,
+        "goals: server goals, client goals and custom events",
+        (
+            Table(
+                "goals",
+                """
+                ts DateTime64(3, 'UTC'),
+                name LowCardinality(String),
+                kind LowCardinality(String),
+                host LowCardinality(String),
+                path String,
+                pageview_id String,
+                method LowCardinality(String),
+                status UInt16,
+                consent_state LowCardinality(String),
+                visitor_id String,
+                session_id String,
+                browser LowCardinality(String),
+                is_bot Bool,
+                props Map(LowCardinality(String), String)
+                """,
+                order_by="(name, ts)",
+            ),
+            "ALTER TABLE {db}.goals{local}{on_cluster} ADD INDEX IF NOT EXISTS"
+            " subject_ids visitor_id TYPE bloom_filter(0.01) GRANULARITY 1",
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
-RAW_TABLES = ("page_requests", "engagements", "consent_records")  # what ingest writes
+RAW_TABLES = ("page_requests", "engagements", "consent_records", "goals")  # what ingest writes
 
 _APPLIED = "SELECT version FROM {db:Identifier}.schema_migrations"
 _HAS_MIGRATIONS = (
