@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from consentlog.asgi.middleware import ConsentMiddleware
-from consentlog.ingest.events import Engagement, PageRequest, stored_referrer
+from consentlog.ingest.events import Engagement, Goal, PageRequest, stored_referrer
 from consentlog.testing import MemorySink
 
 SECRET = "test-secret-key-that-is-long-enough-0123"
@@ -204,3 +204,32 @@ def generate(seed: int = 7) -> tuple[list[PageRequest], list[Engagement]]:
     for i in range(5):
         pages.append(_generated_page(start + i, "/pricing", state="unknown", status=500))
     return pages, engagements
+
+
+def generate_goals(pages: list[PageRequest]) -> list[Goal]:
+    """Goals for ``generate``'s pages: a server goal ("signup", a POST answered 303) after
+    the last page of every fifth consented session and of some anonymous views; a client
+    goal ("download", with a property) on the first page of every ninth session, before
+    its later pages; and a bot's server goal, which no report counts as a conversion."""
+    sessions: dict[str, list[PageRequest]] = {}
+    for p in pages:
+        if p.session_id:
+            sessions.setdefault(p.session_id, []).append(p)
+    goals = []
+    for index, (session, views) in enumerate(sorted(sessions.items())):
+        views.sort(key=lambda p: p.ts)
+        first, last = views[0], views[-1]
+        if index % 5 == 0:
+            goals.append(Goal(last.ts + 1, "signup", "server", "example.org", "/signup", "",
+                              "POST", 303, "granted", last.visitor_id, session, HUMAN))  # fmt: skip
+        if index % 9 == 0:
+            goals.append(Goal(first.ts + 2, "download", "client", "example.org", first.path,
+                              first.pageview_id, "", 0, "granted", first.visitor_id, session,
+                              HUMAN, (("file", "guide.pdf"),)))  # fmt: skip
+    anonymous = [p for p in pages if not p.session_id and p.user_agent == HUMAN]
+    for p in anonymous[::25]:
+        goals.append(Goal(p.ts + 1, "signup", "server", "example.org", "/signup", "", "POST",
+                          303, p.consent_state, "", "", HUMAN))  # fmt: skip
+    goals.append(Goal(pages[0].ts, "signup", "server", "example.org", "/signup", "", "POST",
+                      303, "unknown", "", "", BOT))  # fmt: skip
+    return goals

@@ -16,7 +16,7 @@ from consentlog.ingest.geo import country_code
 from consentlog.ingest.parsing import campaign_tags, referrer_parts
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
-from tests.helpers import BOT, DAY, generate
+from tests.helpers import BOT, DAY, generate, generate_goals
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +140,37 @@ def test_campaigns_equal_an_independent_count(store: Store, loaded: Any) -> None
         key=lambda r: (-r.views, r.campaign, r.term, r.content),
     )
     assert want_terms == reports.campaign_terms(store, database, DAY, DAY)
+
+
+def test_goals_equal_an_independent_count(
+    store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    database = "goals_differential"
+    store.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+    pages, _ = generate()
+    goals = generate_goals(pages)
+    writer = Writer(store, database=database, spool_dir=tmp_path_factory.mktemp("goals"),
+                    flush_interval=0.05)  # fmt: skip
+    for event in [*pages, *goals]:
+        writer.submit(event)
+    assert writer.stop(60)
+    humans = [g for g in goals if g.user_agent != BOT]
+    all_sessions = {p.session_id for p in pages if p.session_id and p.user_agent != BOT}
+    want = []
+    for name in {g.name for g in humans}:
+        mine = [g for g in humans if g.name == name]
+        sessions = {g.session_id for g in mine if g.session_id}
+        want.append(reports.GoalCount(
+            name, len(mine), sum(g.kind == "server" for g in mine),
+            sum(g.kind == "client" for g in mine),
+            sum(g.consent_state != "granted" for g in mine),
+            len({g.visitor_id for g in mine if g.visitor_id}), len(sessions),
+            len(sessions) / len(all_sessions),
+        ))  # fmt: skip
+    want.sort(key=lambda r: (-r.conversions, r.name))
+    assert want == reports.goals(store, database, DAY, DAY)
+    props = Counter((g.name, k, v) for g in humans for k, v in g.props)
+    assert sorted(
+        (reports.GoalProperty(*key, n) for key, n in props.items()),
+        key=lambda r: (-r.conversions, r.name, r.property, r.value),
+    ) == reports.goal_properties(store, database, DAY, DAY)

@@ -7,22 +7,31 @@ from __future__ import annotations
 import datetime
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from consentlog.analytics.metrics import PageMetrics, page_report
 from consentlog.analytics.rollup import roll_up, watermark
-from consentlog.ingest.events import Engagement, PageRequest
+from consentlog.ingest.events import Engagement, Goal, PageRequest
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
-from tests.helpers import BOT, DAY, generate
+from tests.helpers import BOT, DAY, HUMAN, generate, generate_goals
 
 
 def expected(
-    pages: list[PageRequest], engagements: list[Engagement], min_sample: int
+    pages: list[PageRequest],
+    engagements: list[Engagement],
+    goals: Sequence[Goal] = (),
+    *,
+    min_sample: int,
 ) -> dict[str, dict[str, Any]]:
     """Every metric of docs/metrics.md, computed straight from the events."""
+    last_goal: dict[str, float] = {}  # a session's last goal (sessions here stay in one day)
+    for g in goals:
+        if g.session_id and g.user_agent != BOT:
+            last_goal[g.session_id] = max(g.ts, last_goal.get(g.session_id, 0.0))
     bots = {p.pageview_id for p in pages if p.user_agent == BOT}
     humans = [p for p in pages if p.pageview_id not in bots]
     per_pv: dict[str, tuple[int, int, bool | None]] = {}
@@ -88,6 +97,12 @@ def expected(
             "not_found": sum(1 for p in mine if p.status == 404),
             "server_errors": sum(1 for p in mine if p.status >= 500),
             "usefulness": score,
+            "goal_rate": (
+                len({p.session_id for p in consented if last_goal.get(p.session_id, -1) >= p.ts})
+                / len(session_ids)
+                if session_ids
+                else None
+            ),
         }
     return result
 
@@ -95,8 +110,9 @@ def expected(
 @pytest.fixture
 def loaded(
     store: Store, database: str, tmp_path: Any
-) -> tuple[list[PageRequest], list[Engagement]]:
+) -> tuple[list[PageRequest], list[Engagement], list[Goal]]:
     pages, engagements = generate()
+    goals = generate_goals(pages)
     writer = Writer(
         store,
         database=database,
@@ -104,10 +120,10 @@ def loaded(
         batch_size=5000,
         flush_interval=0.05,
     )
-    for event in [*pages, *engagements]:
+    for event in [*pages, *engagements, *goals]:
         writer.submit(event)
     assert writer.stop(60)
-    return pages, engagements
+    return pages, engagements, goals
 
 
 def test_report_equals_independent_computation(
@@ -194,7 +210,7 @@ def test_a_late_consented_copy_rebuilds_its_day(
         DAY + datetime.timedelta(days=2), datetime.time(), datetime.UTC
     )
     roll_up(store, database, now=later)
-    pages, _ = loaded
+    pages, *_ = loaded
     landing = next(p for p in pages if p.session_id)
     copy = landing._replace(
         pageview_id="c" * 32, session_id="s" * 22, visitor_id="v" * 22, consented_copy=True
@@ -206,3 +222,27 @@ def test_a_late_consented_copy_rebuilds_its_day(
     assert page_report(store, database, DAY, DAY, use_rollup=False) == page_report(
         store, database, DAY, DAY
     )
+
+
+def test_a_late_goal_rebuilds_its_day(
+    store: Store, database: str, tmp_path: Any, loaded: tuple[list[PageRequest], list[Engagement]]
+) -> None:
+    """A goal replayed after its day was rolled up changes "led to a goal": the day is
+    rebuilt (rollup_days remembers the goals it saw), and the rollup equals raw."""
+    later = datetime.datetime.combine(
+        DAY + datetime.timedelta(days=2), datetime.time(), datetime.UTC
+    )
+    roll_up(store, database, now=later)
+    pages, _, goals = loaded
+    reached = {g.session_id for g in goals}
+    view = next(p for p in pages if p.session_id and p.session_id not in reached)
+    before = {m.path: m.goal_rate for m in page_report(store, database, DAY, DAY)}
+    late = Goal(view.ts + 1, "signup", "server", view.host, "/signup", "", "POST", 303,
+                "granted", view.visitor_id, view.session_id, HUMAN)  # fmt: skip
+    writer = Writer(store, database=database, spool_dir=tmp_path / "late", flush_interval=0.05)
+    writer.submit(late)
+    assert writer.stop(60)
+    assert [DAY] == roll_up(store, database, now=later)
+    report = page_report(store, database, DAY, DAY)
+    assert report == page_report(store, database, DAY, DAY, use_rollup=False)
+    assert before[view.path] < next(m.goal_rate for m in report if m.path == view.path)

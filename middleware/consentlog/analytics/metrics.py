@@ -39,6 +39,7 @@ class PageMetrics:
     votes_no: int
     not_found: int
     server_errors: int
+    goal_rate: float | None  # consented sessions through the page that then reached a goal
     usefulness: int | None  # None: not enough data
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The dashboard's reports beside page usefulness: overview, trend, engagement and scroll
-distributions, referrers, countries, channels, sources, campaigns, next pages, consent
-decisions, GPC share, errors, and now (the last few minutes).
+distributions, referrers, countries, channels, sources, campaigns, goals, next pages,
+consent decisions, GPC share, errors, and now (the last few minutes).
 
 Each report is one query in ``sql/`` (``overview.sql``, ``trend.sql`` …) with ClickHouse
 query parameters, run by ``consentlog.analytics.queries.run`` into the row type below
@@ -146,6 +146,30 @@ class CampaignTerm(_Report):
     content: str
     views: int
     visitors: int
+
+
+@dataclass(frozen=True, slots=True)
+class GoalCount(_Report):
+    """Conversions of one goal (``goals.sql``)."""
+
+    name: str
+    conversions: int  # human ones, with or without consent
+    server_conversions: int
+    client_conversions: int
+    anonymous_conversions: int
+    visitors: int  # consented ones
+    sessions: int  # consented ones
+    conversion_rate: float | None  # sessions / consented sessions of the range
+
+
+@dataclass(frozen=True, slots=True)
+class GoalProperty(_Report):
+    """How often a custom event carried one property value (``goal_props.sql``)."""
+
+    name: str
+    property: str
+    value: str
+    conversions: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +378,26 @@ def campaign_terms(
 ) -> list[CampaignTerm]:
     """Tagged arrivals by campaign, utm_term and utm_content, most first."""
     return _run(store, "campaign_terms", CampaignTerm, database, start, end, host=host, limit=limit)
+
+
+def goals(
+    store: Store, database: str, start: datetime.date, end: datetime.date, *, host: str = ""
+) -> list[GoalCount]:
+    """Every goal reached in the range, most conversions first."""
+    return _run(store, "goals", GoalCount, database, start, end, host=host)
+
+
+def goal_properties(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    limit: int = SOURCES,
+) -> list[GoalProperty]:
+    """The custom events' property values, most conversions first."""
+    return _run(store, "goal_props", GoalProperty, database, start, end, host=host, limit=limit)
 
 
 def next_pages(

@@ -33,7 +33,13 @@ _NEW_DAYS = (
     " AND day NOT IN (SELECT day FROM {db:Identifier}.rollup_days) ORDER BY day"
 )
 _FORGET_DAY = "ALTER TABLE {db:Identifier}.page_daily DELETE WHERE day = {day:Date}"
-_RECORD_DAY = "INSERT INTO {db:Identifier}.rollup_days VALUES ({day:Date}, now64(3))"
+# a day's rollup, and the goals of its sessions it saw (a late one rebuilds the day)
+_RECORD_DAY = (
+    "INSERT INTO {db:Identifier}.rollup_days (day, rolled_at, goals)"
+    " SELECT {day:Date}, now64(3), count() FROM {db:Identifier}.goals"
+    " WHERE ts >= toDateTime64({day:Date}, 3, 'UTC')"
+    " AND ts < toDateTime64({day:Date} + 1, 3, 'UTC') AND session_id != ''"
+)
 
 
 def watermark(store: Store, database: str) -> datetime.date | None:

@@ -285,6 +285,21 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        9,
+        "page_daily.goal_sessions (led to a goal), rollup_days.goals (late goals rebuild a day)",
+        tuple(
+            f"ALTER TABLE {{db}}.{table}{where}{{on_cluster}} ADD COLUMN IF NOT EXISTS {column}"
+            for table, column in (
+                ("page_daily", f"goal_sessions {_SUM}"),
+                ("rollup_days", "goals UInt64 DEFAULT 0"),
+            )
+            for where in ("{local}", "")
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 RAW_TABLES = ("page_requests", "engagements", "consent_records", "goals")  # what ingest writes
 

@@ -1,8 +1,9 @@
 -- Rolled-up days since {since} whose raw rows no longer add up to their rollup: late
 -- rows replayed from a spool, or an erasure. A day's rollup counts every request of the
 -- day that is a view (views + bot_views; a consented copy is none, see page_daily.sql)
--- and every human page view of a session (consented_views, copies included); the
--- rollup job rebuilds each day where either differs. Parameters:
+-- and every human page view of a session (consented_views, copies included), and
+-- rollup_days the goals of sessions it saw; the rollup job rebuilds each day where one
+-- differs. Parameters:
 --   {db:Identifier}  database            {since:Date}  the first day compared
 SELECT r.day FROM (
     SELECT day, sum(views) + sum(bot_views) AS rolled, sum(consented_views) AS followed
@@ -16,3 +17,16 @@ LEFT JOIN (
     WHERE ts >= toDateTime64({since:Date}, 3, 'UTC') GROUP BY day
 ) AS p ON p.day = r.day
 WHERE r.rolled != p.raw OR r.followed != p.in_sessions
+UNION DISTINCT
+SELECT d.day FROM (
+    SELECT day, argMax(goals, rolled_at) AS seen
+    FROM {db:Identifier}.rollup_days
+    WHERE day >= {since:Date} GROUP BY day
+) AS d
+LEFT JOIN (
+    SELECT toDate(ts) AS day, count() AS goals
+    FROM {db:Identifier}.goals
+    WHERE ts >= toDateTime64({since:Date}, 3, 'UTC') AND session_id != '' GROUP BY day
+) AS g ON g.day = d.day
+WHERE d.seen != g.goals
+  AND d.day IN (SELECT day FROM {db:Identifier}.page_daily WHERE day >= {since:Date})

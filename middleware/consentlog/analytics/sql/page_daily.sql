@@ -29,7 +29,7 @@ WITH
     ),
     -- consented human page views in session order
     ordered AS (
-        SELECT day, host, path, pageview_id, session_id,
+        SELECT day, host, path, pageview_id, session_id, ts,
                row_number() OVER (PARTITION BY session_id, day ORDER BY ts, pageview_id)
                    AS position,
                count() OVER (PARTITION BY session_id, day) AS session_views
@@ -48,6 +48,15 @@ WITH
           AND ts < toDateTime64({last_day:Date} + 2, 3, 'UTC')
         GROUP BY pageview_id
     ),
+    -- the last goal each consented session of a day reached (goals.sql has them all)
+    goal_reached AS (
+        SELECT toDate(ts) AS day, session_id, max(ts) AS last_goal
+        FROM {db:Identifier}.goals
+        WHERE ts >= toDateTime64({first_day:Date}, 3, 'UTC')
+          AND ts < toDateTime64({last_day:Date} + 1, 3, 'UTC')
+          AND session_id != '' AND NOT is_bot
+        GROUP BY day, session_id
+    ),
     sessions AS (
         SELECT o.day AS day, o.host AS host, o.path AS path,
                count() AS consented_views,
@@ -65,9 +74,12 @@ WITH
                sumIf(e.scroll_pct, e.hit = 1) AS scroll_sum,
                countIf(e.hit = 1 AND e.scroll_pct >= 75) AS deep_reads,
                countIf(e.vote = true) AS votes_yes,
-               countIf(e.vote = false) AS votes_no
+               countIf(e.vote = false) AS votes_no,
+               -- sessions through the page that reached a goal then or later ("led to")
+               uniqExactIf(o.session_id, g.last_goal >= o.ts) AS goal_sessions
         FROM ordered AS o
         LEFT JOIN engaged AS e ON e.pageview_id = o.pageview_id
+        LEFT JOIN goal_reached AS g ON g.session_id = o.session_id AND g.day = o.day
         GROUP BY o.day, o.host, o.path
     )
 SELECT c.day AS day, c.host AS host, c.path AS path,
@@ -77,6 +89,6 @@ SELECT c.day AS day, c.host AS host, c.path AS path,
        s.bounces AS bounces, s.exits AS exits, s.onward_views AS onward_views,
        s.engaged_views AS engaged_views, s.engaged_ms AS engaged_ms,
        s.scroll_sum AS scroll_sum, s.deep_reads AS deep_reads,
-       s.votes_yes AS votes_yes, s.votes_no AS votes_no
+       s.votes_yes AS votes_yes, s.votes_no AS votes_no, s.goal_sessions AS goal_sessions
 FROM counts AS c
 LEFT JOIN sessions AS s ON s.day = c.day AND s.host = c.host AND s.path = c.path

@@ -8,7 +8,8 @@ WITH
     daily AS (
         SELECT day, host, path, views, bot_views, anonymous_views, not_found, server_errors,
                visitors, consented_views, sessions, entries, bounces, exits, onward_views,
-               engaged_views, engaged_ms, scroll_sum, deep_reads, votes_yes, votes_no
+               engaged_views, engaged_ms, scroll_sum, deep_reads, votes_yes, votes_no,
+               goal_sessions
         FROM {db:Identifier}.page_daily
         WHERE day >= {rolled_first:Date} AND day <= {rolled_last:Date}
           AND ({host:String} = '' OR host = {host:String})
@@ -28,7 +29,8 @@ WITH
                quantileExactWeightedIfMerge(0.5)(engaged_ms) AS median_engaged_ms,
                sum(scroll_sum) AS scroll_sum, sum(deep_reads) AS deep_reads,
                sum(votes_yes) AS votes_yes, sum(votes_no) AS votes_no,
-               sum(not_found) AS not_found, sum(server_errors) AS server_errors
+               sum(not_found) AS not_found, sum(server_errors) AS server_errors,
+               sum(goal_sessions) AS goal_sessions
         FROM daily
         GROUP BY host, path
     ),
@@ -42,7 +44,8 @@ WITH
                if(engaged_views > 0, median_engaged_ms, NULL) AS median_engaged_ms,
                if(engaged_views > 0, scroll_sum / engaged_views, NULL) AS avg_scroll_pct,
                if(engaged_views > 0, deep_reads / engaged_views, NULL) AS deep_read_rate,
-               votes_yes, votes_no, not_found, server_errors
+               votes_yes, votes_no, not_found, server_errors,
+               if(sessions > 0, goal_sessions / sessions, NULL) AS goal_rate
         FROM merged
     )
 SELECT *,
