@@ -11,8 +11,8 @@ import datetime
 import random
 import uuid
 
-from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
-from tests.helpers import DAY, generate
+from consentlog.ingest.events import ConsentRecord, Engagement, Goal, PageRequest
+from tests.helpers import DAY, generate, generate_goals
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "dashboard-token-7f3a"
@@ -33,16 +33,20 @@ PAGES = {  # route → a heading it must show
 }
 
 
-def events() -> list[PageRequest | Engagement | ConsentRecord]:
+def events() -> list[PageRequest | Engagement | ConsentRecord | Goal]:
     """A week of traffic: test_metrics' day repeated with other seeds, one page made
     clearly useless, and consent decisions of two policy revisions."""
-    out: list[PageRequest | Engagement | ConsentRecord] = []
+    out: list[PageRequest | Engagement | ConsentRecord | Goal] = []
     rng = random.Random(3)
     for back in range(DAYS):
         pages, engagements = generate(seed=back)
         ids = {p.pageview_id: str(uuid.uuid4()) for p in pages}
         shift = back * 86400
         out += [p._replace(ts=p.ts - shift, pageview_id=ids[p.pageview_id]) for p in pages]
+        out += [
+            g._replace(ts=g.ts - shift, pageview_id=ids.get(g.pageview_id, ""))
+            for g in generate_goals(pages)
+        ]
         for e in engagements:
             short = e.path == "/blog/thin"  # the page nobody reads
             out.append(

@@ -96,7 +96,7 @@ def test_least_useful_page_is_flagged(analyst: TestClient) -> None:
 def _metrics(path: str, usefulness: int | None) -> PageMetrics:
     return PageMetrics(
         "example.org", path, 100, 0, 10, 0, 5, 0.1, 0.2, 0.3, 20, 9000.0, 50.0, 0.4, 1, 1, 0, 0,
-        usefulness,
+        0.05, usefulness,
     )  # fmt: skip
 
 

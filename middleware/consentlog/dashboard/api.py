@@ -1,5 +1,5 @@
 """The dashboard's JSON API, behind the same login: ``/api/overview``, ``/api/pages``,
-``/api/pages/detail?path=``, ``/api/sources``, ``/api/countries``, ``/api/consent``,
+``/api/pages/detail?path=``, ``/api/goals``, ``/api/sources``, ``/api/countries``, ``/api/consent``,
 ``/api/errors``, ``/api/now``.
 
 Each answer is the bundle its HTML page shows (``queries``), with the range it covers;
@@ -37,6 +37,11 @@ class Api:
         """GET /api/pages/detail?path=…: one page's metrics and distributions."""
         filters = parse_filters(request.query_params)
         data = await fetch(self.reports.detail, filters, page_path(request))
+        return JSONResponse(data.as_dict())
+
+    async def goals(self, request: Request) -> Response:
+        """GET /api/goals: conversions of every goal; the custom events' properties."""
+        data = await fetch(self.reports.goals, parse_filters(request.query_params))
         return JSONResponse(data.as_dict())
 
     async def sources(self, request: Request) -> Response:

@@ -1,9 +1,10 @@
 """``create_dashboard``: the analyst dashboard as a Starlette app, standalone or mounted.
 
 Routes (relative to where it is mounted): ``/`` Overview, ``/pages`` the usefulness
-table, ``/pages/detail?path=`` one page, ``/sources``, ``/countries``, ``/consent``, ``/errors``,
-``/now``, ``/pages.csv``, the JSON API under ``/api/``, and ``/login`` / ``/logout``.
-Everything but the login form and the stylesheet needs a session (``auth.LoginRequired``).
+table, ``/pages/detail?path=`` one page, ``/goals``, ``/sources``, ``/countries``,
+``/consent``, ``/errors``, ``/now``, ``/pages.csv``, the JSON API under ``/api/``, and
+``/login`` / ``/logout``. Everything but the login form and the stylesheet needs a session
+(``auth.LoginRequired``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def create_dashboard(
         Route("/", views.overview),
         Route("/pages", views.pages),
         Route("/pages/detail", views.detail),
+        Route("/goals", views.goals),
         Route("/sources", views.sources),
         Route("/countries", views.countries),
         Route("/consent", views.consent),
@@ -84,6 +86,7 @@ def create_dashboard(
         Route("/api/overview", api.overview),
         Route("/api/pages", api.pages),
         Route("/api/pages/detail", api.detail),
+        Route("/api/goals", api.goals),
         Route("/api/sources", api.sources),
         Route("/api/countries", api.countries),
         Route("/api/consent", api.consent),

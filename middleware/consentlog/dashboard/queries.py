@@ -177,6 +177,23 @@ class SourcesData:
 
 
 @dataclass(frozen=True, slots=True)
+class GoalsData:
+    """The Goals page: conversions of every goal; the custom events' properties."""
+
+    filters: Filters
+    goals: list[reports.GoalCount]
+    properties: list[reports.GoalProperty]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle as JSON-ready data."""
+        return {
+            "range": self.filters.as_dict(),
+            "goals": _plain(self.goals),
+            "properties": _plain(self.properties),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentData:
     """The Consent page: decisions by day, action and revision; the GPC share."""
 
@@ -264,6 +281,15 @@ class Reports:
             reports.sources(store, db, f.start, f.end, host=f.host),
             reports.campaigns(store, db, f.start, f.end, host=f.host),
             reports.campaign_terms(store, db, f.start, f.end, host=f.host),
+        )
+
+    def goals(self, filters: Filters) -> GoalsData:
+        """Every goal's conversions, and the custom events' property values."""
+        f, db, store = filters, self.database, self.store
+        return GoalsData(
+            f,
+            reports.goals(store, db, f.start, f.end, host=f.host),
+            reports.goal_properties(store, db, f.start, f.end, host=f.host),
         )
 
     def consent(self, filters: Filters) -> ConsentData:

@@ -48,6 +48,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("median_engaged_ms", "Engaged time", "duration", "median visible and focused time"),
     Column("avg_scroll_pct", "Scroll", "scroll", "average deepest scroll"),
     Column("deep_read_rate", "Deep reads", "rate", "engaged views scrolled to 75 % or more"),
+    Column("goal_rate", "Led to goal", "rate", "sessions through the page that reached a goal"),
     Column("votes_yes", "Yes votes", "count", '"was this page useful?" yes'),
     Column("votes_no", "No votes", "count", '"was this page useful?" no'),
     Column("not_found", "404s", "count", "human views answered 404"),

@@ -24,6 +24,7 @@ from consentlog.dashboard.table import cell_text
 NAV: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
     ("/pages", "Pages"),
+    ("/goals", "Goals"),
     ("/sources", "Sources"),
     ("/countries", "Countries"),
     ("/consent", "Consent"),

@@ -1,5 +1,5 @@
-"""The dashboard's HTML pages: Overview, Pages, Page detail, Sources, Countries, Consent,
-Errors, Now.
+"""The dashboard's HTML pages: Overview, Pages, Page detail, Goals, Sources, Countries,
+Consent, Errors, Now.
 
 Each route parses the filters, fetches its bundle (``queries.Reports``) off the event
 loop, shapes what the page shows (totals, rows, ``charts`` figures), and renders the
@@ -259,6 +259,21 @@ class Views:
                 engaged_total,
             ),
             next_pages=[(n, _share(n.views, next_total)) for n in data.next_pages],
+        )
+
+    async def goals(self, request: Request) -> Response:
+        """GET /goals: every goal's conversions; the custom events' property values."""
+        filters = parse_filters(request.query_params)
+        data = await fetch(self.reports.goals, filters)
+        return await self._page(
+            request,
+            "goals.html",
+            "/goals",
+            filters,
+            data=data,
+            conversions=sum(g.conversions for g in data.goals),
+            anonymous=sum(g.anonymous_conversions for g in data.goals),
+            sessions=sum(g.sessions for g in data.goals),
         )
 
     async def sources(self, request: Request) -> Response:
