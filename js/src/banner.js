@@ -120,9 +120,12 @@ const onSubmit = (event) => {
   if (state.busy_) return;
   state.busy_ = true;
 
-  // the page's path: accepting analytics here measures this page view too
-  /** @type {{action?: string, categories?: Record<string, boolean>, path: string}} */
-  const payload = { action, path: location.pathname };
+  // the page's path and how it was reached: accepting analytics here measures this page
+  // view too, as the arrival it was
+  /** @type {{action?: string, categories?: Record<string, boolean>, path: string, referrer: string, query: string}} */
+  const payload = {
+    action, path: location.pathname, referrer: document.referrer, query: location.search.slice(1),
+  };
   if (action === 'custom') {
     /** @type {Record<string, boolean>} */
     const chosen = {};

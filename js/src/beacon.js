@@ -70,6 +70,33 @@ const report = () => {
 };
 
 /**
+ * Reports a goal reached on this page view (a data-consent-goal link, button or form, or
+ * consentlog.track): only for a page view the beacon measures, so only with consent.
+ *
+ * @param {unknown} name
+ * @param {unknown} [props]
+ * @returns {void}
+ */
+export const goal = (name, props) => {
+  if (state.pv_ && isAccepted('analytics') && typeof name === 'string') {
+    send({ pv: state.pv_, path: state.path_, goal: name, props });
+  }
+};
+
+/**
+ * A click on a data-consent-goal link or button, or the submission of such a form.
+ *
+ * @param {Event} event
+ * @returns {void}
+ */
+const tracked = (event) => {
+  const marked = /** @type {Element} */ (event.target).closest('[data-consent-goal]');
+  if (marked && (event.type === 'submit') === (marked.tagName === 'FORM')) {
+    goal(marked.getAttribute('data-consent-goal'));
+  }
+};
+
+/**
  * A single-page app changed its URL: closes this page view and opens the next one.
  *
  * @returns {void}
@@ -142,6 +169,8 @@ export const start = (token) => {
     }));
     addEventListener('pagehide', guard(report));
     onNavigate(guard(navigated));
+    // capture: before a link or form leaves the page
+    ['click', 'submit'].forEach((name) => document.addEventListener(name, guard(tracked), true));
   }
   /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('[data-consent-feedback]')).forEach(feedback);
 };

@@ -3,6 +3,7 @@ interface Window {
   consentlog?: {
     open: () => void;
     categories: () => Record<string, boolean>;
+    track: (name: unknown, props?: unknown) => void;
   };
   gtag?: (...args: unknown[]) => void;
 }

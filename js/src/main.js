@@ -5,7 +5,7 @@
  * never throws into the host page. build.mjs bundles this entry into one banner.js.
  */
 import { initBanner, listenForOpeners, openOrLoad } from './banner.js';
-import { track } from './beacon.js';
+import { goal, track } from './beacon.js';
 import { sendConsentMode } from './consent-mode.js';
 import { guard } from './guard.js';
 import { state } from './state.js';
@@ -17,6 +17,7 @@ if (!window.consentlog) {
   window.consentlog = {
     open: guard(() => { openOrLoad(null); }),
     categories: () => Object.assign({}, state.categories_),
+    track: guard(goal),
   };
 
   const init = guard(() => {

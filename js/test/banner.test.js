@@ -59,7 +59,7 @@ test('without a decision on the tag and no banner, opening leaves the link to it
   assert.equal(openOrLoad(null), false);
 });
 
-test('accepting posts the page path, and a page-view token in the answer measures this page', async () => {
+test('accepting posts the page path and arrival, and a page-view token in the answer measures this page', async () => {
   const window = openPage(`<div id="cl-banner" data-prefix="/_consent" data-decided="0" data-accepted="">
   <form class="cl-form" method="post" action="/_consent">
     <input type="checkbox" name="category" value="necessary" checked disabled>
@@ -78,7 +78,8 @@ test('accepting posts the page path, and a page-view token in the answer measure
   const button = window.document.querySelector('button[value="accept_all"]');
   window.document.querySelector('form').requestSubmit(button);
   await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.deepEqual(posted, [{ action: 'accept_all', path: '/page' }]);
+  // and how the page was reached, so that its consented copy is the arrival it was
+  assert.deepEqual(posted, [{ action: 'accept_all', path: '/page', referrer: '', query: '' }]);
   assert.equal(state.pv_, 'view-new');
   assert.equal(window.document.querySelectorAll('[data-consent-feedback] button').length, 2);
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { openPage } from '../test-support/page.js';
 
 openPage(); // src/state.js reads the page when it is first imported
-const { start, track } = await import('../src/beacon.js');
+const { goal, start, track } = await import('../src/beacon.js');
 const { createState, state } = await import('../src/state.js');
 
 const MARK = '<div id="cl-pv" data-pv="view-1"></div>';
@@ -134,4 +134,38 @@ test('a page without a token is measured from the moment it gets one (the visito
   assert.deepEqual(beacons.map((b) => b.body), [
     { pv: 'view-2', path: '/page', engaged_ms: 60000, scroll_pct: 100, useful: null },
   ]);
+});
+
+test('a data-consent-goal link, button or form sends its goal once, with the page view', () => {
+  const window = pageWith(`${MARK}<a href="#x" data-consent-goal="download"><span>PDF</span></a>
+<form data-consent-goal="signup"><button type="submit">Sign up</button></form>
+<button type="button" data-consent-goal="chat">Chat</button><a href="#y">plain</a>`, { analytics: true });
+  track();
+  const document = window.document;
+  document.querySelector('span').click(); // inside the link
+  document.querySelector('a[href="#y"]').click();
+  document.querySelector('button[type="button"]').click();
+  const form = document.querySelector('form');
+  form.addEventListener('submit', (event) => event.preventDefault());
+  form.requestSubmit(); // the click on its button is no goal, the submission is
+  assert.deepEqual(beacons.map((b) => b.body), [
+    { pv: 'view-1', path: '/page', goal: 'download' },
+    { pv: 'view-1', path: '/page', goal: 'chat' },
+    { pv: 'view-1', path: '/page', goal: 'signup' },
+  ]);
+});
+
+test('consentlog.track sends a custom event with its properties, only with consent', () => {
+  pageWith(MARK, { analytics: true });
+  track();
+  goal('checkout', { plan: 'pro' });
+  goal(42); // not a name: nothing
+  assert.deepEqual(beacons.map((b) => b.body), [
+    { pv: 'view-1', path: '/page', goal: 'checkout', props: { plan: 'pro' } },
+  ]);
+  const refused = pageWith(MARK, { analytics: false });
+  track();
+  goal('checkout');
+  refused.document.querySelector('#cl-pv').click();
+  assert.deepEqual(beacons, []);
 });

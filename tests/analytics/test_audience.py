@@ -66,9 +66,12 @@ def test_countries_equal_an_independent_count(store: Store, loaded: Any, path: s
 
 
 def _arrivals(pages: list[PageRequest]) -> list[tuple[PageRequest, str, Any]]:
-    """Human views from outside the site, each with its channel and campaign tags."""
+    """Human rows from outside the site (consented copies too: they count for visitors and
+    sessions, not views), each with its channel and campaign tags."""
     found = []
-    for p in _human_views(pages):
+    for p in pages:
+        if p.user_agent == BOT:
+            continue
         tags = campaign_tags(p.query)
         referrer = referrer_parts(p.referrer)[0]
         kind = channel(p.host, referrer, *tags[:3], tags.ref, tags.click_id)
@@ -84,8 +87,8 @@ def _tally(rows: list[tuple[Any, PageRequest]]) -> dict[Any, tuple[int, int, int
     visitors: dict[Any, set[str]] = defaultdict(set)
     sessions: dict[Any, set[str]] = defaultdict(set)
     for key, p in rows:
-        views[key] += 1
-        anonymous[key] += p.consent_state != "granted"
+        views[key] += not p.consented_copy
+        anonymous[key] += not p.consented_copy and p.consent_state != "granted"
         if p.visitor_id:
             visitors[key].add(p.visitor_id)
             sessions[key].add(p.session_id)
@@ -96,8 +99,10 @@ def test_channels_and_sources_equal_an_independent_count(store: Store, loaded: A
     database, pages, _ = loaded
     arrivals = _arrivals(pages)
     by_channel = _tally([(kind, p) for p, kind, _ in arrivals])
+    tagged = Counter(k for p, k, (t, _) in arrivals if any(t) and not p.consented_copy)
+    clicks = Counter(k for p, k, (t, _) in arrivals if t.click_id and not p.consented_copy)
     want = sorted(
-        (reports.ChannelCount(k, *v) for k, v in by_channel.items()),
+        (reports.ChannelCount(k, *v, tagged[k], clicks[k]) for k, v in by_channel.items()),
         key=lambda r: (-r.views, r.channel),
     )
     assert {"direct", "search", "social", "email", "campaign", "referral"} == set(by_channel)
@@ -123,11 +128,11 @@ def test_campaigns_equal_an_independent_count(store: Store, loaded: Any) -> None
         (
             reports.Campaign(
                 *key,
-                len(rows),
+                sum(not p.consented_copy for p, _ in rows),
                 len({p.visitor_id for p, _ in rows if p.visitor_id}),
-                sum(1 for _, t in rows if t.click_id),
-                sum(1 for _, t in rows if t.term),
-                sum(1 for _, t in rows if t.content),
+                sum(1 for p, t in rows if t.click_id and not p.consented_copy),
+                sum(1 for p, t in rows if t.term and not p.consented_copy),
+                sum(1 for p, t in rows if t.content and not p.consented_copy),
             )
             for key, rows in groups.items()
         ),

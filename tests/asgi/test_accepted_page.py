@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from consentlog.analytics import reports
 from consentlog.analytics.metrics import page_report
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.events import PageRequest
@@ -174,3 +175,42 @@ def test_no_copy_of_a_page_never_logged(make_app: MakeApp) -> None:
         )
         assert "pv" not in answer.json()
     assert [] == _pages(middleware)
+
+
+def test_the_copy_is_the_arrival_its_page_view_was(make_stored_app: MakeApp) -> None:
+    """The script sends how the page was reached: the copy gets that referrer and those
+    campaign tags (never a click id's value), so the session that starts there has the
+    arrival's channel — in the Channels report's visitors and sessions."""
+    middleware = make_stored_app()
+    client = TestClient(middleware)
+    client.get("/docs/a?utm_campaign=spring&gclid=SECRETCLICK",
+               headers={"referer": "https://www.google.com/search?q=x"})  # fmt: skip
+    answer = client.post(
+        "/_consent",
+        json={"action": "accept_all", "path": "/docs/a",
+              "referrer": "https://www.google.com/search?q=x",
+              "query": "utm_campaign=spring&gclid=SECRETCLICK"},
+        headers={"referer": "http://testserver/docs/a"},
+    )  # fmt: skip
+    assert 200 == answer.status_code
+    found = rows(
+        middleware,
+        "SELECT consented_copy, referrer_host, referrer_path, utm_campaign, click_id, channel,"
+        " session_id != '' AS in_session FROM {db}.page_requests ORDER BY ts",
+    )
+    assert [
+        (False, "www.google.com", "", "spring", "gclid", "campaign", False),
+        (True, "www.google.com", "/search", "spring", "gclid", "campaign", True),
+    ] == [tuple(r.values()) for r in found]
+    assert "SECRETCLICK" not in repr(rows(middleware, "SELECT * FROM {db}.page_requests"))
+    today = datetime.datetime.now(datetime.UTC).date()
+    [campaign] = reports.channels(middleware.store, middleware.settings.database, today, today)
+    assert (1, 1, 1) == (campaign.views, campaign.visitors, campaign.sessions)
+
+
+def test_a_bad_arrival_is_a_400_naming_the_field(make_app: MakeApp) -> None:
+    client = TestClient(make_app())
+    for body, field in (({"referrer": 3}, "referrer"), ({"query": "q" * 5000}, "query")):
+        answer = client.post("/_consent", json={"action": "accept_all", "path": "/", **body})
+        assert 400 == answer.status_code
+        assert f"'{field}'" in answer.json()["error"]

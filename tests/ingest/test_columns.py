@@ -95,7 +95,7 @@ def test_columns_are_the_rows_request_makes_one_by_one(events: list[PageSeen]) -
     values differently, so the rows are compared as values."""
     table = seen_table(events, 24, 48, COUNTRIES)
     enricher = Enricher(countries=COUNTRIES)
-    expected = enricher.page_table([event.request(COUNTRIES) for event in events])
+    expected = enricher.page_table([event.request(COUNTRIES.decided) for event in events])
     assert table.schema == expected.schema
     assert table.to_pylist() == expected.to_pylist()
 
@@ -107,7 +107,7 @@ def test_a_batch_of_raw_and_ready_pages_makes_the_same_table(
 ) -> None:
     """A batch holding raw pages and ``PageRequest`` events (replayed) gives the table the
     one-by-one path gives."""
-    requests = [event.request(COUNTRIES) for event in events]
+    requests = [event.request(COUNTRIES.decided) for event in events]
     batch = Batch("t", pages=requests[:ready], seen=events[ready:])
     enricher = Enricher(countries=COUNTRIES)
     rows = enricher.tables(batch)

@@ -110,6 +110,8 @@ class ChannelCount(_Report):
     visitors: int  # consented ones
     sessions: int  # consented ones
     anonymous_views: int
+    tagged: int  # arrivals with a campaign tag
+    ad_clicks: int  # arrivals with an ad click id
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,14 +212,18 @@ class Beacon:
         )
         return Response(status_code=204, headers={"cache-control": "no-store"})
 
-    def accepted_on(self, visit: Visit, ids: Identifiers, path: str) -> str:
+    def accepted_on(
+        self, visit: Visit, ids: Identifiers, path: str, arrival: tuple[str, str] = ("", "")
+    ) -> str:
         """The visitor accepted analytics on the page at ``path``, which was served (and
         counted) without a page-view token: log it again with consent — a *consented
         copy*, which view counts leave out and sessions count — and return its token, so
         that the beacon and the vote widget start on that page at once. '' (no copy)
         for a path that is never logged as a page (consentlog's own, such as the
         settings page, or an excluded one), or when this client address has made more
-        copies than people do."""
+        copies than people do. ``arrival``, the page's referrer and query string as the
+        script read them, makes the copy the arrival its page view was: its session gets
+        the channel and campaign the anonymous view had."""
         settings = self.settings
         if path.startswith(settings.prefix + "/") or path in settings.exclude_paths:
             return ""
@@ -236,6 +240,8 @@ class Beacon:
                 path=path,
                 consented_copy=True,
                 country=self.core.country_claim(visit),
+                referrer=arrival[0],
+                query=arrival[1],
             )
         )
         return token

@@ -46,6 +46,7 @@ from consentlog.consent.decision import NO_COOKIE, Decision, Source
 from consentlog.consent.http import cross_site_reason, header_map, safe_next, text, web_origin
 from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.exceptions import BadRequest
+from consentlog.ingest.events import MAX_QUERY, MAX_REFERRER
 from consentlog.ingest.writer import Writer
 from consentlog.settings import ANALYTICS
 
@@ -53,6 +54,14 @@ GPC_PATH = "/.well-known/gpc.json"
 _ERASURE_SENTENCES = {"pending": ERASURE_PENDING, "failed": ERASURE_FAILED, "done": ""}
 GPC_LAST_UPDATE = "2026-11-28"
 ACTIONS = frozenset(("accept_all", "reject_all", "custom"))
+
+
+def _text_field(payload: dict[str, Any], name: str, limit: int) -> str:
+    """An optional text field of a JSON body, at most ``limit`` characters; 400 otherwise."""
+    value = payload.get(name, "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise BadRequest(400, f"'{name}' must be a text of at most {limit} characters")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +73,7 @@ class Submission:
     form: bool
     next_url: str = "/"
     page: str = ""  # the path of the page the decision was made on (JSON), decoded
+    arrival: tuple[str, str] = ("", "")  # that page's referrer and query string (JSON)
 
 
 class ConsentRoutes:
@@ -160,8 +170,8 @@ class ConsentRoutes:
             )
         body = await read_body(receive, headers, self.settings.max_body_bytes)
         if content_type == "application/json":
-            accepted, action, page = self._parse_json(body)
-            return Submission(accepted, action, form=False, page=page)
+            accepted, action, page, arrival = self._parse_json(body)
+            return Submission(accepted, action, form=False, page=page, arrival=arrival)
         fields = parse_form(body)
         action = last(fields, "action")
         if action not in ACTIONS:
@@ -174,15 +184,20 @@ class ConsentRoutes:
             next_url=_next(fields),
         )
 
-    def _parse_json(self, body: bytes) -> tuple[frozenset[str], str, str]:
-        """The categories accepted, the action, and the page's path ('' when not sent)."""
+    def _parse_json(self, body: bytes) -> tuple[frozenset[str], str, str, tuple[str, str]]:
+        """The categories accepted, the action, the page's path ('' when not sent), and how
+        the page was reached (its referrer and query string, for its consented copy)."""
         payload = json_object(body, "request body")
-        unknown = sorted(set(payload) - {"action", "categories", "path"})
+        unknown = sorted(set(payload) - {"action", "categories", "path", "referrer", "query"})
         if unknown:
             raise BadRequest(400, f"unknown field {unknown[0][:50]!r}")
         page = page_path(payload["path"], "path") if "path" in payload else ""
+        arrival = (
+            _text_field(payload, "referrer", MAX_REFERRER),
+            _text_field(payload, "query", MAX_QUERY),
+        )
         accepted, action = self._chosen(payload)
-        return accepted, action, page
+        return accepted, action, page, arrival
 
     def _chosen(self, payload: dict[str, Any]) -> tuple[frozenset[str], str]:
         if "categories" in payload:
@@ -289,7 +304,7 @@ class ConsentRoutes:
         if submission.page and ANALYTICS in decision.accepted and ids.session_id:
             before, _ = core.effective_decision(visit)
             if before is None or ANALYTICS not in before.accepted:  # no token on that page
-                pageview = self._beacon.accepted_on(visit, ids, submission.page)
+                pageview = self._beacon.accepted_on(visit, ids, submission.page, submission.arrival)
         if submission.form:
             response: Response = Response(
                 status_code=303,

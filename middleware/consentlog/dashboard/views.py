@@ -297,8 +297,8 @@ class Views:
                 for c in data.channels
             ],
             share_of=lambda views: _share(views, arrivals),
-            tagged=sum(c.views for c in data.campaigns),
-            ad_clicks=sum(c.ad_clicks for c in data.campaigns),
+            tagged=sum(c.tagged for c in data.channels),  # every campaign, not the top ones
+            ad_clicks=sum(c.ad_clicks for c in data.channels),
             channel_labels=CHANNEL_LABELS,
         )
 

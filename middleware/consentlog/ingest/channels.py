@@ -53,7 +53,7 @@ SOCIAL_NETWORKS = (
 WEBMAIL = (
     "mail.google.com", "outlook.live.com", "outlook.office.com", "outlook.office365.com",
     "mail.yahoo.com", "mail.proton.me", "mail.aol.com", "mail.yandex.ru", "mail.zoho.com",
-    "webmail.", "mail.ru", "gmx.net", "gmx.de", "web.de", "fastmail.com", "tuta.com",
+    "mail.ru", "gmx.net", "gmx.de", "web.de", "fastmail.com", "tuta.com",
 )  # fmt: skip
 
 # Ad click ids: their presence is kept (``click_id``), never their value, which
@@ -87,18 +87,32 @@ def _is_tld(rest: str) -> bool:
 
 
 def _bare(host: str) -> str:
-    """A host without its port (``example.org:8080`` → ``example.org``), lowercase."""
+    """A host as a referrer's host reads: lowercase, without its port, an IPv6 address
+    without brackets, no trailing dot (``[::1]:8000`` → ``::1``, ``example.org.:80`` →
+    ``example.org``)."""
     host = host.lower()
     if host.startswith("["):
-        return host.partition("]")[0] + "]"
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.rpartition(":")[0]
+    return host.rstrip(".")
+
+
+def _same_site(host: str, referrer_host: str, canonical: Callable[[str], str]) -> bool:
+    """Whether a referrer's host (no port) is the page's host or an alias of it (aliases
+    may be named with the page's port)."""
+    site, referrer = _bare(canonical(host)), _bare(referrer_host)
+    if _bare(canonical(referrer)) == site:
+        return True
+    port = host.rpartition(":")[2] if host.count(":") == 1 else ""
+    return bool(port) and _bare(canonical(f"{referrer}:{port}")) == site
 
 
 @functools.lru_cache(maxsize=4096)
 def _kind(referrer_host: str) -> str:
     """What a referrer host is: ``search``, ``social``, ``email`` or ``referral``."""
     host = referrer_host.lower().rstrip(".")
-    if _matches(host, WEBMAIL):
+    if host.startswith("webmail.") or _matches(host, WEBMAIL):
         return "email"
     if _matches(host, SEARCH_ENGINES):
         return "search"
@@ -119,7 +133,7 @@ def channel(
 ) -> str:
     """The channel of one page row (the module's rules); ``canonical`` maps a host to the
     one it is stored under (``host_aliases``), so a link from an alias is internal."""
-    if referrer_host and _bare(canonical(referrer_host)) == _bare(canonical(host)):
+    if referrer_host and _same_site(host, referrer_host, canonical):
         return "internal"
     medium = medium.strip().lower()
     kind = _kind(referrer_host) if referrer_host else ""

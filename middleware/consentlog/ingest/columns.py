@@ -287,8 +287,8 @@ def country_column(
 
 def _country(key: tuple[str, object, Countries]) -> str:
     ip, header, countries = key
-    if isinstance(header, bytes):
-        header = header[:MAX_COUNTRY].decode("latin-1")
+    if isinstance(header, bytes):  # as ``PageSeen.request`` reads it
+        header = safe_text(header[:MAX_COUNTRY].decode("latin-1"))
     return countries(ip, header if isinstance(header, str) else "")
 
 

@@ -112,7 +112,7 @@ def _resolve(batch: Batch, countries: Countries) -> int:
     """Make ``batch``'s raw pages ``PageRequest`` events one by one, leaving out (and
     counting) any that cannot be made one."""
     total = len(batch)
-    batch.pages, batch.seen = batch.resolved(countries).pages, []
+    batch.pages, batch.seen = batch.resolved(countries.decided).pages, []
     return total - len(batch)
 
 
@@ -168,7 +168,7 @@ class Enricher:
         out first, from the full IP). An event whose agent is unsafe is left out here
         (its rows would be refused anyway)."""
         total = len(batch)
-        batch = batch.resolved(self._countries)
+        batch = batch.resolved(self._countries.decided)
         agents: dict[str, str] = {}
         prefixes: dict[str, str] = {}
 
@@ -183,7 +183,7 @@ class Enricher:
             return event._replace(user_agent=agents[ua], client_ip=prefixes[ip])
 
         def located(page: PageRequest) -> PageRequest:
-            return page._replace(country=self._countries(page.client_ip, page.country))
+            return page._replace(country=self._countries.decided(page.client_ip, page.country))
 
         def reduce_goal(goal: Goal) -> Goal | None:
             ua = goal.user_agent

@@ -24,7 +24,7 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from consentlog.consent.http import Origin, first_language, origin_from, text
 from consentlog.consent.visit import Identifiers, Visit
@@ -49,27 +49,48 @@ MAX_COUNTRY = 8  # a CDN's country header: two letters
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-# The query parameters the tables keep: the campaign tags (utm_source … utm_content, ref),
-# and of an ad click id only that it came (its value names one click, so one person).
-CAMPAIGN_PARAMETERS = (
-    "utm_source=", "utm_medium=", "utm_campaign=", "utm_term=", "utm_content=", "ref=",
-)  # fmt: skip
-CLICK_PARAMETERS = tuple(f"{name}=" for name in CLICK_IDS)
+# The query parameters the tables keep: the campaign tags, and of an ad click id only
+# that it came (its value names one click, so one person).
+CAMPAIGN_TAGS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "ref")
+MAX_TAG = 200  # characters of a tag's value a row keeps
+_CLICK_ASSIGNMENTS = tuple(f"{name}=" for name in CLICK_IDS)
 
 
 def campaign_query(query: str) -> str:
-    """The campaign parameters of a query string, nothing else: ``a=1&utm_source=x&
-    gclid=Cj0`` → ``utm_source=x&gclid=`` (a query may hold an e-mail address or a reset
-    token; a click id's value is dropped)."""
+    """The campaign part of a query string, no more than the rows keep of it: each tag's
+    first value, cut to ``MAX_TAG`` characters, and the names of the ad click ids present
+    — ``a=1&utm_source=x&utm_source=y&gclid=Cj0`` → ``utm_source=x&gclid=``. A query may
+    hold an e-mail address or a reset token; a click id's value is dropped, also where a
+    tag carries one (``utm_source=x;gclid=Cj0``: the tag is cut before it)."""
     if "=" not in query:
         return ""
-    kept = []
-    for part in query[:MAX_QUERY].split("&"):
-        if part.startswith(CAMPAIGN_PARAMETERS):
-            kept.append(part)
-        elif part.startswith(CLICK_PARAMETERS):
-            kept.append(part.partition("=")[0] + "=")
-    return "&".join(kept)
+    try:
+        pairs = parse_qsl(query[:MAX_QUERY], keep_blank_values=True)
+    except ValueError:
+        return ""
+    first: dict[str, str] = {}
+    clicks = {name for name, _ in pairs if name in CLICK_IDS}
+    for name, value in pairs:
+        if name in CAMPAIGN_TAGS and name not in first:
+            value, click = _without_click_id(value[:MAX_TAG])
+            first[name] = value
+            if click:
+                clicks.add(click)
+    kept = [(name, first[name]) for name in CAMPAIGN_TAGS if name in first]
+    kept += [(name, "") for name in CLICK_IDS if name in clicks]
+    return urlencode(kept, quote_via=quote)
+
+
+def _without_click_id(value: str) -> tuple[str, str]:
+    """``value`` cut before the first ad click id assigned in it, and that id's name."""
+    lowered = value.lower()
+    if "=" not in lowered:
+        return value, ""
+    found = [(lowered.find(a), a[:-1]) for a in _CLICK_ASSIGNMENTS if a in lowered]
+    if not found:
+        return value, ""
+    at, name = min(found)
+    return value[:at].rstrip(";&,| "), name
 
 
 def stored_referrer(referrer: str, granted: bool) -> str:
@@ -356,11 +377,16 @@ def page_request(
     query: str = "",
     consented_copy: bool = False,
     country: str = "",
+    referrer: str | None = None,
 ) -> PageRequest:
     """The ``PageRequest`` of one page view of ``visit``: raw inputs cut to their limits,
-    and identifiers and the client IP only when analytics consent was ``granted``."""
+    and identifiers and the client IP only when analytics consent was ``granted``;
+    ``referrer`` replaces the request's Referer (a page's own, sent by the script)."""
+    headers = visit.headers
+    if referrer is not None:
+        headers = {**headers, b"referer": referrer[:MAX_REFERRER].encode("latin-1", "replace")}
     request = _page_request(
-        visit.headers,
+        headers,
         visit.origin,
         country=safe_text(country[:MAX_COUNTRY]),
         consent_state=consent_state,

@@ -20,7 +20,6 @@ else the database's answer for the IP, else '' (unknown). Databases:
 from __future__ import annotations
 
 import ipaddress
-import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,10 +32,13 @@ from consentlog.settings import GEOIP2FAST
 log = structlog.get_logger("consentlog.ingest.geo")
 
 MAX_HEADER = 8  # a country header is two letters; more is not one
-_CODE = re.compile("[A-Z]{2}")
 # two-letter answers that name no country: unknown (Cloudflare's XX, ISO's ZZ), and the
 # continent codes older databases gave (EU, AP)
 NOT_COUNTRIES = frozenset({"XX", "ZZ", "EU", "AP"})
+
+# What a page event holds once its country was worked out and none was found: a value
+# that names no country (so it is stored as ''), and that no later lookup replaces.
+UNKNOWN = "--"
 
 Lookup = Callable[[str], str]  # an IP as text → its country code, '' when not known
 
@@ -44,8 +46,11 @@ Lookup = Callable[[str], str]  # an IP as text → its country code, '' when not
 def country_code(value: str) -> str:
     """``value`` as a country code (``de`` → ``DE``), or '' when it names no country: what
     a CDN header or a database answer must be before it is stored."""
-    code = value.strip().upper()
-    return code if _CODE.fullmatch(code) and code not in NOT_COUNTRIES else ""
+    code = value.strip(" ")
+    if len(code) != 2 or not code.isascii() or not code.isalpha():  # "ß".upper() is "SS"
+        return ""
+    code = code.upper()
+    return code if code not in NOT_COUNTRIES else ""
 
 
 def client_address(ip: str) -> str:
@@ -63,8 +68,10 @@ def client_address(ip: str) -> str:
 
 
 class Countries:
-    """A request's country: ``header`` (the CDN's value) when it is a country code, else
-    the ``database``'s answer for the client's IP, else ''.
+    """A request's country: the CDN's ``header`` when the request has one (a value that
+    names no country, Cloudflare's ``XX`` or Tor's ``T1``, is unknown: the client's IP
+    behind a CDN is often the CDN's own), else the ``database``'s answer for the client's
+    IP, else ''.
 
     The database is read on first use (on the writer's thread, not when the site
     starts), once per process; one that cannot be read is logged once and gives no
@@ -82,9 +89,10 @@ class Countries:
         return bool(self.database) or self._lookup is not None
 
     def __call__(self, ip: str, header: str = "") -> str:
-        code = country_code(header) if header else ""
-        if code or not ip:
-            return code
+        if header:
+            return country_code(header)
+        if not ip:
+            return ""
         lookup = self._lookup or self._open()
         if lookup is None:
             return ""
@@ -92,6 +100,10 @@ class Countries:
             return country_code(lookup(client_address(ip)))
         except Exception:  # an address a database cannot read has no country
             return ""
+
+    def decided(self, ip: str, header: str = "") -> str:
+        """The country as an event keeps it once worked out: the code, or ``UNKNOWN``."""
+        return self(ip, header) or UNKNOWN
 
     def _open(self) -> Lookup | None:
         if not self.database or self._failed:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from ua_parser import parse as parse_user_agent
 
 from consentlog.ingest.channels import CLICK_IDS
-from consentlog.ingest.events import safe_text
+from consentlog.ingest.events import MAX_TAG, safe_text
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 # A user agent reduced to its families, as spool files keep it: the mark, then browser,
@@ -125,7 +125,7 @@ def campaign_tags(query: str) -> Campaign:
     params = parse_qs(query[:4096], keep_blank_values=True)
 
     def tag(name: str) -> str:  # %-escapes decode to any character: made safe after
-        return safe_text(params[name][0][:200]) if name in params else ""
+        return safe_text(params[name][0][:MAX_TAG]) if name in params else ""
 
     click_id = next((name for name in CLICK_IDS if name in params), "")
     return Campaign(

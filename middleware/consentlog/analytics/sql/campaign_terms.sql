@@ -9,15 +9,15 @@ SELECT
     utm_campaign AS campaign,
     utm_term AS term,
     utm_content AS content,
-    count() AS views,
+    countIf(NOT consented_copy) AS views,
     uniqExactIf(visitor_id, visitor_id != '') AS visitors
 FROM {db:Identifier}.page_requests
 WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
   AND ({host:String} = '' OR host = {host:String})
   AND NOT is_bot
-  AND NOT consented_copy
-  AND channel != 'internal'
+  AND channel NOT IN ('internal', '')
   AND (utm_term != '' OR utm_content != '')
 GROUP BY campaign, term, content
+HAVING views > 0
 ORDER BY views DESC, campaign, term, content
 LIMIT {limit:UInt32}

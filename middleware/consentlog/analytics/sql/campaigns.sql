@@ -10,19 +10,19 @@ SELECT
     utm_campaign AS campaign,
     multiIf(utm_source != '', utm_source, ref) AS source,
     utm_medium AS medium,
-    count() AS views,
+    countIf(NOT consented_copy) AS views,
     uniqExactIf(visitor_id, visitor_id != '') AS visitors,
-    countIf(click_id != '') AS ad_clicks,
-    countIf(utm_term != '') AS with_term,
-    countIf(utm_content != '') AS with_content
+    countIf(NOT consented_copy AND click_id != '') AS ad_clicks,
+    countIf(NOT consented_copy AND utm_term != '') AS with_term,
+    countIf(NOT consented_copy AND utm_content != '') AS with_content
 FROM {db:Identifier}.page_requests
 WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
   AND ({host:String} = '' OR host = {host:String})
   AND NOT is_bot
-  AND NOT consented_copy
-  AND channel != 'internal'
+  AND channel NOT IN ('internal', '')
   AND (utm_source != '' OR utm_medium != '' OR utm_campaign != '' OR utm_term != ''
        OR utm_content != '' OR ref != '' OR click_id != '')
 GROUP BY campaign, source, medium
+HAVING views > 0
 ORDER BY views DESC, campaign, source, medium
 LIMIT {limit:UInt32}
