@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from consentlog.cli import main
-from consentlog.ingest.events import PageRequest
+from consentlog.ingest.events import Goal, PageRequest
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
 
@@ -97,3 +97,30 @@ def test_report_by_channel_source_and_campaign(
     assert ("brand", 1, 1) == (campaign["campaign"], campaign["views"], campaign["ad_clicks"])
     assert 0 == main([*base[:-1], "--by", "source"])
     assert "Arrivals by source" in capsys.readouterr().out
+
+
+def test_report_by_goal(
+    store: Store, store_url: str, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    writer = Writer(store, database=database, flush_interval=0.05)
+    view = _view("example.org", "/pricing")._replace(
+        consent_state="granted", visitor_id="v" * 22, session_id="s" * 22
+    )
+    writer.submit(view)
+    writer.submit(Goal(view.ts + 1, "signup", "server", "example.org", "/signup", "", "POST",
+                       303, "granted", "v" * 22, "s" * 22, HUMAN))  # fmt: skip
+    writer.submit(Goal(view.ts + 2, "signup", "server", "example.org", "/signup", "", "POST",
+                       303, "unknown", "", "", HUMAN))  # fmt: skip
+    assert writer.stop(30)
+    base = ["report", "--by", "goal", "--clickhouse-url", store_url, "--database", database,
+            "--start", str(DAY), "--end", str(DAY)]  # fmt: skip
+    assert 0 == main([*base, "--json"])
+    [goal] = json.loads(capsys.readouterr().out)
+    assert ("signup", 2, 1, 1, 1.0) == (
+        goal["name"], goal["conversions"], goal["sessions"], goal["anonymous_conversions"],
+        goal["conversion_rate"],
+    )  # fmt: skip
+    assert 0 == main(base)
+    out = capsys.readouterr().out
+    assert "Goals" in out
+    assert "100%" in out

@@ -25,7 +25,7 @@ from dashboards.grafana.build import SOURCES, render
 from consentlog.analytics.metrics import MIN_SAMPLE, PageMetrics, page_report
 from consentlog.analytics.queries import query_text
 from consentlog.analytics.rollup import roll_up, watermark
-from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest
+from consentlog.ingest.events import ConsentRecord, Engagement, Goal, PageRequest
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
 from tests.analytics.grafana import (
@@ -41,7 +41,7 @@ from tests.analytics.grafana import (
     AllValue,
     expand_macros,
 )
-from tests.helpers import DAY, generate
+from tests.helpers import DAY, generate, generate_goals
 
 # The data set lies within DAY; Grafana's range for that day ends at its last second.
 START = datetime.datetime.combine(DAY, datetime.time(), datetime.UTC)
@@ -90,9 +90,9 @@ def _consent_records(rng: random.Random) -> list[ConsentRecord]:
     ]
 
 
-def _data_set() -> tuple[list[PageRequest], list[Engagement], list[ConsentRecord]]:
+def _data_set() -> tuple[list[PageRequest], list[Engagement], list[ConsentRecord], list[Goal]]:
     """The metrics data set with referrers (it has none), anonymous views of a second host
-    (for the host variable to filter) and consent records."""
+    (for the host variable to filter), consent records and goals."""
     rng = random.Random(11)
     pages, engagements = generate()
     referrers = ["", "https://www.google.com/", "https://news.example.net/a", f"https://{HOST}/"]
@@ -108,7 +108,7 @@ def _data_set() -> tuple[list[PageRequest], list[Engagement], list[ConsentRecord
         )
         for p in rng.sample(pages, 60)
     ]
-    return pages, engagements, _consent_records(rng)
+    return pages, engagements, _consent_records(rng), generate_goals(pages)
 
 
 @pytest.fixture(scope="module")

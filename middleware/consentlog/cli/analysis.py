@@ -54,7 +54,7 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-BREAKDOWNS = ("page", "country", "channel", "source", "campaign")  # ``report --by``
+BREAKDOWNS = ("page", "goal", "country", "channel", "source", "campaign")  # ``report --by``
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -163,7 +163,28 @@ def _campaigns_report(
     return 0
 
 
+def _goals_report(
+    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
+) -> int:
+    found = reports.goals(store, database, start, end, host=args.host or "")
+    if args.json:
+        print(json.dumps([g.as_dict() for g in found]))
+        return 0
+    print(printable(f"Goals {start} – {end}  ({store.description})"))
+    rows = [
+        [g.name[:40], str(g.conversions), str(g.sessions), _percent(g.conversion_rate),
+         str(g.visitors), str(g.anonymous_conversions), str(g.server_conversions),
+         str(g.client_conversions)]
+        for g in found
+    ]  # fmt: skip
+    header = ["goal", "conversions", "sessions", "rate", "visitors", "anonymous", "server",
+              "client"]  # fmt: skip
+    print_table(header, rows)
+    return 0
+
+
 _BREAKDOWN_REPORTS = {
+    "goal": _goals_report,
     "country": _countries_report,
     "channel": _channels_report,
     "source": _sources_report,
