@@ -135,3 +135,24 @@ def test_demo_simulate_ranks_useful_pages_on_top(tmp_path: Path) -> None:
     assert pages[USELESS]["votes_no"] > pages[USELESS]["votes_yes"]
     assert pages["/docs/getting-started"]["votes_yes"] > pages["/docs/getting-started"]["votes_no"]
     assert sum(p["bot_views"] for p in pages.values()) > 0
+
+    def by(what: str) -> list[dict[str, Any]]:
+        found = subprocess.run(
+            [*CLI, "report", "--by", what, "--json"], cwd=tmp_path, env=cli_env(),
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert 0 == found.returncode, found.stderr
+        rows: list[dict[str, Any]] = json.loads(found.stdout)
+        return rows
+
+    # every view of the dashboard has data: goals, countries, sources
+    goals = {g["name"]: g for g in by("goal")}
+    assert {"trial", "download"} == set(goals)
+    assert goals["trial"]["anonymous_conversions"] > 0  # a server goal needs no consent
+    assert goals["download"]["client_conversions"] == goals["download"]["conversions"] > 0
+    assert any(p["goal_rate"] for p in pages.values())
+    assert len(by("country")) > 5
+    assert {"direct", "search", "social", "email", "campaign", "referral"} <= {
+        c["channel"] for c in by("channel")
+    }
+    assert any(c["ad_clicks"] for c in by("campaign"))

@@ -24,6 +24,7 @@ from consentlog.settings import Settings
 from consentlog.store import embedded_path
 
 DASHBOARD_PATH = "/analytics"
+DEMO_GOALS = ("trial=POST /trial 303",)
 
 
 def _kept_secret(store_url: str, name: str, length: int = 32) -> str:
@@ -61,6 +62,8 @@ def demo_settings(**options: Any) -> Settings:
     settings = Settings.from_env(require_secret_keys=False, **options)
     if not settings.country_header:  # the countries of the simulated visitors
         settings = dataclasses.replace(settings, country_header=DEMO_COUNTRY_HEADER)
+    if not settings.goals:  # the Team plan's trial form is a server goal
+        settings = dataclasses.replace(settings, goals=DEMO_GOALS)
     if not settings.secret_keys:
         settings = dataclasses.replace(
             settings, secret_keys=(demo_secret(settings.clickhouse_url),)

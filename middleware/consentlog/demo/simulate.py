@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, TextIO
@@ -59,6 +59,7 @@ class VisitorResult:
     beacons: int = 0
     votes: int = 0
     errors: tuple[str, ...] = ()
+    goals: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +75,15 @@ class SimulationSummary:
     errors: int
     seconds: float
     first_errors: tuple[str, ...] = ()
+    goals: int = 0
 
     def line(self) -> str:
         """The summary in one line."""
         decided = ", ".join(f"{count} {name}" for name, count in self.consents.items())
         return (
             f"simulated {self.visitors} visitors in {self.seconds:.1f} s: "
-            f"{self.page_views} page views, {self.beacons} beacons, {self.votes} votes; "
+            f"{self.page_views} page views, {self.beacons} beacons, {self.votes} votes, "
+            f"{self.goals} goals; "
             f"{decided}, {self.bots} bots; {self.errors} errors"
         )
 
@@ -95,7 +98,7 @@ class _Player:
         self.origin = base_url.rstrip("/")
         self.plan = plan
         self.errors: list[str] = []
-        self.beacons = self.votes = self.page_views = 0
+        self.beacons = self.votes = self.page_views = self.goals = 0
         headers = {"user-agent": plan.user_agent, "accept-language": plan.language}
         if plan.country:  # what a CDN would tell the site
             headers[DEMO_COUNTRY_HEADER] = plan.country
@@ -115,7 +118,9 @@ class _Player:
                     action = "accept_all" if self.plan.consent == "accept" else "reject_all"
                     self._decide(action, on=visit, asks=asks)
                 referrer = f"{self.origin}{visit.path}"
-        return VisitorResult(self.page_views, self.beacons, self.votes, tuple(self.errors))
+        return VisitorResult(
+            self.page_views, self.beacons, self.votes, tuple(self.errors), self.goals
+        )
 
     def _same_origin(self, referrer: str) -> dict[str, str]:
         """Headers a browser adds to a same-origin fetch or beacon."""
@@ -141,7 +146,9 @@ class _Player:
         """Click Accept or Decline in the banner of the page ``on`` (its script posts JSON
         with the page's path); an answer with a page-view token measures that page too."""
         referrer = f"{self.origin}{self.plan.pages[0].path}"
-        body = {"action": action, **({"path": on.path} if on is not None else {})}
+        body: dict[str, str] = {"action": action}
+        if on is not None:  # the page, and how it was reached, as the script sends them
+            body.update(path=on.path, referrer=self.plan.referrer or "", query=on.query)
         response = self.client.post("/_consent", json=body, headers=self._same_origin(referrer))
         if self._expect(response, 200) and on is not None and "pv" in response.json():
             self._report(on, response.json()["pv"], asks=asks)
@@ -158,13 +165,28 @@ class _Player:
         self._expect(response, PROFILES[visit.path].status)
         asks = "data-consent-feedback" in response.text
         match = _PV_TOKEN.search(response.text)
-        if match is None:
-            return asks
-        if self.plan.consent not in _ACCEPTING:
+        if match is not None and self.plan.consent not in _ACCEPTING:
             self.errors.append(f"GET {visit.path}: a page-view token without analytics consent")
             return asks
-        self._report(visit, html.unescape(match.group(1)), asks=asks)
+        token = html.unescape(match.group(1)) if match is not None else ""
+        if token:
+            self._report(visit, token, asks=asks)
+        self._reach(visit, token)
         return asks
+
+    def _reach(self, visit: PageVisit, token: str) -> None:
+        """The visitor's goal on the page: the trial form posted (a server goal, with or
+        without consent), or the download link clicked (a client goal, which the script
+        sends only for a page view it measures)."""
+        page = f"{self.origin}{visit.path}"
+        if visit.goal == "trial":
+            headers = {**self._same_origin(page), "sec-fetch-mode": "navigate"}
+            response = self.client.post("/trial", data={}, headers=headers, follow_redirects=False)
+            self.goals += self._expect(response, 303)
+        elif visit.goal == "download" and token:
+            body = {"pv": token, "path": visit.path, "goal": "download",
+                    "props": {"plan": "community"}}  # fmt: skip
+            self.goals += self._send_beacon(body, visit.path)
 
     def _report(self, visit: PageVisit, token: str, *, asks: bool) -> None:
         """The beacons of one page view: maybe a running total, then the final one."""
@@ -178,7 +200,7 @@ class _Player:
     def _beacon(
         self, visit: PageVisit, token: str, engaged_ms: float, scroll: float, vote: bool | None
     ) -> None:
-        """``navigator.sendBeacon`` of a JSON string: a text/plain POST with cookies."""
+        """One engagement beacon of a page view."""
         body = {
             "pv": token,
             "path": visit.path,
@@ -186,10 +208,14 @@ class _Player:
             "scroll_pct": round(scroll),
             "useful": vote,
         }
-        headers = self._same_origin(f"{self.origin}{visit.path}")
+        self.beacons += self._send_beacon(body, visit.path)
+
+    def _send_beacon(self, body: Mapping[str, object], path: str) -> bool:
+        """``navigator.sendBeacon`` of a JSON string: a text/plain POST with cookies."""
+        headers = self._same_origin(f"{self.origin}{path}")
         headers.update({"content-type": "text/plain;charset=UTF-8", "sec-fetch-mode": "no-cors"})
         response = self.client.post("/_consent/beacon", content=json.dumps(body), headers=headers)
-        self.beacons += self._expect(response, 204)
+        return self._expect(response, 204)
 
 
 def _navigation_headers(origin: str, referrer: str | None) -> dict[str, str]:
@@ -221,6 +247,7 @@ def _summarise(
         page_views=sum(r.page_views for r in results),
         beacons=sum(r.beacons for r in results),
         votes=sum(r.votes for r in results),
+        goals=sum(r.goals for r in results),
         consents={name: consents[name] for name, _ in CONSENTS},
         bots=sum(p.bot for p in plans),
         errors=len(errors),

@@ -21,7 +21,7 @@ import jinja2
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 __all__ = ["create_site", "load_site"]
@@ -183,6 +183,12 @@ def _serve(html: str, cookies: dict[str, str]) -> Callable[[Request], Awaitable[
     return endpoint
 
 
+async def _trial(request: Request) -> Response:
+    """POST /trial, the Team plan's form: a trial is started (the demo keeps nothing of
+    it) and the visitor sent on to the getting-started guide — a server goal."""
+    return RedirectResponse("/docs/getting-started", status_code=303)
+
+
 async def _healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
@@ -209,6 +215,7 @@ def create_site() -> Starlette:
             Route(path, _serve(html, cookies.get(path, {})))
             for path, html in _documents(site).items()
         ),
+        Route("/trial", _trial, methods=["POST"]),
         Route("/healthz", _healthz),
         Route("/static/site.css", _stylesheet),
     ]

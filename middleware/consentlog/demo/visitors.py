@@ -154,6 +154,12 @@ CONSENTS: Final[Weighted[Consent]] = (
 )
 # fmt: on
 
+# the goals of a page and the share of its views that reach each: the Team plan's trial
+# form (a server goal, also without consent) and the Community download link (a client
+# goal, sent only with consent)
+GOALS: Final[dict[str, tuple[tuple[str, float], ...]]] = {
+    "/pricing": (("trial", 0.14), ("download", 0.12)),
+}
 BOT_SHARE: Final = 0.06  # of visitors; bots never decide and send no beacon
 SKIM_SHARE: Final = 0.08  # of page views, on any page: a glance, then gone
 PARTIAL_BEACON_SHARE: Final = 0.15  # views where a tab switch sends a beacon midway
@@ -170,6 +176,7 @@ class PageVisit:
     scroll_pct: int
     vote: bool | None  # the answer, if the page asks and the visitor answers
     partial_beacon: bool  # a tab switch sends a running total before the final beacon
+    goal: str = ""  # "trial" (the Team plan's form), "download" (the Community link) or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +210,14 @@ def _page_visit(rng: random.Random, path: str, query: str = "") -> PageVisit:
     elif rng.random() < profile.vote_rate:
         vote = rng.random() < profile.yes_share
     seconds = rng.triangular(low_s, high_s, low_s + (high_s - low_s) / 3)
+    goal = ""
+    if path in GOALS:
+        draw = rng.random()
+        for name, share in GOALS[path]:
+            if draw < share:
+                goal = name
+                break
+            draw -= share
     return PageVisit(
         path,
         query,
@@ -210,6 +225,7 @@ def _page_visit(rng: random.Random, path: str, query: str = "") -> PageVisit:
         scroll_pct=rng.randint(min(low_pct, high_pct), high_pct),
         vote=vote,
         partial_beacon=rng.random() < PARTIAL_BEACON_SHARE,
+        goal=goal,
     )
 
 
