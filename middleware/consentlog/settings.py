@@ -120,12 +120,65 @@ def goal_rule(item: str) -> GoalRule:
             statuses = (int(status[0]) * 100, int(status[0]) * 100 + 99)
         else:
             raise ConfigError(f"goals: {item[:100]!r}: the status is like 303 or 3xx")
-    pattern = "".join(
+    return GoalRule(name, method, re.compile(path_pattern(path)), statuses, item.strip())
+
+
+def path_pattern(path: str) -> str:
+    """A path with wildcards as a regular expression that Python and ClickHouse (RE2)
+    read alike: ``*`` one segment's characters, ``**`` anything, ``{name}`` a non-empty
+    segment, the rest literal."""
+    return "".join(
         "[^/]+" if part.startswith("{") else ".*" if part == "**" else "[^/]*" if part == "*"
         else re.escape(part)
         for part in re.split(r"(\*\*|\*|\{[^{}/]*\})", path)
     )  # fmt: skip
-    return GoalRule(name, method, re.compile(pattern), statuses, item.strip())
+
+
+MAX_FUNNEL_STEPS = 8  # funnel.sql has a condition per step
+MAX_FUNNELS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStep:
+    """One step of a funnel: a page view whose path matches ``pattern`` (a regular
+    expression, from a path with wildcards), or reaching the goal named ``pattern``."""
+
+    kind: Literal["page", "goal"]
+    pattern: str
+    label: str  # as configured: /pricing, goal:trial
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelRule:
+    """A funnel: steps a consented session takes in this order (others between them)."""
+
+    name: str
+    steps: tuple[FunnelStep, ...]
+    text: str  # as configured
+
+
+def funnel_rule(item: str) -> FunnelRule:
+    """``name=STEP > STEP > …`` as a ``FunnelRule``; a step is a path (``/pricing``,
+    wildcards as in goals) or ``goal:NAME``. ConfigError naming the problem."""
+    name, equals, rest = item.strip().partition("=")
+    name = name.strip()
+    parts = [p.strip() for p in rest.split(">")]
+    if not equals or not GOAL_NAME.fullmatch(name) or not 2 <= len(parts) <= MAX_FUNNEL_STEPS:
+        raise ConfigError(
+            f"funnels: {item[:100]!r} is not name=STEP > STEP … (2 to {MAX_FUNNEL_STEPS} "
+            "steps, each a path such as /pricing or goal:NAME)"
+        )
+    steps = []
+    for part in parts:
+        if part.startswith("goal:") and GOAL_NAME.fullmatch(part[5:].strip()):
+            steps.append(FunnelStep("goal", part[5:].strip(), part))
+        elif part.startswith("/") and len(part) <= 1024 and " " not in part:
+            steps.append(FunnelStep("page", f"^{path_pattern(part)}$", part))
+        else:
+            raise ConfigError(
+                f"funnels: {item[:100]!r}: step {part[:60]!r} is neither a path nor goal:NAME"
+            )
+    return FunnelRule(name, tuple(steps), item.strip())
 
 
 PageFilter = Callable[[str, str], bool]
@@ -169,6 +222,8 @@ class Settings:
     country_database: str = GEOIP2FAST
     # server goals, "name=METHOD /path [STATUS]": signup=POST /signup 303 (docs/goals.md)
     goals: tuple[str, ...] = ()
+    # funnels, "name=STEP > STEP …": trial=/pricing > goal:trial (docs/goals.md)
+    funnels: tuple[str, ...] = ()
     inject_banner: bool = True
     privacy_url: str = "/privacy"
     texts: Mapping[str, BannerTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
@@ -203,6 +258,11 @@ class Settings:
     def goal_rules(self) -> tuple[GoalRule, ...]:
         """The server goals, parsed (``goal_rule``)."""
         return tuple(goal_rule(item) for item in self.goals)
+
+    @property
+    def funnel_rules(self) -> tuple[FunnelRule, ...]:
+        """The funnels, parsed (``funnel_rule``)."""
+        return tuple(funnel_rule(item) for item in self.funnels)
 
     @property
     def languages(self) -> frozenset[str]:
@@ -249,7 +309,9 @@ class Settings:
         values.update(overrides)
         if isinstance(values.get("secret_keys"), str):
             values["secret_keys"] = (values["secret_keys"],)
-        for name in ("secret_keys", "exclude_paths", "categories", "host_aliases", "goals"):
+        for name in (
+            "secret_keys", "exclude_paths", "categories", "host_aliases", "goals", "funnels",
+        ):  # fmt: skip
             if name in values:
                 values[name] = tuple(values[name])
         settings = cls(**values)
@@ -289,6 +351,9 @@ def _validate(s: Settings) -> None:
         )
     if len(s.goal_rules) > MAX_GOAL_RULES:  # each item checked
         raise ConfigError(f"goals: {len(s.goals)} rules; at most {MAX_GOAL_RULES}")
+    funnels = [f.name for f in s.funnel_rules]  # each item checked
+    if len(funnels) > MAX_FUNNELS or len(set(funnels)) != len(funnels):
+        raise ConfigError(f"funnels: at most {MAX_FUNNELS}, each name once")
     aliases = s.host_alias_map  # each item checked
     if any(canonical in aliases for canonical in aliases.values()):
         raise ConfigError("host_aliases: a canonical host is itself an alias; name the final one")

@@ -4,6 +4,7 @@ set."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -15,6 +16,7 @@ from consentlog.ingest.events import Engagement, PageRequest
 from consentlog.ingest.geo import country_code
 from consentlog.ingest.parsing import campaign_tags, referrer_parts
 from consentlog.ingest.writer import Writer
+from consentlog.settings import FunnelRule, funnel_rule
 from consentlog.store import Store
 from tests.helpers import BOT, DAY, generate, generate_goals
 
@@ -179,3 +181,58 @@ def test_goals_equal_an_independent_count(
         (reports.GoalProperty(*key, n) for key, n in props.items()),
         key=lambda r: (-r.conversions, r.name, r.property, r.value),
     ) == reports.goal_properties(store, database, DAY, DAY)
+
+
+FUNNELS = [
+    "buy=/ > /pricing > goal:signup",
+    "read=/docs/* > goal:signup",
+    "later=goal:download > /pricing > /docs/{page}",
+]
+
+
+def _level(events: list[tuple[float, str, str]], rule: FunnelRule) -> int:
+    """How many of ``rule``'s steps a session took in order (greedy: the earliest match)."""
+    level = 0
+    for _, page, goal in sorted(events):
+        if level == len(rule.steps):
+            break
+        step = rule.steps[level]
+        hit = re.fullmatch(step.pattern.strip("^$"), page) if step.kind == "page" and page else (
+            step.kind == "goal" and goal == step.pattern
+        )  # fmt: skip
+        level += bool(hit)
+    return level
+
+
+@pytest.mark.parametrize("text", FUNNELS)
+def test_a_funnel_equals_an_independent_count(
+    store: Store, tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    database = "funnels_differential"
+    pages, _ = generate()
+    goals = generate_goals(pages)
+    _, [(exists,)] = store.query(
+        "SELECT count() FROM system.databases WHERE name = {d:String}", {"d": database}
+    )
+    if not exists:
+        writer = Writer(store, database=database, spool_dir=tmp_path_factory.mktemp("funnel"),
+                        flush_interval=0.05)  # fmt: skip
+        for event in [*pages, *goals]:
+            writer.submit(event)
+        assert writer.stop(60)
+    rule = funnel_rule(text)
+    sessions: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+    for p in pages:
+        if p.session_id and p.user_agent != BOT:
+            sessions[p.session_id].append((p.ts, p.path, ""))
+    for g in goals:
+        if g.session_id and g.user_agent != BOT:
+            sessions[g.session_id].append((g.ts, "", g.name))
+    levels = [_level(events, rule) for events in sessions.values()]
+    want = [sum(level >= k for level in levels) for k in range(1, len(rule.steps) + 1)]
+    report = reports.funnel(store, database, DAY, DAY, rule)
+    assert want == [s.sessions for s in report.steps]
+    assert want[1] > 0
+    assert [s.label for s in rule.steps] == [s.label for s in report.steps]
+    assert report.steps[1].of_previous == pytest.approx(want[1] / want[0])
+    assert report.steps[-1].of_first == pytest.approx(want[-1] / want[0])

@@ -1,5 +1,5 @@
 """The dashboard's reports beside page usefulness: overview, trend, engagement and scroll
-distributions, referrers, countries, channels, sources, campaigns, goals, next pages,
+distributions, referrers, countries, channels, sources, campaigns, goals, funnels, next pages,
 consent decisions, GPC share, errors, and now (the last few minutes).
 
 Each report is one query in ``sql/`` (``overview.sql``, ``trend.sql`` …) with ClickHouse
@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from consentlog.analytics.queries import Row, days, run
+from consentlog.settings import MAX_FUNNEL_STEPS, FunnelRule
 from consentlog.store import Store
 
 TOP = 10  # rows of the "top N" reports (referrers, next pages)
@@ -172,6 +173,37 @@ class GoalProperty(_Report):
     property: str
     value: str
     conversions: int
+
+
+@dataclass(frozen=True, slots=True)
+class StepCount(_Report):
+    """How many consented sessions took a funnel's steps 1 to ``step`` (``funnel.sql``)."""
+
+    step: int
+    sessions: int
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelStepReport(_Report):
+    """One step of a funnel report: its sessions and the shares they make."""
+
+    step: int
+    label: str  # as configured: /pricing, goal:trial
+    sessions: int
+    of_first: float | None  # sessions / the first step's
+    of_previous: float | None  # sessions / the previous step's
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelReport(_Report):
+    """A funnel over a date range, step by step."""
+
+    name: str
+    steps: list[FunnelStepReport]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The funnel as plain data (JSON output)."""
+        return {"name": self.name, "steps": [s.as_dict() for s in self.steps]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +432,42 @@ def goal_properties(
 ) -> list[GoalProperty]:
     """The custom events' property values, most conversions first."""
     return _run(store, "goal_props", GoalProperty, database, start, end, host=host, limit=limit)
+
+
+def funnel(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    rule: FunnelRule,
+    *,
+    host: str = "",
+) -> FunnelReport:
+    """``rule``'s steps over the days ``start`` to ``end``: the consented sessions that
+    took steps 1 to k in order, for each k, with their share of the first and previous."""
+    padding = MAX_FUNNEL_STEPS - len(rule.steps)
+    counts = _run(
+        store, "funnel", StepCount, database, start, end, host=host,
+        kinds=[s.kind for s in rule.steps] + [""] * padding,
+        patterns=[s.pattern for s in rule.steps] + [""] * padding,
+        steps=len(rule.steps),
+    )  # fmt: skip
+    reached = {c.step: c.sessions for c in counts}
+    steps = []
+    for number, step in enumerate(rule.steps, 1):
+        sessions = reached.get(number, 0)
+        first, previous = reached.get(1, 0), reached.get(number - 1, 0)
+        steps.append(
+            FunnelStepReport(
+                number, step.label, sessions, _ratio(sessions, first),
+                _ratio(sessions, previous) if number > 1 else None,
+            )
+        )  # fmt: skip
+    return FunnelReport(rule.name, steps)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def next_pages(
