@@ -124,3 +124,29 @@ def test_report_by_goal(
     out = capsys.readouterr().out
     assert "Goals" in out
     assert "100%" in out
+
+
+def test_report_by_funnel(
+    store: Store, store_url: str, database: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    writer = Writer(store, database=database, flush_interval=0.05)
+    for i, session in enumerate(("s" * 22, "t" * 22)):
+        for k, path in enumerate(("/", "/pricing")[: i + 1]):
+            view = _view("example.org", path)._replace(
+                ts=_view("example.org", path).ts + k, consent_state="granted",
+                visitor_id=session, session_id=session,
+            )  # fmt: skip
+            writer.submit(view)
+    assert writer.stop(30)
+    base = ["report", "--by", "funnel", "--clickhouse-url", store_url, "--database", database,
+            "--start", str(DAY), "--end", str(DAY)]  # fmt: skip
+    monkeypatch.delenv("CONSENTLOG_FUNNELS", raising=False)
+    assert 1 == main(base)  # none configured: an error that says how to configure one
+    assert "CONSENTLOG_FUNNELS" in capsys.readouterr().err
+    monkeypatch.setenv("CONSENTLOG_FUNNELS", "buy=/ > /pricing")
+    assert 0 == main([*base, "--json"])
+    [funnel] = json.loads(capsys.readouterr().out)
+    assert ("buy", [2, 1]) == (funnel["name"], [s["sessions"] for s in funnel["steps"]])
+    assert 0 == main(base)
+    assert "50%" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from consentlog.dashboard import create_dashboard
 from consentlog.ingest.writer import Writer
+from consentlog.settings import funnel_rule
 from consentlog.store import Store
 from tests.dashboard.support import PASSWORD, SECRET, TOKEN, events
 
@@ -32,11 +33,15 @@ def dataset(store: Store, tmp_path_factory: pytest.TempPathFactory) -> str:
     return database
 
 
+FUNNELS = ("buy=/ > /pricing > goal:signup", "read=/docs/* > goal:signup")
+
+
 @pytest.fixture
 def app(store: Store, dataset: str) -> Starlette:
     return create_dashboard(
-        store, database=dataset, password=PASSWORD, token=TOKEN, secret_keys=[SECRET]
-    )
+        store, database=dataset, password=PASSWORD, token=TOKEN, secret_keys=[SECRET],
+        funnels=[funnel_rule(text) for text in FUNNELS],
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ PAGES = {  # route → a heading it must show
     "/": "Views and visitors per day",
     "/pages": "Page usefulness",
     "/pages/detail?path=/docs": "Engaged time per view",
+    "/goals": "Conversions by goal",
+    "/funnels": "Funnel: buy",
     "/sources": "Arrivals by channel",
     "/countries": "Views by country",
     "/consent": "Decisions per day by action",

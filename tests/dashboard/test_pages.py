@@ -21,6 +21,7 @@ CHARTED = {
     "/",
     "/pages",
     "/pages/detail?path=/docs",
+    "/funnels",
     "/sources",
     "/countries",
     "/consent",
@@ -136,6 +137,21 @@ def test_api_shapes(analyst: TestClient) -> None:
     assert {"DE": "Germany", "": "Unknown"} == {
         c["country"]: c["name"] for c in countries if c["country"] in ("DE", "")
     }
+
+
+def test_funnels_page_and_api(analyst: TestClient) -> None:
+    api = analyst.get(f"/api/funnels?{RANGE}").json()["funnels"]
+    assert ["buy", "read"] == [f["name"] for f in api]
+    buy = api[0]["steps"]
+    assert ["/", "/pricing", "goal:signup"] == [s["label"] for s in buy]
+    sessions = [s["sessions"] for s in buy]
+    assert sessions == sorted(sessions, reverse=True)
+    assert sessions[-1] > 0
+    assert buy[0]["of_previous"] is None
+    assert buy[2]["of_first"] == sessions[2] / sessions[0]
+    page = analyst.get(f"/funnels?{RANGE}").text
+    assert page.index("Funnel: buy") < page.index("Funnel: read")
+    assert "goal:signup" in page
 
 
 def test_sources_page_shows_channels_sources_and_campaigns(analyst: TestClient) -> None:

@@ -156,3 +156,6 @@ def test_demo_simulate_ranks_useful_pages_on_top(tmp_path: Path) -> None:
         c["channel"] for c in by("channel")
     }
     assert any(c["ad_clicks"] for c in by("campaign"))
+    funnels = {f["name"]: [s["sessions"] for s in f["steps"]] for f in by("funnel")}
+    assert {"trial", "evaluate"} == set(funnels)
+    assert all(steps[1] > 0 for steps in funnels.values()), funnels

@@ -103,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--by",
         choices=BREAKDOWNS,
         default="page",
-        help="page usefulness (the default); goal conversions; human views by country;"
-        " arrivals by channel, source or campaign",
+        help="page usefulness (the default); goal conversions; the funnels (CONSENTLOG_FUNNELS);"
+        " human views by country; arrivals by channel, source or campaign",
     )
     report.set_defaults(handler=cmd_report)
 

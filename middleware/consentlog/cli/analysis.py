@@ -10,11 +10,19 @@ from pathlib import Path
 from consentlog.analytics import reports
 from consentlog.analytics.countries import country_name
 from consentlog.analytics.metrics import page_report
-from consentlog.cli.common import print_table, printable, require_schema, settings_of, store_of
+from consentlog.cli.common import (
+    REPORT_OPTIONS,
+    print_table,
+    printable,
+    require_schema,
+    settings_of,
+    store_of,
+)
 from consentlog.dashboard.filters import FIRST_DAY, LAST_DAY
 from consentlog.exceptions import ConfigError
 from consentlog.ingest.spool import Spool, default_spool_dir
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
+from consentlog.settings import Settings
 from consentlog.store import Store
 
 
@@ -54,15 +62,17 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-BREAKDOWNS = ("page", "goal", "country", "channel", "source", "campaign")  # ``report --by``
+BREAKDOWNS = ("page", "goal", "funnel", "country", "channel", "source", "campaign")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Page usefulness in the terminal (or as JSON); ``--by country`` views by country."""
-    settings = settings_of(args)
+    settings = settings_of(args, REPORT_OPTIONS)
     start, end = report_range(args.start, args.end, args.days)
     store = store_of(settings)
     require_schema(store, settings.database)
+    if args.by == "funnel":
+        return _funnels_report(store, settings.database, start, end, args, settings)
     if args.by != "page":
         return _BREAKDOWN_REPORTS[args.by](store, settings.database, start, end, args)
     pages = page_report(store, settings.database, start, end, host=args.host or "")
@@ -180,6 +190,35 @@ def _goals_report(
     header = ["goal", "conversions", "sessions", "rate", "visitors", "anonymous", "server",
               "client"]  # fmt: skip
     print_table(header, rows)
+    return 0
+
+
+def _funnels_report(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    args: argparse.Namespace,
+    settings: Settings,
+) -> int:
+    rules = settings.funnel_rules
+    if not rules:
+        raise ConfigError(
+            "no funnels are configured: set CONSENTLOG_FUNNELS, e.g. "
+            "'trial=/pricing > goal:trial' (docs/goals.md)"
+        )
+    found = [reports.funnel(store, database, start, end, r, host=args.host or "") for r in rules]
+    if args.json:
+        print(json.dumps([f.as_dict() for f in found]))
+        return 0
+    for funnel in found:
+        print(printable(f"Funnel {funnel.name} {start} – {end}  ({store.description})"))
+        rows = [
+            [str(s.step), s.label[:48], str(s.sessions), _percent(s.of_first),
+             _percent(s.of_previous)]
+            for s in funnel.steps
+        ]  # fmt: skip
+        print_table(["step", "page or goal", "sessions", "of first", "of previous"], rows, left=2)
     return 0
 
 

@@ -32,7 +32,9 @@ DASHBOARD_OPTIONS = (
     "dashboard_token",
     "trust_forwarded_host",
     "trusted_proxy_hops",
+    "funnels",
 )
+REPORT_OPTIONS = (*STORE_OPTIONS, "funnels")  # report --by funnel reads the site's funnels
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

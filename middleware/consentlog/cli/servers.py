@@ -103,6 +103,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         secret_keys=settings.secret_keys or [secrets.token_urlsafe(32)],
         trusted_proxy_hops=settings.trusted_proxy_hops,
         trust_forwarded_host=settings.trust_forwarded_host,
+        funnels=settings.funnel_rules,
     )
     listener = _listen(args.host, args.port)
     url = f"http://{args.host}:{args.port}/"

@@ -1,6 +1,6 @@
 """The dashboard's JSON API, behind the same login: ``/api/overview``, ``/api/pages``,
-``/api/pages/detail?path=``, ``/api/goals``, ``/api/sources``, ``/api/countries``, ``/api/consent``,
-``/api/errors``, ``/api/now``.
+``/api/pages/detail?path=``, ``/api/goals``, ``/api/funnels``, ``/api/sources``,
+``/api/countries``, ``/api/consent``, ``/api/errors``, ``/api/now``.
 
 Each answer is the bundle its HTML page shows (``queries``), with the range it covers;
 dates are ISO strings, rates 0–1, durations in milliseconds, no data is ``null``.
@@ -42,6 +42,11 @@ class Api:
     async def goals(self, request: Request) -> Response:
         """GET /api/goals: conversions of every goal; the custom events' properties."""
         data = await fetch(self.reports.goals, parse_filters(request.query_params))
+        return JSONResponse(data.as_dict())
+
+    async def funnels(self, request: Request) -> Response:
+        """GET /api/funnels: every configured funnel, step by step."""
+        data = await fetch(self.reports.funnel_reports, parse_filters(request.query_params))
         return JSONResponse(data.as_dict())
 
     async def sources(self, request: Request) -> Response:

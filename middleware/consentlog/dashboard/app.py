@@ -1,7 +1,7 @@
 """``create_dashboard``: the analyst dashboard as a Starlette app, standalone or mounted.
 
 Routes (relative to where it is mounted): ``/`` Overview, ``/pages`` the usefulness
-table, ``/pages/detail?path=`` one page, ``/goals``, ``/sources``, ``/countries``,
+table, ``/pages/detail?path=`` one page, ``/goals``, ``/funnels``, ``/sources``, ``/countries``,
 ``/consent``, ``/errors``, ``/now``, ``/pages.csv``, the JSON API under ``/api/``, and
 ``/login`` / ``/logout``. Everything but the login form and the stylesheet needs a session
 (``auth.LoginRequired``).
@@ -30,6 +30,7 @@ from consentlog.dashboard.style import stylesheet
 from consentlog.dashboard.throttle import Throttle
 from consentlog.dashboard.views import Views
 from consentlog.exceptions import BadRequest, StoreUnavailable
+from consentlog.settings import FunnelRule
 from consentlog.store import Store
 from consentlog.store.schema import check_identifier
 
@@ -47,6 +48,7 @@ def create_dashboard(
     trusted_proxy_hops: int = 0,
     trust_forwarded_host: bool = False,
     throttle: Throttle | None = None,
+    funnels: Sequence[FunnelRule] = (),
 ) -> Starlette:
     """The dashboard over ``database`` on ``store``.
 
@@ -57,7 +59,8 @@ def create_dashboard(
     session cookie's Path. ``trusted_proxy_hops`` reverse proxies are trusted for the
     same-origin check and the client address failed logins are counted against, and
     ``trust_forwarded_host`` for their ``X-Forwarded-Host``, as in ``Settings``;
-    ``throttle`` replaces the default failed-login limits.
+    ``throttle`` replaces the default failed-login limits; ``funnels`` are the site's
+    funnels (``Settings.funnel_rules``) the Funnels page reports.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix={prefix!r}: must start with '/' and not end with '/'")
@@ -70,13 +73,14 @@ def create_dashboard(
         trusted_proxy_hops=trusted_proxy_hops,
         trust_forwarded_host=trust_forwarded_host,
     )
-    reports = Reports(store, check_identifier(database))
+    reports = Reports(store, check_identifier(database), tuple(funnels))
     views, api, export = Views(reports, prefix=prefix), Api(reports), Export(reports)
     routes = [
         Route("/", views.overview),
         Route("/pages", views.pages),
         Route("/pages/detail", views.detail),
         Route("/goals", views.goals),
+        Route("/funnels", views.funnels),
         Route("/sources", views.sources),
         Route("/countries", views.countries),
         Route("/consent", views.consent),
@@ -87,6 +91,7 @@ def create_dashboard(
         Route("/api/pages", api.pages),
         Route("/api/pages/detail", api.detail),
         Route("/api/goals", api.goals),
+        Route("/api/funnels", api.funnels),
         Route("/api/sources", api.sources),
         Route("/api/countries", api.countries),
         Route("/api/consent", api.consent),

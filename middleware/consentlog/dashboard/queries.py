@@ -20,6 +20,7 @@ from consentlog.analytics.metrics import PageMetrics, page_report
 from consentlog.dashboard.filters import Filters
 from consentlog.dashboard.table import PageTable, Sort, build_table
 from consentlog.exceptions import StoreUnavailable, first_line
+from consentlog.settings import FunnelRule
 from consentlog.store import Store
 
 P = ParamSpec("P")
@@ -194,6 +195,18 @@ class GoalsData:
 
 
 @dataclass(frozen=True, slots=True)
+class FunnelsData:
+    """The Funnels page: each configured funnel, step by step."""
+
+    filters: Filters
+    funnels: list[reports.FunnelReport]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle as JSON-ready data."""
+        return {"range": self.filters.as_dict(), "funnels": _plain(self.funnels)}
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentData:
     """The Consent page: decisions by day, action and revision; the GPC share."""
 
@@ -233,6 +246,7 @@ class Reports:
 
     store: Store
     database: str
+    funnels: tuple[FunnelRule, ...] = ()  # the site's funnels (settings.funnels)
 
     def overview(self, filters: Filters) -> OverviewData:
         """Totals, trend and the least useful pages."""
@@ -291,6 +305,15 @@ class Reports:
             reports.goals(store, db, f.start, f.end, host=f.host),
             reports.goal_properties(store, db, f.start, f.end, host=f.host),
         )
+
+    def funnel_reports(self, filters: Filters) -> FunnelsData:
+        """Every configured funnel over the range, step by step."""
+        f = filters
+        found = [
+            reports.funnel(self.store, self.database, f.start, f.end, rule, host=f.host)
+            for rule in self.funnels
+        ]
+        return FunnelsData(f, found)
 
     def consent(self, filters: Filters) -> ConsentData:
         """Decisions over time and the GPC share."""

@@ -25,6 +25,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/", "Overview"),
     ("/pages", "Pages"),
     ("/goals", "Goals"),
+    ("/funnels", "Funnels"),
     ("/sources", "Sources"),
     ("/countries", "Countries"),
     ("/consent", "Consent"),

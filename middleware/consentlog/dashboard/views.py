@@ -1,5 +1,5 @@
-"""The dashboard's HTML pages: Overview, Pages, Page detail, Goals, Sources, Countries,
-Consent, Errors, Now.
+"""The dashboard's HTML pages: Overview, Pages, Page detail, Goals, Funnels, Sources,
+Countries, Consent, Errors, Now.
 
 Each route parses the filters, fetches its bundle (``queries.Reports``) off the event
 loop, shapes what the page shows (totals, rows, ``charts`` figures), and renders the
@@ -274,6 +274,19 @@ class Views:
             conversions=sum(g.conversions for g in data.goals),
             anonymous=sum(g.anonymous_conversions for g in data.goals),
             sessions=sum(g.sessions for g in data.goals),
+        )
+
+    async def funnels(self, request: Request) -> Response:
+        """GET /funnels: each configured funnel, step by step, with a bar per step."""
+        filters = parse_filters(request.query_params)
+        data = await fetch(self.reports.funnel_reports, filters)
+        return await self._page(
+            request,
+            "funnels.html",
+            "/funnels",
+            filters,
+            data=data,
+            configured=[rule.text for rule in self.reports.funnels],
         )
 
     async def sources(self, request: Request) -> Response:

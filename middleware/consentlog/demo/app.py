@@ -25,6 +25,7 @@ from consentlog.store import embedded_path
 
 DASHBOARD_PATH = "/analytics"
 DEMO_GOALS = ("trial=POST /trial 303",)
+DEMO_FUNNELS = ("trial=/ > /pricing > goal:trial", "evaluate=/docs/** > /pricing > goal:download")
 
 
 def _kept_secret(store_url: str, name: str, length: int = 32) -> str:
@@ -64,6 +65,8 @@ def demo_settings(**options: Any) -> Settings:
         settings = dataclasses.replace(settings, country_header=DEMO_COUNTRY_HEADER)
     if not settings.goals:  # the Team plan's trial form is a server goal
         settings = dataclasses.replace(settings, goals=DEMO_GOALS)
+    if not settings.funnels:
+        settings = dataclasses.replace(settings, funnels=DEMO_FUNNELS)
     if not settings.secret_keys:
         settings = dataclasses.replace(
             settings, secret_keys=(demo_secret(settings.clickhouse_url),)
@@ -85,5 +88,6 @@ def create_demo_app(settings: Settings | None = None, **options: Any) -> SiteWit
         prefix=DASHBOARD_PATH,
         trusted_proxy_hops=settings.trusted_proxy_hops,
         trust_forwarded_host=settings.trust_forwarded_host,
+        funnels=settings.funnel_rules,
     )
     return SiteWithDashboard(site, dashboard, path=DASHBOARD_PATH)
