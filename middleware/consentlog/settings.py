@@ -72,7 +72,8 @@ GEOIP2FAST = "geoip2fast"  # the country database geoip2fast ships
 SECRET_KEY_VARIABLES = ("CONSENTLOG_SECRET_KEYS", "CONSENTLOG_SECRET_KEY")  # either, not both
 
 MAX_GOAL_RULES = 100  # every served request is held to each rule of its method
-GOAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/-]{0,63}")  # a goal's (and an event's) name
+# a goal's (and an event's) name: no control character, no space at either end
+GOAL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.:/-]{0,62}[A-Za-z0-9_.:/-])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,24 +84,28 @@ class GoalRule:
     name: str
     method: str
     path: re.Pattern[str]
-    statuses: tuple[int, int]  # the lowest and highest status, both included
+    statuses: frozenset[int]  # the answers that reach it
     text: str  # as configured
 
     def matches(self, method: str, path: str, status: int) -> bool:
-        """Whether a request and its answer reach this goal."""
-        low, high = self.statuses
-        return (
-            method == self.method
-            and low <= status <= high
-            and self.path.fullmatch(path) is not None
-        )
+        """Whether a request and its answer reach this goal. A partial answer (206) or a
+        revalidation (304) is never a new goal unless the rule names that status."""
+        statuses = self.statuses
+        if method != self.method or status not in statuses or len(path) > MAX_GOAL_PATH:
+            return False
+        if status in _REPEATS and len(statuses) > 1:
+            return False
+        return self.path.fullmatch(path) is not None
+
+
+MAX_GOAL_PATH = 2048  # a longer path reaches no goal (and costs no match)
+_REPEATS = frozenset((206, 304))  # the same download or page again, in parts or revalidated
 
 
 def goal_rule(item: str) -> GoalRule:
     """``name=METHOD /path [STATUS]`` as a ``GoalRule``; ConfigError naming the problem.
-    In the path, ``*`` stands for one segment's characters, ``**`` for anything,
-    ``{name}`` (a route's parameter) for a non-empty segment. STATUS is a status
-    (``303``) or a class (``3xx``); without one, any status from 200 to 399."""
+    The path's wildcards are those of ``path_pattern``. STATUS is a status (``303``) or
+    a class (``3xx``); without one, a success (2xx) or a form's redirect (303)."""
     name, equals, rule = item.strip().partition("=")
     name, parts = name.strip(), rule.split()
     if not equals or not GOAL_NAME.fullmatch(name) or len(parts) not in (2, 3):
@@ -111,22 +116,35 @@ def goal_rule(item: str) -> GoalRule:
     method, path = parts[0].upper(), parts[1]
     if not method.isalpha() or not path.startswith("/") or len(path) > 1024:
         raise ConfigError(f"goals: {item[:100]!r}: the method is a word, the path starts with /")
-    statuses = (200, 399)
+    statuses = frozenset((*range(200, 300), 303))
     if len(parts) == 3:
         status = parts[2].lower()
         if re.fullmatch("[1-5][0-9][0-9]", status):
-            statuses = (int(status), int(status))
+            statuses = frozenset((int(status),))
         elif re.fullmatch("[1-5]xx", status):
-            statuses = (int(status[0]) * 100, int(status[0]) * 100 + 99)
+            statuses = frozenset(range(int(status[0]) * 100, int(status[0]) * 100 + 100))
         else:
             raise ConfigError(f"goals: {item[:100]!r}: the status is like 303 or 3xx")
-    return GoalRule(name, method, re.compile(path_pattern(path)), statuses, item.strip())
+    try:
+        pattern = path_pattern(path)
+    except ValueError as exc:
+        raise ConfigError(f"goals: {item[:100]!r}: {exc}") from None
+    return GoalRule(name, method, re.compile(pattern, re.DOTALL), statuses, item.strip())
 
 
 def path_pattern(path: str) -> str:
     """A path with wildcards as a regular expression that Python and ClickHouse (RE2)
-    read alike: ``*`` one segment's characters, ``**`` anything, ``{name}`` a non-empty
-    segment, the rest literal."""
+    read alike: ``*`` stands for a segment's characters, ``{name}`` (a route's
+    parameter) for a non-empty segment, and ``**`` — only as the last segment — for
+    anything after it; the rest is literal. At most one wildcard a segment, so that a
+    match takes one pass over the path (``ValueError`` otherwise)."""
+    segments = path.split("/")
+    for index, segment in enumerate(segments):
+        wildcards = len(re.findall(r"\*\*|\*|\{[^{}/]*\}", segment))
+        if "**" in segment and (segment != "**" or index != len(segments) - 1):
+            raise ValueError("'**' is a whole last segment (/files/**)")
+        if wildcards > 1:
+            raise ValueError(f"segment {segment[:40]!r} has more than one wildcard")
     return "".join(
         "[^/]+" if part.startswith("{") else ".*" if part == "**" else "[^/]*" if part == "*"
         else re.escape(part)
@@ -349,6 +367,13 @@ def _validate(s: Settings) -> None:
             f"default_language={s.default_language!r} has no banner texts: use one of "
             f"{', '.join(sorted(s.texts))}"
         )
+    for name in ("goals", "funnels"):
+        if isinstance(getattr(s, name), str):
+            raise ConfigError(f"{name} must be a list of rules, not one string: [rule]")
+    for rule in s.goal_rules:
+        literal = rule.text.split()[1].split("*")[0].split("{")[0]
+        if literal == s.prefix or literal.startswith(s.prefix + "/"):
+            raise ConfigError(f"goals: {rule.text[:100]!r}: consentlog's own routes are no goal")
     if len(s.goal_rules) > MAX_GOAL_RULES:  # each item checked
         raise ConfigError(f"goals: {len(s.goals)} rules; at most {MAX_GOAL_RULES}")
     funnels = [f.name for f in s.funnel_rules]  # each item checked

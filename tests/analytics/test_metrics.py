@@ -17,6 +17,7 @@ from consentlog.analytics.rollup import roll_up, watermark
 from consentlog.ingest.events import Engagement, Goal, PageRequest
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
+from consentlog.store.schema import migrate
 from tests.helpers import BOT, DAY, HUMAN, generate, generate_goals
 
 
@@ -246,3 +247,27 @@ def test_a_late_goal_rebuilds_its_day(
     report = page_report(store, database, DAY, DAY)
     assert report == page_report(store, database, DAY, DAY, use_rollup=False)
     assert before[view.path] < next(m.goal_rate for m in report if m.path == view.path)
+
+
+def test_rows_of_a_day_recorded_empty_are_rolled_up_when_they_arrive(
+    store: Store, tmp_path: Any
+) -> None:
+    """The watermark day was recorded with no rows (the store was down all day); its
+    rows, replayed later, are rolled up on the next run: rollup equals raw."""
+    database = "late_empty_day"
+    store.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+    migrate(store, database)
+    later = datetime.datetime.combine(
+        DAY + datetime.timedelta(days=2), datetime.time(), datetime.UTC
+    )
+    assert [] == roll_up(store, database, now=later)
+    assert DAY == watermark(store, database)
+    pages, _ = generate()
+    writer = Writer(store, database=database, spool_dir=tmp_path, flush_interval=0.05)
+    for event in [*pages, *generate_goals(pages)]:
+        writer.submit(event)
+    assert writer.stop(60)
+    assert [DAY] == roll_up(store, database, now=later)
+    report = page_report(store, database, DAY, DAY)
+    assert report
+    assert report == page_report(store, database, DAY, DAY, use_rollup=False)

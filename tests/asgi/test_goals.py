@@ -64,9 +64,14 @@ def _goals(middleware: ConsentMiddleware) -> list[Goal]:
         ("signup=POST /signup 303", "POST", "/signup", 303, True),
         ("signup=POST /signup 303", "POST", "/signup", 200, False),
         ("signup=POST /signup 303", "GET", "/signup", 303, False),
-        ("signup=post /signup", "POST", "/signup", 302, True),  # 200-399 by default
+        ("signup=post /signup", "POST", "/signup", 303, True),  # 2xx or 303 by default
+        ("signup=post /signup", "POST", "/signup", 302, False),
+        ("x=GET /files/** 2xx", "GET", "/files/a.pdf", 206, False),  # a part of a download
+        ("x=GET /files/**", "GET", "/files/a.pdf", 304, False),  # a revalidation
+        ("x=GET /files/** 206", "GET", "/files/a.pdf", 206, True),  # unless named
+        ("x=GET /files/**", "GET", "/files/a\nb", 200, True),  # ** is anything
         ("signup=POST /signup", "POST", "/signup", 400, False),
-        ("x=GET /files/** 2xx", "GET", "/files/a/b.pdf", 206, True),
+        ("x=GET /files/** 2xx", "GET", "/files/a/b.pdf", 200, True),
         ("x=GET /files/* 2xx", "GET", "/files/a/b.pdf", 200, False),
         ("x=GET /docs/{slug}", "GET", "/docs/", 200, False),
         ("x=GET /a.b", "GET", "/aXb", 200, False),  # a dot is a dot
@@ -81,7 +86,9 @@ def test_a_rule_names_method_path_and_status(
 @pytest.mark.parametrize(
     "item",
     ["signup", "=POST /signup", "signup=POST signup", "signup=POST /signup 3x",
-     "sign\nup=POST /a", "signup=P0ST /a", "x=GET /a 200 extra"],
+     "sign\nup=POST /a", "signup=P0ST /a", "x=GET /a 200 extra",
+     "x=GET /dl/{name}-{version}.tar.gz", "x=GET /**/a", "x=GET /a*b*c",
+     "x=POST /_consent 200", "x=GET /_consent/settings"],
 )  # fmt: skip
 def test_a_rule_that_is_not_one_is_refused_naming_it(item: str) -> None:
     with pytest.raises(ConfigError, match="goals"):
@@ -103,6 +110,27 @@ def test_server_goals_without_consent_carry_no_identifier(make_app: MakeApp) -> 
     assert {("server", "unknown", "", "")} == {
         (g.kind, g.consent_state, g.visitor_id, g.session_id) for g in goals
     }
+
+
+def test_one_answer_reaches_a_goal_once_and_excluded_paths_none(make_app: MakeApp) -> None:
+    rules = ("docs=GET /docs/{slug}", "docs=GET /docs/*", "health=GET /healthz")
+    middleware = make_app(site(), goals=rules)
+    client = TestClient(middleware, headers={"user-agent": HUMAN})
+    client.get("/docs/a")
+    client.get("/healthz")  # excluded from logging: no goal either
+    assert ["docs"] == [g.name for g in _goals(middleware)]
+
+
+def test_a_goal_rule_takes_one_pass_over_a_long_path() -> None:
+    """One wildcard a segment, ** only at the end: no hostile path makes a match slow."""
+    import time
+
+    rule = goal_rule("x=GET /dl/{name}.tar.gz")
+    started = time.perf_counter()
+    for path in ("/dl/" + "a-" * 1000, "/dl/" + "a" * 2040, "/dl/x/" * 300):
+        rule.matches("GET", path, 200)
+    assert time.perf_counter() - started < 0.05
+    assert not rule.matches("GET", "/dl/" + "a" * 5000 + ".tar.gz", 200)  # past the limit
 
 
 def test_server_goals_of_a_consented_visitor_carry_its_session(make_app: MakeApp) -> None:
@@ -176,6 +204,7 @@ def test_a_client_goal_is_queued_with_the_tokens_page_view(make_app: MakeApp) ->
         ({"goal": ""}, "'goal' must be"),
         ({"goal": "x" * 65}, "'goal' must be"),
         ({"goal": "sign\nup"}, "'goal' must be"),
+        ({"goal": "signup "}, "'goal' must be"),
         ({"goal": 3}, "'goal' must be"),
         ({"props": []}, "'props' must be an object"),
         ({"props": {f"p{i}": "v" for i in range(11)}}, "at most 10"),
@@ -184,6 +213,7 @@ def test_a_client_goal_is_queued_with_the_tokens_page_view(make_app: MakeApp) ->
         ({"props": {"plan": "a\x00"}}, "printable"),
         ({"props": {"plan": None}}, "a number or a boolean"),
         ({"props": {"plan": {"a": 1}}}, "a number or a boolean"),
+        ({"props": {"plan": 10**400}}, "a number or a boolean"),
         ({"extra": 1}, "unknown field 'extra'"),
     ],
 )
@@ -219,7 +249,8 @@ def test_goals_per_page_view_are_limited(make_app: MakeApp) -> None:
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=10**300)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner,
                                                                 max_size=4),
     max_leaves=12,
@@ -233,7 +264,39 @@ def test_any_goal_body_is_204_or_a_4xx(make_app: MakeApp, goal: Any, props: Any)
     _, token = middleware.core.pageviews.issue(SESSION, "/pricing", VISITOR)
     body = _goal_body(token, goal=goal, props=props)
     response = _client(middleware).post("/_consent/beacon", json=body)
-    assert response.status_code in (204, 400), response.text
+    assert response.status_code in (204, 400, 413), response.text
     if response.status_code == 204:
         [stored] = _goals(middleware)
         assert all(isinstance(v, str) for pair in stored.props for v in pair)
+
+
+def test_goals_per_session_are_limited_whatever_page_views_they_name(make_app: MakeApp) -> None:
+    from consentlog.asgi.beacon import SESSION_GOAL_BURST
+
+    middleware = make_app()
+    client = _client(middleware)
+    answers = []
+    for _ in range(SESSION_GOAL_BURST + 1):  # a new page view each time
+        _, token = middleware.core.pageviews.issue(SESSION, "/pricing", VISITOR)
+        answers.append(client.post("/_consent/beacon", json=_goal_body(token)).status_code)
+    assert [204] * SESSION_GOAL_BURST + [429] == answers
+
+
+def test_a_bad_goal_in_a_batch_costs_only_itself() -> None:
+    """A goal the table refuses (a damaged spool file's) is found by halving; the goals
+    around it, with their properties, are written."""
+    from consentlog.ingest.enrich import Enricher
+    from consentlog.ingest.spool import Batch
+
+    good = [
+        Goal(1.0, "signup", "client", "example.org", "/p", "0" * 32, "", 0, "granted", "v", "s",
+             HUMAN, (("plan", f"p{i}"),))
+        for i in range(10)
+    ]  # fmt: skip
+    bad = good[0]._replace(props=(("plan", 3),))  # type: ignore[arg-type]
+    rows = Enricher().tables(Batch("t", goals=[*good[:5], bad, *good[5:]]))
+    assert 1 == rows.rejected
+    table = rows.tables["goals"]
+    assert [f"p{i}" for i in range(10)] == [
+        dict(m)["plan"] for m in table.column("props").to_pylist()
+    ]

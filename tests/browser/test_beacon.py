@@ -78,7 +78,9 @@ def test_consented_visit_reports_engagement_scroll_and_vote(
         " FROM {db}.engagements WHERE path = '" + DOC + "'",
     )
     assert DOC == row["path"]
-    assert 5000 <= row["engaged_ms"] < 6500
+    # 5 s on the clock, plus the real time the steps after it take (seconds on a busy
+    # machine: the installed clock still runs)
+    assert 5000 <= row["engaged_ms"] < 9000
     assert 100 == row["scroll_pct"]
     assert True is row["useful"]
     assert 1 == row["has_visitor"]

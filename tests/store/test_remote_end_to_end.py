@@ -43,7 +43,7 @@ from consentlog.store.remote import RemoteStore
 from consentlog.store.schema import LATEST, MIGRATIONS, migrate, row_counts, schema_version
 from consentlog.testing import call, http_scope, visitor_cookies
 from tests.analytics.grafana import ALL_HOSTS, CONSTANTS, QUERIES, expand_macros
-from tests.helpers import DAY, SECRET, cli_env, free_port, generate, host_app
+from tests.helpers import DAY, SECRET, cli_env, free_port, generate, generate_goals, host_app
 
 pytestmark = pytest.mark.slow  # a served store, migrations and three CLI processes: ~25 s
 
@@ -168,8 +168,8 @@ def test_migrate_creates_the_schema_through_the_served_store(remote: Store) -> N
     assert [m.version for m in MIGRATIONS] == migrate(remote, "e2e_migrate")
     assert [] == migrate(remote, "e2e_migrate")
     assert LATEST == schema_version(remote, "e2e_migrate")
-    assert {"page_requests": 0, "engagements": 0, "consent_records": 0} == row_counts(
-        remote, "e2e_migrate"
+    assert {"page_requests": 0, "engagements": 0, "consent_records": 0, "goals": 0} == (
+        row_counts(remote, "e2e_migrate")
     )
 
 
@@ -282,9 +282,9 @@ def test_the_site_logs_reports_exports_and_forgets_through_the_served_store(
 
     forgotten = _cli(served, "forget", "--database", "e2e_site", "--visitor", visitor)
     assert 0 == forgotten.returncode, forgotten.stderr
-    assert {"consent_records": 0, "page_requests": 5, "engagements": 0} == json.loads(
-        forgotten.stdout
-    )["erased"]
+    assert {"consent_records": 0, "page_requests": 5, "engagements": 0, "goals": 0} == (
+        json.loads(forgotten.stdout)["erased"]
+    )
     assert [(0,)] == remote.query(count_of_visitor, {"v": visitor})[1]
     _, pending = remote.query(
         "SELECT command FROM system.mutations WHERE database = 'e2e_site' AND NOT is_done"
@@ -572,7 +572,9 @@ def test_every_dashboard_query_runs_as_the_analyst(served: Served, tmp_path: Pat
                       "gpc" if action == "gpc" else "banner", "", "", BROWSER)
         for i, action in enumerate(["accept_all", "reject_all", "gpc", "withdraw"] * 5)
     ]  # fmt: skip
-    _write(open_store(served.url()), "consentlog", [*pages, *engagements, *decisions], tmp_path)
+    goals = generate_goals(pages)
+    _write(open_store(served.url()), "consentlog", [*pages, *engagements, *decisions, *goals],
+           tmp_path)  # fmt: skip
     end = start + datetime.timedelta(days=1, seconds=-1)
     variables = {**CONSTANTS, "host": ALL_HOSTS, "path": "/pricing"}
     for name, sql in QUERIES.items():

@@ -33,12 +33,16 @@ _NEW_DAYS = (
     " AND day NOT IN (SELECT day FROM {db:Identifier}.rollup_days) ORDER BY day"
 )
 _FORGET_DAY = "ALTER TABLE {db:Identifier}.page_daily DELETE WHERE day = {day:Date}"
-# a day's rollup, and the goals of its sessions it saw (a late one rebuilds the day)
-_RECORD_DAY = (
-    "INSERT INTO {db:Identifier}.rollup_days (day, rolled_at, goals)"
-    " SELECT {day:Date}, now64(3), count() FROM {db:Identifier}.goals"
+# a day's rollup, and the goals of its sessions it saw (a late one rebuilds the day):
+# counted before the day is built, so that a goal written meanwhile is one more next time
+_DAY_GOALS = (
+    "SELECT count() FROM {db:Identifier}.goals"
     " WHERE ts >= toDateTime64({day:Date}, 3, 'UTC')"
     " AND ts < toDateTime64({day:Date} + 1, 3, 'UTC') AND session_id != ''"
+)
+_RECORD_DAY = (
+    "INSERT INTO {db:Identifier}.rollup_days (day, rolled_at, goals)"
+    " VALUES ({day:Date}, now64(3), {goals:UInt64})"
 )
 
 
@@ -89,15 +93,23 @@ def rebuild_day(store: Store, database: str, day: datetime.date, *, fresh: bool 
     up) skips removing the old rollup rows."""
     db = check_identifier(database)
     started = time.perf_counter()
+    goals = _goals_of(store, db, day)
     if not fresh:
         store.command(
             _FORGET_DAY, settings={"mutations_sync": 2}, parameters={"db": db, "day": day}
         )
     sql, parameters = statement("page_daily_insert", db, first_day=day, last_day=day, host="")
     store.command(sql, parameters=parameters)
-    _record(store, db, day)
+    _record(store, db, day, goals)
     log.info("day_rolled_up", day=str(day), seconds=round(time.perf_counter() - started, 3))
 
 
-def _record(store: Store, db: str, day: datetime.date) -> None:
-    store.command(_RECORD_DAY, parameters={"db": db, "day": day})
+def _goals_of(store: Store, db: str, day: datetime.date) -> int:
+    _, [(count,)] = store.query(_DAY_GOALS, {"db": db, "day": day})
+    return int(count)
+
+
+def _record(store: Store, db: str, day: datetime.date, goals: int | None = None) -> None:
+    if goals is None:
+        goals = _goals_of(store, db, day)
+    store.command(_RECORD_DAY, parameters={"db": db, "day": day, "goals": goals})

@@ -65,6 +65,9 @@ COPY_CLIENTS = 10_000
 GOAL_BURST = 20
 GOAL_RATE = 0.2  # goals per second
 GOAL_VIEWS = 10_000
+# and per session, whatever page views it names: 100 at once, then one a second
+SESSION_GOAL_BURST = 100
+SESSION_GOAL_RATE = 1.0
 MAX_PROPS = 10  # properties of one custom event
 MAX_PROP_VALUE = 200  # characters of a property's value
 _PROP_NAME = re.compile("[a-z0-9_]{1,40}")
@@ -109,7 +112,9 @@ def goal_props(value: object) -> tuple[tuple[str, str], ...]:
             raise BadRequest(400, f"property {name[:40]!r}: names are 1-40 of a-z, 0-9, _")
         if isinstance(raw, bool):
             raw = "true" if raw else "false"
-        elif isinstance(raw, int | float) and math.isfinite(raw):
+        elif isinstance(raw, int):
+            raw = str(raw) if abs(raw) < 10**MAX_PROP_VALUE else None  # a huge one: refused
+        elif isinstance(raw, float) and math.isfinite(raw):
             raw = str(raw)
         if not isinstance(raw, str) or len(raw) > MAX_PROP_VALUE or unsafe_text(raw):
             raise BadRequest(
@@ -136,6 +141,7 @@ class Beacon:
         self.navigations = KeyedBuckets(NAV_RATE, NAV_BURST, NAV_SESSIONS)
         self.copies = KeyedBuckets(COPY_RATE, COPY_BURST, COPY_CLIENTS)
         self.goals = KeyedBuckets(GOAL_RATE, GOAL_BURST, GOAL_VIEWS)
+        self.session_goals = KeyedBuckets(SESSION_GOAL_RATE, SESSION_GOAL_BURST, NAV_SESSIONS)
 
     def clock(self) -> float:
         """Monotonic seconds, for the navigation limit; a test overrides it."""
@@ -175,7 +181,16 @@ class Beacon:
         if "goal" in keys:
             if not keys <= _GOAL_FIELDS:
                 raise BadRequest(400, f"unknown field {sorted(keys - _GOAL_FIELDS)[0][:50]!r}")
-            wait = self.goals.take(pageview.pageview_id, self.clock())
+            goal = Goal(
+                time.time(), goal_name(payload["goal"]), "client", host, path,
+                pageview.pageview_id, "", 0, "granted", visitor_id, session_id,
+                safe_text(text(headers, b"user-agent", MAX_USER_AGENT)),
+                goal_props(payload.get("props")),
+            )  # fmt: skip
+            now = self.clock()  # checked before a token is spent; one page view, one session
+            wait = self.goals.take(pageview.pageview_id, now) or self.session_goals.take(
+                session_id, now
+            )
             if wait:
                 seconds = math.ceil(wait)
                 return JSONResponse(
@@ -183,14 +198,7 @@ class Beacon:
                     status_code=429,
                     headers={"cache-control": "no-store", "retry-after": str(seconds)},
                 )
-            self.core.sink.submit(
-                Goal(
-                    time.time(), goal_name(payload["goal"]), "client", host, path,
-                    pageview.pageview_id, "", 0, "granted", visitor_id, session_id,
-                    safe_text(text(headers, b"user-agent", MAX_USER_AGENT)),
-                    goal_props(payload.get("props")),
-                )
-            )  # fmt: skip
+            self.core.sink.submit(goal)
             return Response(status_code=204, headers={"cache-control": "no-store"})
         if not keys <= _ENGAGEMENT_FIELDS:
             raise BadRequest(400, f"unknown field {sorted(keys - _ENGAGEMENT_FIELDS)[0][:50]!r}")

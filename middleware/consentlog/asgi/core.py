@@ -37,7 +37,7 @@ from consentlog.ingest.geo import Countries
 from consentlog.ingest.status import StatusFile
 from consentlog.ingest.writer import Hook, Writer
 from consentlog.privacy.pending import ErasureHook
-from consentlog.settings import ANALYTICS, Settings
+from consentlog.settings import ANALYTICS, GoalRule, Settings
 from consentlog.store import Store, store_for
 
 
@@ -89,7 +89,10 @@ class ConsentCore:
         self.pageviews = PageviewTokens(s.secret_keys)
         self.plans = Plans(s.trusted_proxy_hops)
         self.country_header = s.country_header.encode("ascii")  # b'' for none
-        self.goal_rules = s.goal_rules  # parsed once: the request path matches each answer
+        # parsed once, by method: the request path holds each answer to its method's rules
+        self.goal_rules: dict[str, tuple[GoalRule, ...]] = {}
+        for rule in s.goal_rules:
+            self.goal_rules[rule.method] = (*self.goal_rules.get(rule.method, ()), rule)
         if sink is None:
             self.store = store_for(s)
             self.sink: EventSink = writer_for(s, self.store)

@@ -26,7 +26,7 @@ from consentlog.asgi.banner import inject
 from consentlog.asgi.core import ConsentCore, consent_state
 from consentlog.asgi.plans import Key, Plan
 from consentlog.consent.decision import Decision
-from consentlog.consent.http import header_map, text
+from consentlog.consent.http import header_map, origin_of, text
 from consentlog.consent.randomness import random_hex
 from consentlog.consent.visit import Identifiers, Visit, cookie_changes
 from consentlog.ingest.events import (
@@ -42,6 +42,7 @@ from consentlog.ingest.events import (
     PageSeen,
     safe_text,
 )
+from consentlog.settings import GoalRule
 
 # Bodies the server reads from a file itself: nothing to put a banner into.
 _FILE_BODIES = frozenset(("http.response.pathsend", "http.response.zerocopy"))
@@ -117,10 +118,15 @@ class PageResponder:
 
     def _start(self, message: Message) -> bool:
         """Filter and add cookies; True to send the start now, False to hold it for the
-        body (it may get the banner)."""
+        body (it may get the banner). Then the server goals this answer reaches."""
+        send_now = self._answer(message)
+        rules = self.core.goal_rules.get(self.scope["method"])
+        if rules:
+            self._reach_goals(rules)
+        return send_now
+
+    def _answer(self, message: Message) -> bool:
         self.status = status = message["status"]
-        if self.core.goal_rules:
-            self._reach_goals(status)
         raw: list[tuple[bytes, bytes]] = []
         # one pass over the host's headers: its cookies filtered, the few it is read for
         content_type: bytes | None = None
@@ -179,29 +185,34 @@ class PageResponder:
             return False
         return True
 
-    def _reach_goals(self, status: int) -> None:
-        """Queue a ``Goal`` for each server goal this answer reaches (rare: a few rules,
-        checked by method and status before the path)."""
-        scope = self.scope
+    def _reach_goals(self, rules: tuple[GoalRule, ...]) -> None:
+        """Queue a ``Goal`` for each server goal this answer reaches: once per goal name,
+        never for an excluded path. Only the rules of the request's method are asked,
+        status first (a few comparisons), then one linear match of the path."""
+        scope, status = self.scope, self.status
         method, path = scope["method"], scope["path"]
-        for rule in self.core.goal_rules:
-            if rule.matches(method, path, status):
-                self._log_goal(rule.name, method, path, status)
-
-    def _log_goal(self, name: str, method: str, path: str, status: int) -> None:
-        core = self.core
-        visit = self.visit or core.visit(self.scope, self.headers)
-        decision = self.decision
-        state = consent_state(decision)
-        ids = visit.proven_ids(core.settings) if state == "granted" else NO_IDS
-        core.sink.submit(
-            Goal(
-                time.time(), name, "server", safe_text(visit.origin.host),
-                safe_text(path[:MAX_PATH]), "", safe_text(method[:16]), status, state,
-                ids.visitor_id, ids.session_id,
-                safe_text(text(self.headers, b"user-agent", MAX_USER_AGENT)),
-            )
-        )  # fmt: skip
+        names = {r.name for r in rules if r.matches(method, path, status)}
+        if not names or path in self.core.settings.exclude_paths:
+            return
+        core, plan = self.core, self.plan
+        if plan is not None:  # an HTML answer's: its ids are the page's (a new session too)
+            state, ids = plan.state, Identifiers(plan.visitor_id, plan.session_id)
+            host = origin_of(scope, self.headers, core.settings.trusted_proxy_hops,
+                             forwarded_host=core.settings.trust_forwarded_host).host  # fmt: skip
+        else:
+            visit = self.visit or core.visit(scope, self.headers)
+            state = consent_state(self.decision)
+            ids = visit.proven_ids(core.settings) if state == "granted" else NO_IDS
+            host = visit.origin.host
+        agent = safe_text(text(self.headers, b"user-agent", MAX_USER_AGENT))
+        for name in sorted(names):
+            core.sink.submit(
+                Goal(
+                    time.time(), name, "server", safe_text(host), safe_text(path[:MAX_PATH]),
+                    "", safe_text(method[:16]), status, state, ids.visitor_id, ids.session_id,
+                    agent,
+                )
+            )  # fmt: skip
 
     def _keeps(self, cookie: bytes) -> bool:
         """Whether a host's ``Set-Cookie`` goes out under the visitor's decision."""

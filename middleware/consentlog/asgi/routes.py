@@ -46,7 +46,7 @@ from consentlog.consent.decision import NO_COOKIE, Decision, Source
 from consentlog.consent.http import cross_site_reason, header_map, safe_next, text, web_origin
 from consentlog.consent.visit import Visit, cookie_changes
 from consentlog.exceptions import BadRequest
-from consentlog.ingest.events import MAX_QUERY, MAX_REFERRER
+from consentlog.ingest.events import MAX_QUERY, MAX_REFERRER, unsafe_text
 from consentlog.ingest.writer import Writer
 from consentlog.settings import ANALYTICS
 
@@ -61,6 +61,8 @@ def _text_field(payload: dict[str, Any], name: str, limit: int) -> str:
     value = payload.get(name, "")
     if not isinstance(value, str) or len(value) > limit:
         raise BadRequest(400, f"'{name}' must be a text of at most {limit} characters")
+    if unsafe_text(value):
+        raise BadRequest(400, f"'{name}' holds a control character or a lone surrogate")
     return value
 
 

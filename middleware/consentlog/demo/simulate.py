@@ -323,6 +323,13 @@ def _run_for_demo(base_url: str, visitors: int, seed: int, out: TextIO) -> None:
         print(f"consentlog demo: simulation failed: {exc}", file=sys.stderr, flush=True)
         return
     print(f"consentlog demo: {summary.line()}", file=out, flush=True)
+    print(
+        f"consentlog demo: now open {base_url}/analytics/pages for which pages visitors find"
+        " useful (the least useful flagged), then Goals, Funnels, Sources and Countries;"
+        " Now shows the last five minutes",
+        file=out,
+        flush=True,
+    )
     for error in summary.first_errors:
         print(f"consentlog demo: simulation error: {error}", file=sys.stderr, flush=True)
 

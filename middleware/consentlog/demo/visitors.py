@@ -158,7 +158,7 @@ CONSENTS: Final[Weighted[Consent]] = (
 # form (a server goal, also without consent) and the Community download link (a client
 # goal, sent only with consent)
 GOALS: Final[dict[str, tuple[tuple[str, float], ...]]] = {
-    "/pricing": (("trial", 0.14), ("download", 0.12)),
+    "/pricing": (("trial", 0.35), ("download", 0.3)),
 }
 BOT_SHARE: Final = 0.06  # of visitors; bots never decide and send no beacon
 SKIM_SHARE: Final = 0.08  # of page views, on any page: a glance, then gone

@@ -100,8 +100,9 @@ def _sound(event: tuple[Any, ...], keyed: bool) -> bool:
     if keyed and not page_view_ids(event[1:2]):
         return False
     for value in event:
-        if isinstance(value, tuple):
-            if not all(isinstance(v, str) and not unsafe_text(v) for v in value):
+        if isinstance(value, tuple):  # consent categories, or a goal's (name, value) pairs
+            texts = [v for item in value for v in (item if isinstance(item, tuple) else (item,))]
+            if not all(isinstance(v, str) and not unsafe_text(v) for v in texts):
                 return False
         elif isinstance(value, str) and unsafe_text(value):
             return False

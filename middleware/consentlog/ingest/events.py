@@ -64,8 +64,11 @@ def campaign_query(query: str) -> str:
     tag carries one (``utm_source=x;gclid=Cj0``: the tag is cut before it)."""
     if "=" not in query:
         return ""
-    try:
-        pairs = parse_qsl(query[:MAX_QUERY], keep_blank_values=True)
+    try:  # what a %-escape or the text itself holds is made safe first (urlencode needs it)
+        pairs = [
+            (safe_text(k), safe_text(v))
+            for k, v in parse_qsl(safe_text(query[:MAX_QUERY]), keep_blank_values=True)
+        ]
     except ValueError:
         return ""
     first: dict[str, str] = {}
