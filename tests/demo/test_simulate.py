@@ -14,6 +14,7 @@ from typing import IO, Any
 
 import pytest
 
+from consentlog.demo.app import DEMO_FUNNELS
 from consentlog.demo.simulate import PROFILES, client_url, plan_visitors
 from tests.helpers import cli_env, free_port
 
@@ -137,8 +138,9 @@ def test_demo_simulate_ranks_useful_pages_on_top(tmp_path: Path) -> None:
     assert sum(p["bot_views"] for p in pages.values()) > 0
 
     def by(what: str) -> list[dict[str, Any]]:
+        env = {**cli_env(), "CONSENTLOG_FUNNELS": ",".join(DEMO_FUNNELS)}  # the demo's own
         found = subprocess.run(
-            [*CLI, "report", "--by", what, "--json"], cwd=tmp_path, env=cli_env(),
+            [*CLI, "report", "--by", what, "--json"], cwd=tmp_path, env=env,
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert 0 == found.returncode, found.stderr
