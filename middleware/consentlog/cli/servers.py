@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import secrets
 import socket
 import sys
@@ -64,8 +65,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"dashboard: {url.rstrip('/')}{DASHBOARD_PATH}/  password: {password}", flush=True)
     if args.simulate:  # synthetic visitors over HTTP, once the server answers
         from consentlog.demo.simulate import simulate_in_background
+        from consentlog.demo.spread import SPREAD_DAYS, spread
 
-        simulate_in_background(args.host, args.port, args.simulate, seed=args.seed)
+        def spread_visits(since: datetime.datetime) -> str:
+            app.site.writer.flush(60)  # every visit written before it is moved
+            moved = spread(store, settings.database, since)
+            return f"spread {moved} page views over the last {SPREAD_DAYS} days"
+
+        simulate_in_background(
+            args.host, args.port, args.simulate, seed=args.seed, after=spread_visits
+        )
     _serve(app, listener)
     return 0
 

@@ -13,6 +13,7 @@ Timestamps are real: a simulated minute of reading is reported, not waited for.
 
 from __future__ import annotations
 
+import datetime
 import html
 import json
 import re
@@ -303,8 +304,14 @@ def wait_until_serving(base_url: str, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-def _run_for_demo(base_url: str, visitors: int, seed: int, out: TextIO) -> None:
-    """Wait for the demo server, simulate, print progress and the summary."""
+After = Callable[[datetime.datetime], str]  # run after the visitors, given their start
+
+
+def _run_for_demo(
+    base_url: str, visitors: int, seed: int, out: TextIO, after: After | None = None
+) -> None:
+    """Wait for the demo server, simulate, print progress and the summary; then
+    ``after`` (the demo spreads the visits over the last 30 days) and what to open."""
     step = max(1, visitors // 10)
 
     def progress(done: int, total: int) -> None:
@@ -318,11 +325,14 @@ def _run_for_demo(base_url: str, visitors: int, seed: int, out: TextIO) -> None:
             file=out,
             flush=True,
         )
+        started = datetime.datetime.now(datetime.UTC)
         summary = simulate(base_url, visitors, seed=seed, progress=progress)
+        print(f"consentlog demo: {summary.line()}", file=out, flush=True)
+        if after is not None:
+            print(f"consentlog demo: {after(started)}", file=out, flush=True)
     except Exception as exc:  # the server keeps serving; say what went wrong in one line
         print(f"consentlog demo: simulation failed: {exc}", file=sys.stderr, flush=True)
         return
-    print(f"consentlog demo: {summary.line()}", file=out, flush=True)
     print(
         f"consentlog demo: now open {base_url}/analytics/pages for which pages visitors find"
         " useful (the least useful flagged), then Goals, Funnels, Sources and Countries;"
@@ -335,15 +345,21 @@ def _run_for_demo(base_url: str, visitors: int, seed: int, out: TextIO) -> None:
 
 
 def simulate_in_background(
-    host: str, port: int, visitors: int, *, seed: int = 1, out: TextIO | None = None
+    host: str,
+    port: int,
+    visitors: int,
+    *,
+    seed: int = 1,
+    out: TextIO | None = None,
+    after: After | None = None,
 ) -> threading.Thread:
     """Start a daemon thread that simulates ``visitors`` once the server on
-    ``host:port`` answers (for ``consentlog demo --simulate N``)."""
+    ``host:port`` answers (for ``consentlog demo --simulate N``), then runs ``after``."""
     if visitors < 0:
         raise ValueError(f"--simulate needs a number of visitors ≥ 0, not {visitors}")
     thread = threading.Thread(
         target=_run_for_demo,
-        args=(client_url(host, port), visitors, seed, out or sys.stdout),
+        args=(client_url(host, port), visitors, seed, out or sys.stdout, after),
         name="consentlog-simulate",
         daemon=True,
     )
