@@ -167,7 +167,9 @@ def test_the_page_accepted_on_is_measured_from_the_decision(
         live.app, "SELECT pageview_id, path, engaged_ms, scroll_pct, useful FROM {db}.engagements"
     )
     assert (DOC, 100, True) == (row["path"], row["scroll_pct"], row["useful"])
-    assert 60_000 <= row["engaged_ms"] < 61_500
+    # 60 s on the clock, plus the real time the steps after it take (the installed clock
+    # still runs: seconds on a busy machine)
+    assert 60_000 <= row["engaged_ms"] < 65_000
     views = rows(
         live.app,
         "SELECT pageview_id, consent_state, consented_copy FROM {db}.page_requests"
@@ -183,6 +185,6 @@ def test_the_page_accepted_on_is_measured_from_the_decision(
     assert DOC == ranked[0].path
     doc = ranked[0]
     assert (doc.views, doc.engaged_views, doc.votes_yes) == (1, 1, 1)
-    # the row's engaged time (60,000–61,499 ms, as checked above) at the report's 1 s
-    assert doc.median_engaged_ms in (60_000, 61_000)
+    # the row's engaged time (60,000–64,999 ms, as checked above) at the report's 1 s
+    assert doc.median_engaged_ms == row["engaged_ms"] // 1000 * 1000
     assert doc.usefulness is not None
