@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from consentlog.analytics import reports
 from consentlog.analytics.countries import country_name
@@ -74,7 +77,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.by == "funnel":
         return _funnels_report(store, settings.database, start, end, args, settings)
     if args.by != "page":
-        return _BREAKDOWN_REPORTS[args.by](store, settings.database, start, end, args)
+        return _breakdown_report(store, settings.database, start, end, args, _BREAKDOWNS[args.by])
     pages = page_report(store, settings.database, start, end, host=args.host or "")
     if args.json:
         print(json.dumps([p.as_dict() for p in pages]))
@@ -102,94 +105,77 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _countries_report(
-    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
+@dataclass(frozen=True, slots=True)
+class _Breakdown:
+    """One ``report --by`` table: its query, title, header and how a row is shown."""
+
+    fetch: Callable[..., Sequence[Any]]  # a ``reports`` function (store, db, start, end, host=)
+    title: str
+    header: tuple[str, ...]
+    cells: Callable[[Any, int], list[str]]  # a row and the views of all rows → its cells
+    left: int = 1  # leading text columns
+    as_json: Callable[[Any], dict[str, Any]] = lambda row: dict(row.as_dict())
+
+
+def _share(views: int, total: int) -> str:
+    return _percent(views / total if total else None)
+
+
+_BREAKDOWNS = {
+    "goal": _Breakdown(
+        reports.goals, "Goals",
+        ("goal", "conversions", "sessions", "rate", "visitors", "anonymous", "server", "client"),
+        lambda g, _: [g.name[:40], str(g.conversions), str(g.sessions),
+                      _percent(g.conversion_rate), str(g.visitors), str(g.anonymous_conversions),
+                      str(g.server_conversions), str(g.client_conversions)],
+    ),
+    "country": _Breakdown(
+        reports.countries, "Human views by country",
+        ("country", "code", "views", "share", "visitors", "anonymous"),
+        lambda c, total: [country_name(c.country)[:32], c.country or "–", str(c.views),
+                          _share(c.views, total), str(c.visitors), str(c.anonymous_views)],
+        left=2,
+        as_json=lambda c: {**c.as_dict(), "name": country_name(c.country)},
+    ),
+    "channel": _Breakdown(
+        reports.channels, "Arrivals by channel",
+        ("channel", "arrivals", "share", "visitors", "sessions", "anonymous"),
+        lambda c, total: [c.channel or "(not classified)", str(c.views), _share(c.views, total),
+                          str(c.visitors), str(c.sessions), str(c.anonymous_views)],
+    ),
+    "source": _Breakdown(
+        reports.sources, "Arrivals by source",
+        ("source", "channel", "arrivals", "visitors", "anonymous"),
+        lambda s, _: [(s.source or "(direct)")[:48], s.channel, str(s.views), str(s.visitors),
+                      str(s.anonymous_views)],
+        left=2,
+    ),
+    "campaign": _Breakdown(
+        reports.campaigns, "Campaigns",
+        ("campaign", "source", "medium", "arrivals", "visitors", "ad clicks"),
+        lambda c, _: [(c.campaign or "–")[:32], (c.source or "–")[:24], (c.medium or "–")[:16],
+                      str(c.views), str(c.visitors), str(c.ad_clicks)],
+        left=3,
+    ),
+}  # fmt: skip
+
+
+def _breakdown_report(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    args: argparse.Namespace,
+    breakdown: _Breakdown,
 ) -> int:
-    found = reports.countries(store, database, start, end, host=args.host or "")
+    found = breakdown.fetch(store, database, start, end, host=args.host or "")
     if args.json:
-        print(json.dumps([{**c.as_dict(), "name": country_name(c.country)} for c in found]))
+        print(json.dumps([breakdown.as_json(row) for row in found]))
         return 0
-    print(printable(f"Human views by country {start} – {end}  ({store.description})"))
-    total = sum(c.views for c in found)
-    rows = [
-        [country_name(c.country)[:32], c.country or "–", str(c.views),
-         _percent(c.views / total if total else None), str(c.visitors), str(c.anonymous_views)]
-        for c in found
-    ]  # fmt: skip
-    print_table(["country", "code", "views", "share", "visitors", "anonymous"], rows, left=2)
-    return 0
-
-
-def _channels_report(
-    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
-) -> int:
-    found = reports.channels(store, database, start, end, host=args.host or "")
-    if args.json:
-        print(json.dumps([c.as_dict() for c in found]))
-        return 0
-    print(printable(f"Arrivals by channel {start} – {end}  ({store.description})"))
-    total = sum(c.views for c in found)
-    rows = [
-        [c.channel or "(not classified)", str(c.views),
-         _percent(c.views / total if total else None), str(c.visitors), str(c.sessions),
-         str(c.anonymous_views)]
-        for c in found
-    ]  # fmt: skip
-    print_table(["channel", "arrivals", "share", "visitors", "sessions", "anonymous"], rows)
-    return 0
-
-
-def _sources_report(
-    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
-) -> int:
-    found = reports.sources(store, database, start, end, host=args.host or "")
-    if args.json:
-        print(json.dumps([s.as_dict() for s in found]))
-        return 0
-    print(printable(f"Arrivals by source {start} – {end}  ({store.description})"))
-    rows = [
-        [(s.source or "(direct)")[:48], s.channel, str(s.views), str(s.visitors),
-         str(s.anonymous_views)]
-        for s in found
-    ]  # fmt: skip
-    print_table(["source", "channel", "arrivals", "visitors", "anonymous"], rows, left=2)
-    return 0
-
-
-def _campaigns_report(
-    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
-) -> int:
-    found = reports.campaigns(store, database, start, end, host=args.host or "")
-    if args.json:
-        print(json.dumps([c.as_dict() for c in found]))
-        return 0
-    print(printable(f"Campaigns {start} – {end}  ({store.description})"))
-    rows = [
-        [(c.campaign or "–")[:32], (c.source or "–")[:24], (c.medium or "–")[:16], str(c.views),
-         str(c.visitors), str(c.ad_clicks)]
-        for c in found
-    ]  # fmt: skip
-    print_table(["campaign", "source", "medium", "arrivals", "visitors", "ad clicks"], rows, left=3)
-    return 0
-
-
-def _goals_report(
-    store: Store, database: str, start: datetime.date, end: datetime.date, args: argparse.Namespace
-) -> int:
-    found = reports.goals(store, database, start, end, host=args.host or "")
-    if args.json:
-        print(json.dumps([g.as_dict() for g in found]))
-        return 0
-    print(printable(f"Goals {start} – {end}  ({store.description})"))
-    rows = [
-        [g.name[:40], str(g.conversions), str(g.sessions), _percent(g.conversion_rate),
-         str(g.visitors), str(g.anonymous_conversions), str(g.server_conversions),
-         str(g.client_conversions)]
-        for g in found
-    ]  # fmt: skip
-    header = ["goal", "conversions", "sessions", "rate", "visitors", "anonymous", "server",
-              "client"]  # fmt: skip
-    print_table(header, rows)
+    print(printable(f"{breakdown.title} {start} – {end}  ({store.description})"))
+    total = sum(getattr(row, "views", 0) for row in found)
+    rows = [breakdown.cells(row, total) for row in found]
+    print_table(list(breakdown.header), rows, left=breakdown.left)
     return 0
 
 
@@ -220,15 +206,6 @@ def _funnels_report(
         ]  # fmt: skip
         print_table(["step", "page or goal", "sessions", "of first", "of previous"], rows, left=2)
     return 0
-
-
-_BREAKDOWN_REPORTS = {
-    "goal": _goals_report,
-    "country": _countries_report,
-    "channel": _channels_report,
-    "source": _sources_report,
-    "campaign": _campaigns_report,
-}
 
 
 def display_host(host: str) -> str:
