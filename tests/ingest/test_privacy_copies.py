@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.enrich import Enricher
-from consentlog.ingest.events import ConsentRecord, Engagement, PageRequest, PageSeen
+from consentlog.ingest.events import ConsentRecord, Engagement, Goal, PageRequest, PageSeen
 from consentlog.ingest.geo import Countries
 from consentlog.ingest.parsing import agent, ip_prefix, reduced_agent
 from consentlog.ingest.redact import store_error
@@ -353,3 +353,34 @@ def test_a_spool_file_keeps_the_country_not_the_address_it_came_from(
         ("/docs", "DE", "2a00:1450:4001::/48"),
         ("/docs/a", "GB", ""),
     ]
+
+
+def test_a_spooled_goal_holds_no_identifier_or_full_agent_of_a_refusing_visitor(
+    store: Store, database: str, tmp_path: Path
+) -> None:
+    """A server goal of a visitor who declined, queued while the store is down: the spool
+    file holds its name and the agent's family, no id, no address, no full user agent."""
+    middleware = ConsentMiddleware(
+        host_app(), secret_keys=["k" * 40], writer=MemorySink(), goals=("docs=GET /docs/*",)
+    )
+    client = TestClient(middleware, client=("81.2.69.160", 50000), headers={"user-agent": CHROME})
+    client.post("/_consent", json={"action": "reject_all"})
+    client.get("/docs/a")
+    assert isinstance(middleware.writer, MemorySink)
+    events = middleware.writer.events
+    goals = [e for e in events if isinstance(e, Goal)]
+    assert 1 == len(goals), [type(e).__name__ for e in events]
+    [goal] = goals
+    outage = OutageStore(store, down=True)
+    writer = Writer(outage, database=database, spool_dir=tmp_path, flush_interval=0.02)
+    writer.submit(goal)
+    assert False is writer.flush(timeout=0.5)
+    deadline = time.monotonic() + 10
+    while not writer.spool.files() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [spooled] = writer.spool.files()
+    data = spooled.read_bytes()
+    assert b'"docs"' in data
+    assert b"Mozilla" not in data
+    assert b"81.2.69" not in data
+    writer.stop(timeout=0.5)
