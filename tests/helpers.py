@@ -113,6 +113,13 @@ def cli_env() -> dict[str, str]:
 
 HUMAN = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0"
 BOT = "Googlebot/2.1 (+http://www.google.com/bot.html)"
+# what a browser sends with every page it asks for: a request without them counts as a
+# bot's (``settings.browser_headers``), as the test client's own would
+BROWSER = {
+    "user-agent": HUMAN,
+    "accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "accept-language": "en-GB,en;q=0.9",
+}
 PATHS = ["/", "/docs", "/docs/a", "/docs/b", "/pricing", "/blog/thin"]
 DAY = datetime.date(2026, 11, 20)
 # the generated visitors' countries ('' = not known; "xx" a CDN's unknown, stored as '')

@@ -176,12 +176,16 @@ export const start = (token) => {
 };
 
 /**
- * Measures the page view the server marked with #cl-pv, if any.
+ * Measures the page view the server marked with #cl-pv[data-pv], if any. A page served
+ * without consent carries a check token instead (#cl-pv[data-check]): sent back once, it
+ * tells the server a browser ran this script — a verified browser view, nothing more.
  *
  * @returns {void}
  */
 export const track = () => {
   const mark = document.getElementById('cl-pv');
   const token = mark && mark.getAttribute('data-pv');
+  const check = mark && mark.getAttribute('data-check');
   if (token) start(token);
+  if (check) navigator.sendBeacon(state.prefix_ + '/check', check);
 };

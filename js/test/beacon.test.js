@@ -22,7 +22,7 @@ const pageWith = (body, categories) => {
   Object.assign(state, createState(), { categories_: categories });
   beacons = [];
   Object.defineProperty(window.navigator, 'sendBeacon', {
-    value: (url, data) => beacons.push({ url, body: JSON.parse(data) }) > 0,
+    value: (url, data) => beacons.push({ url, body: url.endsWith('/check') ? data : JSON.parse(data) }) > 0,
     writable: true,
   });
   return window;
@@ -33,6 +33,21 @@ const leave = (window) => window.dispatchEvent(new window.Event('pagehide'));
 
 /** Lets the promise callbacks of a fetch that already resolved run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('a page served without consent sends its check token, once, and measures nothing', () => {
+  const window = pageWith('<i id="cl-pv" data-check="check-1" hidden></i>', {});
+  track();
+  leave(window);
+  assert.deepEqual(beacons, [{ url: '/_consent/check', body: 'check-1' }]);
+});
+
+test('a measured page sends no check', () => {
+  const window = pageWith(MARK, { analytics: true });
+  track();
+  assert.deepEqual(beacons, []);
+  leave(window);
+  assert.deepEqual(beacons.map((b) => b.url), ['/_consent/beacon']);
+});
 
 test('leaving the page sends its page view once', () => {
   const window = pageWith(MARK, { analytics: true });

@@ -238,6 +238,11 @@ class Settings:
     # else a database looked up with the full IP ('geoip2fast', a .mmdb path, '' = none)
     country_header: str = ""
     country_database: str = GEOIP2FAST
+    # bot signals beyond the user agent (docs/bots.md): the headers every browser sends
+    # (a page request without one is a bot's; () = not checked), and a file of data-centre
+    # address ranges, one CIDR a line ('' = none)
+    browser_headers: tuple[str, ...] = ("user-agent", "accept", "accept-language")
+    datacentre_ranges: str = ""
     # server goals, "name=METHOD /path [STATUS]": signup=POST /signup 303 (docs/goals.md)
     goals: tuple[str, ...] = ()
     # funnels, "name=STEP > STEP …": trial=/pricing > goal:trial (docs/goals.md)
@@ -329,6 +334,7 @@ class Settings:
             values["secret_keys"] = (values["secret_keys"],)
         for name in (
             "secret_keys", "exclude_paths", "categories", "host_aliases", "goals", "funnels",
+            "browser_headers",
         ):  # fmt: skip
             if name in values:
                 values[name] = tuple(values[name])
@@ -395,6 +401,17 @@ def _validate(s: Settings) -> None:
             "such as cf-ipcountry or cloudfront-viewer-country"
         )
     _check_country_database(s.country_database)
+    for name in s.browser_headers:
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise ConfigError(
+                f"browser_headers: {str(name)[:100]!r} is not a header name in lowercase "
+                "(such as accept-language)"
+            )
+    if s.datacentre_ranges and not Path(s.datacentre_ranges).is_file():
+        raise ConfigError(
+            f"datacentre_ranges={s.datacentre_ranges[:200]!r}: no such file (a text file "
+            "of address ranges, one CIDR such as 192.0.2.0/24 a line, or '' for none)"
+        )
     for name, low, high in _RANGES:
         value = getattr(s, name)
         if not low <= value <= high:

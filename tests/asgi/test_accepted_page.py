@@ -19,7 +19,7 @@ from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.events import PageRequest
 from consentlog.settings import ANALYTICS
 from consentlog.testing import MemorySink, consent_cookie
-from tests.helpers import MakeApp, rows
+from tests.helpers import BROWSER, MakeApp, rows
 
 
 def _pages(middleware: ConsentMiddleware) -> list[PageRequest]:
@@ -128,7 +128,7 @@ def test_any_path_is_answered_without_a_server_error(make_app: MakeApp, path: st
 def test_the_copy_is_stored_and_left_out_of_the_views(make_stored_app: MakeApp) -> None:
     """In the store: the served view and its copy, one view in the report, one session."""
     middleware = make_stored_app()
-    client = TestClient(middleware)
+    client = TestClient(middleware, headers=BROWSER)
     client.get("/docs/a")
     token = client.post("/_consent", json={"action": "accept_all", "path": "/docs/a"}).json()["pv"]
     client.post(
@@ -182,7 +182,7 @@ def test_the_copy_is_the_arrival_its_page_view_was(make_stored_app: MakeApp) -> 
     campaign tags (never a click id's value), so the session that starts there has the
     arrival's channel — in the Channels report's visitors and sessions."""
     middleware = make_stored_app()
-    client = TestClient(middleware)
+    client = TestClient(middleware, headers=BROWSER)
     client.get("/docs/a?utm_campaign=spring&gclid=SECRETCLICK",
                headers={"referer": "https://www.google.com/search?q=x"})  # fmt: skip
     answer = client.post(

@@ -48,9 +48,10 @@ BANNER = re.compile(
     # the banner (undecided), or the script tag carrying a decided visitor's decision
     rb'(.*</div>|<script src="/_consent/banner\.js\?v=[0-9a-f]+" defer data-decided="1"'
     rb' data-accepted="[a-z ]*"></script>)'
-    # a page-view token: id, MAC, and the visitor id it names (url-safe, as minted)
-    rb'(<i id="cl-pv" data-pv="[0-9a-f]{32}\.[0-9a-f]{32}(\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?"'
-    rb" hidden></i>)?",
+    # a page-view token: id, MAC, and the visitor id it names (url-safe, as minted) …
+    rb'(<i id="cl-pv" (data-pv="[0-9a-f]{32}\.[0-9a-f]{32}(\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?"'
+    # or, without consent, the check token the script sends back (id, MAC)
+    rb'|data-check="[0-9a-f]{32}\.[0-9a-f]{32}") hidden></i>)?',
     re.S,
 )
 HOST_ERRORS: list[BaseException] = []

@@ -22,7 +22,8 @@ def test_first_visit_sets_no_cookie_and_shows_banner(client: TestClient) -> None
     assert response.headers.get_list("set-cookie") == []
     assert 'id="cl-banner"' in response.text
     assert 'data-decided="0"' in response.text
-    assert " hidden>" not in response.text
+    assert "data-pv=" not in response.text  # no page-view token: nothing may be measured
+    assert 'id="cl-pv" data-check="' in response.text  # only whether the script runs
 
 
 def test_host_cookies_of_unaccepted_categories_are_removed(client: TestClient) -> None:
@@ -35,7 +36,7 @@ def test_banner_injection_fixes_content_length(client: TestClient) -> None:
     """The injected body and its Content-Length agree."""
     response = client.get("/")
     assert len(response.content) == int(response.headers["content-length"])
-    assert response.text.endswith("</div></body></html>")
+    assert response.text.endswith(" hidden></i></body></html>")  # banner, check token
 
 
 def test_accept_sets_consent_visitor_and_session_cookies(client: TestClient) -> None:

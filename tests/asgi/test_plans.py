@@ -163,6 +163,6 @@ def test_a_page_queued_raw_becomes_the_row_it_was_made_into_before(
         None if headers[b"host"] else ("testserver", 80), path,
         "/r", "GET",
         200, 10, 1.5, query.encode("latin-1"), state, ids.visitor_id if granted else "",
-        ids.session_id if granted else "", hops, forwarded_host, b"",
+        ids.session_id if granted else "", hops, forwarded_host, b"", True,
     )  # fmt: skip
     assert before == seen.request()

@@ -3,6 +3,8 @@ and a ``page_requests`` row per HTML page that carries identifiers only with con
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -10,7 +12,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from tests.helpers import MakeApp, rows
+from tests.helpers import BROWSER, MakeApp, rows
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -22,6 +24,7 @@ IPHONE = (
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+DATACENTRES = Path(__file__).with_name("datacentres.txt")  # one test range of each family
 
 
 def _html(title: str, status: int = 200) -> HTMLResponse:
@@ -242,18 +245,33 @@ def test_client_address_is_used_without_a_trusted_proxy(make_stored_app: MakeApp
 
 
 def test_page_rows_name_browser_os_and_device(make_stored_app: MakeApp) -> None:
-    """User agents are stored as families only; Googlebot is flagged as a bot."""
-    middleware = make_stored_app(site())
-    agents = {"chrome": CHROME, "firefox": FIREFOX, "iphone": IPHONE, "googlebot": GOOGLEBOT}
+    """User agents are stored as families only; bots are flagged with the first signal
+    that marks them (``ingest/bots.py``): Googlebot by its agent, curl by the crawler
+    list, a browser's agent without a browser's headers by those, and an address in a
+    data-centre range by that."""
+    middleware = make_stored_app(site(), datacentre_ranges=str(DATACENTRES))
+    agents = {"chrome": CHROME, "firefox": FIREFOX, "iphone": IPHONE, "googlebot": GOOGLEBOT,
+              "curl": "curl/8.5.0"}  # fmt: skip
     for name, user_agent in agents.items():
-        TestClient(middleware).get(f"/docs/{name}", headers={"user-agent": user_agent})
-    found = rows(middleware, "SELECT path, browser, os, device, is_bot FROM {db}.page_requests")
+        TestClient(middleware, headers=BROWSER).get(
+            f"/docs/{name}", headers={"user-agent": user_agent}
+        )
+    TestClient(middleware).get("/docs/copied", headers={"user-agent": CHROME})  # no headers
+    TestClient(middleware, headers=BROWSER, client=("198.18.0.7", 1)).get("/docs/cloud")
+    found = rows(
+        middleware, "SELECT path, browser, os, device, is_bot, bot_signal FROM {db}.page_requests"
+    )
     assert {
-        "/docs/chrome": ("Chrome", "Windows", "desktop", False),
-        "/docs/firefox": ("Firefox", "Ubuntu", "desktop", False),
-        "/docs/iphone": ("Mobile Safari", "iOS", "mobile", False),
-        "/docs/googlebot": ("Googlebot", "Other", "bot", True),
-    } == {r["path"]: (r["browser"], r["os"], r["device"], r["is_bot"]) for r in found}
+        "/docs/chrome": ("Chrome", "Windows", "desktop", False, ""),
+        "/docs/firefox": ("Firefox", "Ubuntu", "desktop", False, ""),
+        "/docs/iphone": ("Mobile Safari", "iOS", "mobile", False, ""),
+        "/docs/googlebot": ("Googlebot", "Other", "bot", True, "agent"),
+        "/docs/curl": ("curl", "Other", "bot", True, "list"),
+        "/docs/copied": ("Chrome", "Windows", "desktop", True, "headers"),
+        "/docs/cloud": ("Chrome", "Linux", "desktop", True, "datacentre"),
+    } == {
+        r["path"]: (r["browser"], r["os"], r["device"], r["is_bot"], r["bot_signal"]) for r in found
+    }
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from consentlog.ingest.bots import DataCentres
 from consentlog.ingest.columns import Distinct, per_distinct, seen_table
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import PageSeen
@@ -16,6 +17,8 @@ from consentlog.ingest.geo import Countries
 from consentlog.ingest.spool import Batch, decode, encode
 
 COUNTRIES = Countries("geoip2fast")  # the real data: 81.2.69.160 is GB
+# the data centres of the addresses drawn: one IPv4 and one IPv6 client's
+DATACENTRES = DataCentres(["203.0.113.0/24", "2a00:1450::/32"])
 
 
 def _headers() -> st.SearchStrategy[bytes]:
@@ -82,6 +85,7 @@ def page_seen(draw: Any) -> PageSeen:
         draw(st.integers(0, 2)),
         draw(st.booleans()),
         draw(st.sampled_from([b"", b"DE", b"de", b"XX", b"T1", b"\xffZ", b"GBR"])),  # CDN
+        draw(st.booleans()),  # the browser headers came
     )
 
 
@@ -93,9 +97,11 @@ def test_columns_are_the_rows_request_makes_one_by_one(events: list[PageSeen]) -
     so the limits and the consent masking (no id, IP or referrer path without consent)
     hold here too. The column types are the same; the dictionaries may order their
     values differently, so the rows are compared as values."""
-    table = seen_table(events, 24, 48, COUNTRIES)
-    enricher = Enricher(countries=COUNTRIES)
-    expected = enricher.page_table([event.request(COUNTRIES.decided) for event in events])
+    table = seen_table(events, 24, 48, COUNTRIES, datacentres=DATACENTRES)
+    enricher = Enricher(countries=COUNTRIES, datacentres=DATACENTRES)
+    expected = enricher.page_table(
+        [event.request(COUNTRIES.decided, DATACENTRES) for event in events]
+    )
     assert table.schema == expected.schema
     assert table.to_pylist() == expected.to_pylist()
 
@@ -107,9 +113,9 @@ def test_a_batch_of_raw_and_ready_pages_makes_the_same_table(
 ) -> None:
     """A batch holding raw pages and ``PageRequest`` events (replayed) gives the table the
     one-by-one path gives."""
-    requests = [event.request(COUNTRIES.decided) for event in events]
+    requests = [event.request(COUNTRIES.decided, DATACENTRES) for event in events]
     batch = Batch("t", pages=requests[:ready], seen=events[ready:])
-    enricher = Enricher(countries=COUNTRIES)
+    enricher = Enricher(countries=COUNTRIES, datacentres=DATACENTRES)
     rows = enricher.tables(batch)
     assert rows.rejected == 0
     expected = enricher.page_table(requests)
@@ -123,7 +129,7 @@ def test_an_unsafe_value_costs_its_page_only() -> None:
     good = PageSeen(
         1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
         "203.0.113.7", None, "/ok", None, "GET", 200, 10, 1.0, b"", "denied", "", "",
-        0, False, b"",
+        0, False, b"", True,
     )  # fmt: skip
     bad = good._replace(pageview_id="not a page-view id")
     batch = Batch("t", seen=[good, bad, good._replace(path="/also-ok")])
@@ -138,7 +144,7 @@ def test_raw_pages_go_to_disk_as_rows() -> None:
     seen = PageSeen(
         1.0, "0" * 32, b"example.org", b"https://mail.example/inbox?token=s3cret", b"agent",
         b"en", b"", b"", b"", "http", "203.0.113.7", None, "/p", None, "GET", 200, 10,
-        1.0, b"reset=abc&utm_source=x", "denied", "", "", 0, False, b"",
+        1.0, b"reset=abc&utm_source=x", "denied", "", "", 0, False, b"", True,
     )  # fmt: skip
     data = encode(Batch("t", seen=[seen]))
     for private in (b"s3cret", b"reset", b"203.0.113.7"):
@@ -167,10 +173,10 @@ def test_list_addresses_behind_a_proxy_take_the_column_path(
     seen = PageSeen(
         1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"198.51.100.9", b"https", b"",
         "http", "10.0.0.1", ["internal", 8000], "/p", "", "GET", 200, 10, 1.0, b"",
-        "granted", "v" * 45, "s" * 45, 1, False, b"",
+        "granted", "v" * 45, "s" * 45, 1, False, b"", True,
     )  # fmt: skip
 
-    def refuse(batch: Batch, countries: Countries) -> int:
+    def refuse(batch: Batch, countries: Countries, datacentres: DataCentres) -> int:
         raise AssertionError("the one-by-one path was taken")
 
     monkeypatch.setattr(enrich, "_resolve", refuse)
@@ -217,7 +223,7 @@ def test_a_string_that_lies_about_itself_is_read_by_its_characters() -> None:
     seen = PageSeen(
         1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
         "203.0.113.7", None, _Lying("/p\x00"), "", _Lying("GET\x00\x7f"), 200, 10, 1.0,
-        b"", "denied", "", "", 0, False, b"",
+        b"", "denied", "", "", 0, False, b"", True,
     )  # fmt: skip
     table = Enricher().tables(Batch("t", seen=[seen])).tables["page_requests"]
     assert ["GET\ufffd\ufffd"] == table.column("method").to_pylist()
@@ -231,7 +237,7 @@ def test_campaign_values_decoded_from_escapes_are_safe_text() -> None:
         1.0, "0" * 32, b"example.org", b"", b"agent", b"en", b"", b"", b"", "http",
         "203.0.113.7", None, "/p", "", "GET", 200, 10, 1.0,
         b"utm_source=%00%C2%85&utm_medium=a%01&utm_campaign=ok", "denied", "", "", 0, False,
-        b"",
+        b"", True,
     )  # fmt: skip
     rows = Enricher().tables(Batch("t", seen=[seen]))
     assert rows.rejected == 0

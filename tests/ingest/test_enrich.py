@@ -40,19 +40,25 @@ TS = 1_800_000_000.5
 @pytest.mark.parametrize(
     ("user_agent", "families"),
     [
-        (CHROME, ("Chrome", "Windows", "desktop", False)),
-        (FIREFOX, ("Firefox", "Ubuntu", "desktop", False)),
-        (IPHONE, ("Mobile Safari", "iOS", "mobile", False)),
-        (IPAD, ("Mobile Safari", "iOS", "tablet", False)),
-        (ANDROID, ("Chrome Mobile", "Android", "mobile", False)),
-        (GOOGLEBOT, ("Googlebot", "Other", "bot", True)),
-        ("python-requests/2.31", ("Python Requests", "Other", "bot", True)),
-        ("Mozilla/5.0 HeadlessChrome/124.0", ("HeadlessChrome", "Other", "bot", True)),
-        ("", ("", "", "", False)),
+        (CHROME, ("Chrome", "Windows", "desktop", "")),
+        (FIREFOX, ("Firefox", "Ubuntu", "desktop", "")),
+        (IPHONE, ("Mobile Safari", "iOS", "mobile", "")),
+        (IPAD, ("Mobile Safari", "iOS", "tablet", "")),
+        (ANDROID, ("Chrome Mobile", "Android", "mobile", "")),
+        (GOOGLEBOT, ("Googlebot", "Other", "bot", "agent")),
+        ("python-requests/2.31", ("Python Requests", "Other", "bot", "agent")),
+        ("Mozilla/5.0 HeadlessChrome/124.0", ("HeadlessChrome", "Other", "bot", "agent")),
+        # no bot word: ua-parser's families, and the crawler list's verdict
+        ("curl/8.5.0", ("curl", "Other", "bot", "list")),
+        ("Go-http-client/1.1", ("Go-http-client", "Other", "bot", "list")),
+        ("facebookexternalhit/1.1", ("FacebookBot", "Other", "bot", "agent")),
+        ("okhttp/4.12.0", ("okhttp", "Other", "bot", "list")),
+        ("", ("", "", "", "")),
     ],
 )
-def test_agent_families(user_agent: str, families: tuple[str, str, str, bool]) -> None:
-    """A user agent becomes browser, OS and device families and a bot flag, never more."""
+def test_agent_families(user_agent: str, families: tuple[str, str, str, str]) -> None:
+    """A user agent becomes browser, OS and device families and its bot signal (''
+    for a person's browser), never more."""
     assert Agent(families) == agent(user_agent)
 
 
@@ -227,7 +233,11 @@ def test_claimed_agent_families_are_safe_text() -> None:
     """A visitor may send the spool's reduced form of a user agent: the families it
     claims are read as safe text of a family's length, never control characters."""
     claimed = agent("consentlog-agent:%00%C2%85/%1b[31m/" + "x" * 300 + "/0")
-    assert claimed == ("\ufffd\ufffd", "\ufffd[31m", "x" * 100, False)
+    assert claimed == ("\ufffd\ufffd", "\ufffd[31m", "x" * 100, "")
+    # a signal is one of the names, "1" (files before the crawler list), or none
+    assert agent("consentlog-agent:curl/Other/bot/list")[3] == "list"
+    assert agent("consentlog-agent:Googlebot/Other/bot/1")[3] == "agent"
+    assert agent("consentlog-agent:X/Other/bot/%1b")[3] == ""
 
 
 def test_aliases_name_the_canonical_host_in_every_table_with_a_host() -> None:

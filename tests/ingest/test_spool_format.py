@@ -43,6 +43,7 @@ class PageRequestWithMore(NamedTuple):
     client_ip: str
     consented_copy: bool = False
     country: str = ""
+    bot_signal: str = ""
     later: str = ""
 
 

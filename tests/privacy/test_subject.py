@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from consentlog.privacy.subject import TABLES, Subject, erase_statements
 from consentlog.store import Store
-from tests.helpers import ROOT, MakeApp, cli_env, rows, set_cookies
+from tests.helpers import BROWSER, ROOT, MakeApp, cli_env, rows, set_cookies
 from tests.privacy.test_outage import wait_until_carried_out
 
 
@@ -26,7 +26,7 @@ def _visit(client: TestClient, pages: int = 3, prefix: str = "/docs/") -> None:
 def test_my_data_lists_only_my_rows(make_stored_app: MakeApp) -> None:
     """my-data returns this browser's consent records and page requests, not another's."""
     app = make_stored_app()
-    me, other = TestClient(app), TestClient(app)
+    me, other = TestClient(app, headers=BROWSER), TestClient(app, headers=BROWSER)
     _visit(me)
     _visit(other, pages=2)
     data = me.get("/_consent/my-data").json()
@@ -55,7 +55,7 @@ def test_forget_erases_everything_and_expires_cookies(make_stored_app: MakeApp) 
     """forget removes every row with my ids (my goals too), expires my cookies, keeps an
     anonymous record, and leaves the other visitor alone."""
     app = make_stored_app(goals=("docs=GET /docs/{n}",))
-    me, other = TestClient(app), TestClient(app)
+    me, other = TestClient(app, headers=BROWSER), TestClient(app, headers=BROWSER)
     _visit(me)
     _visit(other)
     visitor = me.cookies["cl_vid"]
@@ -107,7 +107,7 @@ def test_erasure_rebuilds_rollup_days(make_stored_app: MakeApp, store: Store) ->
     from consentlog.analytics.rollup import rebuild_day
 
     app = make_stored_app()
-    me, other = TestClient(app), TestClient(app)
+    me, other = TestClient(app, headers=BROWSER), TestClient(app, headers=BROWSER)
     _visit(me, pages=1)
     _visit(other, pages=1)
     rows(app, "SELECT 1")  # flush

@@ -1,6 +1,7 @@
 """The dashboard's reports beside page usefulness: overview, trend, engagement and scroll
-distributions, referrers, countries, channels, sources, campaigns, goals, funnels, next pages,
-consent decisions, GPC share, errors, and now (the last few minutes).
+distributions, referrers, countries, bots and verified browser views, channels, sources,
+campaigns, goals, funnels, next pages, consent decisions, GPC share, errors, and now (the
+last few minutes).
 
 Each report is one query in ``sql/`` (``overview.sql``, ``trend.sql`` …) with ClickHouse
 query parameters, run by ``consentlog.analytics.queries.run`` into the row type below
@@ -19,6 +20,7 @@ from consentlog.settings import MAX_FUNNEL_STEPS, FunnelRule
 from consentlog.store import Store
 
 TOP = 10  # rows of the "top N" reports (referrers, next pages)
+VERIFIED_PAGES = 100  # pages of the verified browser views report
 NOW_SECONDS = 5 * 60  # the window of "now": visitors who loaded a page in the last 5 minutes
 NOW_PAGES = 50  # pages listed
 HOSTS = 100  # hosts the dashboard's picker offers
@@ -100,6 +102,29 @@ class Country(_Report):
     views: int
     visitors: int  # consented ones
     anonymous_views: int
+
+
+@dataclass(frozen=True, slots=True)
+class BotSignal(_Report):
+    """Page requests marked by one bot signal, or by none (``bots.sql``)."""
+
+    signal: str  # ingest/bots.py SIGNALS; '' for people's requests
+    requests: int
+    verified: int  # whose page view the banner script confirmed
+    pages: int  # distinct pages (host and path) they asked for
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPage(_Report):
+    """A page's human views and how many of them a browser's script confirmed
+    (``verified.sql``)."""
+
+    host: str
+    path: str
+    views: int
+    verified_views: int
+    anonymous_views: int
+    verified_anonymous_views: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +391,27 @@ def countries(
     return _run(
         store, "countries", Country, database, start, end, host=host, path=path, limit=limit
     )
+
+
+def bots(
+    store: Store, database: str, start: datetime.date, end: datetime.date, *, host: str = ""
+) -> list[BotSignal]:
+    """Page requests by bot signal: people's first ('' signal), then each signal's, most
+    first."""
+    return _run(store, "bots", BotSignal, database, start, end, host=host)
+
+
+def verified(
+    store: Store,
+    database: str,
+    start: datetime.date,
+    end: datetime.date,
+    *,
+    host: str = "",
+    limit: int = VERIFIED_PAGES,
+) -> list[VerifiedPage]:
+    """Human views and verified browser views per page, most viewed first."""
+    return _run(store, "verified", VerifiedPage, database, start, end, host=host, limit=limit)
 
 
 def channels(

@@ -34,7 +34,7 @@ from starlette.types import Receive
 
 from consentlog.asgi.body import json_object, read_body
 from consentlog.asgi.core import ConsentCore
-from consentlog.asgi.ratelimit import KeyedBuckets
+from consentlog.asgi.ratelimit import KeyedBuckets, too_many
 from consentlog.consent.http import text
 from consentlog.consent.visit import Identifiers, Visit
 from consentlog.exceptions import BadRequest
@@ -125,16 +125,6 @@ def goal_props(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _too_many(what: str, wait: float) -> Response:
-    """A 429 that says what was too many and when to try again."""
-    seconds = math.ceil(wait)
-    return JSONResponse(
-        {"error": f"too many {what}; try again in {seconds} s"},
-        status_code=429,
-        headers={"cache-control": "no-store", "retry-after": str(seconds)},
-    )
-
-
 def _integer(payload: dict[str, Any], field: str, high: int) -> int:
     value = payload.get(field)
     if type(value) is not int or not 0 <= value <= high:
@@ -202,7 +192,7 @@ class Beacon:
                 session_id, now
             )
             if wait:
-                return _too_many("goals on this page view", wait)
+                return too_many("goals on this page view", wait)
             self.core.sink.submit(goal)
             return Response(status_code=204, headers={"cache-control": "no-store"})
         if not keys <= _ENGAGEMENT_FIELDS:
@@ -265,7 +255,7 @@ class Beacon:
         navigating faster than a person does."""
         wait = self.navigations.take(session_id, self.clock())
         if wait:
-            return _too_many("page views in this session", wait)
+            return too_many("page views in this session", wait)
         pageview_id, token = self.core.pageviews.issue(session_id, path, visitor_id)
         self.core.sink.submit(
             page_request(

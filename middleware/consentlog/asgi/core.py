@@ -22,8 +22,9 @@ from consentlog.asgi.plans import Plan, Plans
 from consentlog.consent.cookies import CookieFilter, CookieWriter
 from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.http import header_map, text
-from consentlog.consent.pageviews import PageviewTokens
+from consentlog.consent.pageviews import CheckTokens, PageviewTokens
 from consentlog.consent.visit import Identifiers, Visit
+from consentlog.ingest.bots import DataCentres
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import (
     MAX_COUNTRY,
@@ -67,6 +68,7 @@ def writer_for(settings: Settings, store: Store) -> Writer:
             ipv6_prefix=settings.ipv6_prefix,
             host_aliases=settings.host_alias_map,
             countries=Countries(settings.country_database),
+            datacentres=DataCentres.read(settings.datacentre_ranges),
         ),
         after_cycle=writer_hooks(settings),
     )
@@ -87,6 +89,8 @@ class ConsentCore:
         self.cookie_writer = CookieWriter(s.cookie_domain)
         self.cookie_filter = CookieFilter(s.categories)
         self.pageviews = PageviewTokens(s.secret_keys)
+        self.checks = CheckTokens(s.secret_keys)  # pages without consent: the script ran
+        self.browser_headers = frozenset(name.encode("ascii") for name in s.browser_headers)
         self.plans = Plans(s.trusted_proxy_hops)
         self.country_header = s.country_header.encode("ascii")  # b'' for none
         # parsed once, by method: the request path holds each answer to its method's rules

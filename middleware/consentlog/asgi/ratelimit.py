@@ -6,6 +6,8 @@ most ``max_keys`` of them: the least recently seen client is forgotten first, an
 bucket is all it had, so forgetting it gives nobody more than a fresh client gets.
 ``SelfServiceLimits`` combines a bucket per client with one for the whole site.
 
+``too_many`` is the 429 answer of the routes that count per client or per session.
+
 Time is the overridable ``clock`` method (monotonic seconds), so tests step it instead
 of sleeping.
 """
@@ -16,6 +18,8 @@ import collections
 import math
 import time
 from dataclasses import dataclass
+
+from starlette.responses import JSONResponse, Response
 
 
 @dataclass(slots=True)
@@ -90,3 +94,13 @@ class SelfServiceLimits:
         if not wait and reaches_store:
             wait = self.site.take(now)
         return math.ceil(wait)
+
+
+def too_many(what: str, wait: float) -> Response:
+    """A 429 that says what was too many and when to try again."""
+    seconds = math.ceil(wait)
+    return JSONResponse(
+        {"error": f"too many {what}; try again in {seconds} s"},
+        status_code=429,
+        headers={"cache-control": "no-store", "retry-after": str(seconds)},
+    )

@@ -27,7 +27,6 @@ from consentlog.asgi.core import ConsentCore, consent_state
 from consentlog.asgi.plans import Key, Plan
 from consentlog.consent.decision import Decision
 from consentlog.consent.http import header_map, origin_of, text
-from consentlog.consent.randomness import random_hex
 from consentlog.consent.visit import Identifiers, Visit, cookie_changes
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
@@ -59,9 +58,29 @@ class PageResponder:
     HTML — not before, since working it out may issue ids and record a decision."""
 
     __slots__ = (
-        "caching", "clock", "core", "decision", "encoding", "headers", "held", "key",
-        "length", "length_at", "new_decision", "page", "pageview_id", "pageview_token",
-        "plan", "scope", "send", "sent_bytes", "started", "status", "varies", "visit",
+        "caching",
+        "check_token",
+        "clock",
+        "core",
+        "decision",
+        "encoding",
+        "headers",
+        "held",
+        "key",
+        "length",
+        "length_at",
+        "new_decision",
+        "page",
+        "pageview_id",
+        "pageview_token",
+        "plan",
+        "scope",
+        "send",
+        "sent_bytes",
+        "started",
+        "status",
+        "varies",
+        "visit",
     )  # fmt: skip
 
     def __init__(self, core: ConsentCore, scope: Scope, send: Send) -> None:
@@ -169,10 +188,12 @@ class PageResponder:
             tokens = plan.tokens
             if tokens is not None:  # the beacon may report on this page view
                 self.pageview_id, self.pageview_token = tokens.issue(scope["path"])
-            else:
-                self.pageview_id, self.pageview_token = random_hex(16), ""
+                self.check_token = ""
+            else:  # the script, if it runs, says so: a verified browser view
+                self.pageview_id, self.check_token = self.core.checks.issue()
+                self.pageview_token = ""
         else:
-            self.pageview_token = ""
+            self.pageview_token = self.check_token = ""
         if (
             status == 200  # not a range (206), an error page or a body-less answer
             and encoding is not None
@@ -299,6 +320,8 @@ class PageResponder:
             snippet = self.core.banner.snippet(banner, next_url, nonce)
         if self.pageview_token:
             return b"".join((snippet, _PV_OPEN, self.pageview_token.encode(), _PV_CLOSE))
+        if self.check_token:
+            return b"".join((snippet, _CHECK_OPEN, self.check_token.encode(), _PV_CLOSE))
         return snippet
 
     def _log_page(self) -> None:
@@ -340,6 +363,7 @@ class PageResponder:
                     hops,
                     core.settings.trust_forwarded_host,
                     get(core.country_header, b"")[:MAX_COUNTRY] if core.country_header else b"",
+                    core.browser_headers <= self.headers.keys(),
                 ),
             )
         )
@@ -391,6 +415,7 @@ _CACHING = frozenset((b"cache-control", b"vary", *_SHARED_CACHE_HEADERS))  # wha
 _PRIVATE = ((b"cache-control", b"private"), (b"vary", b"Cookie"))
 _CODED = frozenset((b"content-encoding", b"content-range"))  # no banner goes into those
 _PV_OPEN, _PV_CLOSE = b'<i id="cl-pv" data-pv="', b'" hidden></i>'  # the page-view token
+_CHECK_OPEN = b'<i id="cl-pv" data-check="'  # a page served without consent: its check token
 
 
 def private(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -2,7 +2,8 @@
 
 ``GET``: the current decision as JSON. ``POST``: record a decision (JSON or an HTML form,
 which is answered with 303 back to a same-origin ``next``). ``DELETE`` or
-``POST …/withdraw``: withdraw. ``POST …/beacon``: engagement (see ``beacon.py``). Plus
+``POST …/withdraw``: withdraw. ``POST …/beacon``: engagement (see ``beacon.py``).
+``POST …/check``: the script ran on a page served without consent (``checks.py``). Plus
 the banner's assets, ``GET …/banner.html`` (the banner markup, for a page that includes
 the script by hand and for the script to fetch when a decided visitor reopens it),
 ``GET …/settings`` (the cookie settings page a ``data-consent-open`` link leads to without
@@ -27,6 +28,7 @@ from consentlog.asgi.assets import asset_response
 from consentlog.asgi.banner import settings_page
 from consentlog.asgi.beacon import Beacon, page_path
 from consentlog.asgi.body import json_object, last, parse_form, read_body
+from consentlog.asgi.checks import Checks
 from consentlog.asgi.core import ConsentCore
 from consentlog.asgi.ratelimit import SelfServiceLimits
 from consentlog.asgi.selfservice import (
@@ -86,6 +88,7 @@ class ConsentRoutes:
         self.settings = core.settings
         self._assets = {"banner.js": core.script, "banner.css": core.stylesheet}
         self._beacon = Beacon(core)
+        self._checks = Checks(core)
         self.limits = SelfServiceLimits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,6 +135,10 @@ class ConsentRoutes:
             _allow(method, ("POST",))
             self._refuse_cross_site(visit)
             return await self._beacon(visit, receive, headers)
+        if tail == "/check":
+            _allow(method, ("POST",))
+            self._refuse_cross_site(visit)
+            return await self._checks(visit, receive, headers)
         if tail == "/banner.html":
             _allow(method, ("GET", "HEAD"))
             return self._banner_fragment(visit, scope)

@@ -146,3 +146,49 @@ class BoundTokens:
 
 def _path_part(path: str) -> bytes:
     return f"{len(path)}:{path}".encode("utf-8", "surrogatepass")
+
+
+# A page's script asks within seconds of the page loading; an hour covers a page loaded in
+# a background tab and looked at later, and no more.
+CHECK_MAX_AGE = 60 * 60
+
+
+class CheckTokens:
+    """The tokens of pages served without consent, which the banner script sends back once
+    it runs (``asgi/checks.py``): ``<page-view id>.<mac>``, the MAC (keyed BLAKE2b, with a
+    key of its own derived from the site's keys) over the page-view id alone. It names no
+    visitor, session or path: it proves only that this site served that page view, within
+    ``max_age``. Time is the overridable ``now`` method."""
+
+    def __init__(self, secret_keys: Sequence[str], *, max_age: int = CHECK_MAX_AGE) -> None:
+        self._keys = [
+            hashlib.sha256(b"consentlog.check" + key.encode()).digest() for key in secret_keys
+        ]
+        self._hash = hashlib.blake2b(key=self._keys[-1], digest_size=16)
+        self.max_age = max_age
+
+    def now(self) -> float:
+        """Unix seconds now; a test overrides it."""
+        return time.time()
+
+    def issue(self) -> tuple[str, str]:
+        """A new page-view id (its issue time in its first 8 hex digits, as page-view
+        tokens' ids) and its token."""
+        pageview_id = f"{int(self.now()) & 0xFFFFFFFF:08x}{random_hex(12)}"
+        mac = self._hash.copy()
+        mac.update(pageview_id.encode())
+        return pageview_id, f"{pageview_id}.{mac.hexdigest()}"
+
+    def verify(self, token: str) -> str | None:
+        """The page-view id of ``token`` if this site issued it within ``max_age``."""
+        pageview_id, _, mac = token.partition(".")
+        if len(pageview_id) != 32 or len(mac) != 32 or pageview_id.strip(_HEX) or mac.strip(_HEX):
+            return None
+        age = self.now() - int(pageview_id[:8], 16)
+        if not -_CLOCK_SKEW <= age <= self.max_age:
+            return None
+        for key in reversed(self._keys):
+            expected = hashlib.blake2b(pageview_id.encode(), key=key, digest_size=16).hexdigest()
+            if hmac.compare_digest(mac, expected):
+                return pageview_id
+        return None

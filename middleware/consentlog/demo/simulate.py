@@ -49,6 +49,7 @@ __all__ = [
 WORKERS: Final = 6
 _ACCEPTING: Final[frozenset[Consent]] = frozenset(("returning", "accept"))
 _PV_TOKEN: Final = re.compile(r'<i id="cl-pv" data-pv="([^"]+)"')
+_CHECK_TOKEN: Final = re.compile(r'<i id="cl-pv" data-check="([0-9a-f.]+)"')  # no consent
 _PAGE_ACCEPT: Final = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 
@@ -100,7 +101,9 @@ class _Player:
         self.plan = plan
         self.errors: list[str] = []
         self.beacons = self.votes = self.page_views = self.goals = 0
-        headers = {"user-agent": plan.user_agent, "accept-language": plan.language}
+        headers = {"user-agent": plan.user_agent}
+        if plan.language:  # a scraper may send none
+            headers["accept-language"] = plan.language
         if plan.country:  # what a CDN would tell the site
             headers[DEMO_COUNTRY_HEADER] = plan.country
         if plan.consent == "gpc":
@@ -172,6 +175,13 @@ class _Player:
         token = html.unescape(match.group(1)) if match is not None else ""
         if token:
             self._report(visit, token, asks=asks)
+        check = _CHECK_TOKEN.search(response.text)
+        if check is not None and not self.plan.bot:  # the script runs: a verified view
+            page = f"{self.origin}{visit.path}"
+            headers = {**self._same_origin(page), "content-type": "text/plain;charset=UTF-8"}
+            answer = self.client.post("/_consent/check", content=check.group(1), headers=headers)
+            if answer.status_code != 429:  # every simulated visitor has the one address
+                self._expect(answer, 204)
         self._reach(visit, token)
         return asks
 

@@ -117,10 +117,19 @@ BROWSERS: Final[Weighted[str]] = (
     ("Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0", 3),
 )
 
+SCRAPER: Final = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 BOTS: Final[Weighted[str]] = (
     ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 5),
     ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 2),
     ("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", 1),
+    # on the crawler list only, and a scraper that copies a browser's user agent but not
+    # its headers (it sends no Accept-Language): the other bot signals
+    ("curl/8.5.0", 1),
+    ("Go-http-client/1.1", 1),
+    (SCRAPER, 2),
 )
 
 LANGUAGES: Final[Weighted[str]] = (
@@ -244,10 +253,11 @@ def _plan_visitor(rng: random.Random) -> VisitorPlan:
     """One visitor: who they are, where they come from, what they decide and read."""
     bot = rng.random() < BOT_SHARE
     if bot:
+        agent = _pick(rng, BOTS)
         return VisitorPlan(
-            _pick(rng, BOTS),
+            agent,
             bot=True,
-            language="en-US,en;q=0.5",
+            language="" if agent == SCRAPER else "en-US,en;q=0.5",
             referrer=None,
             consent="none",
             pages=tuple(_page_visit(rng, p) for p in _route(rng, crawl=True)),

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consentlog.consent.http import Origin, first_language, origin_from
+from consentlog.ingest.bots import DATACENTRE, HEADERS, NO_DATACENTRES, DataCentres
 from consentlog.ingest.channels import channel
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
@@ -177,13 +178,14 @@ def seen_table(
     v6_bits: int,
     countries: Countries,
     canonical: Callable[[str], str] = str,
+    datacentres: DataCentres = NO_DATACENTRES,
 ) -> pa.Table:
     """The ``page_requests`` table of a batch of raw page views (at least one). Raises
     for a batch it cannot make (the writer then makes it page by page)."""
     (ts, pageview_id, host, referer, user_agent, language, forwarded_for, forwarded_proto,
      forwarded_host, scheme, peer, server, path, route, method, status, response_bytes,
      duration_ms, query, state, visitor_id, session_id, hops, trust_host,
-     country) = zip(*events, strict=True)  # fmt: skip
+     country, browser_headers) = zip(*events, strict=True)  # fmt: skip
     refuse_unsafe((state, visitor_id, session_id), pageview_id)  # ours: checked all the same
     states = pa.array(state, pa.string())
     granted = pc.equal(states, "granted")
@@ -201,9 +203,10 @@ def seen_table(
         hosts = _hosts(Distinct.of(host), scheme)
         peers = _peers(peer)
     referrer_host, referrer_path = _referrers(Distinct.of(referer), granted)
-    browser, os_family, device, is_bot = Distinct.of(user_agent).derive(_agent, 4)
+    browser, os_family, device, agent_bot = Distinct.of(user_agent).derive(_agent, 4)
     campaign = Campaign(*Distinct.of(query).derive(_campaign, len(Campaign._fields)))
     nothing = pa.scalar("", pa.string())
+    headers = pa.array(browser_headers, pa.bool_())
     return pa.table(
         {
             "ts": timestamps(ts),
@@ -223,7 +226,9 @@ def seen_table(
             "browser": browser,
             "os": os_family,
             "device": device,
-            "is_bot": is_bot.dictionary_decode(),
+            **bot_columns(
+                agent_bot, pc.if_else(headers, "", HEADERS), datacentre_column(peers, datacentres)
+            ),
             "language": Distinct.of(language).derive_dict(_language),
             "consent_state": states.dictionary_encode(),
             "visitor_id": pc.if_else(granted, pa.array(visitor_id, pa.string()), nothing),
@@ -234,6 +239,25 @@ def seen_table(
             **campaign_columns(campaign, hosts, referrer_host, canonical),
         }
     )
+
+
+def bot_columns(agent: pa.Array, others: pa.Array, datacentre: pa.Array) -> dict[str, pa.Array]:
+    """The ``is_bot`` and ``bot_signal`` columns (``bots.py``): each row's first signal
+    that holds — its user agent's (``agent``, a dictionary column), the other one the
+    request path or a spool file noted (``others``: 'headers', 'datacentre' or ''), its
+    address in a data centre (``datacentre``, booleans)."""
+    by_agent = agent.dictionary_decode() if pa.types.is_dictionary(agent.type) else agent
+    signal = pc.if_else(pc.equal(by_agent, ""), others, by_agent)
+    signal = pc.if_else(pc.and_(pc.equal(signal, ""), datacentre), pa.scalar(DATACENTRE), signal)
+    return {"is_bot": pc.not_equal(signal, ""), "bot_signal": signal.dictionary_encode()}
+
+
+def datacentre_column(ips: Sequence[str], datacentres: DataCentres) -> pa.Array:
+    """Whether each of ``ips`` (full addresses, or prefixes: never in a range) is in a
+    data centre, once per distinct address."""
+    if not len(datacentres):
+        return pa.repeat(False, len(ips))
+    return pa.array(per_distinct(datacentres, ips), pa.bool_())
 
 
 def campaign_columns(
@@ -369,7 +393,7 @@ def _campaign(query: bytes) -> Campaign:
     return campaign_tags(safe_text(campaign_query(query[:MAX_QUERY].decode("latin-1"))))
 
 
-def _agent(user_agent: bytes) -> tuple[str, str, str, bool]:
+def _agent(user_agent: bytes) -> tuple[str, str, str, str]:
     return agent(safe_text(user_agent[:MAX_USER_AGENT].decode("latin-1")))
 
 

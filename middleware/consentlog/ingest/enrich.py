@@ -21,16 +21,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 
+from consentlog.ingest.bots import DATACENTRE, NO_DATACENTRES, DataCentres
 from consentlog.ingest.columns import (
     DICT,
     Distinct,
+    bot_columns,
     campaign_columns,
     country_column,
+    datacentre_column,
     ip_prefixes,
     seen_table,
     timestamps,
 )
 from consentlog.ingest.events import (
+    BrowserCheck,
     ConsentRecord,
     Engagement,
     Goal,
@@ -83,7 +87,10 @@ GOAL_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
-E = TypeVar("E", PageRequest, ConsentRecord, Engagement, Goal)
+CHECK_SCHEMA = pa.schema([("ts", pa.timestamp("ms", tz="UTC")), ("pageview_id", pa.string())])
+
+
+E = TypeVar("E", PageRequest, ConsentRecord, Engagement, Goal, BrowserCheck)
 R = TypeVar("R", PageRequest, ConsentRecord)  # the events with a user agent and an IP
 
 
@@ -109,11 +116,11 @@ def _sound(event: tuple[Any, ...], keyed: bool) -> bool:
     return True
 
 
-def _resolve(batch: Batch, countries: Countries) -> int:
+def _resolve(batch: Batch, countries: Countries, datacentres: DataCentres) -> int:
     """Make ``batch``'s raw pages ``PageRequest`` events one by one, leaving out (and
     counting) any that cannot be made one."""
     total = len(batch)
-    batch.pages, batch.seen = batch.resolved(countries.decided).pages, []
+    batch.pages, batch.seen = batch.resolved(countries.decided, datacentres).pages, []
     return total - len(batch)
 
 
@@ -151,7 +158,9 @@ class Enricher:
         ipv6_prefix: int = 48,
         host_aliases: Mapping[str, str] | None = None,
         countries: Countries | None = None,
+        datacentres: DataCentres = NO_DATACENTRES,
     ) -> None:
+        self._datacentres = datacentres
         self._v4 = ipv4_prefix
         self._v6 = ipv6_prefix
         self._aliases = dict(host_aliases or {})  # alias host → the host stored instead
@@ -166,10 +175,10 @@ class Enricher:
     def for_disk(self, batch: Batch) -> tuple[Batch, int]:
         """``batch`` as a spool file may keep it, and how many events were left out: user
         agents reduced to their families, IPs to their prefixes (a page's country worked
-        out first, from the full IP). An event whose agent is unsafe is left out here
-        (its rows would be refused anyway)."""
+        out first, from the full IP, and whether it came from a data centre). An event
+        whose agent is unsafe is left out here (its rows would be refused anyway)."""
         total = len(batch)
-        batch = batch.resolved(self._countries.decided)
+        batch = batch.resolved(self._countries.decided, self._datacentres)
         agents: dict[str, str] = {}
         prefixes: dict[str, str] = {}
 
@@ -184,7 +193,12 @@ class Enricher:
             return event._replace(user_agent=agents[ua], client_ip=prefixes[ip])
 
         def located(page: PageRequest) -> PageRequest:
-            return page._replace(country=self._countries.decided(page.client_ip, page.country))
+            ip = page.client_ip
+            in_datacentre = not page.bot_signal and self._datacentres(ip)
+            return page._replace(
+                country=self._countries.decided(ip, page.country),
+                bot_signal=DATACENTRE if in_datacentre else page.bot_signal,
+            )
 
         def reduce_goal(goal: Goal) -> Goal | None:
             ua = goal.user_agent
@@ -197,7 +211,9 @@ class Enricher:
         pages = [r for r in map(reduce, map(located, batch.pages)) if r is not None]
         consents = [r for r in map(reduce, batch.consents) if r is not None]
         goals = [g for g in map(reduce_goal, batch.goals) if g is not None]
-        kept = Batch(batch.token, pages, consents, list(batch.engagements), goals)
+        kept = Batch(
+            batch.token, pages, consents, list(batch.engagements), goals, list(batch.checks)
+        )
         return kept, total - len(kept)
 
     def tables(self, batch: Batch) -> Rows:
@@ -212,12 +228,13 @@ class Enricher:
                 tables["page_requests"] = self._seen_table(batch)
             except Exception as exc:  # one event spoils the columns: find it the slow way
                 log.warning("raw_pages_one_by_one", error=type(exc).__name__)
-                rejected += _resolve(batch, self._countries)
+                rejected += _resolve(batch, self._countries, self._datacentres)
         for name, events, build, keyed in (
             ("page_requests", batch.pages, self.page_table, True),
             ("consent_records", batch.consents, self.consent_table, False),
             ("engagements", batch.engagements, self.engagement_table, True),
             ("goals", batch.goals, self.goal_table, False),
+            ("browser_checks", batch.checks, self.check_table, True),
         ):
             if name in tables:
                 continue
@@ -253,7 +270,9 @@ class Enricher:
 
     def _seen_table(self, batch: Batch) -> pa.Table:
         """The ``page_requests`` rows of a batch's raw pages and its ``PageRequest``s."""
-        table = seen_table(batch.seen, self._v4, self._v6, self._countries, self.canonical)
+        table = seen_table(
+            batch.seen, self._v4, self._v6, self._countries, self.canonical, self._datacentres
+        )
         if batch.pages:  # replayed pages first, as they were queued
             both = pa.concat_tables([self.page_table(batch.pages), table])
             return both.unify_dictionaries().combine_chunks()  # one dictionary a column
@@ -271,13 +290,13 @@ class Enricher:
         """
         (ts, pageview_id, host, path, route, method, status, response_bytes, duration_ms,
          referrer, query, user_agent, language, consent_state, visitor_id, session_id,
-         client_ip, consented_copy, country) = columns  # fmt: skip
+         client_ip, consented_copy, country, bot_signal) = columns  # fmt: skip
         # the client IP is not among them: it is stored only as its prefix, '' for no IP
         refuse_unsafe((host, path, route, method, referrer, query, user_agent, language,
                        consent_state, visitor_id, session_id), pageview_id)  # fmt: skip
         states = pa.array(consent_state, pa.string())
         granted = pc.equal(states, "granted")
-        browser, os_family, device, is_bot = Distinct(user_agent).derive(agent, 4)
+        browser, os_family, device, agent_bot = Distinct(user_agent).derive(agent, 4)
         referrers = Distinct(referrer)
         [referrer_host] = referrers.derive(lambda r: referrer_parts(r)[:1], 1)
         campaign = Campaign(*Distinct(query).derive(campaign_tags, len(Campaign._fields)))
@@ -304,7 +323,12 @@ class Enricher:
             "browser": browser,
             "os": os_family,
             "device": device,
-            "is_bot": is_bot.dictionary_decode(),
+            # a replayed page's data-centre signal was worked out before its IP was cut
+            **bot_columns(
+                agent_bot,
+                pa.array(bot_signal, pa.string()),
+                datacentre_column(client_ip, self._datacentres),
+            ),
             "language": pa.array(language, DICT),
             "consent_state": states.dictionary_encode(),
             "visitor_id": only_granted(visitor_id),
@@ -335,15 +359,21 @@ class Enricher:
             raise UnsafeEvents("a goal's page-view id is not a UUID")
         states = pa.array(consent_state, pa.string())
         granted = pc.equal(states, "granted")
-        browser, _, _, is_bot = Distinct(user_agent).derive(agent, 4)
+        browser, _, _, bot = Distinct(user_agent).derive(agent, 4)
         columns = [
             timestamps(ts), name, kind, host, path, pageview_id, method, status, states,
             pc.if_else(granted, pa.array(visitor_id, pa.string()), ""),
             pc.if_else(granted, pa.array(session_id, pa.string()), ""),
-            browser.dictionary_decode(), is_bot.dictionary_decode(),
+            browser.dictionary_decode(), pc.not_equal(bot.dictionary_decode(), ""),
             [list(pairs) for pairs in props],
         ]  # fmt: skip
         return _table(columns, GOAL_SCHEMA)
+
+    def check_table(self, events: Sequence[BrowserCheck]) -> pa.Table:
+        """The ``browser_checks`` rows of a batch: a time and a page-view id each."""
+        ts, pageview_id = zip(*events, strict=True)
+        refuse_unsafe((), pageview_id)
+        return _table([timestamps(ts), pageview_id], CHECK_SCHEMA)
 
     def consent_table(self, events: Sequence[ConsentRecord]) -> pa.Table:
         """The ``consent_records`` rows of a batch."""

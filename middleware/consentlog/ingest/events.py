@@ -207,6 +207,10 @@ class PageRequest(NamedTuple):
     # the country: a CDN's header value as it came (the writer keeps it if it is a country
     # code), or, in a spool file, the code the writer derived from the full IP
     country: str = ""
+    # what besides its user agent marks the request automated (``bots.py``): 'headers'
+    # (it lacked a header every browser sends) or 'datacentre' (worked out from the full
+    # IP before a spool file cut it); '' for neither
+    bot_signal: str = ""
 
 
 class ConsentRecord(NamedTuple):
@@ -235,6 +239,15 @@ class Engagement(NamedTuple):
     engaged_ms: int  # visible and focused time so far
     scroll_pct: int  # deepest scroll so far, 0-100
     useful: bool | None  # the visitor's "was this page useful?" vote, if any
+
+
+class BrowserCheck(NamedTuple):
+    """The banner script ran on a page view served without consent: its first request
+    names the page view (``asgi/checks.py``), and nothing else — it makes the view a
+    verified browser view."""
+
+    ts: float
+    pageview_id: str
 
 
 class Goal(NamedTuple):
@@ -296,11 +309,16 @@ class PageSeen(NamedTuple):
     trusted_hops: int  # the settings the origin is read with
     trust_forwarded_host: bool
     country: bytes  # the CDN's country header, when one is configured
+    browser_headers: bool  # the request had every header browsers send (``bots.py``)
 
-    def request(self, country: Callable[[str, str], str] | None = None) -> PageRequest:
+    def request(
+        self,
+        country: Callable[[str, str], str] | None = None,
+        datacentre: Callable[[str], bool] | None = None,
+    ) -> PageRequest:
         """The ``PageRequest`` this page view is stored as; ``country(ip, header)`` (the
-        writer's ``Countries``) gives its country from the full IP, which the event
-        keeps only with consent."""
+        writer's ``Countries``) gives its country and ``datacentre(ip)`` whether it came
+        from a data centre, from the full IP, which the event keeps only with consent."""
         headers = {
             b"host": self.host,
             b"referer": self.referer,
@@ -335,6 +353,8 @@ class PageSeen(NamedTuple):
             query=self.query[:MAX_QUERY].decode("latin-1"),
             visitor_id=self.visitor_id,
             session_id=self.session_id,
+            bot_signal=("" if self.browser_headers else "headers")
+            or ("datacentre" if datacentre and datacentre(origin.client_ip) else ""),
         )
 
 
@@ -352,15 +372,19 @@ def address(value: object) -> tuple[str, int | None] | None:
     return str(value[0]), port if isinstance(port, int) else None
 
 
-Event = PageRequest | ConsentRecord | Engagement | Goal
+Event = PageRequest | ConsentRecord | Engagement | Goal | BrowserCheck
 Queued = Event | PageSeen  # what the request path hands the sink
+EventType = (
+    type[PageRequest] | type[ConsentRecord] | type[Engagement] | type[Goal] | type[BrowserCheck]
+)
 
 # The spool's name for the events of each type, as batches group them.
-KINDS: dict[str, type[PageRequest] | type[ConsentRecord] | type[Engagement] | type[Goal]] = {
+KINDS: dict[str, EventType] = {
     "pages": PageRequest,
     "consents": ConsentRecord,
     "engagements": Engagement,
     "goals": Goal,
+    "checks": BrowserCheck,
 }
 
 
@@ -425,6 +449,7 @@ def _page_request(
     query: str,
     visitor_id: str,
     session_id: str,
+    bot_signal: str = "",
 ) -> PageRequest:
     """The one place the limits and the consent masking of a page request live."""
     granted = consent_state == "granted"
@@ -448,6 +473,7 @@ def _page_request(
         origin.client_ip if granted else "",
         False,
         country,
+        bot_signal,
     )
 
 

@@ -15,19 +15,22 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ua_parser import parse as parse_user_agent
 
+from consentlog.ingest.bots import AGENT, SIGNALS, agent_signal
 from consentlog.ingest.channels import CLICK_IDS
 from consentlog.ingest.events import MAX_TAG, safe_text
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 # A user agent reduced to its families, as spool files keep it: the mark, then browser,
-# OS, device and bot (1/0), %-encoded and separated by '/'. A client sending one claims
-# families for itself, which any user agent can.
+# OS, device and bot signal ("0" none, "1" agent — as files before the crawler list had
+# it —, or the signal's name), %-encoded and separated by '/'. A client sending one
+# claims families for itself, which any user agent can.
 AGENT_MARK = "consentlog-agent:"
-_BOT_WORDS = ("bot", "crawl", "spider", "slurp", "headless", "preview", "monitor", "python")
+_REDUCED_SIGNAL = {"0": "", "1": AGENT, **{signal: signal for signal in SIGNALS}}
 
 
-class Agent(tuple[str, str, str, bool]):
-    """(browser, os, device, is_bot) families of a user agent — never the full string."""
+class Agent(tuple[str, str, str, str]):
+    """(browser, os, device, bot signal) of a user agent — never the full string. The
+    signal is ``bots.agent_signal``'s: "agent", "list" or '' (not a bot, by its agent)."""
 
     __slots__ = ()
 
@@ -36,19 +39,19 @@ class Agent(tuple[str, str, str, bool]):
 def agent(user_agent: str) -> Agent:
     """The browser, OS and device families of a user agent, and whether it is a bot."""
     if not user_agent:
-        return Agent(("", "", "", False))
+        return Agent(("", "", "", ""))
     if user_agent.startswith(AGENT_MARK):
         # what for_disk wrote, or what a visitor claims: safe text, of a family's length
         parts = [safe_text(unquote(p))[:100] for p in user_agent[len(AGENT_MARK) :].split("/")]
         if len(parts) == 4:
-            return Agent((parts[0], parts[1], parts[2], parts[3] == "1"))
+            return Agent((parts[0], parts[1], parts[2], _REDUCED_SIGNAL.get(parts[3], "")))
     parsed = parse_user_agent(user_agent)
     browser = parsed.user_agent.family if parsed.user_agent else "Other"
     os_family = parsed.os.family if parsed.os else "Other"
     device_family = parsed.device.family if parsed.device else ""
     lowered = f"{browser} {user_agent[:200]}".lower()
-    is_bot = device_family == "Spider" or any(word in lowered for word in _BOT_WORDS)
-    if is_bot:
+    bot = agent_signal(user_agent, browser, device_family)
+    if bot:
         device = "bot"
     elif "ipad" in device_family.lower() or "tablet" in lowered:
         device = "tablet"
@@ -56,7 +59,7 @@ def agent(user_agent: str) -> Agent:
         device = "mobile"
     else:
         device = "desktop"
-    return Agent((browser, os_family, device, is_bot))
+    return Agent((browser, os_family, device, bot))
 
 
 def reduced_agent(user_agent: str) -> str:
@@ -64,8 +67,8 @@ def reduced_agent(user_agent: str) -> str:
     which ``agent`` reads back: what a spool file keeps instead of the full string."""
     if not user_agent:
         return ""
-    browser, os_family, device, is_bot = agent(user_agent)
-    parts = (browser, os_family, device, "1" if is_bot else "0")
+    browser, os_family, device, bot = agent(user_agent)
+    parts = (browser, os_family, device, bot or "0")
     return AGENT_MARK + "/".join(quote(part, safe=" ") for part in parts)
 
 

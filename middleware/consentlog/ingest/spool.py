@@ -41,9 +41,11 @@ from typing import Any
 from consentlog.exceptions import CorruptSpoolFile
 from consentlog.ingest.events import (
     KINDS,
+    BrowserCheck,
     ConsentRecord,
     Engagement,
     Event,
+    EventType,
     Goal,
     PageRequest,
     PageSeen,
@@ -69,7 +71,7 @@ V1_FIELDS: Mapping[str, tuple[str, ...]] = {
         "scroll_pct", "useful",
     ),
 }  # fmt: skip
-Kinds = Mapping[str, type[PageRequest] | type[ConsentRecord] | type[Engagement] | type[Goal]]
+Kinds = Mapping[str, EventType]
 SUFFIX = ".batch"
 TEMPORARY = ".tmp"  # <final name>.<pid>.tmp while being written
 LOCK_FILE = ".replay.lock"
@@ -84,6 +86,7 @@ class Batch:
     consents: list[ConsentRecord] = field(default_factory=list)
     engagements: list[Engagement] = field(default_factory=list)
     goals: list[Goal] = field(default_factory=list)
+    checks: list[BrowserCheck] = field(default_factory=list)
     # pages as the request path queued them: made rows column by column (``enrich``), or
     # ``PageRequest`` events one by one before they go to disk (``resolved``)
     seen: list[PageSeen] = field(default_factory=list)
@@ -91,23 +94,28 @@ class Batch:
     def __len__(self) -> int:
         return (
             len(self.pages) + len(self.consents) + len(self.engagements) + len(self.goals)
-            + len(self.seen)
+            + len(self.checks) + len(self.seen)
         )  # fmt: skip
 
-    def resolved(self, country: Callable[[str, str], str] | None = None) -> Batch:
+    def resolved(
+        self,
+        country: Callable[[str, str], str] | None = None,
+        datacentre: Callable[[str], bool] | None = None,
+    ) -> Batch:
         """This batch with every raw page made its ``PageRequest`` (what a spool file
         holds: a ``PageSeen`` never goes to disk), its country from ``country(ip,
-        header)``; one that cannot be made a row (a scope value of a type no server
-        sends) is left out."""
+        header)`` and whether it came from a data centre from ``datacentre(ip)``; one
+        that cannot be made a row (a scope value of a type no server sends) is left
+        out."""
         if not self.seen:
             return self
         pages = list(self.pages)
         for event in self.seen:
             try:
-                pages.append(event.request(country))
+                pages.append(event.request(country, datacentre))
             except Exception:  # noqa: S112 - counted by the caller: len() is smaller
                 continue
-        return Batch(self.token, pages, self.consents, self.engagements, self.goals)
+        return Batch(self.token, pages, self.consents, self.engagements, self.goals, self.checks)
 
     @classmethod
     def take(cls, queue: collections.deque[Queued], limit: int) -> Batch:
@@ -124,6 +132,8 @@ class Batch:
                 batch.consents.append(event)
             elif isinstance(event, Goal):
                 batch.goals.append(event)
+            elif isinstance(event, BrowserCheck):
+                batch.checks.append(event)
             else:
                 batch.engagements.append(event)
         return batch
@@ -141,6 +151,7 @@ def encode(batch: Batch) -> bytes:
             "consents": batch.consents,
             "engagements": batch.engagements,
             "goals": batch.goals,
+            "checks": batch.checks,
         },
         separators=(",", ":"),
     ).encode("utf-8")
@@ -183,6 +194,7 @@ def decode(data: bytes, kinds: Kinds = KINDS) -> Batch:
             consents=events["consents"],  # type: ignore[arg-type]
             engagements=events["engagements"],  # type: ignore[arg-type]
             goals=[_goal(g) for g in events["goals"]],
+            checks=events["checks"],  # type: ignore[arg-type]
         )
     except CorruptSpoolFile:
         raise
@@ -358,6 +370,7 @@ class Spool:
             ],
             [e for e in batch.engagements if e.visitor_id not in visitors],
             [g for g in batch.goals if g.visitor_id not in visitors],
+            batch.checks,  # a time and a page-view id: nobody's
         )
         gone = len(batch) - len(kept)
         if not gone:

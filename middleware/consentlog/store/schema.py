@@ -300,8 +300,32 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        10,
+        "page_requests.bot_signal (why a request counts as a bot); browser_checks (the"
+        " banner script ran on a page view: verified browser views)",
+        (
+            *(
+                f"ALTER TABLE {{db}}.page_requests{table}{{on_cluster}} ADD COLUMN IF NOT EXISTS"
+                " bot_signal LowCardinality(String) DEFAULT if(is_bot, 'agent', '')"
+                for table in ("{local}", "")
+            ),
+            Table(
+                "browser_checks",
+                """
+                ts DateTime64(3, 'UTC'),
+                pageview_id UUID
+                """,
+                order_by="ts",
+            ),
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
-RAW_TABLES = ("page_requests", "engagements", "consent_records", "goals")  # what ingest writes
+# what ingest writes
+RAW_TABLES = ("page_requests", "engagements", "consent_records", "goals", "browser_checks")
 
 _APPLIED = "SELECT version FROM {db:Identifier}.schema_migrations"
 _HAS_MIGRATIONS = (
