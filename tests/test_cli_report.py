@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from consentlog.cli import main
-from consentlog.ingest.events import Goal, PageRequest
+from consentlog.ingest.events import BrowserCheck, Goal, PageRequest
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
 
@@ -150,3 +150,34 @@ def test_report_by_funnel(
     assert ("buy", [2, 1]) == (funnel["name"], [s["sessions"] for s in funnel["steps"]])
     assert 0 == main(base)
     assert "50%" in capsys.readouterr().out
+
+
+def test_report_by_bot_and_verified(
+    store: Store, store_url: str, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--by bot``: requests by signal, people's first, with how many were verified;
+    ``--by verified``: each page's human views and verified browser views."""
+    writer = Writer(store, database=database, flush_interval=0.05)
+    checked = _view("example.org", "/a")
+    writer.submit(checked)
+    writer.submit(_view("example.org", "/a"))
+    writer.submit(_view("example.org", "/a")._replace(user_agent="curl/8.5.0"))
+    writer.submit(_view("example.org", "/b")._replace(bot_signal="headers"))
+    writer.submit(BrowserCheck(checked.ts + 1, checked.pageview_id))
+    assert writer.stop(30)
+    capsys.readouterr()  # the writer's log
+    base = ["report", "--clickhouse-url", store_url, "--database", database,
+            "--start", str(DAY), "--end", str(DAY)]  # fmt: skip
+    assert 0 == main([*base, "--by", "bot", "--json"])
+    signals = json.loads(capsys.readouterr().out)
+    assert [("", "People (no signal)", 2, 1), ("headers", "Lacks browser headers", 1, 0),
+            ("list", "On the crawler list", 1, 0)] == [
+        (s["signal"], s["label"], s["requests"], s["verified"]) for s in signals
+    ]  # fmt: skip
+    assert 0 == main([*base, "--by", "verified", "--json"])
+    [page] = json.loads(capsys.readouterr().out)
+    assert ("/a", 2, 1) == (page["path"], page["views"], page["verified_views"])
+    assert 0 == main([*base, "--by", "bot"])
+    table = capsys.readouterr().out.splitlines()
+    assert "Page requests by bot signal" in table[0]
+    assert table[2].split()[:6] == ["People", "(no", "signal)", "2", "50%", "50%"]

@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=BREAKDOWNS,
         default="page",
         help="page usefulness (the default); goal conversions; the funnels (CONSENTLOG_FUNNELS);"
-        " human views by country; arrivals by channel, source or campaign",
+        " human views by country; arrivals by channel, source or campaign; page requests by"
+        " bot signal; verified browser views per page",
     )
     report.set_defaults(handler=cmd_report)
 

@@ -23,6 +23,7 @@ from consentlog.cli.common import (
 )
 from consentlog.dashboard.filters import FIRST_DAY, LAST_DAY
 from consentlog.exceptions import ConfigError
+from consentlog.ingest.bots import LABELS
 from consentlog.ingest.spool import Spool, default_spool_dir
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
 from consentlog.settings import Settings
@@ -65,7 +66,9 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-BREAKDOWNS = ("page", "goal", "funnel", "country", "channel", "source", "campaign")
+BREAKDOWNS = (
+    "page", "goal", "funnel", "country", "channel", "source", "campaign", "bot", "verified",
+)  # fmt: skip
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -115,12 +118,15 @@ class _Breakdown:
     cells: Callable[[Any, int], list[str]]  # a row and the views of all rows → its cells
     left: int = 1  # leading text columns
     as_json: Callable[[Any], dict[str, Any]] = lambda row: dict(row.as_dict())
+    size: Callable[[Any], int] = lambda row: int(getattr(row, "views", 0))  # what shares share
 
 
 def _share(views: int, total: int) -> str:
     return _percent(views / total if total else None)
 
 
+# the bot signals as the reports name them ('' is people's requests: no signal)
+BOT_LABELS: dict[str, str] = {"": "People (no signal)", **LABELS}
 _BREAKDOWNS = {
     "goal": _Breakdown(
         reports.goals, "Goals",
@@ -157,6 +163,23 @@ _BREAKDOWNS = {
                       str(c.views), str(c.visitors), str(c.ad_clicks)],
         left=3,
     ),
+    "bot": _Breakdown(
+        reports.bots, "Page requests by bot signal",
+        ("signal", "requests", "share", "verified", "pages"),
+        lambda b, total: [BOT_LABELS.get(b.signal, b.signal)[:32], str(b.requests),
+                          _share(b.requests, total), _share(b.verified, b.requests),
+                          str(b.pages)],
+        as_json=lambda b: {**b.as_dict(), "label": BOT_LABELS.get(b.signal, b.signal)},
+        size=lambda b: int(b.requests),
+    ),
+    "verified": _Breakdown(
+        reports.verified, "Verified browser views",
+        ("host", "path", "views", "verified", "share", "anonymous", "verified anonymous"),
+        lambda v, _: [display_host(v.host)[:32], v.path[:48], str(v.views),
+                      str(v.verified_views), _share(v.verified_views, v.views),
+                      str(v.anonymous_views), str(v.verified_anonymous_views)],
+        left=2,
+    ),
 }  # fmt: skip
 
 
@@ -173,7 +196,7 @@ def _breakdown_report(
         print(json.dumps([breakdown.as_json(row) for row in found]))
         return 0
     print(printable(f"{breakdown.title} {start} – {end}  ({store.description})"))
-    total = sum(getattr(row, "views", 0) for row in found)
+    total = sum(map(breakdown.size, found))
     rows = [breakdown.cells(row, total) for row in found]
     print_table(list(breakdown.header), rows, left=breakdown.left)
     return 0
