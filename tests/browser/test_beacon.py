@@ -188,3 +188,32 @@ def test_the_page_accepted_on_is_measured_from_the_decision(
     # the row's engaged time (60,000–64,999 ms, as checked above) at the report's 1 s
     assert doc.median_engaged_ms == row["engaged_ms"] // 1000 * 1000
     assert doc.usefulness is not None
+
+
+def test_a_view_without_consent_is_verified_by_its_script(
+    live: LiveServer, new_context: NewContext
+) -> None:
+    """In a real browser, a page served without consent (before a decision, and after
+    Decline) sends its check once: each of those views is a verified browser view, and
+    the page's own request is a person's (Chromium sends every browser header; the
+    ordinary user agent, not HeadlessChrome's)."""
+    page = new_context(user_agent=HUMAN).new_page()
+    checks: list[str] = []
+    page.on("request", lambda r: checks.append(r.url) if "/_consent/check" in r.url else None)
+    page.goto(live("/"))
+    expect(page.locator("#cl-banner")).to_be_visible()
+    page.get_by_role("button", name="Decline").click()
+    expect(page.locator("#cl-banner")).to_be_hidden()
+    page.goto(live(DOC))
+    expect(page.locator("main")).to_be_visible()
+    page.wait_for_function(
+        "() => performance.getEntriesByType('resource').some(e => e.name.includes('/check'))"
+    )
+    found = rows(
+        live.app,
+        "SELECT p.path AS path, p.bot_signal AS signal, count(c.pageview_id) AS checks"
+        " FROM {db}.page_requests AS p LEFT JOIN {db}.browser_checks AS c"
+        " ON c.pageview_id = p.pageview_id GROUP BY path, signal ORDER BY path",
+    )
+    assert [("/", "", 1), (DOC, "", 1)] == [(r["path"], r["signal"], r["checks"]) for r in found]
+    assert 2 == len(checks)
