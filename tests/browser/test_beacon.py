@@ -17,7 +17,7 @@ from tests.helpers import rows
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
-    from tests.browser.live import LiveServer
+    from tests.browser.live import LiveServer, NewContext
 
 pytest_plugins = ["tests.browser.live"]
 pytestmark = pytest.mark.browser
