@@ -11,7 +11,7 @@ import datetime
 import random
 import uuid
 
-from consentlog.ingest.events import ConsentRecord, Engagement, Goal, PageRequest
+from consentlog.ingest.events import BrowserCheck, ConsentRecord, Engagement, Goal, PageRequest
 from tests.helpers import DAY, generate, generate_goals
 
 PASSWORD = "correct horse battery staple"
@@ -29,22 +29,32 @@ PAGES = {  # route → a heading it must show
     "/funnels": "Funnel: buy",
     "/sources": "Arrivals by channel",
     "/countries": "Views by country",
+    "/bots": "Requests by signal",
     "/consent": "Decisions per day by action",
     "/errors": "Pages answered 404 or 5xx",
     "/now": "Pages being read",
 }
 
 
-def events() -> list[PageRequest | Engagement | ConsentRecord | Goal]:
+Event = PageRequest | Engagement | ConsentRecord | Goal | BrowserCheck
+
+
+def events() -> list[Event]:
     """A week of traffic: test_metrics' day repeated with other seeds, one page made
-    clearly useless, and consent decisions of two policy revisions."""
-    out: list[PageRequest | Engagement | ConsentRecord | Goal] = []
+    clearly useless, the checks of two thirds of the views without consent (their script
+    ran), and consent decisions of two policy revisions."""
+    out: list[Event] = []
     rng = random.Random(3)
     for back in range(DAYS):
         pages, engagements = generate(seed=back)
         ids = {p.pageview_id: str(uuid.uuid4()) for p in pages}
         shift = back * 86400
         out += [p._replace(ts=p.ts - shift, pageview_id=ids[p.pageview_id]) for p in pages]
+        out += [
+            BrowserCheck(p.ts - shift + 1, ids[p.pageview_id])
+            for i, p in enumerate(pages)
+            if p.consent_state != "granted" and i % 3
+        ]
         out += [
             g._replace(ts=g.ts - shift, pageview_id=ids.get(g.pageview_id, ""))
             for g in generate_goals(pages)

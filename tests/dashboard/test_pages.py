@@ -24,6 +24,7 @@ CHARTED = {
     "/funnels",
     "/sources",
     "/countries",
+    "/bots",  # share meters
     "/consent",
 }  # /errors: a table
 
@@ -180,6 +181,21 @@ def test_countries_page_names_each_country_most_viewed_first(analyst: TestClient
     assert positions == sorted(positions)
     assert "Britain (UK)" in page
     assert "Unknown" in page
+
+
+def test_bots_page_shows_signals_and_verified_views(analyst: TestClient) -> None:
+    api = analyst.get(f"/api/bots?{RANGE}").json()
+    signals = {s["signal"]: s for s in api["signals"]}
+    assert {"", "agent"} == set(signals)  # people's requests and Googlebot's
+    assert "" == api["signals"][0]["signal"]
+    assert 0 < signals[""]["verified"] < signals[""]["requests"]
+    assert {"host", "path", "views", "verified_views", "anonymous_views",
+            "verified_anonymous_views"} == set(api["pages"][0])  # fmt: skip
+    assert all(p["verified_views"] <= p["views"] for p in api["pages"])
+    page = analyst.get(f"/bots?{RANGE}").text
+    assert page.index("People (no signal)") < page.index("Says so in its user agent")
+    assert "Verified browser views by page" in page
+    assert 'aria-current="page">Bots<' in page
 
 
 def test_mounted_under_a_prefix(store: Store, dataset: str) -> None:

@@ -125,8 +125,6 @@ def _share(views: int, total: int) -> str:
     return _percent(views / total if total else None)
 
 
-# the bot signals as the reports name them ('' is people's requests: no signal)
-BOT_LABELS: dict[str, str] = {"": "People (no signal)", **LABELS}
 _BREAKDOWNS = {
     "goal": _Breakdown(
         reports.goals, "Goals",
@@ -166,10 +164,10 @@ _BREAKDOWNS = {
     "bot": _Breakdown(
         reports.bots, "Page requests by bot signal",
         ("signal", "requests", "share", "verified", "pages"),
-        lambda b, total: [BOT_LABELS.get(b.signal, b.signal)[:32], str(b.requests),
+        lambda b, total: [LABELS.get(b.signal, b.signal)[:32], str(b.requests),
                           _share(b.requests, total), _share(b.verified, b.requests),
                           str(b.pages)],
-        as_json=lambda b: {**b.as_dict(), "label": BOT_LABELS.get(b.signal, b.signal)},
+        as_json=lambda b: {**b.as_dict(), "label": LABELS.get(b.signal, b.signal)},
         size=lambda b: int(b.requests),
     ),
     "verified": _Breakdown(

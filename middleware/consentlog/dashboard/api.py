@@ -1,6 +1,6 @@
 """The dashboard's JSON API, behind the same login: ``/api/overview``, ``/api/pages``,
 ``/api/pages/detail?path=``, ``/api/goals``, ``/api/funnels``, ``/api/sources``,
-``/api/countries``, ``/api/consent``, ``/api/errors``, ``/api/now``.
+``/api/countries``, ``/api/bots``, ``/api/consent``, ``/api/errors``, ``/api/now``.
 
 Each answer is the bundle its HTML page shows (``queries``), with the range it covers;
 dates are ISO strings, rates 0–1, durations in milliseconds, no data is ``null``.
@@ -57,6 +57,11 @@ class Api:
     async def countries(self, request: Request) -> Response:
         """GET /api/countries: human views by country (ISO code and English name)."""
         data = await fetch(self.reports.countries, parse_filters(request.query_params))
+        return JSONResponse(data.as_dict())
+
+    async def bots(self, request: Request) -> Response:
+        """GET /api/bots: page requests by bot signal; verified browser views per page."""
+        data = await fetch(self.reports.bots, parse_filters(request.query_params))
         return JSONResponse(data.as_dict())
 
     async def consent(self, request: Request) -> Response:

@@ -1,10 +1,10 @@
 """``create_dashboard``: the analyst dashboard as a Starlette app, standalone or mounted.
 
 Routes (relative to where it is mounted): ``/`` Overview, ``/pages`` the usefulness
-table, ``/pages/detail?path=`` one page, ``/goals``, ``/funnels``, ``/sources``, ``/countries``,
-``/consent``, ``/errors``, ``/now``, ``/pages.csv``, the JSON API under ``/api/``, and
-``/login`` / ``/logout``. Everything but the login form and the stylesheet needs a session
-(``auth.LoginRequired``).
+table, ``/pages/detail?path=`` one page, ``/goals``, ``/funnels``, ``/sources``,
+``/countries``, ``/bots``, ``/consent``, ``/errors``, ``/now``, ``/pages.csv``, the JSON API
+under ``/api/``, and ``/login`` / ``/logout``. Everything but the login form and the
+stylesheet needs a session (``auth.LoginRequired``).
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def create_dashboard(
         Route("/funnels", views.funnels),
         Route("/sources", views.sources),
         Route("/countries", views.countries),
+        Route("/bots", views.bots),
         Route("/consent", views.consent),
         Route("/errors", views.errors),
         Route("/now", views.now),
@@ -94,6 +95,7 @@ def create_dashboard(
         Route("/api/funnels", api.funnels),
         Route("/api/sources", api.sources),
         Route("/api/countries", api.countries),
+        Route("/api/bots", api.bots),
         Route("/api/consent", api.consent),
         Route("/api/errors", api.errors),
         Route("/api/now", api.now),

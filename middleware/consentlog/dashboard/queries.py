@@ -157,6 +157,23 @@ class CountriesData:
 
 
 @dataclass(frozen=True, slots=True)
+class BotsData:
+    """The Bots page: page requests by bot signal, and verified browser views per page."""
+
+    filters: Filters
+    signals: list[reports.BotSignal]
+    pages: list[reports.VerifiedPage]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The bundle as JSON-ready data."""
+        return {
+            "range": self.filters.as_dict(),
+            "signals": _plain(self.signals),
+            "pages": _plain(self.pages),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SourcesData:
     """The Sources page: arrivals by channel and source, and the tagged campaigns."""
 
@@ -285,6 +302,15 @@ class Reports:
         f = filters
         found = reports.countries(self.store, self.database, f.start, f.end, host=f.host)
         return CountriesData(f, found)
+
+    def bots(self, filters: Filters) -> BotsData:
+        """Requests by bot signal; human and verified browser views per page."""
+        f, db, store = filters, self.database, self.store
+        return BotsData(
+            f,
+            reports.bots(store, db, f.start, f.end, host=f.host),
+            reports.verified(store, db, f.start, f.end, host=f.host),
+        )
 
     def sources(self, filters: Filters) -> SourcesData:
         """Arrivals by channel and source; campaigns, their terms and contents."""

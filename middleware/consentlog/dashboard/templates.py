@@ -28,6 +28,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/funnels", "Funnels"),
     ("/sources", "Sources"),
     ("/countries", "Countries"),
+    ("/bots", "Bots"),
     ("/consent", "Consent"),
     ("/errors", "Errors"),
     ("/now", "Now"),

@@ -20,16 +20,19 @@ from starlette.responses import HTMLResponse, Response
 from consentlog.analytics.countries import country_name
 from consentlog.analytics.metrics import MIN_SAMPLE
 from consentlog.analytics.reports import (
+    BotSignal,
     ChannelCount,
     Country,
     DayCount,
     EngagedBucket,
     ScrollBucket,
+    VerifiedPage,
 )
 from consentlog.dashboard import charts, templates
 from consentlog.dashboard.filters import Filters, base_path, page_path, parse_filters
 from consentlog.dashboard.queries import ConsentData, Reports, fetch
 from consentlog.dashboard.table import FLAG_MARGIN, Column, PageTable, parse_sort
+from consentlog.ingest.bots import LABELS
 
 # how the Sources page names each channel (ingest/channels.py)
 CHANNEL_LABELS = {
@@ -149,6 +152,26 @@ class CountryRow:
     country: Country
     name: str
     share: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    """One row of the Bots page's signals table: a signal (or people's requests), its
+    requests, their share of all requests, and the share of them verified."""
+
+    signal: BotSignal
+    label: str
+    share: float | None
+    verified_share: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRow:
+    """One page of the Bots page: its human views and the share of them verified."""
+
+    page: VerifiedPage
+    share: float | None
+    anonymous_share: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +357,44 @@ class Views:
             views=views,
             known=sum(1 for c in data.countries if c.country),
             unknown_share=_share(unknown, views),
+        )
+
+    async def bots(self, request: Request) -> Response:
+        """GET /bots: page requests by bot signal; verified browser views per page."""
+        filters = parse_filters(request.query_params)
+        data = await fetch(self.reports.bots, filters)
+        requests = sum(s.requests for s in data.signals)
+        people = next((s for s in data.signals if not s.signal), None)
+        views = people.requests if people else 0
+        verified = people.verified if people else 0
+        return await self._page(
+            request,
+            "bots.html",
+            "/bots",
+            filters,
+            data=data,
+            signals=[
+                SignalRow(
+                    s,
+                    LABELS.get(s.signal, s.signal),
+                    _share(s.requests, requests),
+                    _share(s.verified, s.requests),
+                )
+                for s in data.signals
+            ],
+            pages=[
+                VerifiedRow(
+                    p,
+                    _share(p.verified_views, p.views),
+                    _share(p.verified_anonymous_views, p.anonymous_views),
+                )
+                for p in data.pages
+            ],
+            views=views,
+            verified=verified,
+            verified_share=_share(verified, views),
+            bot_share=_share(requests - views, requests),
+            several_hosts=len({p.host for p in data.pages}) > 1,
         )
 
     async def consent(self, request: Request) -> Response:

@@ -41,7 +41,8 @@ from consentlog.exceptions import ConfigError
 
 AGENT, LIST, HEADERS, DATACENTRE = "agent", "list", "headers", "datacentre"
 SIGNALS = (AGENT, LIST, HEADERS, DATACENTRE)  # the order they are checked in
-LABELS = {
+LABELS = {  # as the reports name them; '' is people's requests (no signal)
+    "": "People (no signal)",
     AGENT: "Says so in its user agent",
     LIST: "On the crawler list",
     HEADERS: "Lacks browser headers",
