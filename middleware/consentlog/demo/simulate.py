@@ -96,7 +96,7 @@ class SimulationSummary:
 class _Player:
     """Plays one visitor's plan against the site, as that visitor's browser would."""
 
-    def __init__(self, base_url: str, plan: VisitorPlan) -> None:
+    def __init__(self, base_url: str, plan: VisitorPlan, address: str | None = None) -> None:
         self.origin = base_url.rstrip("/")
         self.plan = plan
         self.errors: list[str] = []
@@ -108,7 +108,12 @@ class _Player:
             headers[DEMO_COUNTRY_HEADER] = plan.country
         if plan.consent == "gpc":
             headers["sec-gpc"] = "1"
-        self.client = httpx.Client(base_url=self.origin, headers=headers, timeout=15.0)
+        # each visitor from an address of its own, as on the internet (the site limits
+        # what one address may send: consented copies, checks)
+        transport = httpx.HTTPTransport(local_address=address) if address else None
+        self.client = httpx.Client(
+            base_url=self.origin, headers=headers, timeout=15.0, transport=transport
+        )
 
     def play(self) -> VisitorResult:
         """Every page of the plan, with its consent decision and beacons."""
@@ -240,12 +245,22 @@ def _navigation_headers(origin: str, referrer: str | None) -> dict[str, str]:
     return headers
 
 
-def _play(base_url: str, plan: VisitorPlan) -> VisitorResult:
+def _play(base_url: str, plan: VisitorPlan, number: int) -> VisitorResult:
     """Play one visitor; a connection failure is that visitor's error, not the run's."""
     try:
-        return _Player(base_url, plan).play()
+        return _Player(base_url, plan, _address(base_url, number)).play()
     except httpx.HTTPError as exc:
         return VisitorResult(errors=(f"{type(exc).__name__}: {exc}",))
+
+
+def _address(base_url: str, number: int) -> str | None:
+    """The loopback address visitor ``number`` sends from (127.1.0.1, 127.1.0.2 …), when
+    the site is on an IPv4 loopback address of Linux (which answers all of 127.0.0.0/8);
+    else None: the system picks (all visitors share it)."""
+    host = (httpx.URL(base_url).host or "").strip("[]")
+    if sys.platform != "linux" or not host.startswith("127."):  # localhost may be ::1
+        return None
+    return f"127.{1 + number // 65_025 % 254}.{number // 255 % 255}.{1 + number % 255}"
 
 
 def _summarise(
@@ -285,7 +300,8 @@ def simulate(
     started = time.perf_counter()
     results: list[VisitorResult] = []
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="visitor") as pool:
-        for result in pool.map(lambda plan: _play(base_url, plan), plans):
+        numbered = enumerate(plans)
+        for result in pool.map(lambda item: _play(base_url, item[1], item[0]), numbered):
             results.append(result)
             if progress is not None:
                 progress(len(results), len(plans))
