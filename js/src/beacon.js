@@ -33,16 +33,24 @@ const measureScroll = () => {
 };
 
 /**
- * @param {object} body
+ * Posts ``data`` to a consent route as a beacon (fetch with keepalive where there is none).
+ *
+ * @param {string} route
+ * @param {string} data
  * @returns {void}
  */
-const send = (body) => {
-  const data = JSON.stringify(body);
-  if (!(navigator.sendBeacon && navigator.sendBeacon(state.prefix_ + '/beacon', data))) {
-    fetch(state.prefix_ + '/beacon', { method: 'POST', body: data, keepalive: true, credentials: 'same-origin' })
+const post = (route, data) => {
+  if (!(navigator.sendBeacon && navigator.sendBeacon(state.prefix_ + route, data))) {
+    fetch(state.prefix_ + route, { method: 'POST', body: data, keepalive: true, credentials: 'same-origin' })
       .catch(() => {});
   }
 };
+
+/**
+ * @param {object} body
+ * @returns {void}
+ */
+const send = (body) => post('/beacon', JSON.stringify(body));
 
 /**
  * Sends only what changed since the last send: hiding a tab twice is one row. Leaving
@@ -187,5 +195,5 @@ export const track = () => {
   const token = mark && mark.getAttribute('data-pv');
   const check = mark && mark.getAttribute('data-check');
   if (token) start(token);
-  if (check) navigator.sendBeacon(state.prefix_ + '/check', check);
+  if (check) post('/check', check);
 };

@@ -22,7 +22,7 @@ from consentlog.ingest.events import Goal
 from consentlog.settings import ANALYTICS, Settings, goal_rule
 from consentlog.testing import MemorySink, consent_cookie
 from tests.asgi.support import json_error
-from tests.helpers import HUMAN, MakeApp, rows
+from tests.helpers import BROWSER, HUMAN, MakeApp, rows
 
 SESSION = "sessionsessionsessionA"
 VISITOR = "visitorvisitorvisitorA"
@@ -155,11 +155,14 @@ def test_a_forged_session_cookie_is_no_session(make_app: MakeApp) -> None:
 
 
 def test_goals_are_stored(make_stored_app: MakeApp) -> None:
+    """Server goals are stored with ids only with consent; one whose request lacked a
+    browser's headers is a bot's, as a page would be (``bots.py``)."""
     middleware = make_stored_app(site(), goals=RULES)
-    client = TestClient(middleware, headers={"user-agent": HUMAN})
+    client = TestClient(middleware, headers=BROWSER)
     client.post("/signup", follow_redirects=False)
     client.post("/_consent", json={"action": "accept_all"})
     client.post("/signup", follow_redirects=False)
+    TestClient(middleware, headers={"user-agent": HUMAN}).post("/signup", follow_redirects=False)
     found = rows(
         middleware,
         "SELECT name, kind, path, method, status, consent_state, visitor_id != '' AS has_id,"
@@ -168,6 +171,7 @@ def test_goals_are_stored(make_stored_app: MakeApp) -> None:
     assert [
         ("signup", "server", "/signup", "POST", 303, "unknown", False, False, "Chrome"),
         ("signup", "server", "/signup", "POST", 303, "granted", True, False, "Chrome"),
+        ("signup", "server", "/signup", "POST", 303, "unknown", False, True, "Chrome"),
     ] == [tuple(r.values()) for r in found]
 
 

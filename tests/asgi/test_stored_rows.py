@@ -248,10 +248,13 @@ def test_page_rows_name_browser_os_and_device(make_stored_app: MakeApp) -> None:
     """User agents are stored as families only; bots are flagged with the first signal
     that marks them (``ingest/bots.py``): Googlebot by its agent, curl by the crawler
     list, a browser's agent without a browser's headers by those, and an address in a
-    data-centre range by that."""
+    data-centre range by that. A request claiming the spool's reduced form of an agent
+    is a bot's too."""
     middleware = make_stored_app(site(), datacentre_ranges=str(DATACENTRES))
     agents = {"chrome": CHROME, "firefox": FIREFOX, "iphone": IPHONE, "googlebot": GOOGLEBOT,
-              "curl": "curl/8.5.0"}  # fmt: skip
+              "curl": "curl/8.5.0",
+              # the spool's reduced form, claimed by a request: no browser sends it
+              "claims": "consentlog-agent:Chrome/Windows/desktop/0"}  # fmt: skip
     for name, user_agent in agents.items():
         TestClient(middleware, headers=BROWSER).get(
             f"/docs/{name}", headers={"user-agent": user_agent}
@@ -267,6 +270,7 @@ def test_page_rows_name_browser_os_and_device(make_stored_app: MakeApp) -> None:
         "/docs/iphone": ("Mobile Safari", "iOS", "mobile", False, ""),
         "/docs/googlebot": ("Googlebot", "Other", "bot", True, "agent"),
         "/docs/curl": ("curl", "Other", "bot", True, "list"),
+        "/docs/claims": ("Other", "Other", "bot", True, "agent"),
         "/docs/copied": ("Chrome", "Windows", "desktop", True, "headers"),
         "/docs/cloud": ("Chrome", "Linux", "desktop", True, "datacentre"),
     } == {

@@ -176,7 +176,7 @@ def test_list_addresses_behind_a_proxy_take_the_column_path(
         "granted", "v" * 45, "s" * 45, 1, False, b"", True,
     )  # fmt: skip
 
-    def refuse(batch: Batch, countries: Countries, datacentres: DataCentres) -> int:
+    def refuse(batch: Batch, countries: Countries, datacentres: object) -> int:
         raise AssertionError("the one-by-one path was taken")
 
     monkeypatch.setattr(enrich, "_resolve", refuse)

@@ -43,6 +43,7 @@ from consentlog.ingest.events import (
     MAX_USER_AGENT,
     Engagement,
     Goal,
+    live_agent,
     page_request,
     safe_text,
     unsafe_text,
@@ -184,8 +185,8 @@ class Beacon:
             goal = Goal(
                 time.time(), goal_name(payload["goal"]), "client", host, path,
                 pageview.pageview_id, "", 0, "granted", visitor_id, session_id,
-                safe_text(text(headers, b"user-agent", MAX_USER_AGENT)),
-                goal_props(payload.get("props")),
+                live_agent(safe_text(text(headers, b"user-agent", MAX_USER_AGENT))),
+                goal_props(payload.get("props")), "", visit.origin.client_ip,
             )  # fmt: skip
             now = self.clock()  # checked before a token is spent; one page view, one session
             wait = self.goals.take(pageview.pageview_id, now) or self.session_goals.take(

@@ -9,8 +9,17 @@ reports (``bots.sql``): a browser loaded the page and ran its script, which craw
 only fetch HTML never do.
 
 Answered 204 (also for a token already checked: once per page view); 400 for a body that
-is not a live token of this site; 429 when one client address sends more checks than
-people browsing do.
+is not a live token of this site; 403 for a request that a page of this site did not
+send (a browser's beacon carries ``Sec-Fetch-Site: same-origin``, or, in browsers before
+fetch metadata, an ``Origin`` naming the site; a client sending neither is not a
+page's script). A client that fetches pages and copies those headers can still check
+them: "verified" means a client that ran the script or acts as one, and docs/bots.md
+says so.
+
+No per-address limit: a check needs a token, a token needs a page view served (and
+stored), and a page view is stored as checked at most once a process — so checks never
+outnumber the page rows a client already made, and a limit would only cost the people
+behind one shared address (an office, a carrier's NAT) their verified views.
 """
 
 from __future__ import annotations
@@ -22,19 +31,14 @@ from starlette.types import Receive
 
 from consentlog.asgi.body import read_body
 from consentlog.asgi.core import ConsentCore
-from consentlog.asgi.ratelimit import KeyedBuckets, too_many
+from consentlog.asgi.ratelimit import KeyedBuckets
+from consentlog.consent.http import text
 from consentlog.consent.pageviews import CHECK_MAX_AGE
-from consentlog.consent.visit import Visit
 from consentlog.exceptions import BadRequest
 from consentlog.ingest.events import BrowserCheck
 
 MAX_CHECK_BYTES = 128  # a token is 65 characters
-# Checks per client address: a person opens a few pages a minute, an office behind one
-# address many more: 120 at once, then two a second.
-CLIENT_BURST = 120
-CLIENT_RATE = 2.0  # checks per second
-CLIENTS = 10_000
-VIEWS = 100_000  # page views remembered as checked (the least recent forgotten first)
+VIEWS = 10_000  # page views remembered as checked, about 2.5 MB (the least recent forgotten)
 
 
 class Checks:
@@ -42,7 +46,6 @@ class Checks:
 
     def __init__(self, core: ConsentCore) -> None:
         self.core = core
-        self.clients = KeyedBuckets(CLIENT_RATE, CLIENT_BURST, CLIENTS)
         # a page view counts once: a second check of it within the token's life is ignored
         self.checked = KeyedBuckets(1 / CHECK_MAX_AGE, 1, VIEWS)
 
@@ -50,9 +53,13 @@ class Checks:
         """Monotonic seconds; a test overrides it."""
         return time.monotonic()
 
-    async def __call__(
-        self, visit: Visit, receive: Receive, headers: dict[bytes, bytes]
-    ) -> Response:
+    async def __call__(self, receive: Receive, headers: dict[bytes, bytes]) -> Response:
+        if not _from_a_page(headers):
+            raise BadRequest(
+                403,
+                "a check comes from a page of this site: its browser sends Sec-Fetch-Site "
+                "or Origin",
+            )
         body = await read_body(receive, headers, MAX_CHECK_BYTES)
         try:
             token = body.decode("ascii").strip()
@@ -61,10 +68,13 @@ class Checks:
         pageview_id = self.core.checks.verify(token)
         if pageview_id is None:
             raise BadRequest(400, "the body is not a page's check token issued in the last hour")
-        now = self.clock()
-        wait = self.clients.take(visit.origin.client_ip, now)
-        if wait:
-            return too_many("checks from this address", wait)
-        if not self.checked.take(pageview_id, now):
+        if not self.checked.take(pageview_id, self.clock()):
             self.core.sink.submit(BrowserCheck(time.time(), pageview_id))
         return Response(status_code=204)
+
+
+def _from_a_page(headers: dict[bytes, bytes]) -> bool:
+    """Whether a browser sent the request from a page of this site (the route's cross-site
+    check has refused other origins already)."""
+    fetch_site = text(headers, b"sec-fetch-site", 32).lower()
+    return fetch_site == "same-origin" or (not fetch_site and bool(text(headers, b"origin", 512)))

@@ -24,7 +24,7 @@ from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.http import header_map, text
 from consentlog.consent.pageviews import CheckTokens, PageviewTokens
 from consentlog.consent.visit import Identifiers, Visit
-from consentlog.ingest.bots import DataCentres
+from consentlog.ingest.bots import datacentres
 from consentlog.ingest.enrich import Enricher
 from consentlog.ingest.events import (
     MAX_COUNTRY,
@@ -68,7 +68,11 @@ def writer_for(settings: Settings, store: Store) -> Writer:
             ipv6_prefix=settings.ipv6_prefix,
             host_aliases=settings.host_alias_map,
             countries=Countries(settings.country_database),
-            datacentres=DataCentres.read(settings.datacentre_ranges),
+            datacentres=datacentres(
+                settings.datacentre_ranges,
+                v4_bits=settings.ipv4_prefix,
+                v6_bits=settings.ipv6_prefix,
+            ),
         ),
         after_cycle=writer_hooks(settings),
     )

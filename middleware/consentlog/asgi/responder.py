@@ -28,6 +28,7 @@ from consentlog.asgi.plans import Key, Plan
 from consentlog.consent.decision import Decision
 from consentlog.consent.http import header_map, origin_of, text
 from consentlog.consent.visit import Identifiers, Visit, cookie_changes
+from consentlog.ingest.bots import HEADERS
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
     MAX_COUNTRY,
@@ -39,6 +40,7 @@ from consentlog.ingest.events import (
     MAX_USER_AGENT,
     Goal,
     PageSeen,
+    live_agent,
     safe_text,
 )
 from consentlog.settings import GoalRule
@@ -218,20 +220,22 @@ class PageResponder:
         core, plan = self.core, self.plan
         if plan is not None:  # an HTML answer's: its ids are the page's (a new session too)
             state, ids = plan.state, Identifiers(plan.visitor_id, plan.session_id)
-            host = origin_of(scope, self.headers, core.settings.trusted_proxy_hops,
-                             forwarded_host=core.settings.trust_forwarded_host).host  # fmt: skip
+            origin = origin_of(scope, self.headers, core.settings.trusted_proxy_hops,
+                               forwarded_host=core.settings.trust_forwarded_host)  # fmt: skip
         else:
             visit = self.visit or core.visit(scope, self.headers)
             state = consent_state(self.decision)
             ids = visit.proven_ids(core.settings) if state == "granted" else NO_IDS
-            host = visit.origin.host
-        agent = safe_text(text(self.headers, b"user-agent", MAX_USER_AGENT))
+            origin = visit.origin
+        host = origin.host
+        agent = live_agent(safe_text(text(self.headers, b"user-agent", MAX_USER_AGENT)))
+        bot = "" if core.browser_headers <= self.headers.keys() else HEADERS
         for name in sorted(names):
             core.sink.submit(
                 Goal(
                     time.time(), name, "server", safe_text(host), safe_text(path[:MAX_PATH]),
                     "", safe_text(method[:16]), status, state, ids.visitor_id, ids.session_id,
-                    agent,
+                    agent, (), bot, origin.client_ip,
                 )
             )  # fmt: skip
 

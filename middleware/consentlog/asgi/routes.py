@@ -138,7 +138,7 @@ class ConsentRoutes:
         if tail == "/check":
             _allow(method, ("POST",))
             self._refuse_cross_site(visit)
-            return await self._checks(visit, receive, headers)
+            return await self._checks(receive, headers)
         if tail == "/banner.html":
             _allow(method, ("GET", "HEAD"))
             return self._banner_fragment(visit, scope)

@@ -5,9 +5,9 @@ it arrives, and no client may choose its own time. Once they are played (and wri
 the demo moves each visit's rows back by a whole number of days: 0 to 29, the same for
 every row of a session (its page views, engagement and goals), picked by a hash of the
 session. Rows without a session (anonymous views, their goals) and consent records are
-moved by a hash of their own id. The rows are copied back in time and the originals
-deleted; the daily rollup of the days touched is dropped, so the next rollup run builds
-it from the moved rows.
+moved by a hash of their own id; a page view's check (``browser_checks``) with its view.
+The rows are copied back in time and the originals deleted; the daily rollup of the days
+touched is dropped, so the next rollup run builds it from the moved rows.
 
 This is for the demo's synthetic data only: nothing else in consentlog ever rewrites a
 stored time, and nothing here runs on a site's own traffic.
@@ -28,6 +28,7 @@ _KEYS = {
     "engagements": "session_id",
     "goals": "if(session_id != '', session_id, concat(pageview_id, toString(ts)))",
     "consent_records": "consent_id",
+    "browser_checks": "toString(pageview_id)",  # a check: with its anonymous page view
 }
 _SHIFT = "toUInt32(cityHash64({key}) % {days})"
 _SINCE = "ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from consentlog.consent.http import Origin, first_language, origin_from
-from consentlog.ingest.bots import DATACENTRE, HEADERS, NO_DATACENTRES, DataCentres
+from consentlog.ingest.bots import DATACENTRE, HEADERS, NO_DATACENTRES, Ranges
 from consentlog.ingest.channels import channel
 from consentlog.ingest.events import (
     MAX_ACCEPT_LANGUAGE,
@@ -39,6 +39,7 @@ from consentlog.ingest.events import (
     PageSeen,
     address,
     campaign_query,
+    live_agent,
     peer_text,
     refuse_unsafe,
     safe_text,
@@ -178,7 +179,7 @@ def seen_table(
     v6_bits: int,
     countries: Countries,
     canonical: Callable[[str], str] = str,
-    datacentres: DataCentres = NO_DATACENTRES,
+    datacentres: Ranges = NO_DATACENTRES,
 ) -> pa.Table:
     """The ``page_requests`` table of a batch of raw page views (at least one). Raises
     for a batch it cannot make (the writer then makes it page by page)."""
@@ -252,7 +253,7 @@ def bot_columns(agent: pa.Array, others: pa.Array, datacentre: pa.Array) -> dict
     return {"is_bot": pc.not_equal(signal, ""), "bot_signal": signal.dictionary_encode()}
 
 
-def datacentre_column(ips: Sequence[str], datacentres: DataCentres) -> pa.Array:
+def datacentre_column(ips: Sequence[str], datacentres: Ranges) -> pa.Array:
     """Whether each of ``ips`` (full addresses, or prefixes: never in a range) is in a
     data centre, once per distinct address."""
     if not len(datacentres):
@@ -394,7 +395,7 @@ def _campaign(query: bytes) -> Campaign:
 
 
 def _agent(user_agent: bytes) -> tuple[str, str, str, str]:
-    return agent(safe_text(user_agent[:MAX_USER_AGENT].decode("latin-1")))
+    return agent(live_agent(safe_text(user_agent[:MAX_USER_AGENT].decode("latin-1"))))
 
 
 def _language(language: bytes) -> str:

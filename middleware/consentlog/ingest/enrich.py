@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 
-from consentlog.ingest.bots import DATACENTRE, NO_DATACENTRES, DataCentres
+from consentlog.ingest.bots import DATACENTRE, NO_DATACENTRES, Ranges
 from consentlog.ingest.columns import (
     DICT,
     Distinct,
@@ -116,7 +116,7 @@ def _sound(event: tuple[Any, ...], keyed: bool) -> bool:
     return True
 
 
-def _resolve(batch: Batch, countries: Countries, datacentres: DataCentres) -> int:
+def _resolve(batch: Batch, countries: Countries, datacentres: Ranges) -> int:
     """Make ``batch``'s raw pages ``PageRequest`` events one by one, leaving out (and
     counting) any that cannot be made one."""
     total = len(batch)
@@ -158,7 +158,7 @@ class Enricher:
         ipv6_prefix: int = 48,
         host_aliases: Mapping[str, str] | None = None,
         countries: Countries | None = None,
-        datacentres: DataCentres = NO_DATACENTRES,
+        datacentres: Ranges = NO_DATACENTRES,
     ) -> None:
         self._datacentres = datacentres
         self._v4 = ipv4_prefix
@@ -206,7 +206,12 @@ class Enricher:
                 return None
             if ua not in agents:
                 agents[ua] = reduced_agent(ua)
-            return goal._replace(user_agent=agents[ua])
+            in_datacentre = not goal.bot_signal and self._datacentres(goal.client_ip)
+            return goal._replace(
+                user_agent=agents[ua],
+                bot_signal=DATACENTRE if in_datacentre else goal.bot_signal,
+                client_ip="",  # the address was only ever for that check
+            )
 
         pages = [r for r in map(reduce, map(located, batch.pages)) if r is not None]
         consents = [r for r in map(reduce, batch.consents) if r is not None]
@@ -349,9 +354,11 @@ class Enricher:
         return _table(columns, ENGAGEMENT_SCHEMA)
 
     def goal_table(self, events: Sequence[Goal]) -> pa.Table:
-        """The ``goals`` rows of a batch: ids only with consent, the agent as its family."""
+        """The ``goals`` rows of a batch: ids only with consent, the agent as its family, a
+        bot's by the signals a page has (``bots.py``); the client's address is not kept."""
         (ts, name, kind, host, path, pageview_id, method, status, consent_state, visitor_id,
-         session_id, user_agent, props) = zip(*events, strict=True)  # fmt: skip
+         session_id, user_agent, props, bot_signal,
+         client_ip) = zip(*events, strict=True)  # fmt: skip
         refuse_unsafe((name, kind, host, path, pageview_id, method, consent_state, visitor_id,
                        session_id, user_agent,
                        *([k, v] for pairs in props for k, v in pairs)))  # fmt: skip
@@ -364,7 +371,9 @@ class Enricher:
             timestamps(ts), name, kind, host, path, pageview_id, method, status, states,
             pc.if_else(granted, pa.array(visitor_id, pa.string()), ""),
             pc.if_else(granted, pa.array(session_id, pa.string()), ""),
-            browser.dictionary_decode(), pc.not_equal(bot.dictionary_decode(), ""),
+            browser.dictionary_decode(),
+            bot_columns(bot, pa.array(bot_signal, pa.string()),
+                        datacentre_column(client_ip, self._datacentres))["is_bot"],
             [list(pairs) for pairs in props],
         ]  # fmt: skip
         return _table(columns, GOAL_SCHEMA)

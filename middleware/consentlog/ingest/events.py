@@ -44,6 +44,20 @@ MAX_HOST = 255
 MAX_FORWARDED = 2048  # X-Forwarded-* lists, as ``text`` reads them
 MAX_COUNTRY = 8  # a CDN's country header: two letters
 
+# A user agent reduced to its families, as spool files keep it, starts with this mark
+# (``parsing.reduced_agent``). No browser sends one: a request that does claims families
+# for itself, so it is read as this — a bot's, by its agent — wherever a request's own
+# user agent is read (``live_agent``); only a spool file's is read as families.
+AGENT_MARK = "consentlog-agent:"
+CLAIMED_AGENT = AGENT_MARK + "Other/Other/bot/agent"
+
+
+def live_agent(user_agent: str) -> str:
+    """A request's user agent as the writer may read it: itself, unless it claims the
+    spool's reduced form (then ``CLAIMED_AGENT``)."""
+    return CLAIMED_AGENT if user_agent.startswith(AGENT_MARK) else user_agent
+
+
 # What no stored string may hold: C0 and C1 control characters, DEL, and lone surrogates
 # (which cannot be encoded as UTF-8, so no row could carry them).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -268,6 +282,12 @@ class Goal(NamedTuple):
     session_id: str  # '' unless analytics was accepted
     user_agent: str  # reduced to its families before a batch goes to disk
     props: tuple[tuple[str, str], ...] = ()  # a custom event's properties (client goals)
+    # what besides the user agent marks it a bot's, as for a page (``bots.py``): 'headers'
+    # from the request path, 'datacentre' worked out from ``client_ip`` before disk
+    bot_signal: str = ""
+    # the client's full address, with or without consent: in memory only, for the
+    # data-centre check — never stored, and '' in any copy on disk (``for_disk``)
+    client_ip: str = ""
 
 
 class PageSeen(NamedTuple):
@@ -465,7 +485,7 @@ def _page_request(
         duration_ms,
         safe_text(stored_referrer(text(headers, b"referer", MAX_REFERRER), granted)),
         safe_text(campaign_query(query)),
-        safe_text(text(headers, b"user-agent", MAX_USER_AGENT)),
+        live_agent(safe_text(text(headers, b"user-agent", MAX_USER_AGENT))),
         first_language(text(headers, b"accept-language", MAX_ACCEPT_LANGUAGE)),
         consent_state,
         visitor_id if granted else "",

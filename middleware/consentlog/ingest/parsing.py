@@ -17,14 +17,13 @@ from ua_parser import parse as parse_user_agent
 
 from consentlog.ingest.bots import AGENT, SIGNALS, agent_signal
 from consentlog.ingest.channels import CLICK_IDS
-from consentlog.ingest.events import MAX_TAG, safe_text
+from consentlog.ingest.events import AGENT_MARK, MAX_TAG, safe_text
 
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
-# A user agent reduced to its families, as spool files keep it: the mark, then browser,
-# OS, device and bot signal ("0" none, "1" agent — as files before the crawler list had
-# it —, or the signal's name), %-encoded and separated by '/'. A client sending one
-# claims families for itself, which any user agent can.
-AGENT_MARK = "consentlog-agent:"
+# A user agent reduced to its families, as spool files keep it: the mark (``AGENT_MARK``),
+# then browser, OS, device and bot signal ("0" none, "1" agent — as files before the
+# crawler list had it —, or the signal's name), %-encoded and separated by '/'. A
+# request's own user agent that claims the form is read as a bot's (``live_agent``).
 _REDUCED_SIGNAL = {"0": "", "1": AGENT, **{signal: signal for signal in SIGNALS}}
 
 

@@ -150,7 +150,8 @@ def encode(batch: Batch) -> bytes:
             "pages": batch.pages,
             "consents": batch.consents,
             "engagements": batch.engagements,
-            "goals": batch.goals,
+            # no address on disk, whoever made the batch (``for_disk`` has done it already)
+            "goals": [goal._replace(client_ip="") for goal in batch.goals],
             "checks": batch.checks,
         },
         separators=(",", ":"),

@@ -19,16 +19,14 @@ FROM (
         bot_signal,
         host,
         path,
-        if(
-            consent_state = 'granted',
-            pageview_id IN (
-                SELECT pageview_id FROM {db:Identifier}.engagements
-                WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)} + INTERVAL 1 DAY
-            ),
-            pageview_id IN (
-                SELECT pageview_id FROM {db:Identifier}.browser_checks
-                WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)} + INTERVAL 1 HOUR
-            )
+        -- a consented view's id is only ever in engagements, an anonymous one's only in
+        -- browser_checks: one set of both
+        pageview_id IN (
+            SELECT pageview_id FROM {db:Identifier}.engagements
+            WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)} + INTERVAL 1 DAY
+            UNION ALL
+            SELECT pageview_id FROM {db:Identifier}.browser_checks
+            WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)} + INTERVAL 1 HOUR
         ) AS verified
     FROM {db:Identifier}.page_requests
     WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
