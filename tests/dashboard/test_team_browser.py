@@ -1,0 +1,136 @@
+"""Team access in Chromium: each role logs in (the admin with a TOTP code) and sees only
+its pages — in the navigation and by typing the URL — and a share link opens its one
+report in a browser that never logged in. Screenshots of the login page, a viewer's
+overview, an analyst's Pages (with the share form), the admin's Privacy page and a shared
+report are kept in /tmp/consentlog-team-*.png."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from consentlog.dashboard.roles import ROLES
+from consentlog.dashboard.users import UserStore
+from consentlog.store import Store
+from tests.dashboard.support import RANGE
+from tests.dashboard.team import PASSWORDS, code_now, team_app, team_store
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page
+
+    from tests.browser.live import NewContext
+
+pytest_plugins = ["tests.browser.live"]
+
+SHOTS = Path("/tmp")
+NAV = {  # what each role's navigation lists
+    "viewer": ["Overview", "Pages", "Goals", "Funnels", "Sources", "Countries", "Consent",
+               "Errors", "Now"],
+    "analyst": ["Overview", "Pages", "Goals", "Funnels", "Sources", "Countries", "Consent",
+                "Errors", "Now"],
+    "privacy": ["Consent", "Privacy"],
+    "admin": ["Overview", "Pages", "Goals", "Funnels", "Sources", "Countries", "Consent",
+              "Errors", "Now", "Privacy"],
+}  # fmt: skip
+URLS = {  # a URL per kind of route → the roles that may open it
+    f"/?{RANGE}": {"viewer", "analyst", "admin"},
+    f"/consent?{RANGE}": set(ROLES),
+    f"/pages.csv?{RANGE}": {"analyst", "admin"},
+    f"/api/pages?{RANGE}": {"analyst", "admin"},
+    "/privacy": {"privacy", "admin"},
+}
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> UserStore:
+    return team_store(tmp_path / "users.json", totp=frozenset({"admin"}))
+
+
+@pytest.fixture
+def served(store: Store, dataset: str, users: UserStore) -> Iterator[str]:
+    from tests.browser.live import serve  # after pytest_plugins loaded it, so asserts are rewritten
+
+    live = serve(team_app(store, dataset, users))  # type: ignore[arg-type]  # any ASGI app serves
+    yield live.url
+    live.stop()
+
+
+def _log_in(page: Page, url: str, role: str, users: UserStore) -> None:
+    page.goto(f"{url}/login")
+    page.get_by_label("User name").fill(role)
+    page.get_by_label("Password").fill(PASSWORDS[role])
+    page.get_by_role("button", name="Log in").click()
+    if role == "admin":  # the TOTP step
+        page.get_by_label("Code").fill(code_now(users, role))
+        page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/(consent)?$"))
+
+
+def _status(context: BrowserContext, url: str) -> int:
+    """The status a typed URL answers in this browser (downloads included)."""
+    return context.request.get(url, max_redirects=0).status
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_sees_and_opens_only_its_pages(
+    served: str, new_context: NewContext, users: UserStore, role: str
+) -> None:
+    """The navigation lists the role's pages only; a typed URL of another answers 403
+    with a page that says so."""
+    context = new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    if role == "viewer":
+        page.goto(f"{served}/login")
+        page.screenshot(path=str(SHOTS / "consentlog-team-login.png"))
+    _log_in(page, served, role, users)
+    page.goto(f"{served}/consent?{RANGE}")
+    assert NAV[role] == page.locator("nav.nav a").all_inner_texts()
+    assert f"{role} ({role})" == page.locator(".who").inner_text()
+    shots = {"viewer": f"/?{RANGE}", "analyst": f"/pages?{RANGE}", "admin": "/privacy"}
+    if role in shots:
+        page.goto(served + shots[role])
+        page.screenshot(path=str(SHOTS / f"consentlog-team-{role}.png"), full_page=True)
+    for url, allowed in URLS.items():
+        assert (200 if role in allowed else 403) == _status(context, served + url), url
+    if role not in URLS["/privacy"]:
+        answer = page.goto(f"{served}/privacy")
+        assert answer is not None
+        assert 403 == answer.status
+        assert f"(role {role}) may not open the data-subject requests" in page.inner_text("main")
+    assert [] == [e for e in errors if "403" not in e]  # no CSP violation
+
+
+@pytest.mark.browser
+def test_a_share_link_opens_its_report_without_login(
+    served: str, new_context: NewContext, users: UserStore
+) -> None:
+    """An analyst makes a link from the Pages report; a browser that never logged in
+    opens that report read-only, and nothing else."""
+    page = new_context().new_page()
+    _log_in(page, served, "analyst", users)
+    page.goto(f"{served}/pages?{RANGE}&sort=usefulness&order=asc")
+    page.get_by_label("Share this report read-only for").select_option("1")
+    page.get_by_role("button", name="Create share link").click()
+    link = page.get_by_role("textbox", name="Link").input_value()
+    assert link.startswith(f"{served}/shared/")
+
+    stranger = new_context()
+    shared = stranger.new_page()
+    shared.goto(link)
+    assert "Page usefulness" in shared.inner_text("main")
+    assert 0 == shared.locator("nav.nav").count()
+    assert 0 == shared.get_by_role("button", name="Log out").count()
+    assert 0 == shared.get_by_role("link", name="Download CSV").count()
+    assert 0 == shared.locator("main a").count()  # no way onwards from the report
+    shared.screenshot(path=str(SHOTS / "consentlog-team-shared.png"), full_page=True)
+    shared.goto(f"{served}/pages?{RANGE}")
+    assert shared.url.startswith(f"{served}/login")
+    assert 303 == _status(stranger, f"{served}/pages.csv?{RANGE}")
+    assert 401 == _status(stranger, f"{served}/api/pages?{RANGE}")
