@@ -191,9 +191,11 @@ class SharedPages:
         page, query, days = (form.get(k, "") for k in ("page", "query", "days"))
         if not (days.isascii() and days.isdigit() and len(days) <= 3):
             raise BadRequest(400, f"days: {days!r} is not a number of days")
-        token = self.links.sign(
-            principal, page, dict(parse_qsl(query, max_num_fields=16)), int(days)
-        )
+        try:
+            params = dict(parse_qsl(query, max_num_fields=16))
+        except ValueError:
+            raise BadRequest(400, "query: too many parameters for a report") from None
+        token = self.links.sign(principal, page, params, int(days))
         base = base_path(request, self.prefix)
         path = f"{base}/shared/{token}"
         expires = datetime.datetime.fromtimestamp(self.links.now() + int(days) * DAY, datetime.UTC)
@@ -203,7 +205,7 @@ class SharedPages:
                 base=base,
                 url=f"{request.url.scheme}://{request.url.netloc}{path}",
                 path=path,
-                back=f"{base}{page}?{urlencode(dict(parse_qsl(query, max_num_fields=16)))}",
+                back=f"{base}{page}?{urlencode(params)}",
                 expires=expires,
                 shared=False,
             )
