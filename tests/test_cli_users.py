@@ -168,3 +168,15 @@ def test_the_commands_run_from_the_environment_without_a_traceback(tmp_path: Pat
     assert 1 == unset.returncode
     assert "Traceback" not in unset.stderr
     assert "set CONSENTLOG_USERS_FILE or pass --users-file" in unset.stderr
+
+
+def test_the_dashboard_refuses_a_users_file_without_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`consentlog dashboard` with CONSENTLOG_USERS_FILE naming a missing or empty file
+    stops with one line saying how to add a user (nobody could log in)."""
+    monkeypatch.setenv("CONSENTLOG_USERS_FILE", str(tmp_path / "none.json"))
+    assert 1 == main(["dashboard", "--clickhouse-url", f"chdb://{tmp_path}/store"])
+    err = capsys.readouterr().err
+    assert "has no users: add one with `consentlog users add NAME --role ROLE`" in err
+    assert "Traceback" not in err
