@@ -333,3 +333,33 @@ def test_hostile_share_forms_are_a_page_or_a_4xx(
         "/share", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert response.status_code in {200, 400}, response.text[:300]
+
+
+def test_the_link_shown_is_the_public_address_behind_a_trusted_proxy(
+    store: Store, dataset: str, users: UserStore
+) -> None:
+    """Behind a trusted proxy the absolute link is built from what the proxy forwarded."""
+    app = create_dashboard(
+        store,
+        database=dataset,
+        users=users,
+        secret_keys=[SECRET],
+        trusted_proxy_hops=1,
+        trust_forwarded_host=True,
+    )
+    client = TestClient(app, base_url="https://internal:8001")  # the cookie is Secure
+    forwarded = {
+        "x-forwarded-proto": "https",
+        "x-forwarded-host": "analytics.example",
+        "x-forwarded-for": "198.51.100.7",
+        "origin": "https://analytics.example",
+    }
+    login = client.post(
+        "/login",
+        data={"username": "analyst", "secret": PASSWORDS["analyst"]},
+        headers=forwarded,
+        follow_redirects=False,
+    )
+    assert 303 == login.status_code
+    made = client.post("/share", data={"page": "/", "query": RANGE, "days": "1"}, headers=forwarded)
+    assert 'value="https://analytics.example/shared/' in made.text

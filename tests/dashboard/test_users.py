@@ -257,3 +257,28 @@ def test_the_provisioning_uri_names_the_user_and_issuer(users: UserStore) -> Non
     assert uri.startswith("otpauth://totp/consentlog:ana?")
     assert f"secret={user.totp_secret}" in uri
     assert "issuer=consentlog" in uri
+
+
+def test_a_totp_step_that_cannot_be_recorded_is_refused(users: UserStore, clock: Clock) -> None:
+    """When the file cannot be written (here: its lock cannot be opened), a right code is
+    refused — it could be replayed otherwise — and the log says why, without secrets."""
+    user = users.add("ana", "analyst", "long enough password", totp=True)
+    users.path.with_name("users.json.lock").unlink()
+    users.path.with_name("users.json.lock").mkdir()
+    with structlog.testing.capture_logs() as logs:
+        assert False is users.accept_totp("ana", _code(users, clock.now))
+    assert ["dashboard_totp_not_recorded"] == [line["event"] for line in logs]
+    assert user.totp_secret not in repr(logs)
+
+
+def test_a_rehash_that_cannot_be_saved_still_logs_in(tmp_path: Path) -> None:
+    """A users file that cannot be written keeps the old hash, and the login works."""
+    path = tmp_path / "users.json"
+    first = UserStore(path, hasher=CHEAP).add("ana", "analyst", "long enough password")
+    path.with_name("users.json.lock").unlink()
+    path.with_name("users.json.lock").mkdir()
+    newer = UserStore(path, hasher=PasswordHasher(time_cost=2, memory_cost=16, parallelism=1))
+    assert newer.authenticate("ana", "long enough password") is not None
+    kept = newer.get("ana")
+    assert kept is not None
+    assert first.password_hash == kept.password_hash

@@ -119,6 +119,7 @@ def create_dashboard(
         {page: pages[page] for page in SHAREABLE},
         prefix=prefix,
         read_form=read_form,
+        site_url=auth.site_url,
     )
     desk = PrivacyDesk(store, reports.database, prefix=prefix, read_form=read_form)
     apis: list[tuple[str, Endpoint, Permission]] = [

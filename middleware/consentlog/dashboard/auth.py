@@ -97,6 +97,12 @@ class Auth:
         """Whether users log in by name (a users file)."""
         return self.users is not None
 
+    def site_url(self, connection: HTTPConnection) -> str:
+        """``scheme://host`` of the dashboard as the user reached it (after trusted
+        proxies): what an absolute link, such as a share link, starts with."""
+        origin = _origin(connection, self.trusted_proxy_hops, self.trust_forwarded_host)
+        return f"{origin.scheme}://{origin.host}"
+
     def cross_site(self, connection: HTTPConnection) -> bool:
         """Whether the request comes from another site (Origin / ``Sec-Fetch-Site``)."""
         origin = _origin(connection, self.trusted_proxy_hops, self.trust_forwarded_host)

@@ -167,7 +167,8 @@ def _parse(data: object) -> tuple[Share, str]:
 class SharedPages:
     """The routes of share links: ``POST /share`` makes one, ``GET /shared/{token}``
     opens it. ``pages`` are the report endpoints by route (unguarded: the link is the
-    permission)."""
+    permission); ``site_url`` gives ``scheme://host`` as the user reached the dashboard
+    (after trusted proxies), for the absolute link shown."""
 
     def __init__(
         self,
@@ -176,11 +177,13 @@ class SharedPages:
         *,
         prefix: str,
         read_form: Callable[[Request], Awaitable[dict[str, str]]],
+        site_url: Callable[[Request], str],
     ) -> None:
         self.links = links
         self.pages = pages
         self.prefix = prefix
         self._read_form = read_form
+        self._site_url = site_url
 
     async def create(self, request: Request) -> Response:
         """POST /share (form: ``page``, ``query``, ``days``): a page with the new link."""
@@ -203,7 +206,7 @@ class SharedPages:
             templates.render(
                 "share.html",
                 base=base,
-                url=f"{request.url.scheme}://{request.url.netloc}{path}",
+                url=self._site_url(request) + path,
                 path=path,
                 back=f"{base}{page}?{urlencode(params)}",
                 expires=expires,

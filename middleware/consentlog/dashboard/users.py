@@ -308,21 +308,35 @@ class UserStore:
         return self._dummy
 
     def _rehash(self, user: User, password: str) -> None:
-        with self._locked() as users:
-            current = users.get(user.name)
-            if current is not None and current.password_hash == user.password_hash:
-                # the stamp stays: a rehash changes no password, ends no session
-                users[user.name] = replace(current, password_hash=self.hasher.hash(password))
+        try:
+            with self._locked() as users:
+                current = users.get(user.name)
+                if current is not None and current.password_hash == user.password_hash:
+                    # the stamp stays: a rehash changes no password, ends no session
+                    new_hash = self.hasher.hash(password)
+                    users[user.name] = replace(current, password_hash=new_hash)
+        except (OSError, UserError) as exc:  # a read-only file: the old hash still works
+            log.warning("dashboard_rehash_not_saved", user=user.name, error=str(exc))
+            return
         log.info("dashboard_password_rehashed", user=user.name)
 
     def accept_totp(self, name: str, code: str) -> bool:
         """Whether ``code`` is user ``name``'s TOTP code for a time step within
         ``TOTP_DRIFT`` of now and later than the last one accepted; accepting records
         the step, so the same code (or an older one) is refused from then on, in every
-        process that reads the file."""
+        process that reads the file. When the step cannot be recorded (the file or its
+        folder is read-only) the code is refused."""
         code = code.replace(" ", "")
         if not (len(code) == 6 and code.isascii() and code.isdigit()):
             return False
+        try:
+            return self._accept_totp(name, code)
+        except (OSError, UserError) as exc:
+            # without recording the step a code could be replayed: refuse (fail closed)
+            log.error("dashboard_totp_not_recorded", user=name, error=str(exc))
+            return False
+
+    def _accept_totp(self, name: str, code: str) -> bool:
         with self._locked() as users:
             user = users.get(name)
             if user is None or not user.totp_secret:
