@@ -18,6 +18,7 @@ from consentlog.dashboard.users import UserStore
 from consentlog.store import Store
 from tests.dashboard.support import RANGE
 from tests.dashboard.team import PASSWORDS, code_now, team_app, team_store
+from tests.helpers import ROOT
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -134,3 +135,52 @@ def test_a_share_link_opens_its_report_without_login(
     assert shared.url.startswith(f"{served}/login")
     assert 303 == _status(stranger, f"{served}/pages.csv?{RANGE}")
     assert 401 == _status(stranger, f"{served}/api/pages?{RANGE}")
+
+
+@pytest.mark.browser
+def test_the_team_pages_have_no_axe_violations(
+    served: str, new_context: NewContext, users: UserStore
+) -> None:
+    """axe-core finds no violation on the named login, the TOTP step, the Privacy page,
+    a 403, the share link page, a shared report and a dead link, light or dark."""
+    axe = ROOT / "js/node_modules/axe-core/axe.min.js"
+    context = new_context(bypass_csp=True)  # axe is injected as a script
+    page = context.new_page()
+    found: dict[str, list[str]] = {}
+
+    def check(name: str) -> None:
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            page.add_script_tag(path=str(axe))
+            violations = page.evaluate("async () => (await axe.run(document)).violations")
+            found[f"{scheme} {name}"] = [
+                f"{v['id']}: {v['nodes'][0]['html'][:100]}" for v in violations
+            ]
+
+    page.goto(f"{served}/login")
+    check("login")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(PASSWORDS["admin"])
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code").wait_for()
+    check("totp")
+    page.get_by_label("Code").fill(code_now(users, "admin"))
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/$"))
+    page.goto(f"{served}/privacy")
+    check("privacy")
+    page.goto(f"{served}/pages?{RANGE}")
+    check("pages with the share form")
+    page.get_by_role("button", name="Create share link").click()
+    check("share link")
+    link = page.get_by_role("textbox", name="Link").input_value()
+    page.goto(link)
+    check("shared report")
+    page.goto(link[:-4] + "AAAA")
+    check("dead link")
+    viewer = new_context(bypass_csp=True).new_page()
+    page = viewer
+    _log_in(page, served, "viewer", users)
+    page.goto(f"{served}/privacy")
+    check("403")
+    assert {k: [] for k in found} == found
