@@ -89,10 +89,11 @@ def test_add_with_totp_prints_the_secret_once(
     assert user.password_hash not in listed
 
 
-def test_remove_and_role_change_the_user(
+def test_remove_role_and_password_change_the_user(
     users_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`role` gives another role (a new stamp, so sessions end); `remove` removes."""
+    """`role` gives another role (a new stamp, so sessions end); `password` a new
+    password; `remove` removes."""
     _stdin(monkeypatch, PASSWORD + "\n")
     where = ["--users-file", str(users_file)]
     assert 0 == main(["users", "add", "ana", "--role", "viewer", "--password-stdin", *where])
@@ -102,6 +103,9 @@ def test_remove_and_role_change_the_user(
     assert before is not None
     assert after is not None
     assert ("analyst", True) == (after.role, before.stamp != after.stamp)
+    _stdin(monkeypatch, "a new long password\n")
+    assert 0 == main(["users", "password", "ana", "--password-stdin", *where])
+    assert UserStore(users_file).authenticate("ana", "a new long password") is not None
     assert 0 == main(["users", "remove", "ana", *where])
     assert {} == UserStore(users_file).users()
     assert "removed ana" in capsys.readouterr().out
@@ -118,6 +122,7 @@ def test_remove_and_role_change_the_user(
         (["remove", "nobody"], "no user 'nobody'"),
         (["role", "nobody", "viewer"], "no user 'nobody'"),
         (["role", "ana", "root"], "unknown role 'root'"),
+        (["password", "nobody", "--password-stdin"], "no user 'nobody'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(

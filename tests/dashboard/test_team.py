@@ -337,6 +337,15 @@ def test_a_role_change_ends_the_sessions_and_the_new_role_applies(
     assert 200 == team.get("/privacy").status_code
 
 
+def test_a_new_password_ends_the_sessions(team: TestClient, users: UserStore) -> None:
+    """A user given a new password is logged out everywhere; the new password logs in."""
+    log_in(team, "analyst")
+    UserStore(users.path).set_password("analyst", "a brand new password")
+    assert 303 == team.get("/consent", follow_redirects=False).status_code
+    log_in(team, "analyst", "a brand new password")
+    assert 200 == team.get("/consent").status_code
+
+
 def test_a_cookie_planted_before_login_is_replaced(team: TestClient) -> None:
     """Session fixation: a cookie set before login never becomes the session."""
     team.cookies.set(SESSION_COOKIE, "planted-value")

@@ -89,6 +89,19 @@ def test_a_role_change_replaces_the_stamp_a_rehash_does_not(tmp_path: Path) -> N
     assert first.stamp != changed.stamp
 
 
+def test_a_new_password_replaces_hash_and_stamp(users: UserStore) -> None:
+    """A new password logs in, the old one no longer, and the stamp is new (sessions end)."""
+    first = users.add("ana", "analyst", "long enough password")
+    changed = users.set_password("ana", "another long password")
+    assert first.stamp != changed.stamp
+    assert None is users.authenticate("ana", "long enough password")
+    assert users.authenticate("ana", "another long password") is not None
+    with pytest.raises(UserError, match="8 to 1024"):
+        users.set_password("ana", "short")
+    with pytest.raises(UserError, match="no user 'bob'"):
+        users.set_password("bob", "long enough password")
+
+
 def test_production_parameters_are_argon2_cffi_defaults(tmp_path: Path) -> None:
     """Without a hasher, passwords are hashed with argon2-cffi's default (RFC 9106 low
     memory) parameters."""

@@ -1,4 +1,4 @@
-"""The dashboard's named users: ``users add``, ``users remove``, ``users role``, ``users list``.
+"""The dashboard's named users: ``users add``, ``remove``, ``role``, ``password``, ``list``.
 
 They edit the users file (``--users-file`` or ``CONSENTLOG_USERS_FILE``; see
 ``dashboard.users``) and touch no store. A password is read from a prompt (twice) or, with
@@ -53,6 +53,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     role.add_argument("name")
     role.add_argument("role", help=f"one of {roles}")
     role.set_defaults(handler=cmd_users_role)
+
+    password = action("password", "give a user a new password: their sessions and links end")
+    password.add_argument("name")
+    password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    password.set_defaults(handler=cmd_users_password)
 
     listing = action("list", "every user: name, role, TOTP (never a hash)")
     listing.add_argument("--format", choices=("table", "json"), default="table")
@@ -114,6 +121,16 @@ def cmd_users_role(args: argparse.Namespace) -> int:
     store = _store(args)
     user = store.set_role(args.name, _role(args.role))
     print(f"{user.name} is now {user.role}")
+    return 0
+
+
+def cmd_users_password(args: argparse.Namespace) -> int:
+    """Give a user a new password."""
+    store = _store(args)
+    if store.get(args.name) is None:  # before the prompt
+        raise UserError(f"no user {args.name!r}: `consentlog users list` shows who exists")
+    user = store.set_password(args.name, _password(args.password_stdin))
+    print(f"new password for {user.name}")
     return 0
 
 

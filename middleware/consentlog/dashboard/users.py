@@ -276,19 +276,33 @@ class UserStore:
         log.info("dashboard_user_role_changed", user=name, role=role)
         return users[name]
 
+    def set_password(self, name: str, password: str) -> User:
+        """Give user ``name`` a new password; their sessions and share links end."""
+        password_hash = self.hasher.hash(check_password(password))
+        with self._locked() as users:
+            user = users.get(name)
+            if user is None:
+                raise UserError(f"no user {name!r}: `consentlog users list` shows who exists")
+            users[name] = replace(
+                user, password_hash=password_hash, stamp=secrets.token_urlsafe(16)
+            )
+        log.info("dashboard_user_password_changed", user=name)
+        return users[name]
+
     # -- logging in ---------------------------------------------------------------
 
     def authenticate(self, name: str, password: str) -> User | None:
         """The user ``name`` if ``password`` is theirs, else None. An unknown name still
         costs one argon2 verification (of a dummy hash), so the time taken does not tell
         whether the user exists. A hash made with other parameters is replaced."""
+        dummy = self._dummy_hash()  # made before the lookup: the first miss costs no more
         try:
             user = self.get(name) if len(password) <= MAX_PASSWORD else None
         except UserError as exc:
             log.error("users_file_unreadable", error=str(exc))
             user = None
         if user is None:
-            self._verify(self._dummy_hash(), password)
+            self._verify(dummy, password)
             return None
         if not self._verify(user.password_hash, password):
             return None
