@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from consentlog.dashboard import templates
-from consentlog.dashboard.filters import base_path, parse_filters
+from consentlog.dashboard.filters import REPORT_PARAMETERS, base_path, report_query
 from consentlog.dashboard.roles import (
     REPORT_PAGES,
     SHAREABLE,
@@ -39,7 +39,6 @@ from consentlog.dashboard.roles import (
     principal_of,
 )
 from consentlog.dashboard.sessions import Accounts, binding
-from consentlog.dashboard.table import parse_sort
 from consentlog.exceptions import BadRequest
 
 DAY = 24 * 60 * 60
@@ -47,7 +46,6 @@ SHARE_DAYS = 7  # how long a link lives unless its creator picks another
 MAX_SHARE_DAYS = 30
 MAX_TOKEN = 2048  # characters: a real token is a few hundred
 DAMAGED = "this share link is damaged: check that it was copied whole"
-KEPT = ("start", "end", "host", "path", "sort", "order")  # the query parameters a link keeps
 HEADERS = {
     "x-robots-tag": "noindex, nofollow",
     "referrer-policy": "no-referrer",
@@ -100,16 +98,11 @@ class ShareLinks:
             raise BadRequest(403, f"role {principal.role} may not share {page!r}")
         if not 1 <= days <= MAX_SHARE_DAYS:
             raise BadRequest(400, f"a share link lives 1 to {MAX_SHARE_DAYS} days, not {days}")
-        kept = [(k, query[k]) for k in KEPT if query.get(k)]
-        # bad filters are refused now, not when the link is opened
-        parse_filters(dict(kept))
-        parse_sort(dict(kept))
-        if page == "/pages/detail" and not query.get("path", "").startswith("/"):
-            raise BadRequest(400, "a page's detail is shared with its path: ?path=/some/page")
+        kept = report_query(page, query)  # bad filters refused now, not when the link is opened
         return self._serializer.dumps(
             {
                 "p": page,
-                "q": kept,
+                "q": [list(pair) for pair in kept],
                 "u": principal.name,
                 "b": binding(self._keys[-1], principal),
                 "x": self.now() + days * DAY,
@@ -158,7 +151,7 @@ def _parse(data: object) -> tuple[Share, str]:
         raise damaged
     pairs = tuple((k, v) for k, v in (p for p in query if isinstance(p, list) and len(p) == 2))
     if len(pairs) != len(query) or not all(
-        isinstance(k, str) and k in KEPT and isinstance(v, str) for k, v in pairs
+        isinstance(k, str) and k in REPORT_PARAMETERS and isinstance(v, str) for k, v in pairs
     ):
         raise damaged
     return Share(page, pairs, creator, expires), bound
