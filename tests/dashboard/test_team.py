@@ -66,10 +66,12 @@ ROUTE_CLASSES: dict[str, list[tuple[str, str, dict[str, str] | None]]] = {
         ("POST", "/privacy/forget", {"visitor": "no-such-visitor", "confirm": "erase"}),
     ],
     "share": [("POST", "/share", {"page": "/pages", "query": RANGE, "days": "7"})],
+    "saved": [("POST", "/saved", {"label": "week", "page": "/consent", "query": RANGE}),
+              ("POST", "/saved/delete", {"label": "week"})],
 }  # fmt: skip
 ALLOWED: dict[Role, set[str]] = {
     "viewer": {"reports", "consent"},
-    "analyst": {"reports", "consent", "download", "api", "api_consent", "share"},
+    "analyst": {"reports", "consent", "download", "api", "api_consent", "share", "saved"},
     "privacy": {"consent", "privacy"},
     "admin": set(ROUTE_CLASSES),
 }
@@ -100,12 +102,12 @@ def test_each_role_opens_exactly_what_it_may(
     route: str,
     form: dict[str, str] | None,
 ) -> None:
-    """A role's routes answer 200; every other route 403 with a message naming the role
-    and what it may not open (JSON on the API)."""
+    """A role's routes answer 200 (a form's 303 onwards); every other route 403 with a
+    message naming the role and what it may not open (JSON on the API)."""
     client = logged_in[role]
     response = client.request(method, route, data=form, follow_redirects=False)
     if kind in ALLOWED[role]:
-        assert 200 == response.status_code, response.text[:300]
+        assert (303 if kind == "saved" else 200) == response.status_code, response.text[:300]
         return
     assert 403 == response.status_code, response.text[:300]
     message = response.json()["error"] if route.startswith("/api/") else response.text

@@ -4,7 +4,8 @@ Routes (relative to where it is mounted): ``/`` Overview, ``/pages`` the usefuln
 table, ``/pages/detail?path=`` one page, ``/goals``, ``/funnels``, ``/sources``, ``/countries``,
 ``/consent``, ``/errors``, ``/now``, ``/pages.csv``, the JSON API under ``/api/``,
 ``/privacy`` (data-subject requests), ``/share`` and ``/shared/{token}`` (read-only share
-links), and ``/login`` / ``/login/totp`` / ``/logout``. Everything but the login forms, the
+links), ``/saved`` and ``/saved/delete`` (saved filters, named users only), and
+``/login`` / ``/login/totp`` / ``/logout``. Everything but the login forms, the
 stylesheet and share links needs a session (``auth.LoginRequired``), and every route a
 permission of the session's role (``roles.require``: 403 otherwise).
 """
@@ -39,6 +40,7 @@ from consentlog.dashboard.roles import (
     principal_of,
 )
 from consentlog.dashboard.roles import require as needs
+from consentlog.dashboard.saved import SavedFilters
 from consentlog.dashboard.sessions import Accounts, Credentials, Sessions
 from consentlog.dashboard.share import SharedPages, ShareError, ShareLinks
 from consentlog.dashboard.style import stylesheet
@@ -101,7 +103,9 @@ def create_dashboard(
         trust_forwarded_host=trust_forwarded_host,
     )
     reports = Reports(store, check_identifier(database), tuple(funnels))
-    views, api, export = Views(reports, prefix=prefix), Api(reports), Export(reports)
+    saved = SavedFilters(users, prefix=prefix, read_form=read_form) if users else None
+    views = Views(reports, prefix=prefix, saved=saved)
+    api, export = Api(reports), Export(reports)
     pages = {
         "/": views.overview,
         "/pages": views.pages,
@@ -143,6 +147,14 @@ def create_dashboard(
         Route("/privacy/export", needs("privacy", desk.export), methods=["POST"]),
         Route("/privacy/forget", needs("privacy", desk.forget), methods=["POST"]),
         Route("/share", needs("share", shared.create), methods=["POST"]),
+        *(
+            [
+                Route("/saved", needs("saved", saved.save), methods=["POST"]),
+                Route("/saved/delete", needs("saved", saved.delete), methods=["POST"]),
+            ]
+            if saved
+            else []
+        ),
         Route("/shared/{token}", shared.open, methods=["GET"]),
         Route("/login", auth.login_form, methods=["GET"]),
         Route("/login", auth.login, methods=["POST"]),

@@ -4,15 +4,16 @@ Every route needs one permission (or only a session); ``require`` wraps a route'
 endpoint so the check runs where the route is served — whatever path spelling reached
 it — and the navigation shows only what ``allows`` says the role may open.
 
-| role    | reports | consent | download | api | share | privacy |
-|---------|---------|---------|----------|-----|-------|---------|
-| viewer  | yes     | yes     |          |     |       |         |
-| analyst | yes     | yes     | yes      | yes | yes   |         |
-| privacy |         | yes     |          |     |       | yes     |
-| admin   | yes     | yes     | yes      | yes | yes   | yes     |
+| role    | reports | consent | download | api | share | saved | privacy |
+|---------|---------|---------|----------|-----|-------|-------|---------|
+| viewer  | yes     | yes     |          |     |       |       |         |
+| analyst | yes     | yes     | yes      | yes | yes   | yes   |         |
+| privacy |         | yes     |          |     |       |       | yes     |
+| admin   | yes     | yes     | yes      | yes | yes   | yes   | yes     |
 
 (reports: the analytics pages; consent: the Consent page; download: CSV; api: the JSON
-API; share: read-only share links; privacy: consent records and subject requests.)
+API; share: read-only share links; saved: saved filters; privacy: consent records and
+subject requests.)
 
 ``privacy`` sees the consent decisions and the subject-request tools, not the
 analytics: a privacy officer's work needs no page usefulness, and fewer people seeing
@@ -30,12 +31,12 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 Role = Literal["viewer", "analyst", "privacy", "admin"]
-Permission = Literal["reports", "consent", "download", "api", "share", "privacy"]
+Permission = Literal["reports", "consent", "download", "api", "share", "saved", "privacy"]
 
 ROLES: tuple[Role, ...] = get_args(Role)
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     "viewer": frozenset({"reports", "consent"}),
-    "analyst": frozenset({"reports", "consent", "download", "api", "share"}),
+    "analyst": frozenset({"reports", "consent", "download", "api", "share", "saved"}),
     "privacy": frozenset({"consent", "privacy"}),
     "admin": frozenset(get_args(Permission)),
 }
@@ -45,6 +46,7 @@ WHAT = {  # what a permission opens, for the 403 message
     "download": "CSV downloads",
     "api": "the JSON API",
     "share": "share links",
+    "saved": "saved filters",
     "privacy": "the data-subject requests",
 }
 # each report page → the permission that opens it (its CSV and API need more)

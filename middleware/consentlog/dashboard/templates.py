@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from consentlog.dashboard.filters import Filters, last_days
 from consentlog.dashboard.roles import SHAREABLE, Permission, Principal, landing
+from consentlog.dashboard.saved import SavedBox
 from consentlog.dashboard.style import VERSION
 from consentlog.dashboard.table import cell_text
 
@@ -139,6 +140,7 @@ def page(
     hosts: Sequence[str] = (),
     principal: Principal | None = None,
     shared: bool = False,
+    saved: SavedBox | None = None,
     **context: object,
 ) -> str:
     """Page template ``name`` (it extends ``page.html``) inside the dashboard's frame.
@@ -148,7 +150,8 @@ def page(
     ``hosts`` the hosts of the range, which the picker offers when there are several.
     ``principal`` is who is looking: the navigation lists only what their role opens,
     and the page offers a share link when they may make one. ``shared``: a share
-    link's read-only page — no navigation, range picker, logout or share form.
+    link's read-only page — no navigation, range picker, logout or share form. ``saved``
+    is the user's saved filters box (``saved.SavedBox``), None when they keep none.
     """
     kept = {k: v for k, v in (keep or {}).items() if v}
     nav = [
@@ -174,6 +177,7 @@ def page(
         # range has none; one host alone needs no picker
         hosts=[*hosts, filters.host] if filters.host and filters.host not in hosts else hosts,
         shared=shared,
+        saved=saved,
         who=principal.label if principal and not shared else "",
         home=base + (landing(principal) if principal else "/"),
         share_query=filters.query(**kept).removeprefix("?"),

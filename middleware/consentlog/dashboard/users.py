@@ -53,6 +53,8 @@ MAX_PASSWORD = 1024  # characters: an argon2 input far beyond any password, boun
 TOTP_STEP = 30  # seconds: the authenticator apps' period
 TOTP_DRIFT = 1  # steps either side of now accepted (clock skew, typing time)
 TOTP_ISSUER = "consentlog"
+MAX_SAVED = 50  # saved filters per user
+MAX_LABEL = 60  # characters of a saved filter's name
 
 
 class UserError(ConfigError):
@@ -80,6 +82,30 @@ def check_password(password: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedFilter:
+    """A report page with its filters, saved by a user under a label."""
+
+    label: str
+    page: str
+    query: tuple[tuple[str, str], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"label": self.label, "page": self.page, "query": [list(q) for q in self.query]}
+
+
+def _saved(entry: object) -> SavedFilter:
+    if not isinstance(entry, dict):
+        raise ValueError("a saved filter is not an object")
+    label, page, query = entry.get("label"), entry.get("page"), entry.get("query")
+    if not (isinstance(label, str) and isinstance(page, str) and isinstance(query, list)):
+        raise ValueError("a saved filter lacks a label, page or query")
+    pairs = tuple(tuple(q) for q in query if isinstance(q, list) and len(q) == 2)
+    if len(pairs) != len(query) or not all(isinstance(v, str) for pair in pairs for v in pair):
+        raise ValueError("a saved filter's query is not a list of name-value pairs")
+    return SavedFilter(label, page, tuple((str(k), str(v)) for k, v in pairs))
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """One named user (the secrets are left out of its repr)."""
 
@@ -89,6 +115,7 @@ class User:
     stamp: str = field(repr=False)
     totp_secret: str = field(default="", repr=False)
     totp_step: int = 0  # the last TOTP time step accepted
+    saved: tuple[SavedFilter, ...] = ()
 
     @property
     def has_totp(self) -> bool:
@@ -108,6 +135,7 @@ class User:
             "stamp": self.stamp,
             "totp_secret": self.totp_secret,
             "totp_step": self.totp_step,
+            "saved": [saved.as_json() for saved in self.saved],
         }
 
 
@@ -121,8 +149,19 @@ def _user(entry: object) -> User:
         raise ValueError("a user entry lacks a name, role, password or stamp")
     if type(step) is not int:
         raise ValueError("a user's totp_step is not a number")
+    saved = entry.get("saved", [])
+    if not isinstance(saved, list):
+        raise ValueError("a user's saved filters are not a list")
     name, role, password, stamp = (str(f) for f in fields)
-    return User(check_name(name), parse_role(role), password, stamp, secret, step)
+    return User(
+        check_name(name),
+        parse_role(role),
+        password,
+        stamp,
+        secret,
+        step,
+        tuple(_saved(entry) for entry in saved),
+    )
 
 
 def totp_uri(user: User) -> str:
@@ -288,6 +327,28 @@ class UserStore:
             )
         log.info("dashboard_user_password_changed", user=name)
         return users[name]
+
+    def save_filter(self, name: str, saved: SavedFilter) -> None:
+        """Keep ``saved`` for user ``name`` (replacing one with the same label); UserError
+        for a label outside 1 to ``MAX_LABEL`` printable characters or beyond
+        ``MAX_SAVED`` filters."""
+        if not (0 < len(saved.label) <= MAX_LABEL and saved.label.isprintable()):
+            raise UserError(f"name the saved filter with 1 to {MAX_LABEL} printable characters")
+        with self._locked() as users:
+            user = users.get(name)
+            if user is None:
+                raise UserError(f"no user {name!r}: `consentlog users list` shows who exists")
+            kept = [s for s in user.saved if s.label != saved.label]
+            if len(kept) >= MAX_SAVED:
+                raise UserError(f"at most {MAX_SAVED} saved filters: delete one first")
+            users[name] = replace(user, saved=(*kept, saved))
+
+    def delete_filter(self, name: str, label: str) -> None:
+        """Forget user ``name``'s saved filter ``label`` (nothing when there is none)."""
+        with self._locked() as users:
+            user = users.get(name)
+            if user is not None:
+                users[name] = replace(user, saved=tuple(s for s in user.saved if s.label != label))
 
     # -- logging in ---------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from consentlog.dashboard import charts, templates
 from consentlog.dashboard.filters import Filters, base_path, page_path, parse_filters
 from consentlog.dashboard.queries import ConsentData, Reports, fetch
 from consentlog.dashboard.roles import principal_of, shared_view
+from consentlog.dashboard.saved import SavedFilters
 from consentlog.dashboard.table import FLAG_MARGIN, Column, PageTable, parse_sort
 
 # how the Sources page names each channel (ingest/channels.py)
@@ -179,9 +180,12 @@ class ConsentTotals:
 class Views:
     """The HTML routes of the dashboard."""
 
-    def __init__(self, reports: Reports, *, prefix: str = "") -> None:
+    def __init__(
+        self, reports: Reports, *, prefix: str = "", saved: SavedFilters | None = None
+    ) -> None:
         self.reports = reports
         self.prefix = prefix
+        self.saved = saved
 
     async def overview(self, request: Request) -> Response:
         """GET /: views, visitors, consent rates, the trend, the least useful pages."""
@@ -413,6 +417,12 @@ class Views:
         base = base_path(request, self.prefix)
         hosts = await fetch(self.reports.hosts, filters)
         shared = shared_view(request)
+        kept = {k: v for k, v in (keep or {}).items() if v}
+        saved = (
+            self.saved.box(request, here, filters.query(**kept).removeprefix("?"))
+            if self.saved is not None and not shared
+            else None
+        )
         return HTMLResponse(
             templates.page(
                 name,
@@ -424,6 +434,7 @@ class Views:
                 hosts=hosts,
                 principal=principal_of(request),
                 shared=shared,
+                saved=saved,
                 detail_link=DetailLinks(base, filters, shared),
                 **context,
             )
