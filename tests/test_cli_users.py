@@ -185,3 +185,20 @@ def test_the_dashboard_refuses_a_users_file_without_users(
     err = capsys.readouterr().err
     assert "has no users: add one with `consentlog users add NAME --role ROLE`" in err
     assert "Traceback" not in err
+
+
+def test_the_dashboard_warns_of_a_readable_file_and_an_unused_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A users file others may read, and a password it overrides, are said on stderr
+    before the dashboard goes on (here to the store check, which stops it)."""
+    users_file = tmp_path / "users.json"
+    UserStore(users_file).add("ana", "viewer", PASSWORD)
+    users_file.chmod(0o644)
+    monkeypatch.setenv("CONSENTLOG_USERS_FILE", str(users_file))
+    monkeypatch.setenv("CONSENTLOG_DASHBOARD_PASSWORD", "an old shared password")
+    assert 1 == main(["dashboard", "--clickhouse-url", f"chdb://{tmp_path}/store"])
+    err = capsys.readouterr().err
+    assert f"others may read the users file {users_file}: chmod 600" in err
+    assert "the dashboard password and token are not used" in err
+    assert "no consentlog store" in err

@@ -82,12 +82,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _users(path: str) -> UserStore:
-    """The users file at ``path``, which must hold a user (else nobody could log in)."""
+    """The users file at ``path``, which must hold a user (else nobody could log in); a
+    file others may read is named on stderr (it holds password hashes and TOTP secrets)."""
     store = UserStore(path)
     if not store.users():
         raise ConfigError(
             f"the users file {path} has no users: add one with"
             " `consentlog users add NAME --role ROLE`, or unset CONSENTLOG_USERS_FILE"
+        )
+    if store.path.stat().st_mode & 0o077:
+        print(
+            f"consentlog: warning: others may read the users file {path}: chmod 600 {path}",
+            file=sys.stderr,
         )
     return store
 
@@ -102,6 +108,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if args.password_file:
         password = Path(args.password_file).read_text(encoding="utf-8").strip() or None
     token = settings.dashboard_token or None
+    if users is not None and (password or token):
+        print(
+            "consentlog: named users from CONSENTLOG_USERS_FILE: the dashboard password and"
+            " token are not used",
+            file=sys.stderr,
+        )
     if users is None and not password and not token:
         print(
             "consentlog: the dashboard needs a password: set CONSENTLOG_DASHBOARD_PASSWORD "
