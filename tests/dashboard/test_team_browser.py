@@ -189,3 +189,20 @@ def test_the_team_pages_have_no_axe_violations(
     page.goto(f"{served}/privacy")
     check("403")
     assert {k: [] for k in found} == found
+
+
+@pytest.mark.browser
+def test_the_team_forms_fit_a_phone(served: str, new_context: NewContext, users: UserStore) -> None:
+    """At 390 px the share form, the saved filters and the Privacy forms cause no
+    horizontal page overflow."""
+    page = new_context(viewport={"width": 390, "height": 844}).new_page()
+    _log_in(page, served, "admin", users)
+    for route in (f"/pages?{RANGE}", "/privacy"):
+        page.goto(served + route)
+        if route != "/privacy":
+            page.locator("details.saved summary").click()
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert 0 == overflow, f"{route} overflows by {overflow}px"
+    page.screenshot(path=str(SHOTS / "consentlog-team-privacy-phone.png"), full_page=True)
