@@ -20,6 +20,7 @@ pytest.register_assert_rewrite(
     "tests.helpers",
     "tests.asgi.support",
     "tests.dashboard.support",
+    "tests.dashboard.team",
     "tests.analytics.grafana",
     "tests.browser.banner",
 )

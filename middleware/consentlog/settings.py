@@ -260,6 +260,9 @@ class Settings:
     rollup_interval: float = 600.0  # seconds between runs of the daily rollup job
     dashboard_password: str = field(default="", repr=False)
     dashboard_token: str = field(default="", repr=False)
+    # named dashboard users with roles (`consentlog users add`); when set, the dashboard
+    # password and token are not used. '' = single-password mode
+    users_file: str = ""
     # how the owner of an embedded store serves it to the other processes (and BI tools)
     serve_listen: str = ""  # HOST:PORT; '' = loopback, a free port
     serve_password: str = field(default="", repr=False)  # user consentlog; '' = generated

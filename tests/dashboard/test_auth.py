@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 
 from consentlog.dashboard import sessions as sessions_module
-from consentlog.dashboard.sessions import SESSION_REFRESH, Credentials, Session, Sessions
+from consentlog.dashboard.sessions import (
+    SESSION_REFRESH,
+    Credentials,
+    Session,
+    Sessions,
+    Via,
+    binding,
+)
 from consentlog.dashboard.throttle import MAX_TRACKED_CLIENTS, Throttle
 
 KEY = "auth-test-key"
@@ -65,20 +72,41 @@ def test_check_always_compares_both_in_constant_time(monkeypatch: pytest.MonkeyP
     assert [(32, 32), (32, 32)] == compared
 
 
-def test_fingerprint_follows_the_credentials_and_the_key() -> None:
-    """Changing the password, the token or the key changes the fingerprint."""
-    base = Credentials(password="pw", token="tok").fingerprint(KEY)
-    assert base == Credentials(password="pw", token="tok").fingerprint(KEY)
+def _bound(credentials: Credentials, key: str = KEY) -> str:
+    principal = credentials.principal("")
+    assert principal is not None
+    return binding(key, principal)
+
+
+def test_the_binding_follows_the_credentials_and_the_key() -> None:
+    """Changing the password, the token or the key changes the session binding."""
+    base = _bound(Credentials(password="pw", token="tok"))
+    assert base == _bound(Credentials(password="pw", token="tok"))
     others = [
-        Credentials(password="pw2", token="tok").fingerprint(KEY),
-        Credentials(password="pw", token="tok2").fingerprint(KEY),
-        Credentials(password="pw").fingerprint(KEY),
-        Credentials(password="pw", token="tok").fingerprint("another-key"),
+        _bound(Credentials(password="pw2", token="tok")),
+        _bound(Credentials(password="pw", token="tok2")),
+        _bound(Credentials(password="pw")),
+        _bound(Credentials(password="pw", token="tok"), "another-key"),
     ]
     assert 5 == len({base, *others})
 
 
+def test_the_single_password_is_one_full_access_principal() -> None:
+    """The credentials name one principal, '' with the admin role, and no named user."""
+    principal = Credentials(password="pw").principal("")
+    assert principal is not None
+    assert ("", "admin") == (principal.name, principal.role)
+    assert None is Credentials(password="pw").principal("admin")
+
+
 # -- Sessions -----------------------------------------------------------------------------
+
+
+def issue(issuer: Sessions, via: Via) -> str:
+    """A session of the single password's principal."""
+    principal = issuer.accounts.principal("")
+    assert principal is not None
+    return issuer.issue(principal, via)
 
 
 class ClockedSessions(Sessions):
@@ -104,7 +132,7 @@ def sessions(
 def test_an_issued_session_is_valid() -> None:
     """A session cookie value verifies with the sessions that issued it."""
     issuer = sessions()
-    assert True is issuer.valid(issuer.issue("password"))
+    assert True is issuer.valid(issue(issuer, "password"))
 
 
 @pytest.mark.parametrize("value", [None, "", "garbage", "a.b.c"])
@@ -115,19 +143,19 @@ def test_no_or_garbage_session_is_not_valid(value: str | None) -> None:
 
 def test_a_tampered_session_is_not_valid() -> None:
     """Changing the signed value breaks it."""
-    value = sessions().issue("token")
+    value = issue(sessions(), "token")
     assert False is sessions().valid(value[:-2] + ("xx" if not value.endswith("xx") else "yy"))
 
 
 def test_sessions_are_bound_to_the_credentials() -> None:
     """Changing the password ends every session: the same key no longer accepts them."""
-    value = sessions(credentials=Credentials(password="pw")).issue("password")
+    value = issue(sessions(credentials=Credentials(password="pw")), "password")
     assert False is sessions(credentials=Credentials(password="new")).valid(value)
 
 
 def test_a_session_signed_with_another_key_is_not_valid() -> None:
     """A session signed with a key the dashboard does not hold is not a session."""
-    value = sessions(["another-key"]).issue("password")
+    value = issue(sessions(["another-key"]), "password")
     assert False is sessions().valid(value)
 
 
@@ -135,7 +163,7 @@ def test_a_session_expires_after_max_age() -> None:
     """A session is valid up to ``max_age`` seconds after login, then not — however
     recently it was used."""
     issuer = sessions(max_age=12 * 60 * 60, idle=SESSION_REFRESH * 2)
-    value = issuer.issue("password")
+    value = issue(issuer, "password")
     while issuer.clock < T0 + 12 * 60 * 60:
         issuer.clock = min(issuer.clock + SESSION_REFRESH, T0 + 12 * 60 * 60)
         session = issuer.open(value)
@@ -150,7 +178,7 @@ def test_a_session_expires_when_idle() -> None:
     """A session unused for more than ``idle`` seconds is over, though its maximum age
     is not reached."""
     issuer = sessions(max_age=12 * 60 * 60, idle=3600)
-    value = issuer.issue("password")
+    value = issue(issuer, "password")
     issuer.clock = T0 + 3600
     assert True is issuer.valid(value)
     issuer.clock += 1
@@ -160,7 +188,7 @@ def test_a_session_expires_when_idle() -> None:
 def test_renewing_moves_the_idle_timeout() -> None:
     """A renewed value counts its idle time from the renewal; a fresh one is not renewed."""
     issuer = sessions(max_age=12 * 60 * 60, idle=3600)
-    value = issuer.issue("token")
+    value = issue(issuer, "token")
     issuer.clock = T0 + SESSION_REFRESH - 1
     session = issuer.open(value)
     assert session is not None
@@ -172,13 +200,14 @@ def test_renewing_moves_the_idle_timeout() -> None:
     assert renewed is not None
     issuer.clock = T0 + 3000 + 3600
     assert (False, True) == (issuer.valid(value), issuer.valid(renewed))
-    assert 12 * 60 * 60 - 6600 == issuer.remaining(Session(session.sid, "token", T0, T0))
+    started = Session(session.sid, "token", T0, T0, session.principal)
+    assert 12 * 60 * 60 - 6600 == issuer.remaining(started)
 
 
 def test_a_revoked_session_is_not_valid() -> None:
     """Revoking a session ends it, every copy of its cookie, and no other session."""
     issuer = sessions()
-    value, other = issuer.issue("password"), issuer.issue("password")
+    value, other = issue(issuer, "password"), issue(issuer, "password")
     session = issuer.open(value)
     assert session is not None
     issuer.revoke(session)
@@ -194,13 +223,13 @@ def test_the_revocation_set_is_bounded_and_never_revives(
     issuer = sessions()
     revoked = []
     for _ in range(5):
-        value = issuer.issue("password")
+        value = issue(issuer, "password")
         session = issuer.open(value)
         assert session is not None
         issuer.revoke(session)
         revoked.append(value)
         issuer.clock += 1
-    later = issuer.issue("password")
+    later = issue(issuer, "password")
     assert [False] * 5 + [True] == [issuer.valid(v) for v in [*revoked, later]]
     assert 3 == len(issuer._revoked)
 
@@ -208,24 +237,26 @@ def test_the_revocation_set_is_bounded_and_never_revives(
 def test_adding_a_key_keeps_sessions() -> None:
     """Rotation: a session issued before a newer key was added (newest last) stays valid;
     one whose signing key was dropped does not."""
-    value = sessions(["old-key"]).issue("password")
+    value = issue(sessions(["old-key"]), "password")
     assert True is sessions(["old-key", "new-key"]).valid(value)
     assert False is sessions(["new-key"]).valid(value)
-    newer = sessions(["old-key", "new-key"]).issue("password")
+    newer = issue(sessions(["old-key", "new-key"]), "password")
     assert True is sessions(["new-key"]).valid(newer)
 
 
 def test_a_signed_value_that_is_not_a_session_is_not_valid() -> None:
-    """Well signed, but without the credentials' fingerprint or a session's fields: not a
+    """Well signed, but without the principal's binding or a session's fields: not a
     session."""
     signer = URLSafeSerializer([KEY], salt="consentlog.dashboard")
-    fingerprint = Credentials(password="pw").fingerprint(KEY)
-    good = {"c": fingerprint, "sid": "s", "via": "password", "iat": T0, "seen": T0}
+    bound = _bound(Credentials(password="pw"))
+    good = {"u": "", "b": bound, "sid": "s", "via": "password", "iat": T0, "seen": T0}
     payloads: list[object] = [
         [],
         {"via": "password"},
-        {**good, "c": 7},
-        {**good, "c": "0" * 32},
+        {**good, "b": 7},
+        {**good, "b": "0" * 32},
+        {**good, "u": "someone"},
+        {**good, "u": None},
         {**good, "sid": 1},
         {**good, "via": "admin"},
         {**good, "iat": "T0"},

@@ -272,6 +272,16 @@ class ErrorCount(_Report):
 
 
 @dataclass(frozen=True, slots=True)
+class SubjectRequest(_Report):
+    """One data-subject request of the audit (``subject_requests.sql``): never whom."""
+
+    ts: datetime.datetime
+    request: str  # export / erase
+    channel: str  # self-service / operator / dashboard
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
 class HostCount(_Report):
     """A host the site answered on, and its human views (``hosts.sql``)."""
 
@@ -555,6 +565,13 @@ def errors(
 ) -> list[ErrorCount]:
     """Requests answered 404 or 5xx by page and status (one page when ``path``)."""
     return _run(store, "errors", ErrorCount, database, start, end, host=host, path=path)
+
+
+def subject_requests(
+    store: Store, database: str, start: datetime.date, end: datetime.date
+) -> list[SubjectRequest]:
+    """The data-subject requests of the range, newest first (at most 500)."""
+    return _run(store, "subject_requests", SubjectRequest, database, start, end)
 
 
 def _window(until: datetime.datetime, seconds: int) -> dict[str, str]:

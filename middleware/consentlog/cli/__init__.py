@@ -1,11 +1,12 @@
 """The ``consentlog`` command: ``demo``, ``dashboard``, ``migrate``, ``report``, ``sql``,
-``status``, ``rollup``, ``export``, ``forget``.
+``status``, ``rollup``, ``export``, ``forget``, ``serve``, ``users``.
 
 Every command takes the store as ``--clickhouse-url`` or ``CONSENTLOG_CLICKHOUSE_URL`` and
 reads every other option through ``Settings``. Errors a user can fix (a store held by
 another process, a bad option) are one line on stderr and a non-zero exit, never a
 traceback. The commands live in ``store`` (migrate, sql, status, rollup), ``analysis``
-(report, export, forget) and ``servers`` (demo, dashboard).
+(report, export, forget), ``servers`` (demo, dashboard), ``serve`` and ``users`` (the
+dashboard's named users, which touch no store).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from consentlog.cli.analysis import BREAKDOWNS, cmd_export, cmd_forget, cmd_repo
 from consentlog.cli.serve import cmd_serve
 from consentlog.cli.servers import cmd_dashboard, cmd_demo
 from consentlog.cli.store import cmd_migrate, cmd_rollup, cmd_sql, cmd_status
+from consentlog.cli.users import add_parser as add_users_parser
 from consentlog.exceptions import ConsentlogError, first_line
 from consentlog.settings import DEFAULT_STORE_URL
 
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--format", choices=("table", "json"), default="table")
     sql.set_defaults(handler=cmd_sql)
+
+    add_users_parser(commands)
     return parser
 
 

@@ -30,11 +30,13 @@ DASHBOARD_OPTIONS = (
     "secret_keys",
     "dashboard_password",
     "dashboard_token",
+    "users_file",
     "trust_forwarded_host",
     "trusted_proxy_hops",
     "funnels",
 )
 REPORT_OPTIONS = (*STORE_OPTIONS, "funnels")  # report --by funnel reads the site's funnels
+USERS_OPTIONS = ("users_file",)  # the users commands touch no store
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

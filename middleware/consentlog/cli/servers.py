@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from consentlog.cli.common import DASHBOARD_OPTIONS, given_options, settings_of, store_of
+from consentlog.dashboard.users import UserStore
 from consentlog.exceptions import ConfigError, StoreError
 from consentlog.store.schema import LATEST, migrate, schema_version
 
@@ -62,7 +63,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if settings.dashboard_password
         else dashboard_password(settings)
     )
-    print(f"dashboard: {url.rstrip('/')}{DASHBOARD_PATH}/  password: {password}", flush=True)
+    login = f"users: {settings.users_file}" if settings.users_file else f"password: {password}"
+    print(f"dashboard: {url.rstrip('/')}{DASHBOARD_PATH}/  {login}", flush=True)
     if args.simulate:  # synthetic visitors over HTTP, once the server answers
         from consentlog.demo.simulate import simulate_in_background
         from consentlog.demo.spread import SPREAD_DAYS, spread
@@ -79,16 +81,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _users(path: str) -> UserStore:
+    """The users file at ``path``, which must hold a user (else nobody could log in); a
+    file others may read is named on stderr (it holds password hashes and TOTP secrets)."""
+    store = UserStore(path)
+    if not store.users():
+        raise ConfigError(
+            f"the users file {path} has no users: add one with"
+            " `consentlog users add NAME --role ROLE`, or unset CONSENTLOG_USERS_FILE"
+        )
+    if store.path.stat().st_mode & 0o077:
+        print(
+            f"consentlog: warning: others may read the users file {path}: chmod 600 {path}",
+            file=sys.stderr,
+        )
+    return store
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the analyst dashboard on its own."""
     from consentlog.dashboard import create_dashboard
 
     settings = settings_of(args, DASHBOARD_OPTIONS)
+    users = _users(settings.users_file) if settings.users_file else None
     password = settings.dashboard_password or None
     if args.password_file:
         password = Path(args.password_file).read_text(encoding="utf-8").strip() or None
     token = settings.dashboard_token or None
-    if not password and not token:
+    if users is not None and (password or token):
+        print(
+            "consentlog: named users from CONSENTLOG_USERS_FILE: the dashboard password and"
+            " token are not used",
+            file=sys.stderr,
+        )
+    if users is None and not password and not token:
         print(
             "consentlog: the dashboard needs a password: set CONSENTLOG_DASHBOARD_PASSWORD "
             "(or CONSENTLOG_DASHBOARD_TOKEN), or pass --password-file",
@@ -107,6 +133,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         database=database,
         password=password,
         token=token,
+        users=users,
         # without a configured key, sessions are signed with one made now: they end
         # when the process does
         secret_keys=settings.secret_keys or [secrets.token_urlsafe(32)],

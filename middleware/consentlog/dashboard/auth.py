@@ -1,11 +1,18 @@
 """Login for the dashboard: the login and logout routes and the guard in front of the rest.
 
-The secrets and the session cookie are ``sessions``' (constant-time checks, a signed
-cookie bound to the credentials, absolute and idle expiry, revocation on logout); the
-failure throttle is ``throttle``'s (per client, and paced for everyone under attack).
-The cookie is HttpOnly, SameSite=Strict, Path = the dashboard's mount, Secure over
-https. The API also takes the token as ``Authorization: Bearer <token>``, under the same
-throttle.
+Two modes. Named users (a users file, ``users.UserStore``): a user name and password
+(argon2), then a TOTP code for users who have one (``POST /login/totp``, the password
+step's result carried in a signed, five-minute, principal-bound token); every failure of
+either step counts in the throttle, TOTP failures also per user. Single password (no
+users file): the dashboard password or access token, a full-access (``admin``)
+principal; the API also takes the token as ``Authorization: Bearer <token>``.
+
+The session cookie is ``sessions``' (a signed cookie bound to the principal, absolute
+and idle expiry, revocation on logout); the failure throttle is ``throttle``'s (per
+client, and paced for everyone under attack). The cookie is HttpOnly, SameSite=Strict,
+Path = the dashboard's mount, Secure over https. The guard (``LoginRequired``) refuses
+cross-site state-changing requests to every route, and leaves the principal in the
+request's state for the role checks (``roles.require``).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import math
 from urllib.parse import parse_qs, quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -21,10 +29,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from consentlog.consent.http import Origin, cross_site_reason, header_map, origin_of, safe_next
 from consentlog.dashboard import templates
 from consentlog.dashboard.filters import base_path, route_path
-from consentlog.dashboard.sessions import SESSION_COOKIE, Credentials, Session, Sessions
+from consentlog.dashboard.roles import STATE_KEY, Principal, landing
+from consentlog.dashboard.sessions import SESSION_COOKIE, Credentials, Session, Sessions, Via
 from consentlog.dashboard.throttle import Throttle
+from consentlog.dashboard.users import UserStore
 
-MAX_FORM_BYTES = 4096  # the login form is two short fields
+MAX_FORM_BYTES = 4096  # the dashboard's forms are a few short fields
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _origin(connection: HTTPConnection, trusted_hops: int, forwarded_host: bool) -> Origin:
@@ -33,11 +44,11 @@ def _origin(connection: HTTPConnection, trusted_hops: int, forwarded_host: bool)
     )
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     """The fields of a small url-encoded form; anything larger or odd reads as empty.
 
     Parsed here rather than with ``request.form()``: that needs python-multipart, a
-    dependency for one two-field form.
+    dependency for a few short forms.
     """
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return {}
@@ -54,24 +65,48 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 class Auth:
-    """The login and logout routes, and the session check the guard uses."""
+    """The login and logout routes, and the session check the guard uses.
+
+    ``users`` (named users) or ``credentials`` (single password), not both: with a
+    users file the single password and token are not used.
+    """
 
     def __init__(
         self,
-        credentials: Credentials,
         sessions: Sessions,
         *,
+        credentials: Credentials | None = None,
+        users: UserStore | None = None,
         prefix: str = "",
         throttle: Throttle | None = None,
         trusted_proxy_hops: int = 0,
         trust_forwarded_host: bool = False,
     ) -> None:
+        if (credentials is None) == (users is None):
+            raise ValueError("the dashboard logs in with a users file or with credentials")
         self.credentials = credentials
+        self.users = users
         self.trusted_proxy_hops = trusted_proxy_hops
         self.trust_forwarded_host = trust_forwarded_host
         self.sessions = sessions
         self.prefix = prefix
         self.throttle = throttle or Throttle()
+
+    @property
+    def named(self) -> bool:
+        """Whether users log in by name (a users file)."""
+        return self.users is not None
+
+    def site_url(self, connection: HTTPConnection) -> str:
+        """``scheme://host`` of the dashboard as the user reached it (after trusted
+        proxies): what an absolute link, such as a share link, starts with."""
+        origin = _origin(connection, self.trusted_proxy_hops, self.trust_forwarded_host)
+        return f"{origin.scheme}://{origin.host}"
+
+    def cross_site(self, connection: HTTPConnection) -> bool:
+        """Whether the request comes from another site (Origin / ``Sec-Fetch-Site``)."""
+        origin = _origin(connection, self.trusted_proxy_hops, self.trust_forwarded_host)
+        return cross_site_reason(header_map(connection.scope), origin) is not None
 
     def session(self, connection: HTTPConnection) -> Session | None:
         """The live session the request's cookie carries, if any."""
@@ -108,38 +143,107 @@ class Auth:
         """GET /login: the login form (or onwards, when already logged in)."""
         base = base_path(request, self.prefix)
         target = safe_next(request.query_params.get("next", ""), base=base)
-        if self.logged_in(request):
-            return RedirectResponse(target, status_code=303)
-        return HTMLResponse(templates.login(base=base, next_url=target))
+        session = self.session(request)
+        if session is not None:
+            return RedirectResponse(self._landing(base, target, session.principal), 303)
+        return HTMLResponse(templates.login(base=base, next_url=target, named=self.named))
 
     async def login(self, request: Request) -> Response:
-        """POST /login: check the secret, start a session, go where the user was going."""
+        """POST /login: check the secret; start a session (or ask for the TOTP code) and
+        go where the user was going."""
         base = base_path(request, self.prefix)
-        origin = _origin(request, self.trusted_proxy_hops, self.trust_forwarded_host)
-        if cross_site_reason(header_map(request.scope), origin) is not None:
-            return HTMLResponse(
-                templates.login(base=base, next_url=base + "/", error="Cross-site login refused."),
-                status_code=403,
-            )
+        if self.cross_site(request):
+            return self._login_page(base, base + "/", "Cross-site login refused.", 403)
         client = self.client(request)
         wait = self.throttle.retry_after(client)
         if wait is not None:
             return self._too_many(base, wait)
-        form = await _form(request)
+        form = await read_form(request)
         target = safe_next(form.get("next", ""), base=base)
         await self.throttle.pace()
-        via = self.credentials.check(form.get("secret", ""))
-        if via is None:
+        principal: Principal | None = None
+        via: Via = "password"
+        if self.users is not None:
+            user = await run_in_threadpool(
+                self.users.authenticate,
+                form.get("username", "").strip().lower(),
+                form.get("secret", ""),
+            )
+            if user is not None and user.has_totp:
+                pending = self.sessions.pending(user.principal, target)
+                return HTMLResponse(templates.totp(base=base, pending=pending))
+            principal = user.principal if user else None
+            error = "Wrong user name or password."
+        elif self.credentials is not None:
+            checked = self.credentials.check(form.get("secret", ""))
+            principal = self.credentials.principal("") if checked else None
+            via = checked or "password"
+            error = "Wrong password or token."
+        if principal is None:
+            await self.throttle.failed(client)
+            return self._login_page(base, target, error, 401)
+        self.throttle.success(client)
+        return self._start(request, principal, via, target)
+
+    async def login_totp(self, request: Request) -> Response:
+        """POST /login/totp: the second step of a user with TOTP. A wrong, stale or
+        already used code counts as a failure for the client and for the user."""
+        base = base_path(request, self.prefix)
+        if self.cross_site(request):
+            return self._login_page(base, base + "/", "Cross-site login refused.", 403)
+        client = self.client(request)
+        wait = self.throttle.retry_after(client)
+        if wait is not None:
+            return self._too_many(base, wait)
+        form = await read_form(request)
+        await self.throttle.pace()
+        opened = self.sessions.open_pending(form.get("pending", ""))
+        if self.users is None or opened is None:
+            await self.throttle.failed(client)
+            message = "This login step expired or is not valid: log in again."
+            return self._login_page(base, base + "/", message, 400)
+        principal, target = opened
+        per_user = f"totp:{principal.name}"
+        wait = self.throttle.retry_after(per_user)
+        if wait is not None:
+            return self._too_many(base, wait)
+        code = form.get("code", "")
+        if not await run_in_threadpool(self.users.accept_totp, principal.name, code):
+            self.throttle.failure(per_user)
             await self.throttle.failed(client)
             return HTMLResponse(
-                templates.login(base=base, next_url=target, error="Wrong password or token."),
+                templates.totp(
+                    base=base,
+                    pending=form.get("pending", ""),
+                    error="Wrong code, or one already used: enter the code your app shows now.",
+                ),
                 status_code=401,
             )
         self.throttle.success(client)
-        response = RedirectResponse(target, status_code=303)
-        cookie = self.session_cookie(request, self.sessions.issue(via), self.sessions.max_age)
+        self.throttle.success(per_user)
+        return self._start(request, principal, "password", target)
+
+    def _start(self, request: Request, principal: Principal, via: Via, target: str) -> Response:
+        """The answer to a completed login: a new session, and onwards."""
+        base = base_path(request, self.prefix)
+        response = RedirectResponse(self._landing(base, target, principal), status_code=303)
+        cookie = self.session_cookie(
+            request, self.sessions.issue(principal, via), self.sessions.max_age
+        )
         response.headers.append("set-cookie", cookie)
         return response
+
+    @staticmethod
+    def _landing(base: str, target: str, principal: Principal) -> str:
+        """``target``, or the principal's first page instead of the overview they may
+        not open."""
+        return base + landing(principal) if target == base + "/" else target
+
+    def _login_page(self, base: str, target: str, error: str, status: int) -> Response:
+        return HTMLResponse(
+            templates.login(base=base, next_url=target, error=error, named=self.named),
+            status_code=status,
+        )
 
     async def logout(self, request: Request) -> Response:
         """POST /logout: revoke the session on the server and expire the cookie."""
@@ -162,7 +266,7 @@ class Auth:
                 headers={"Retry-After": str(wait)},
             )
         await self.throttle.pace()
-        if self.credentials.check_token(token):
+        if self.credentials is not None and self.credentials.check_token(token):
             self.throttle.success(client)
             return None
         await self.throttle.failed(client)
@@ -175,7 +279,7 @@ class Auth:
             f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
         )
         return HTMLResponse(
-            templates.login(base=base, next_url=base + "/", error=message),
+            templates.login(base=base, next_url=base + "/", error=message, named=self.named),
             status_code=429,
             headers={"Retry-After": str(wait)},
         )
@@ -184,15 +288,26 @@ class Auth:
 class LoginRequired:
     """ASGI middleware: every dashboard route but the public ones needs a session.
 
-    Pages redirect to the login form (303), the JSON API answers 401 JSON. A live session
-    whose last-seen time is stale gets its cookie renewed on the response, so the idle
-    timeout counts from the last request.
+    Pages redirect to the login form (303), the JSON API answers 401 JSON. A state-changing
+    request from another site is refused (403) on every route that is not public (login
+    checks its own). The live session's principal goes into the request's state
+    (``roles.principal_of``). A live session whose last-seen time is stale gets its cookie
+    renewed on the response, so the idle timeout counts from the last request.
+    ``public_prefixes`` are path prefixes served without a login (share links).
     """
 
-    def __init__(self, app: ASGIApp, *, auth: Auth, public: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        auth: Auth,
+        public: frozenset[str],
+        public_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.auth = auth
         self.public = public
+        self.public_prefixes = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -200,24 +315,35 @@ class LoginRequired:
             return
         connection = HTTPConnection(scope)
         path = route_path(connection)
+        public = path in self.public or path.startswith(self.public_prefixes)
+        if not public and scope["method"] not in SAFE_METHODS and self.auth.cross_site(connection):
+            refusal = _refusal(path, base_path(connection, self.auth.prefix))
+            await refusal(scope, receive, send)
+            return
         session = self.auth.session(connection)
         if session is not None:
+            _enter(scope, session.principal)
             await self.app(scope, receive, self._renewing(connection, session, send))
             return
-        if path in self.public:
+        if public:
             await self.app(scope, receive, send)
             return
         response: Response | None
         if path.startswith("/api/"):
             scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "bearer" and token:
+            credentials = self.auth.credentials
+            if scheme.lower() == "bearer" and token and credentials is not None:
                 response = await self.auth.bearer(connection, token.strip())
+                principal = credentials.principal("")
+                if response is None and principal is not None:
+                    _enter(scope, principal)
             else:
                 response = JSONResponse(
-                    {"error": "login required: log in, or send Authorization: Bearer <token>"},
+                    {"error": "login required: log in"
+                     + ("" if self.auth.named else ", or send Authorization: Bearer <token>")},
                     status_code=401,
                     headers={"WWW-Authenticate": 'Bearer realm="consentlog"'},
-                )
+                )  # fmt: skip
         else:
             base = base_path(connection, self.auth.prefix)
             query = scope.get("query_string", b"").decode("latin-1")
@@ -247,3 +373,19 @@ class LoginRequired:
             await send(message)
 
         return renew
+
+
+def _enter(scope: Scope, principal: Principal) -> None:
+    """Leave ``principal`` in the request's state (a new dict: the server's lifespan state
+    is shared between requests)."""
+    scope["state"] = {**scope.get("state", {}), STATE_KEY: principal}
+
+
+def _refusal(path: str, base: str) -> Response:
+    """The 403 answer to a cross-site state-changing request."""
+    message = "cross-site request refused: use the dashboard's own forms"
+    if path.startswith("/api/"):
+        return JSONResponse({"error": message}, status_code=403)
+    return HTMLResponse(
+        templates.error_page(base=base, status=403, message=message), status_code=403
+    )

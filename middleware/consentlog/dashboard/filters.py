@@ -14,7 +14,11 @@ from urllib.parse import urlencode
 
 from starlette.requests import HTTPConnection
 
+from consentlog.dashboard.table import parse_sort
 from consentlog.exceptions import BadRequest
+
+# the query parameters a report reads: what share links and saved filters keep
+REPORT_PARAMETERS = ("start", "end", "host", "path", "sort", "order")
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366  # longer ranges are a job for `consentlog sql`, not a page view
@@ -113,3 +117,15 @@ def page_path(connection: HTTPConnection) -> str:
     if not path.startswith("/") or len(path) > MAX_PATH:
         raise BadRequest(400, "path is missing or not a URL path: use ?path=/some/page")
     return path
+
+
+def report_query(page: str, params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The report parameters of ``params`` (any other dropped), checked as ``page`` would
+    read them: BadRequest for a bad date, sort or detail path."""
+    kept = tuple((name, params[name]) for name in REPORT_PARAMETERS if params.get(name))
+    checked = dict(kept)
+    parse_filters(checked)
+    parse_sort(checked)
+    if page == "/pages/detail" and not checked.get("path", "").startswith("/"):
+        raise BadRequest(400, "a page's detail needs its path: ?path=/some/page")
+    return kept

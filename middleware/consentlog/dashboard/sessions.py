@@ -1,10 +1,13 @@
 """Dashboard credentials and sessions: who may log in, and the signed cookie that says they did.
 
-A session is an itsdangerous-signed cookie value carrying a random session id, how it
-logged in, when (``issued``) and when it was last used (``seen``). It is bound to the
-current credentials by a keyed fingerprint: change the password or token and every
-session ends; add a secret key (rotation, newest last) and sessions signed before stay
-valid, because signature and fingerprint are checked against every key.
+A session is an itsdangerous-signed cookie value carrying a random session id, the user
+it belongs to ('' for the single password), how it logged in, when (``issued``) and when
+it was last used (``seen``). It is bound to that principal by a keyed digest of the
+principal's name, role and stamp (``Accounts.principal`` looks them up on every request):
+remove the user, change their role or password — or, in single-password mode, change the
+password or token — and every session of theirs ends; add a secret key (rotation, newest
+last) and sessions signed before stay valid, because signature and binding are checked
+against every key.
 
 Sessions end ``max_age`` seconds after login (absolute) or ``idle`` seconds after the last
 request (the guard re-issues the cookie with a new ``seen`` at most every
@@ -23,14 +26,17 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 from itsdangerous import BadSignature, URLSafeSerializer
+
+from consentlog.dashboard.roles import Principal
 
 SESSION_COOKIE = "cl_dashboard"
 SESSION_MAX_AGE = 12 * 60 * 60  # 12 hours: a working day, then log in again
 SESSION_IDLE = 60 * 60  # 1 hour without a request ends the session
 SESSION_REFRESH = 5 * 60  # 5 minutes: how stale ``seen`` may get before the cookie is renewed
+PENDING_MAX_AGE = 5 * 60  # 5 minutes between a right password and its TOTP code
 MAX_REVOKED = 10_000  # bounds the revocation set; overflow ends older sessions, never revives
 
 Via = Literal["password", "token"]
@@ -38,6 +44,21 @@ Via = Literal["password", "token"]
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+class Accounts(Protocol):
+    """Who exists now: the single password's ``Credentials``, or the users file."""
+
+    def principal(self, name: str) -> Principal | None:
+        """The live principal called ``name``, or None."""
+        ...
+
+
+def binding(key: str, principal: Principal) -> str:
+    """A keyed digest of ``principal``'s name, role and stamp: what a session or share
+    link carries to stay valid only while the three are unchanged."""
+    material = "\0".join((principal.name, principal.role, principal.stamp)).encode("utf-8")
+    return hmac.new(key.encode("utf-8"), material, hashlib.sha256).hexdigest()[:32]
 
 
 class Credentials:
@@ -67,21 +88,25 @@ class Credentials:
         given = _digest(secret)
         return self._token is not None and hmac.compare_digest(given, self._token)
 
-    def fingerprint(self, key: str) -> str:
-        """A keyed digest of the current credentials: sessions carry it, so changing the
-        password or token ends every session."""
+    def principal(self, name: str) -> Principal | None:
+        """The single password's principal (name '', full access): its stamp is the
+        current password and token, so changing either ends every session."""
+        if name:
+            return None
         material = (self._password or b"") + b"\0" + (self._token or b"")
-        return hmac.new(key.encode("utf-8"), material, hashlib.sha256).hexdigest()[:32]
+        return Principal("", "admin", material.hex())
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A verified, live session: its id, how it logged in, and its two times (epoch s)."""
+    """A verified, live session: its id, how it logged in, its two times (epoch s), and
+    whose it is (as they are now)."""
 
     sid: str
     via: Via
     issued: int
     seen: int
+    principal: Principal
 
 
 class Sessions:
@@ -90,7 +115,7 @@ class Sessions:
     def __init__(
         self,
         secret_keys: Sequence[str],
-        credentials: Credentials,
+        accounts: Accounts,
         *,
         max_age: int = SESSION_MAX_AGE,
         idle: int = SESSION_IDLE,
@@ -103,7 +128,9 @@ class Sessions:
         self.idle = idle
         # itsdangerous signs with the last key and verifies against all of them
         self._serializer = URLSafeSerializer(list(secret_keys), salt="consentlog.dashboard")
-        self._fingerprints = [credentials.fingerprint(key) for key in secret_keys]
+        self._pending = URLSafeSerializer(list(secret_keys), salt="consentlog.dashboard.totp")
+        self._keys = list(secret_keys)
+        self.accounts = accounts
         self._revoked: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._revoked_through = -1  # sessions issued at or before this second are revoked
 
@@ -111,14 +138,15 @@ class Sessions:
         """The current time in whole epoch seconds (the clock seam)."""
         return int(time.time())
 
-    def issue(self, via: Via) -> str:
-        """A new session cookie value."""
+    def issue(self, principal: Principal, via: Via) -> str:
+        """A new session cookie value for ``principal`` (always a new session id: a
+        cookie planted before login never becomes a session)."""
         now = self.now()
-        return self._dump(Session(secrets.token_urlsafe(16), via, now, now))
+        return self._dump(Session(secrets.token_urlsafe(16), via, now, now, principal))
 
     def open(self, value: str | None) -> Session | None:
         """The live session ``value`` carries, or None: unsigned, tampered, signed with a
-        dropped key, for other credentials, expired, idle too long, or revoked."""
+        dropped key, for a removed or changed principal, expired, idle too long, or revoked."""
         if not value:
             return None
         try:
@@ -135,7 +163,7 @@ class Sessions:
         return session
 
     def valid(self, value: str | None) -> bool:
-        """Whether ``value`` is a live session for the current credentials."""
+        """Whether ``value`` is a live session of a principal as it is now."""
         return self.open(value) is not None
 
     def renewed(self, session: Session) -> str | None:
@@ -145,6 +173,34 @@ class Sessions:
         if now - session.seen < SESSION_REFRESH:
             return None
         return self._dump(replace(session, seen=now))
+
+    def pending(self, principal: Principal, next_url: str) -> str:
+        """A signed token saying ``principal`` gave the right password just now: the
+        TOTP step's hidden field, valid ``PENDING_MAX_AGE`` seconds, bound to the
+        principal as sessions are."""
+        return self._pending.dumps(
+            {"u": principal.name, "b": binding(self._keys[-1], principal), "n": next_url,
+             "iat": self.now()}
+        )  # fmt: skip
+
+    def open_pending(self, value: str) -> tuple[Principal, str] | None:
+        """The principal and destination of a pending login, or None: damaged, stale,
+        or the principal changed since."""
+        try:
+            data = self._pending.loads(value)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict):
+            return None
+        name, bound, next_url, issued = (data.get(k) for k in ("u", "b", "n", "iat"))
+        if not (isinstance(name, str) and isinstance(bound, str) and isinstance(next_url, str)):
+            return None
+        if type(issued) is not int or not 0 <= self.now() - issued <= PENDING_MAX_AGE:
+            return None
+        principal = self.accounts.principal(name)
+        if principal is None or not self._bound(bound, principal):
+            return None
+        return principal, next_url
 
     def remaining(self, session: Session) -> int:
         """Seconds until the session's absolute expiry: the cookie's Max-Age."""
@@ -167,24 +223,33 @@ class Sessions:
         for sid in [sid for sid, issued in self._revoked.items() if issued < horizon]:
             del self._revoked[sid]
 
+    def _bound(self, bound: str, principal: Principal) -> bool:
+        """Whether ``bound`` is ``principal``'s binding under any of the keys."""
+        return any(
+            hmac.compare_digest(bound.encode(), binding(key, principal).encode())
+            for key in self._keys
+        )
+
     def _dump(self, session: Session) -> str:
-        fingerprint = self._fingerprints[-1]
-        payload = {"c": fingerprint, "sid": session.sid, "via": session.via}
-        return self._serializer.dumps({**payload, "iat": session.issued, "seen": session.seen})
+        payload = {"u": session.principal.name, "b": binding(self._keys[-1], session.principal)}
+        return self._serializer.dumps(
+            {**payload, "sid": session.sid, "via": session.via, "iat": session.issued,
+             "seen": session.seen}
+        )  # fmt: skip
 
     def _parse(self, data: object) -> Session | None:
-        """The session in a well-signed payload, if it is one for these credentials."""
+        """The session in a well-signed payload, if its principal is unchanged."""
         if not isinstance(data, dict):
             return None
-        fingerprint, sid, via = data.get("c"), data.get("sid"), data.get("via")
+        name, bound, sid, via = data.get("u"), data.get("b"), data.get("sid"), data.get("via")
         issued, seen = data.get("iat"), data.get("seen")
-        if not isinstance(fingerprint, str) or not any(
-            hmac.compare_digest(fingerprint.encode(), known.encode())
-            for known in self._fingerprints
-        ):
+        if not isinstance(name, str) or not isinstance(bound, str):
             return None
         if not isinstance(sid, str) or via not in ("password", "token"):
             return None
         if type(issued) is not int or type(seen) is not int:
             return None
-        return Session(sid, "password" if via == "password" else "token", issued, seen)
+        principal = self.accounts.principal(name)
+        if principal is None or not self._bound(bound, principal):
+            return None
+        return Session(sid, "password" if via == "password" else "token", issued, seen, principal)

@@ -18,21 +18,25 @@ import jinja2
 from markupsafe import Markup
 
 from consentlog.dashboard.filters import Filters, last_days
+from consentlog.dashboard.roles import SHAREABLE, Permission, Principal, landing
+from consentlog.dashboard.saved import SavedBox
 from consentlog.dashboard.style import VERSION
 from consentlog.dashboard.table import cell_text
 
-NAV: tuple[tuple[str, str], ...] = (
-    ("/", "Overview"),
-    ("/pages", "Pages"),
-    ("/goals", "Goals"),
-    ("/funnels", "Funnels"),
-    ("/sources", "Sources"),
-    ("/countries", "Countries"),
-    ("/bots", "Bots"),
-    ("/consent", "Consent"),
-    ("/errors", "Errors"),
-    ("/now", "Now"),
+NAV: tuple[tuple[str, str, Permission], ...] = (  # route, label, what opens it
+    ("/", "Overview", "reports"),
+    ("/pages", "Pages", "reports"),
+    ("/goals", "Goals", "reports"),
+    ("/funnels", "Funnels", "reports"),
+    ("/sources", "Sources", "reports"),
+    ("/countries", "Countries", "reports"),
+    ("/bots", "Bots", "reports"),
+    ("/consent", "Consent", "consent"),
+    ("/errors", "Errors", "reports"),
+    ("/now", "Now", "reports"),
+    ("/privacy", "Privacy", "privacy"),
 )
+SHARE_CHOICES = (1, 7, 30)  # days a share link may be made for, from a page
 PRESETS = (7, 30, 90)  # days offered as one-click ranges
 
 
@@ -135,6 +139,9 @@ def page(
     filters: Filters,
     keep: Mapping[str, str] | None = None,
     hosts: Sequence[str] = (),
+    principal: Principal | None = None,
+    shared: bool = False,
+    saved: SavedBox | None = None,
     **context: object,
 ) -> str:
     """Page template ``name`` (it extends ``page.html``) inside the dashboard's frame.
@@ -142,9 +149,17 @@ def page(
     ``here`` is the page's route (``/pages``); ``active`` the navigation entry to mark;
     ``keep`` query parameters the range picker carries along (sort order, page path);
     ``hosts`` the hosts of the range, which the picker offers when there are several.
+    ``principal`` is who is looking: the navigation lists only what their role opens,
+    and the page offers a share link when they may make one. ``shared``: a share
+    link's read-only page — no navigation, range picker, logout or share form. ``saved``
+    is the user's saved filters box (``saved.SavedBox``), None when they keep none.
     """
     kept = {k: v for k, v in (keep or {}).items() if v}
-    nav = [Link(label, base + path + filters.query(), path == active) for path, label in NAV]
+    nav = [
+        Link(label, base + path + filters.query(), path == active)
+        for path, label, permission in NAV
+        if principal is not None and principal.allows(permission) and not shared
+    ]
     presets = []
     for days in PRESETS:
         preset = last_days(days)
@@ -162,15 +177,32 @@ def page(
         # the picker offers every host of the range, and the one filtered on even if the
         # range has none; one host alone needs no picker
         hosts=[*hosts, filters.host] if filters.host and filters.host not in hosts else hosts,
+        shared=shared,
+        saved=saved,
+        who=principal.label if principal and not shared else "",
+        home=base + (landing(principal) if principal else "/"),
+        share_query=filters.query(**kept).removeprefix("?"),
+        share_choices=SHARE_CHOICES if _may_share(principal, here, shared) else (),
         **context,
     )
 
 
-def login(*, base: str, next_url: str, error: str = "") -> str:
-    """The login form: one field, the dashboard password or an access token."""
-    return render("login.html", base=base, next_url=next_url, error=error)
+def _may_share(principal: Principal | None, here: str, shared: bool) -> bool:
+    return principal is not None and principal.allows("share") and here in SHAREABLE and not shared
 
 
-def error_page(*, base: str, status: int, message: str) -> str:
-    """A page that says what went wrong, with a way back."""
-    return render("error.html", base=base, status=status, message=message)
+def login(*, base: str, next_url: str, error: str = "", named: bool = False) -> str:
+    """The login form: a user name and password when ``named`` (a users file), else one
+    field, the dashboard password or an access token."""
+    return render("login.html", base=base, next_url=next_url, error=error, named=named)
+
+
+def totp(*, base: str, pending: str, error: str = "") -> str:
+    """The second login step: the TOTP code of the user ``pending`` names."""
+    return render("totp.html", base=base, pending=pending, error=error)
+
+
+def error_page(*, base: str, status: int, message: str, home: str = "") -> str:
+    """A page that says what went wrong, with a way back (``home``: the first page the
+    viewer may open)."""
+    return render("error.html", base=base, status=status, message=message, home=home or base + "/")

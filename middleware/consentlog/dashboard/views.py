@@ -31,6 +31,8 @@ from consentlog.analytics.reports import (
 from consentlog.dashboard import charts, templates
 from consentlog.dashboard.filters import Filters, base_path, page_path, parse_filters
 from consentlog.dashboard.queries import ConsentData, Reports, fetch
+from consentlog.dashboard.roles import principal_of, shared_view
+from consentlog.dashboard.saved import SavedFilters
 from consentlog.dashboard.table import FLAG_MARGIN, Column, PageTable, parse_sort
 from consentlog.ingest.bots import LABELS
 
@@ -118,9 +120,12 @@ class DetailLinks:
 
     base: str
     filters: Filters
+    shared: bool = False  # a share link's page links nowhere: ''
 
     def __call__(self, path: str, host: str = "") -> str:
         """The URL of ``path``'s detail page; ``host`` replaces the range's host."""
+        if self.shared:
+            return ""
         target = Filters(self.filters.start, self.filters.end, host or self.filters.host)
         return f"{self.base}/pages/detail{target.query(path=path)}"
 
@@ -130,7 +135,7 @@ class Heading:
     """A column heading of the Pages table: its sort link and state."""
 
     column: Column
-    href: str  # the table sorted by this column (the other way round if it is already)
+    href: str  # the table sorted by this column (the other way round if it is already); '' none
     sorted: str  # aria-sort: "ascending" or "descending", "" when not sorted by it
     arrow: str
     align: str
@@ -198,9 +203,12 @@ class ConsentTotals:
 class Views:
     """The HTML routes of the dashboard."""
 
-    def __init__(self, reports: Reports, *, prefix: str = "") -> None:
+    def __init__(
+        self, reports: Reports, *, prefix: str = "", saved: SavedFilters | None = None
+    ) -> None:
         self.reports = reports
         self.prefix = prefix
+        self.saved = saved
 
     async def overview(self, request: Request) -> Response:
         """GET /: views, visitors, consent rates, the trend, the least useful pages."""
@@ -234,6 +242,8 @@ class Views:
         data = await fetch(self.reports.pages, filters, sort)
         base = base_path(request, self.prefix)
         order = "desc" if sort.descending else "asc"
+        principal, shared = principal_of(request), shared_view(request)
+        downloads = principal is not None and principal.allows("download") and not shared
         return await self._page(
             request,
             "pages.html",
@@ -241,8 +251,10 @@ class Views:
             filters,
             keep={"sort": sort.key, "order": order},
             table=data.table,
-            headings=_headings(data.table, base, filters),
-            csv_href=f"{base}/pages.csv{filters.query(sort=sort.key, order=order)}",
+            headings=_headings(data.table, base, filters, links=not shared),
+            csv_href=f"{base}/pages.csv{filters.query(sort=sort.key, order=order)}"
+            if downloads
+            else "",
             numeric=NUMERIC,
             min_sample=MIN_SAMPLE,
             flag_margin=FLAG_MARGIN,
@@ -465,6 +477,13 @@ class Views:
     ) -> HTMLResponse:
         base = base_path(request, self.prefix)
         hosts = await fetch(self.reports.hosts, filters)
+        shared = shared_view(request)
+        kept = {k: v for k, v in (keep or {}).items() if v}
+        saved = (
+            self.saved.box(request, here, filters.query(**kept).removeprefix("?"))
+            if self.saved is not None and not shared
+            else None
+        )
         return HTMLResponse(
             templates.page(
                 name,
@@ -474,13 +493,16 @@ class Views:
                 filters=filters,
                 keep=keep,
                 hosts=hosts,
-                detail_link=DetailLinks(base, filters),
+                principal=principal_of(request),
+                shared=shared,
+                saved=saved,
+                detail_link=DetailLinks(base, filters, shared),
                 **context,
             )
         )
 
 
-def _headings(table: PageTable, base: str, filters: Filters) -> list[Heading]:
+def _headings(table: PageTable, base: str, filters: Filters, *, links: bool) -> list[Heading]:
     direction = "descending" if table.sort.descending else "ascending"
     arrow = "↓" if table.sort.descending else "↑"
     headings = []
@@ -491,7 +513,7 @@ def _headings(table: PageTable, base: str, filters: Filters) -> list[Heading]:
         headings.append(
             Heading(
                 column,
-                href=f"{base}/pages{filters.query(sort=column.key, order=order)}",
+                href=f"{base}/pages{filters.query(sort=column.key, order=order)}" if links else "",
                 sorted=direction if here else "",
                 arrow=arrow if here else "",
                 align="num" if column.kind in NUMERIC else "text",

@@ -18,6 +18,7 @@ from typing import Any
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.dashboard import create_dashboard
 from consentlog.dashboard.mount import SiteWithDashboard
+from consentlog.dashboard.users import UserStore
 from consentlog.demo.site import create_site
 from consentlog.demo.visitors import DEMO_COUNTRY_HEADER
 from consentlog.settings import Settings
@@ -84,6 +85,8 @@ def create_demo_app(settings: Settings | None = None, **options: Any) -> SiteWit
         database=settings.database,
         password=dashboard_password(settings),
         token=settings.dashboard_token or None,
+        # named users when a users file is set; else the single (kept) password
+        users=UserStore(settings.users_file) if settings.users_file else None,
         secret_keys=settings.secret_keys,
         prefix=DASHBOARD_PATH,
         trusted_proxy_hops=settings.trusted_proxy_hops,

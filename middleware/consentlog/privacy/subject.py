@@ -33,7 +33,7 @@ from consentlog.store.identifiers import check_identifier
 
 log = structlog.get_logger("consentlog.privacy.subject")
 
-Channel = Literal["self-service", "operator"]
+Channel = Literal["self-service", "operator", "dashboard"]
 
 # Kept without any identifier, for every visitor: said in every export.
 ANONYMOUS_STATEMENT = (
