@@ -101,3 +101,42 @@ def test_days_rolled_up_before_migration_11_count_as_before_until_rebuilt(
     assert [FIRST] == roll_up(store, visitors_db, now=LATER)
     assert [] == stale_days(store, visitors_db)
     assert exact == page_report(store, visitors_db, FIRST, LAST)
+
+
+def test_median_engaged_time_over_the_histogram_and_the_long_ones(
+    store: Store, database: str
+) -> None:
+    """The rollup's median (per-second counts below 10 minutes, each longer one's seconds
+    kept) is the lower median of whole seconds, as from the raw rows, wherever it falls."""
+    migrate(store, database)
+    seconds = {"/short": [3, 7, 7, 9, 700], "/long": [5, 650, 700, 701, 3600, 3600]}
+    for offset, (path, values) in enumerate(seconds.items()):
+        store.command(
+            f"INSERT INTO {database}.page_requests (ts, pageview_id, host, path, status,"
+            " consent_state, visitor_id, session_id) SELECT"
+            " toDateTime64({first:Date}, 3, 'UTC') + toIntervalSecond(number),"
+            " toUUID(concat('00000000-0000-0000-0000-', leftPad(toString(number + {o:UInt32}),"
+            " 12, '0'))),"
+            " 'example.org', {path:String}, 200, 'granted', concat('v', toString(number)),"
+            " concat({path:String}, toString(number)) FROM numbers({n:UInt32})",
+            parameters={"first": FIRST, "path": path, "n": len(values), "o": offset * 100},
+        )
+        store.command(
+            f"INSERT INTO {database}.engagements (ts, pageview_id, host, path, engaged_ms)"
+            " SELECT toDateTime64({first:Date}, 3, 'UTC') + toIntervalSecond(i), toUUID(concat("
+            " '00000000-0000-0000-0000-', leftPad(toString(i + {o:UInt32}), 12, '0'))),"
+            " 'example.org',"
+            " {path:String}, ms FROM (SELECT arrayJoin(arrayEnumerate({ms:Array(UInt32)})) - 1"
+            " AS i, {ms:Array(UInt32)}[i + 1] AS ms)",
+            parameters={
+                "first": FIRST,
+                "path": path,
+                "o": offset * 100,
+                "ms": [s * 1000 + 400 for s in values],
+            },
+        )
+    raw = page_report(store, database, FIRST, FIRST, use_rollup=False, min_sample=1)
+    roll_up(store, database, now=LATER)
+    rolled = page_report(store, database, FIRST, FIRST, min_sample=1)
+    assert raw == rolled
+    assert {"/short": 7000, "/long": 700000} == {m.path: m.median_engaged_ms for m in rolled}
