@@ -17,12 +17,20 @@ WITH
     -- over 10,000, visitor_kept 2) or as good as (1,600 distinct hashes in the sample, an
     -- eighth of the hash space, where fewer than 10,000 visitors leave 1,250 at most on
     -- average: the chance of 1,600 is below 1e-18). docs/metrics.md "Visitors".
+    capped AS (
+        SELECT DISTINCT host, path FROM {db:Identifier}.page_daily
+        WHERE day >= {rolled_first:Date} AND day <= {rolled_last:Date}
+          AND ({host:String} = '' OR host = {host:String}) AND visitor_kept = 2
+    ),
     many AS (
+        SELECT host, path FROM capped
+        UNION ALL
         SELECT host, path FROM {db:Identifier}.page_daily
         WHERE day >= {rolled_first:Date} AND day <= {rolled_last:Date}
           AND ({host:String} = '' OR host = {host:String})
+          AND (host, path) NOT IN (SELECT host, path FROM capped)
         GROUP BY host, path
-        HAVING max(visitor_kept) = 2 OR uniqExactArray(visitor_sample) >= 1600
+        HAVING uniqExactArray(visitor_sample) >= 1600
     ),
     daily AS (
         -- the states of before migration 11 (visitors, engaged_ms) are left unread here:
