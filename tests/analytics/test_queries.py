@@ -63,6 +63,20 @@ def test_splices_are_resolved_and_comments_ignored() -> None:
     assert "path" not in queries.parameters_of("pages")
 
 
+def test_a_section_can_be_left_out() -> None:
+    """pages.sql without its "raw days" section (every day rolled up) reads no raw table
+    and binds no raw range; a section a file does not have is an error."""
+    rolled_only = queries.query_text("pages", "raw days")
+    assert "page_requests" in queries.query_text("pages")
+    assert "page_requests" not in rolled_only
+    assert "page_daily" in rolled_only
+    assert {"first_day", "last_day"} == (
+        queries.parameters_of("pages") - queries.parameters_of("pages", "raw days")
+    )
+    with pytest.raises(ValueError, match="no section"):
+        queries.query_text("pages", "no such days")
+
+
 @dataclasses.dataclass(frozen=True)
 class _Share:
     decisions: int

@@ -116,10 +116,12 @@ def test_erasure_rebuilds_rollup_days(make_stored_app: MakeApp, store: Store) ->
     visitors = {m.path: m.visitors for m in page_report(store, db, today, today, use_rollup=False)}
     assert 2 == visitors["/docs/0"]
     me.post("/_consent/forget")
-    _, [(rolled,)] = store.query(
-        f"SELECT uniqCombined64IfMerge(12)(visitors) FROM {db}.page_daily WHERE path = '/docs/0'"
+    _, [(rolled, hashes)] = store.query(
+        "SELECT uniqCombined64IfMerge(12)(visitors),"
+        " sum(length(visitor_hashes) + length(visitor_sample))"
+        f" FROM {db}.page_daily WHERE path = '/docs/0'"
     )
-    assert 1 == rolled
+    assert (1, 1) == (rolled, hashes), "the erased visitor's state and hash are gone"
 
 
 POPULATE = """

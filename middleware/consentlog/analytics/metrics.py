@@ -78,4 +78,11 @@ def page_report(
     first. ``use_rollup=False`` computes everything from the raw rows (for comparison)."""
     rolled = watermark(store, database) if use_rollup else None
     ranges = day_ranges(start, end, rolled)
-    return run(store, "pages", PageMetrics, database, host=host, min_sample=min_sample, **ranges)
+    leave_out = ""
+    if ranges["first_day"] > ranges["last_day"]:  # every day rolled up: no raw branch
+        leave_out = "raw days"
+        del ranges["first_day"], ranges["last_day"]
+    return run(
+        store, "pages", PageMetrics, database, leave_out=leave_out, host=host,
+        min_sample=min_sample, **ranges,
+    )  # fmt: skip

@@ -37,10 +37,21 @@ def names() -> list[str]:
 
 
 @functools.cache
-def query_text(name: str) -> str:
+def query_text(name: str, leave_out: str = "") -> str:
     """The SQL of ``sql/<name>.sql``, with the files it splices in (a line
-    ``/* other.sql */`` stands for the text of ``other.sql``)."""
+    ``/* other.sql */`` stands for the text of ``other.sql``); ``leave_out`` names a
+    section of the file to drop, the lines from ``-- <section>: begin`` to
+    ``-- <section>: end``."""
     text = resources.files("consentlog.analytics").joinpath("sql", f"{name}.sql").read_text("utf-8")
+    if leave_out:
+        section = re.compile(
+            rf"^[ \t]*-- {re.escape(leave_out)}: begin\b.*?^[ \t]*-- {re.escape(leave_out)}: end"
+            r"[^\n]*\n",
+            re.S | re.M,
+        )
+        text, found = section.subn("", text)
+        if found != 1:
+            raise ValueError(f"{name}.sql has no section {leave_out!r}")
     for line in text.splitlines():
         marker = line.strip()
         if marker.startswith("/* ") and marker.endswith(".sql */"):
@@ -49,33 +60,45 @@ def query_text(name: str) -> str:
 
 
 @functools.cache
-def parameters_of(name: str) -> frozenset[str]:
+def parameters_of(name: str, leave_out: str = "") -> frozenset[str]:
     """The query parameters ``sql/<name>.sql`` uses, splices included (comments aside)."""
-    code = "\n".join(line.partition("--")[0] for line in query_text(name).splitlines())
+    text = query_text(name, leave_out)
+    code = "\n".join(line.partition("--")[0] for line in text.splitlines())
     return frozenset(_PARAMETER.findall(code))
 
 
-def statement(name: str, database: str, **parameters: Any) -> tuple[str, dict[str, Any]]:
-    """The SQL of ``sql/<name>.sql`` and its parameters, ``database`` bound as ``db``.
+def statement(
+    name: str, database: str, *, leave_out: str = "", **parameters: Any
+) -> tuple[str, dict[str, Any]]:
+    """The SQL of ``sql/<name>.sql`` (without the section ``leave_out``, if given) and its
+    parameters, ``database`` bound as ``db``.
 
     ``ValueError`` when ``database`` is not a plain identifier, or when the parameters are
     not exactly those the file uses: a missing one would fail in ClickHouse, an extra one
     means the caller and the file disagree.
     """
     bound = {"db": check_identifier(database), **parameters}
-    wanted = parameters_of(name)
+    wanted = parameters_of(name, leave_out)
     if missing := sorted(wanted - bound.keys()):
         raise ValueError(f"{name}.sql needs the parameters {missing}: pass them")
     if extra := sorted(bound.keys() - wanted):
         raise ValueError(f"{name}.sql has no parameters {extra}: do not pass them")
-    return query_text(name), bound
+    return query_text(name, leave_out), bound
 
 
-def run(store: Store, name: str, row: type[Row], database: str, **parameters: Any) -> list[Row]:
+def run(
+    store: Store,
+    name: str,
+    row: type[Row],
+    database: str,
+    *,
+    leave_out: str = "",
+    **parameters: Any,
+) -> list[Row]:
     """The rows of ``sql/<name>.sql`` as ``row`` instances, whose fields are the file's
     columns in order; ClickHouse's NaN (an average of nothing) becomes None, so JSON
     stays JSON."""
-    columns, rows = store.query(*statement(name, database, **parameters))
+    columns, rows = store.query(*statement(name, database, leave_out=leave_out, **parameters))
     expected = [f.name for f in fields(row)]
     if rows and columns != expected:
         raise RuntimeError(f"{name}.sql columns {columns} do not match {row.__name__}")

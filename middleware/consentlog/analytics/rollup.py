@@ -32,6 +32,15 @@ _NEW_DAYS = (
     " WHERE day <= {through:Date}"
     " AND day NOT IN (SELECT day FROM {db:Identifier}.rollup_days) ORDER BY day"
 )
+# days rolled up before migration 11 (no visitor hashes) that still have raw rows: rebuilt
+# once, so that their visitors count exactly; days whose raw rows are gone keep counting
+# with their HyperLogLog states
+_STALE_DAYS = "SELECT DISTINCT day FROM {db:Identifier}.page_daily WHERE visitor_kept = 0"
+_RAW_DAYS = (
+    "SELECT DISTINCT toDate(ts) AS day FROM {db:Identifier}.page_requests"
+    " WHERE ts >= toDateTime64({first:Date}, 3, 'UTC')"
+    " AND ts < toDateTime64({last:Date} + 1, 3, 'UTC') AND day IN {days:Array(Date)}"
+)
 _FORGET_DAY = "ALTER TABLE {db:Identifier}.page_daily DELETE WHERE day = {day:Date}"
 # a day's rollup, and the goals of its sessions it saw (a late one rebuilds the day):
 # counted before the day is built, so that a goal written meanwhile is one more next time
@@ -67,7 +76,7 @@ def roll_up(
     through = complete_through(now or datetime.datetime.now(datetime.UTC))
     _, rows = store.query(_NEW_DAYS, {"db": db, "through": through})
     new_days = [r[0] for r in rows]
-    changed = changed_days(store, db, through)
+    changed = sorted({*changed_days(store, db, through), *stale_days(store, db)})
     for day in new_days:
         rebuild_day(store, db, day, fresh=day not in changed)
     for day in changed:
@@ -86,6 +95,18 @@ def changed_days(store: Store, database: str, through: datetime.date) -> list[da
     since = through - datetime.timedelta(days=RECHECK_DAYS)
     _, rows = store.query(*statement("changed_days", database, since=since))
     return [r[0] for r in rows]
+
+
+def stale_days(store: Store, database: str) -> list[datetime.date]:
+    """Days rolled up before migration 11 (no visitor hashes) whose raw rows remain."""
+    db = check_identifier(database)
+    _, rows = store.query(_STALE_DAYS, {"db": db})
+    if not rows:
+        return []
+    days = sorted(r[0] for r in rows)
+    parameters = {"db": db, "first": days[0], "last": days[-1], "days": days}
+    _, rows = store.query(_RAW_DAYS, parameters)
+    return sorted(r[0] for r in rows)
 
 
 def rebuild_day(store: Store, database: str, day: datetime.date, *, fresh: bool = False) -> None:

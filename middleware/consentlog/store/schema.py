@@ -323,6 +323,30 @@ MIGRATIONS += (
     ),
 )
 
+_VISITOR_COLUMNS = (
+    # 0: a day rolled up before this version (the rollup job rebuilds it); 1: every hash
+    # kept; 2: over 10,000 visitors, only the sample kept
+    "visitor_kept UInt8 DEFAULT 0",
+    # sipHash64 of the day's distinct visitor ids, ascending: from 2^61 up (none when
+    # visitor_kept is 2), and below 2^61 (the sample)
+    "visitor_hashes Array(UInt64)",
+    "visitor_sample Array(UInt64)",
+    "engaged_hist Array(UInt64)",  # engaged page views per whole second < 600
+    "engaged_long Array(UInt32)",  # the seconds of each longer one, ascending
+)
+MIGRATIONS += (
+    Migration(
+        11,
+        "page_daily: visitor hashes (exact visitors below 10,000), engaged-time histogram",
+        tuple(
+            # one ALTER per table: each costs ~50 ms on chDB, however many columns it adds
+            f"ALTER TABLE {{db}}.page_daily{where}{{on_cluster}} "
+            + ", ".join(f"ADD COLUMN IF NOT EXISTS {column}" for column in _VISITOR_COLUMNS)
+            for where in ("{local}", "")
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 # what ingest writes
 RAW_TABLES = ("page_requests", "engagements", "consent_records", "goals", "browser_checks")

@@ -2,6 +2,9 @@
 -- aggregates that add up over days. The rollup job stores them in page_daily for complete
 -- days; pages.sql computes them the same way, from the raw rows, for days not rolled up.
 -- A session is followed within one UTC day (a session crossing midnight counts twice).
+-- The columns are in page_daily's order; the last five (migration 11) are what pages.sql
+-- reads for visitors and the median engaged time (docs/metrics.md "How the rollup counts
+-- visitors"). page_daily_insert.sql keeps a day's hashes only up to 10,000.
 -- Parameters: {db:Identifier}, {first_day:Date}, {last_day:Date} (both included),
 -- {host:String} (one host, or '' for all).
 WITH
@@ -9,7 +12,10 @@ WITH
         SELECT toDate(ts) AS day, host, path, pageview_id, session_id, visitor_id, ts, status,
                is_bot, consent_state, consented_copy
         FROM {db:Identifier}.page_requests
-        WHERE ts >= toDateTime64({first_day:Date}, 3, 'UTC')
+        -- (a constant test first: an empty range, as pages.sql has when every day of the
+        -- report is rolled up, reads nothing)
+        WHERE {first_day:Date} <= {last_day:Date}
+          AND ts >= toDateTime64({first_day:Date}, 3, 'UTC')
           AND ts < toDateTime64({last_day:Date} + 1, 3, 'UTC')
           AND ({host:String} = '' OR host = {host:String})
     ),
@@ -23,7 +29,10 @@ WITH
                    AS anonymous_views,
                countIf(NOT is_bot AND NOT consented_copy AND status = 404) AS not_found,
                countIf(NOT is_bot AND NOT consented_copy AND status >= 500) AS server_errors,
-               uniqCombined64IfState(12)(visitor_id, NOT is_bot AND visitor_id != '') AS visitors
+               uniqCombined64IfState(12)(visitor_id, NOT is_bot AND visitor_id != '') AS visitors,
+               -- the day's distinct consented visitors as 64-bit hashes, ascending
+               arraySort(groupUniqArrayIf(sipHash64(visitor_id), NOT is_bot AND visitor_id != ''))
+                   AS visitor_hashes
         FROM requests
         GROUP BY day, host, path
     ),
@@ -44,7 +53,8 @@ WITH
                max(scroll_pct) AS scroll_pct,
                argMaxIf(useful, ts, isNotNull(useful)) AS vote
         FROM {db:Identifier}.engagements
-        WHERE ts >= toDateTime64({first_day:Date}, 3, 'UTC')
+        WHERE {first_day:Date} <= {last_day:Date}
+          AND ts >= toDateTime64({first_day:Date}, 3, 'UTC')
           AND ts < toDateTime64({last_day:Date} + 2, 3, 'UTC')
         GROUP BY pageview_id
     ),
@@ -52,7 +62,8 @@ WITH
     goal_reached AS (
         SELECT toDate(ts) AS day, session_id, max(ts) AS last_goal
         FROM {db:Identifier}.goals
-        WHERE ts >= toDateTime64({first_day:Date}, 3, 'UTC')
+        WHERE {first_day:Date} <= {last_day:Date}
+          AND ts >= toDateTime64({first_day:Date}, 3, 'UTC')
           AND ts < toDateTime64({last_day:Date} + 1, 3, 'UTC')
           AND session_id != '' AND NOT is_bot
         GROUP BY day, session_id
@@ -76,7 +87,21 @@ WITH
                countIf(e.vote = true) AS votes_yes,
                countIf(e.vote = false) AS votes_no,
                -- sessions through the page that reached a goal then or later ("led to")
-               uniqExactIf(o.session_id, g.last_goal >= o.ts) AS goal_sessions
+               uniqExactIf(o.session_id, g.last_goal >= o.ts) AS goal_sessions,
+               -- engaged page views per whole second of engaged time: (seconds, counts)
+               sumMapIf([toUInt32(intDiv(e.engaged_ms, 1000))], [toUInt64(1)], e.hit = 1)
+                   AS engaged_map,
+               arrayFilter(k -> k < 600, engaged_map.1) AS short_seconds,
+               arrayFilter((n, k) -> k < 600, engaged_map.2, engaged_map.1) AS short_counts,
+               -- engaged_hist[1 + s]: the engaged page views of s whole seconds, s < 600
+               arrayFlatten(arrayMap(
+                   (k, n, i) -> arrayPushBack(arrayResize(CAST([], 'Array(UInt64)'),
+                       toUInt32(k - if(i = 1, -1, toInt64(short_seconds[i - 1])) - 1)), n),
+                   short_seconds, short_counts, arrayEnumerate(short_seconds))) AS engaged_hist,
+               -- engaged_long: the seconds of each longer one, ascending
+               arrayFlatten(arrayMap((k, n) -> arrayResize([k], n, k),
+                   arrayFilter(k -> k >= 600, engaged_map.1),
+                   arrayFilter((n, k) -> k >= 600, engaged_map.2, engaged_map.1))) AS engaged_long
         FROM ordered AS o
         LEFT JOIN engaged AS e ON e.pageview_id = o.pageview_id
         LEFT JOIN goal_reached AS g ON g.session_id = o.session_id AND g.day = o.day
@@ -89,6 +114,12 @@ SELECT c.day AS day, c.host AS host, c.path AS path,
        s.bounces AS bounces, s.exits AS exits, s.onward_views AS onward_views,
        s.engaged_views AS engaged_views, s.engaged_ms AS engaged_ms,
        s.scroll_sum AS scroll_sum, s.deep_reads AS deep_reads,
-       s.votes_yes AS votes_yes, s.votes_no AS votes_no, s.goal_sessions AS goal_sessions
+       s.votes_yes AS votes_yes, s.votes_no AS votes_no, s.goal_sessions AS goal_sessions,
+       -- 2: over 10,000 visitors that day (page_daily_insert.sql then keeps the sample only)
+       if(length(c.visitor_hashes) > 10000, 2, 1) AS visitor_kept,
+       -- the hashes from 2^61 up, and those below (the sample: an eighth of the hash space)
+       arrayFilter(h -> h >= 2305843009213693952, c.visitor_hashes) AS visitor_hashes,
+       arrayFilter(h -> h < 2305843009213693952, c.visitor_hashes) AS visitor_sample,
+       s.engaged_hist AS engaged_hist, s.engaged_long AS engaged_long
 FROM counts AS c
 LEFT JOIN sessions AS s ON s.day = c.day AND s.host = c.host AND s.path = c.path
