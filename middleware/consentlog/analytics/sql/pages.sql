@@ -71,9 +71,12 @@ WITH
                -- the other hashes' (pages in "many" are of the first kind: their other
                -- hashes are left alone)
                uniqExactArray(visitor_sample) AS sampled,
-               multiIf(min(visitor_kept) = 0, uniqCombined64IfMerge(12)(visitors),
-                       max(visitor_kept) = 2 OR sampled >= 1600, sampled * 8,
-                       sampled + uniqExactArrayIf(visitor_hashes, NOT is_many)) AS visitors,
+               -- every branch of one type: a server would otherwise answer a Variant,
+               -- which its Native format cannot send
+               multiIf(min(visitor_kept) = 0, toUInt64(uniqCombined64IfMerge(12)(visitors)),
+                       max(visitor_kept) = 2 OR sampled >= 1600, toUInt64(sampled * 8),
+                       toUInt64(sampled + uniqExactArrayIf(visitor_hashes, NOT is_many)))
+                   AS visitors,
                sum(anonymous_views) AS anonymous_views,
                sum(consented_views) AS consented_views, sum(sessions) AS sessions,
                sum(entries) AS entries, sum(bounces) AS bounces, sum(exits) AS exits,
@@ -84,9 +87,11 @@ WITH
                arraySum(hist) AS short,
                arrayFlatten(groupArray(engaged_long)) AS long,
                intDiv(short + length(long) + 1, 2) AS k,
-               multiIf(min(visitor_kept) = 0, quantileExactWeightedIfMerge(0.5)(engaged_ms),
-                       short >= k, (arrayFirstIndex(c -> c >= k, arrayCumSum(hist)) - 1) * 1000,
-                       arraySort(long)[k - short] * 1000) AS median_engaged_ms,
+               multiIf(min(visitor_kept) = 0,
+                       toFloat64(quantileExactWeightedIfMerge(0.5)(engaged_ms)),
+                       short >= k,
+                       toFloat64((arrayFirstIndex(c -> c >= k, arrayCumSum(hist)) - 1) * 1000),
+                       toFloat64(arraySort(long)[k - short] * 1000)) AS median_engaged_ms,
                sum(scroll_sum) AS scroll_sum, sum(deep_reads) AS deep_reads,
                sum(votes_yes) AS votes_yes, sum(votes_no) AS votes_no,
                sum(not_found) AS not_found, sum(server_errors) AS server_errors,
