@@ -169,6 +169,8 @@ def create_dashboard(
     ]
 
     def problem(request: Request, status: int, message: str) -> Response:
+        if route_path(request).startswith(PUBLIC_PREFIXES):  # a share link: no way in
+            return sharing.failed(request, prefix, status, message)
         if route_path(request).startswith("/api/"):
             return JSONResponse({"error": message}, status_code=status)
         base = base_path(request, prefix)

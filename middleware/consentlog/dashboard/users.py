@@ -241,6 +241,14 @@ class UserStore:
         """The user called ``name``, if any."""
         return self.users().get(name)
 
+    def names(self) -> tuple[str, ...]:
+        """Every user's name; none when the file is unreadable (fail closed)."""
+        try:
+            return tuple(self.users())
+        except UserError as exc:
+            log.error("users_file_unreadable", error=str(exc))
+            return ()
+
     def principal(self, name: str) -> Principal | None:
         """The live principal of user ``name``; None when there is no such user or the
         file is unreadable (fail closed: nobody is logged in by a broken file)."""
