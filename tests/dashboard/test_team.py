@@ -116,8 +116,8 @@ def test_each_role_opens_exactly_what_it_may(
 
 
 NAV = re.compile(r'<nav class="nav".*?</nav>', re.S)
-LABELS = ["Overview", "Pages", "Goals", "Funnels", "Sources", "Countries", "Bots", "Consent", "Errors",
-          "Now", "Privacy"]  # fmt: skip
+LABELS = ["Overview", "Pages", "Goals", "Funnels", "Sources", "Countries", "Bots", "Consent",
+          "Errors", "Now", "Privacy"]  # fmt: skip
 SEES: dict[Role, list[str]] = {
     "viewer": LABELS[:-1],
     "analyst": LABELS[:-1],

@@ -49,10 +49,14 @@ def test_a_users_file_others_may_write_is_refused(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
 def test_a_users_file_of_another_owner_is_refused(tmp_path: Path) -> None:
-    """A file owned by another user than the process's or root is refused."""
+    """A file or folder owned by another user than the process's or root is refused."""
     users = team_store(tmp_path / "users.json")
     os.chown(tmp_path / "users.json", 65534, 65534)
     with pytest.raises(UserError, match="belongs to user id 65534"):
+        users.check_safe()
+    os.chown(tmp_path / "users.json", 0, 0)
+    os.chown(tmp_path, 65534, 65534)
+    with pytest.raises(UserError, match=r"folder .* belongs to user id 65534"):
         users.check_safe()
 
 

@@ -280,7 +280,7 @@ class UserStore:
     def check_safe(self) -> None:
         """UserError unless only this process's user (or root) can change who logs in:
         the folder and the file (if it exists) must not be writable by group or others,
-        and the file must belong to this process's user or root."""
+        and both must belong to this process's user or root."""
         folder = self.path.parent
         try:
             where = folder.stat()
@@ -297,6 +297,11 @@ class UserStore:
                 f"the users file's folder {folder} is writable by group or others (mode"
                 f" {where.st_mode & 0o7777:o}): they could replace the users file;"
                 f" run chmod go-w {folder}"
+            )
+        if where.st_uid not in (os.geteuid(), 0):
+            raise UserError(
+                f"the users file's folder {folder} belongs to user id {where.st_uid}, not to"
+                f" this process's user ({os.geteuid()}) or root: its owner could replace the file"
             )
         try:
             info = self.path.stat()
