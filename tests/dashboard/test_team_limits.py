@@ -77,6 +77,29 @@ def test_a_concurrent_burst_of_totp_codes_meets_the_limit(
     assert {401: FAILURE_LIMIT, 429: 200 - FAILURE_LIMIT} == dict(seen)
 
 
+def test_a_concurrent_burst_of_passwords_meets_the_limit(
+    store: Store, dataset: str, tmp_path: Path
+) -> None:
+    """49 wrong passwords for one user and the right one, sent at once from one address:
+    only ``FAILURE_LIMIT`` are checked, the rest (the right one among them) refused 429
+    before any hashing."""
+    users = team_store(tmp_path / "users.json")
+    app = _app(store, dataset, users)
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.8", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            secrets = [f"guess-{i}" for i in range(49)] + [PASSWORDS["admin"]]
+            return await asyncio.gather(
+                *(c.post("/login", data={"username": "admin", "secret": s}) for s in secrets)
+            )
+
+    answers = asyncio.run(burst())
+    seen = collections.Counter(a.status_code for a in answers)
+    assert {401: FAILURE_LIMIT, 429: 50 - FAILURE_LIMIT} == dict(seen)
+    assert 429 == answers[-1].status_code
+
+
 def test_the_totp_limit_holds_across_processes(store: Store, dataset: str, tmp_path: Path) -> None:
     """Two dashboards over one users file (two processes) share the TOTP count: wrong
     codes in one lock the code step in the other, even for the right code."""
