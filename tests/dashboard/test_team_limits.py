@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from consentlog.dashboard import create_dashboard
+from consentlog.dashboard.devices import DEVICE_COOKIE, Devices
 from consentlog.dashboard.gate import HASHING_AT_ONCE, HASHING_QUEUE
 from consentlog.dashboard.throttle import (
     ACCOUNT_LIMIT,
@@ -248,3 +249,46 @@ def test_concurrent_logins_hash_a_bounded_few_at_once(
         )
         .status_code
     )
+
+
+def test_a_browser_the_user_logged_in_from_is_not_locked_out_with_them(
+    store: Store, dataset: str, users_file: UserStore
+) -> None:
+    """Strangers lock the name from many addresses; the user's own browser (its device
+    cookie from an earlier login) still gets in from a new address, a fresh browser does
+    not, and the device's own failures meet the same limit."""
+    app = _app(store, dataset, users_file, trusted_proxy_hops=1)
+    own = TestClient(app, base_url="http://testserver")
+    mine = {"username": "admin", "secret": PASSWORDS["admin"]}
+    assert 303 == own.post("/login", data=mine, follow_redirects=False).status_code
+    assert DEVICE_COOKIE in own.cookies
+    stranger = TestClient(app, base_url="http://testserver")
+
+    def attempt(client: TestClient, i: int, secret: str) -> int:
+        headers = {"x-forwarded-for": f"192.0.2.{i + 1}"}
+        form = {"username": "admin", "secret": secret}
+        return client.post("/login", data=form, headers=headers, follow_redirects=False).status_code
+
+    assert [401] * ACCOUNT_LIMIT == [
+        attempt(stranger, i, "nope-nope") for i in range(ACCOUNT_LIMIT)
+    ]
+    assert 429 == attempt(TestClient(app, base_url="http://testserver"), 100, PASSWORDS["admin"])
+    assert 303 == attempt(own, 101, PASSWORDS["admin"])
+    guesses = [attempt(own, 110 + i, "nope-nope") for i in range(ACCOUNT_LIMIT + 1)]
+    assert [401] * ACCOUNT_LIMIT + [429] == guesses
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.text(max_size=600))
+def test_hostile_device_cookies_vouch_for_nobody(
+    store: Store, dataset: str, users_file: UserStore, value: str
+) -> None:
+    """Whatever a device cookie holds, a made-up one is no device: a wrong password still
+    counts against the user, and nothing breaks."""
+    assert None is Devices([SECRET], users_file).vouch(value, "admin")
+    client = TestClient(_app(store, dataset, users_file), base_url="http://testserver")
+    client.cookies.set(DEVICE_COOKIE, value.encode("ascii", "ignore").decode() or "x")
+    answer = client.post("/login", data={"username": "admin", "secret": "not it at all"})
+    assert 401 == answer.status_code

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentlog.consent.http import Origin, cross_site_reason, header_map, origin_of, safe_next
 from consentlog.dashboard import templates
+from consentlog.dashboard.devices import DEVICE_COOKIE, DEVICE_MAX_AGE, Devices
 from consentlog.dashboard.filters import base_path, route_path
 from consentlog.dashboard.gate import BUSY_RETRY, GateBusy, HashGate
 from consentlog.dashboard.roles import STATE_KEY, Principal, landing
@@ -104,6 +105,7 @@ class Auth:
         self.prefix = prefix
         self.throttle = throttle or Throttle()
         self.gate = gate or HashGate()
+        self.devices = Devices(sessions.keys, sessions.accounts)
 
     @property
     def named(self) -> bool:
@@ -138,11 +140,14 @@ class Auth:
             or "unknown"
         )
 
-    def session_cookie(self, connection: HTTPConnection, value: str, max_age: int) -> str:
-        """The ``Set-Cookie`` value that stores session ``value`` for ``max_age`` s."""
+    def session_cookie(
+        self, connection: HTTPConnection, value: str, max_age: int, name: str = SESSION_COOKIE
+    ) -> str:
+        """The ``Set-Cookie`` value that stores session ``value`` for ``max_age`` s (or
+        another dashboard cookie called ``name``, with the same flags)."""
         carrier = Response()
         carrier.set_cookie(
-            SESSION_COOKIE,
+            name,
             value,
             max_age=max_age,
             path=base_path(connection, self.prefix) or "/",
@@ -199,6 +204,10 @@ class Auth:
         name = form.get("username", "").strip().lower()
         known = NAME.fullmatch(name) is not None and self.users.principal(name) is not None
         key = name[:64]  # a made-up name is counted too, so a 429 tells no one who exists
+        # a browser the user logged in from before: its own count instead of the user's
+        device = self.devices.vouch(request.cookies.get(DEVICE_COOKIE), name) if known else None
+        if device is not None:
+            key, known = f"device:{device}", False
         # no await from these checks to the count: a concurrent burst meets the limit
         wait = self._refused(client, key, known=known)
         if wait is not None:
@@ -301,6 +310,11 @@ class Auth:
             request, self.sessions.issue(principal, via), self.sessions.max_age
         )
         response.headers.append("set-cookie", cookie)
+        device = self.devices.issue(principal.name) if self.named else None
+        if device is not None:
+            response.headers.append(
+                "set-cookie", self.session_cookie(request, device, DEVICE_MAX_AGE, DEVICE_COOKIE)
+            )
         return response
 
     @staticmethod

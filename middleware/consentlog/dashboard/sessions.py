@@ -142,6 +142,11 @@ class Sessions:
         self._revoked: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._revoked_through = -1  # sessions issued at or before this second are revoked
 
+    @property
+    def keys(self) -> list[str]:
+        """The secret keys, newest last."""
+        return list(self._keys)
+
     def now(self) -> int:
         """The current time in whole epoch seconds (the clock seam)."""
         return int(time.time())
