@@ -202,3 +202,54 @@ def test_the_dashboard_warns_of_a_readable_file_and_an_unused_password(
     assert f"others may read the users file {users_file}: chmod 600" in err
     assert "the dashboard password and token are not used" in err
     assert "no consentlog store" in err
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        ["--password", "hunter2-secret"],
+        ["--password=hunter2-secret"],
+        ["--pass", "hunter2-secret"],
+        ["--password-std", "hunter2-secret"],
+        ["hunter2-secret"],
+    ],
+)
+@pytest.mark.parametrize("command", [["add", "ana", "--role", "viewer"], ["password", "ana"]])
+def test_a_password_typed_on_the_command_line_is_refused_unseen(
+    users_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    typed: list[str],
+) -> None:
+    """``--password``, an abbreviation of ``--password-stdin``, or a stray word: a clean
+    error (exit 2), the file unchanged, and the value never repeated."""
+    _stdin(monkeypatch, PASSWORD + "\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["users", *command, *typed, "--users-file", str(users_file)])
+    assert 2 == exited.value.code
+    err = capsys.readouterr().err
+    assert "hunter2" not in err
+    assert "Traceback" not in err
+    assert not users_file.exists()
+
+
+def test_no_option_of_the_cli_may_be_abbreviated(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--clickhouse`` is not ``--clickhouse-url``: every parser refuses abbreviations."""
+    with pytest.raises(SystemExit):
+        main(["status", "--clickhouse", "chdb:///nowhere"])
+    assert "unrecognized arguments: --clickhouse" in capsys.readouterr().err
+
+
+def test_the_dashboard_refuses_a_users_file_others_may_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`consentlog dashboard` over a group-writable users file: one line, exit 1."""
+    users_file = tmp_path / "users.json"
+    UserStore(users_file).add("ana", "viewer", PASSWORD)
+    users_file.chmod(0o664)
+    monkeypatch.setenv("CONSENTLOG_USERS_FILE", str(users_file))
+    assert 1 == main(["dashboard", "--clickhouse-url", f"chdb://{tmp_path}/store"])
+    err = capsys.readouterr().err
+    assert f"the users file {users_file} is writable by group or others" in err
+    assert "Traceback" not in err

@@ -329,13 +329,18 @@ def test_failures_are_counted_per_client() -> None:
     assert (60, None) == (throttle.retry_after("a"), throttle.retry_after("b"))
 
 
-def test_success_forgets_the_failures() -> None:
-    """A successful login starts the count again."""
-    throttle = Throttle(limit=2, window=60, clock=Clock())
+def test_a_success_takes_back_only_its_own_attempt() -> None:
+    """A success settles the attempt it counted, never the failures before it (an
+    insider's own logins do not reset the count of their guesses)."""
+    clock = Clock()
+    throttle = Throttle(limit=2, window=60, clock=clock)
     throttle.failure("a")
-    throttle.success("a")
-    throttle.failure("a")
+    clock.now += 1
+    throttle.settle(throttle.begin("a"))
     assert None is throttle.retry_after("a")
+    clock.now += 1
+    throttle.failure("a")
+    assert 58 == throttle.retry_after("a")
 
 
 def test_the_throttle_tracks_a_bounded_number_of_clients() -> None:
@@ -379,7 +384,7 @@ def test_success_does_not_reset_the_global_count() -> None:
     throttle = Throttle(global_limit=2, spacing=5.0, clock=clock)
     throttle.failure("a")
     throttle.failure("a")
-    throttle.success("a")
+    throttle.settle(throttle.begin("a"))
     assert [0.0, 5.0] == [throttle.global_wait(), throttle.global_wait()]
 
 

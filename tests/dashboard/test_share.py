@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
@@ -18,13 +19,14 @@ from starlette.testclient import TestClient
 from consentlog.dashboard import create_dashboard
 from consentlog.dashboard.roles import Principal
 from consentlog.dashboard.sessions import SESSION_COOKIE, Credentials
-from consentlog.dashboard.share import DAY, MAX_SHARE_DAYS, ShareError, ShareLinks
+from consentlog.dashboard.share import DAY, MAX_SHARE_DAYS, UNAVAILABLE, ShareError, ShareLinks
+from consentlog.dashboard.throttle import FAILURE_LIMIT, Throttle
 from consentlog.dashboard.users import UserStore
 from consentlog.exceptions import BadRequest
-from consentlog.store import Store
+from consentlog.store import Store, open_store
 from tests.dashboard.support import DAY as LAST
 from tests.dashboard.support import FIRST, PASSWORD, RANGE, SECRET
-from tests.dashboard.team import PASSWORDS, log_in, team_app, team_store
+from tests.dashboard.team import CHEAP, PASSWORDS, log_in, team_app, team_store
 
 T0 = 1_800_000_000
 
@@ -363,3 +365,92 @@ def test_the_link_shown_is_the_public_address_behind_a_trusted_proxy(
     assert 303 == login.status_code
     made = client.post("/share", data={"page": "/", "query": RANGE, "days": "1"}, headers=forwarded)
     assert 'value="https://analytics.example/shared/' in made.text
+
+
+# -- what a link shows of its creator and of the store -------------------------------------
+
+
+def _payload(token: str) -> str:
+    import base64
+
+    body = token.split(".")[0]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8", "replace")
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True))
+def test_a_link_does_not_show_its_creator_s_name(tmp_path: Path, name: str) -> None:
+    """The token is readable base64 JSON: it names its creator by a keyed digest, never
+    by name, and still opens (and names the creator to the server)."""
+    users = UserStore(tmp_path / f"{name}.json", hasher=CHEAP)
+    if users.get(name) is None:
+        users.add(name, "analyst", PASSWORDS["analyst"])
+    principal = users.principal(name)
+    assert principal is not None
+    token = ShareLinks([SECRET], users).sign(principal, "/pages", {})
+    assert f'"{name}"' not in _payload(token)
+    assert name == ShareLinks(["old-key", SECRET], users).open(token).creator
+
+
+def test_a_store_error_on_a_share_page_is_a_fixed_text_without_a_way_in(
+    store: Store, dataset: str, users: UserStore
+) -> None:
+    """The store down behind a share link: 503 with a fixed text — no store address, no
+    driver words — and no link into the dashboard."""
+    path = _share(log_in(TestClient(team_app(store, dataset, users)), "analyst"), "/pages", RANGE)
+    down = open_store("http://consentlog:s3cret-pw@127.0.0.1:9/consentlog")
+    try:
+        answer = TestClient(team_app(down, dataset, users)).get(path)
+    finally:
+        down.close()
+    assert 503 == answer.status_code
+    assert UNAVAILABLE in answer.text
+    for leak in ("127.0.0.1", "s3cret", "Back to the dashboard", 'href="/"', "/login"):
+        assert leak not in answer.text
+    assert "noindex" in answer.headers["x-robots-tag"]
+
+
+def test_security_events_are_logged_without_secrets(
+    store: Store, dataset: str, tmp_path: Path
+) -> None:
+    """Logins, failures, a lockout, TOTP failures and a new share link are logged with
+    the user name and the client key — never a password, code, hash or token."""
+    users = team_store(tmp_path / "users.json", totp=frozenset({"admin"}))
+    app = create_dashboard(
+        store, database=dataset, users=users, secret_keys=[SECRET], throttle=Throttle(delay=0)
+    )
+    client = TestClient(app, base_url="http://testserver")
+    with structlog.testing.capture_logs() as logs:
+        log_in(client, "analyst")
+        link = _share(client, "/pages", RANGE)
+        for _ in range(FAILURE_LIMIT + 1):
+            client.post("/login", data={"username": "viewer", "secret": "wrong-guess-1"})
+        other = TestClient(app, base_url="http://testserver", client=("198.51.100.4", 1))
+        first = other.post("/login", data={"username": "admin", "secret": PASSWORDS["admin"]})
+        pending = re.search(r'name="pending" value="([^"]+)"', first.text)
+        assert pending is not None
+        other.post("/login/totp", data={"pending": pending.group(1), "code": "999999"})
+    events = {entry["event"] for entry in logs}
+    assert {
+        "dashboard_login",
+        "dashboard_share_created",
+        "dashboard_login_failed",
+        "dashboard_login_throttled",
+        "dashboard_login_password_accepted",
+        "dashboard_totp_failed",
+    } <= events
+    text = repr(logs)
+    for secret in (
+        PASSWORDS["analyst"],
+        PASSWORDS["admin"],
+        "wrong-guess-1",
+        "999999",
+        "$argon2",
+        link.rsplit("/", 1)[1],
+        pending.group(1),
+    ):
+        assert secret not in text
+    failed = [e for e in logs if e["event"] == "dashboard_login_failed"]
+    assert {("viewer", "testclient")} == {(e["user"], e["client"]) for e in failed}

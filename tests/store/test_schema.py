@@ -145,7 +145,7 @@ def test_index_migration_reaches_existing_tables(store: Store, database: str) ->
         "now64(3), hex(sipHash64(number)) FROM numbers(50000)"
     )
     store.command(f"INSERT INTO {database}.schema_migrations (version) VALUES (1), (2), (3)")
-    assert [m.version for m in MIGRATIONS[3:]] == migrate(store, database)
+    assert [m.version for m in MIGRATIONS if m.version >= 4] == migrate(store, database)
     _wait_for_mutations(store, database)
     _, [(indexed,)] = store.query(
         "SELECT sum(secondary_indices_uncompressed_bytes) FROM system.parts "

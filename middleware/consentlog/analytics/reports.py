@@ -278,7 +278,9 @@ class SubjectRequest(_Report):
     ts: datetime.datetime
     request: str  # export / erase
     channel: str  # self-service / operator / dashboard
+    actor: str  # a dashboard user's name, 'cli', 'self-service'; '' before schema version 12
     rows: int
+    outcome: str  # done / failed (part way: some rows may be gone)
 
 
 @dataclass(frozen=True, slots=True)

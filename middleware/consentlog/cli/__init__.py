@@ -37,12 +37,16 @@ def parse_port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``consentlog`` command."""
-    parser = argparse.ArgumentParser(prog="consentlog", description=__doc__.splitlines()[0])
+    # no abbreviations: ``--pass`` must not mean ``--password-stdin``, nor any prefix an
+    # option that a later version adds
+    parser = argparse.ArgumentParser(
+        prog="consentlog", description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     parser.add_argument("--version", action="version", version=f"consentlog {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
+        sub = commands.add_parser(name, help=help_text, allow_abbrev=False)
         sub.set_defaults(parser=sub)  # an unknown option is reported by the command that got it
         sub.add_argument("--clickhouse-url", help=f"store URL (default: {DEFAULT_STORE_URL})")
         sub.add_argument("--database", help="ClickHouse database (default: consentlog)")
@@ -146,11 +150,19 @@ class _Stderr:
         sys.stderr.flush()
 
 
+def _shown(command: str, unknown: Sequence[str]) -> str:
+    """The unknown arguments as an error repeats them: for ``users``, option names only
+    (a stray word there may be a password)."""
+    if command != "users":
+        return " ".join(unknown)
+    return " ".join(a.partition("=")[0] if a.startswith("-") else "…" for a in unknown)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``consentlog`` command."""
     args, unknown = build_parser().parse_known_args(argv)
     if unknown:
-        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.parser.error(f"unrecognized arguments: {_shown(args.command, unknown)}")
     # log lines go to stderr: stdout is for the command's output (JSON, tables)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())))
     try:

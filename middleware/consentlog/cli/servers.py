@@ -85,6 +85,7 @@ def _users(path: str) -> UserStore:
     """The users file at ``path``, which must hold a user (else nobody could log in); a
     file others may read is named on stderr (it holds password hashes and TOTP secrets)."""
     store = UserStore(path)
+    store.check_safe()
     if not store.users():
         raise ConfigError(
             f"the users file {path} has no users: add one with"

@@ -3,8 +3,10 @@
 They edit the users file (``--users-file`` or ``CONSENTLOG_USERS_FILE``; see
 ``dashboard.users``) and touch no store. A password is read from a prompt (twice) or, with
 ``--password-stdin``, from the first line of stdin — never from the command line, where
-other users of the machine and the shell history would see it. Hashes and TOTP secrets
-are never printed, except the new secret of ``add --totp``, once.
+other users of the machine and the shell history would see it: ``--password`` exists only
+to refuse, with an error that never repeats what was typed, and no option may be
+abbreviated (``--pass`` is no ``--password-stdin``). Hashes and TOTP secrets are never
+printed, except the new secret of ``add --totp``, once.
 """
 
 from __future__ import annotations
@@ -20,15 +22,48 @@ from consentlog.dashboard.users import UserError, UserStore, check_name, totp_ur
 from consentlog.exceptions import ConfigError
 from consentlog.settings import Settings
 
+ON_THE_COMMAND_LINE = (
+    "a password on the command line is refused: other users of the machine and the shell"
+    " history would see it; type it at the prompt, or pipe it with --password-stdin"
+)
+
+
+class _RefusePassword(argparse.Action):
+    """``--password``: refused, without repeating the value typed after it."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(ON_THE_COMMAND_LINE)
+
+
+def _password_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    parser.add_argument(
+        "--password",
+        action=_RefusePassword,
+        nargs="?",
+        metavar="REFUSED",
+        help="refused: a password is never taken from the command line",
+    )
+
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``users`` command and its subcommands."""
-    users = commands.add_parser("users", help="named dashboard users and their roles")
+    users = commands.add_parser(
+        "users", help="named dashboard users and their roles", allow_abbrev=False
+    )
     users.set_defaults(parser=users)
     actions = users.add_subparsers(dest="action", required=True)
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help_text)
+        sub = actions.add_parser(name, help=help_text, allow_abbrev=False)
         sub.set_defaults(parser=sub)
         sub.add_argument(
             "--users-file", help="the users file (default: CONSENTLOG_USERS_FILE)", metavar="PATH"
@@ -40,9 +75,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.add_argument("name")
     add.add_argument("--role", required=True, help=f"one of {roles}")
     add.add_argument("--totp", action="store_true", help="ask for a TOTP code after the password")
-    add.add_argument(
-        "--password-stdin", action="store_true", help="read the password from stdin's first line"
-    )
+    _password_options(add)
     add.set_defaults(handler=cmd_users_add)
 
     remove = action("remove", "remove a user: their sessions and share links end")
@@ -56,9 +89,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     password = action("password", "give a user a new password: their sessions and links end")
     password.add_argument("name")
-    password.add_argument(
-        "--password-stdin", action="store_true", help="read the password from stdin's first line"
-    )
+    _password_options(password)
     password.set_defaults(handler=cmd_users_password)
 
     listing = action("list", "every user: name, role, TOTP (never a hash)")

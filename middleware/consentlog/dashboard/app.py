@@ -83,14 +83,16 @@ def create_dashboard(
     reverse proxies are trusted for the same-origin check and the client address failed
     logins are counted against, and ``trust_forwarded_host`` for their
     ``X-Forwarded-Host``, as in ``Settings``; ``throttle`` replaces the default
-    failed-login limits; ``funnels`` are the site's funnels (``Settings.funnel_rules``)
-    the Funnels page reports.
+    failed-login limits; a users file or folder that group or others may write, or a file
+    of another owner than this process's or root, is refused (``UserError``); ``funnels``
+    are the site's funnels (``Settings.funnel_rules``) the Funnels page reports.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix={prefix!r}: must start with '/' and not end with '/'")
     credentials: Credentials | None = None
     accounts: Accounts
     if users is not None:
+        users.check_safe()  # who may change the file decides who logs in
         accounts = users
     else:
         accounts = credentials = Credentials(password, token)
@@ -167,6 +169,8 @@ def create_dashboard(
     ]
 
     def problem(request: Request, status: int, message: str) -> Response:
+        if route_path(request).startswith(PUBLIC_PREFIXES):  # a share link: no way in
+            return sharing.failed(request, prefix, status, message)
         if route_path(request).startswith("/api/"):
             return JSONResponse({"error": message}, status_code=status)
         base = base_path(request, prefix)

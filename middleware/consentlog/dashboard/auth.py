@@ -2,10 +2,17 @@
 
 Two modes. Named users (a users file, ``users.UserStore``): a user name and password
 (argon2), then a TOTP code for users who have one (``POST /login/totp``, the password
-step's result carried in a signed, five-minute, principal-bound token); every failure of
-either step counts in the throttle, TOTP failures also per user. Single password (no
-users file): the dashboard password or access token, a full-access (``admin``)
-principal; the API also takes the token as ``Authorization: Bearer <token>``.
+step's result carried in a signed, five-minute, principal-bound token). Every attempt of
+either step is counted in the throttle per client and per user name *before* its secret
+is checked, and only that attempt is taken back when it succeeds (``throttle``); the TOTP
+failures are also kept in the users file, so their limit holds across processes. At most
+a few argon2 checks run at once (``gate``): beyond them a login is answered 503 at once.
+Single password (no users file): the dashboard password or access token, a full-access
+(``admin``) principal; the API also takes the token as ``Authorization: Bearer <token>``.
+
+Security events are logged (``consentlog.dashboard.auth``): logins, failures, lockouts
+(429), TOTP failures, with the user name (only of users that exist: a made-up name may be
+a mistyped password) and the throttle's client key — never a password, code or hash.
 
 The session cookie is ``sessions``' (a signed cookie bound to the principal, absolute
 and idle expiry, revocation on logout); the failure throttle is ``throttle``'s (per
@@ -20,6 +27,7 @@ from __future__ import annotations
 import math
 from urllib.parse import parse_qs, quote
 
+import structlog
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
@@ -28,11 +36,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentlog.consent.http import Origin, cross_site_reason, header_map, origin_of, safe_next
 from consentlog.dashboard import templates
+from consentlog.dashboard.devices import DEVICE_COOKIE, DEVICE_MAX_AGE, Devices
 from consentlog.dashboard.filters import base_path, route_path
+from consentlog.dashboard.gate import BUSY_RETRY, GateBusy, HashGate
 from consentlog.dashboard.roles import STATE_KEY, Principal, landing
 from consentlog.dashboard.sessions import SESSION_COOKIE, Credentials, Session, Sessions, Via
-from consentlog.dashboard.throttle import Throttle
-from consentlog.dashboard.users import UserStore
+from consentlog.dashboard.throttle import Step, Throttle
+from consentlog.dashboard.users import NAME, UserStore
+
+log = structlog.get_logger("consentlog.dashboard.auth")
 
 MAX_FORM_BYTES = 4096  # the dashboard's forms are a few short fields
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -79,6 +91,7 @@ class Auth:
         users: UserStore | None = None,
         prefix: str = "",
         throttle: Throttle | None = None,
+        gate: HashGate | None = None,
         trusted_proxy_hops: int = 0,
         trust_forwarded_host: bool = False,
     ) -> None:
@@ -91,6 +104,8 @@ class Auth:
         self.sessions = sessions
         self.prefix = prefix
         self.throttle = throttle or Throttle()
+        self.gate = gate or HashGate()
+        self.devices = Devices(sessions.keys, sessions.accounts)
 
     @property
     def named(self) -> bool:
@@ -125,11 +140,14 @@ class Auth:
             or "unknown"
         )
 
-    def session_cookie(self, connection: HTTPConnection, value: str, max_age: int) -> str:
-        """The ``Set-Cookie`` value that stores session ``value`` for ``max_age`` s."""
+    def session_cookie(
+        self, connection: HTTPConnection, value: str, max_age: int, name: str = SESSION_COOKIE
+    ) -> str:
+        """The ``Set-Cookie`` value that stores session ``value`` for ``max_age`` s (or
+        another dashboard cookie called ``name``, with the same flags)."""
         carrier = Response()
         carrier.set_cookie(
-            SESSION_COOKIE,
+            name,
             value,
             max_age=max_age,
             path=base_path(connection, self.prefix) or "/",
@@ -148,6 +166,26 @@ class Auth:
             return RedirectResponse(self._landing(base, target, session.principal), 303)
         return HTMLResponse(templates.login(base=base, next_url=target, named=self.named))
 
+    def _refused(
+        self, client: str, user: str | None = None, step: Step = "password", *, known: bool = False
+    ) -> int | None:
+        """Seconds the client, or the user's ``step``, must wait; logged when refused."""
+        wait = self.throttle.retry_after(client)
+        who = "client"
+        if wait is None and user is not None:
+            wait = self.throttle.user_retry_after(user, step, known=known)
+            who = "user"
+        if wait is not None:
+            log.warning(
+                "dashboard_login_throttled",
+                client=client,
+                user=user if known else None,
+                step=step,
+                limit=who,
+                retry_after=wait,
+            )
+        return wait
+
     async def login(self, request: Request) -> Response:
         """POST /login: check the secret; start a session (or ask for the TOTP code) and
         go where the user was going."""
@@ -155,35 +193,64 @@ class Auth:
         if self.cross_site(request):
             return self._login_page(base, base + "/", "Cross-site login refused.", 403)
         client = self.client(request)
-        wait = self.throttle.retry_after(client)
+        wait = self._refused(client)
         if wait is not None:
             return self._too_many(base, wait)
         form = await read_form(request)
         target = safe_next(form.get("next", ""), base=base)
         await self.throttle.pace()
-        principal: Principal | None = None
-        via: Via = "password"
-        if self.users is not None:
-            user = await run_in_threadpool(
-                self.users.authenticate,
-                form.get("username", "").strip().lower(),
-                form.get("secret", ""),
-            )
-            if user is not None and user.has_totp:
-                pending = self.sessions.pending(user.principal, target)
-                return HTMLResponse(templates.totp(base=base, pending=pending))
-            principal = user.principal if user else None
-            error = "Wrong user name or password."
-        elif self.credentials is not None:
-            checked = self.credentials.check(form.get("secret", ""))
-            principal = self.credentials.principal("") if checked else None
-            via = checked or "password"
-            error = "Wrong password or token."
+        if self.users is None:
+            return await self._login_single(request, base, client, form.get("secret", ""), target)
+        name = form.get("username", "").strip().lower()
+        known = NAME.fullmatch(name) is not None and self.users.principal(name) is not None
+        key = name[:64]  # a made-up name is counted too, so a 429 tells no one who exists
+        # a browser the user logged in from before: its own count instead of the user's
+        device = self.devices.vouch(request.cookies.get(DEVICE_COOKIE), name) if known else None
+        if device is not None:
+            key, known = f"device:{device}", False
+        # no await from these checks to the count: a concurrent burst meets the limit
+        wait = self._refused(client, key, known=known)
+        if wait is not None:
+            return self._too_many(base, wait)
+        attempt = self.throttle.begin(client, key, known=known)
+        try:
+            async with self.gate.slot():
+                user = await run_in_threadpool(
+                    self.users.authenticate, name, form.get("secret", "")
+                )
+        except GateBusy:
+            self.throttle.settle(attempt)  # nothing was checked
+            log.warning("dashboard_login_busy", client=client)
+            return self._busy(base, target)
+        if user is None:
+            log.warning("dashboard_login_failed", client=client, user=name if known else None)
+            await self.throttle.failed(attempt)
+            return self._login_page(base, target, "Wrong user name or password.", 401)
+        self.throttle.settle(attempt)
+        if user.has_totp:
+            log.info("dashboard_login_password_accepted", client=client, user=user.name)
+            pending = self.sessions.pending(user.principal, target)
+            return HTMLResponse(templates.totp(base=base, pending=pending))
+        log.info("dashboard_login", client=client, user=user.name)
+        return self._start(request, user.principal, "password", target)
+
+    async def _login_single(
+        self, request: Request, base: str, client: str, secret: str, target: str
+    ) -> Response:
+        """The single password's login (no users file)."""
+        wait = self._refused(client)
+        if wait is not None or self.credentials is None:
+            return self._too_many(base, wait or 1)
+        attempt = self.throttle.begin(client)
+        checked = self.credentials.check(secret)
+        principal = self.credentials.principal("") if checked else None
         if principal is None:
-            await self.throttle.failed(client)
-            return self._login_page(base, target, error, 401)
-        self.throttle.success(client)
-        return self._start(request, principal, via, target)
+            log.warning("dashboard_login_failed", client=client, user=None)
+            await self.throttle.failed(attempt)
+            return self._login_page(base, target, "Wrong password or token.", 401)
+        self.throttle.settle(attempt)
+        log.info("dashboard_login", client=client, user="", via=checked)
+        return self._start(request, principal, checked or "password", target)
 
     async def login_totp(self, request: Request) -> Response:
         """POST /login/totp: the second step of a user with TOTP. A wrong, stale or
@@ -192,25 +259,37 @@ class Auth:
         if self.cross_site(request):
             return self._login_page(base, base + "/", "Cross-site login refused.", 403)
         client = self.client(request)
-        wait = self.throttle.retry_after(client)
+        wait = self._refused(client, step="totp")
         if wait is not None:
             return self._too_many(base, wait)
         form = await read_form(request)
         await self.throttle.pace()
         opened = self.sessions.open_pending(form.get("pending", ""))
         if self.users is None or opened is None:
-            await self.throttle.failed(client)
+            await self.throttle.failed(self.throttle.begin(client, step="totp"))
             message = "This login step expired or is not valid: log in again."
             return self._login_page(base, base + "/", message, 400)
         principal, target = opened
-        per_user = f"totp:{principal.name}"
-        wait = self.throttle.retry_after(per_user)
+        name = principal.name
+        # no await from these checks to the count: a concurrent burst meets the limit
+        wait = self._refused(client, name, "totp", known=True)
         if wait is not None:
             return self._too_many(base, wait)
-        code = form.get("code", "")
-        if not await run_in_threadpool(self.users.accept_totp, principal.name, code):
-            self.throttle.failure(per_user)
-            await self.throttle.failed(client)
+        attempt = self.throttle.begin(client, name, "totp", known=True)
+        check = await run_in_threadpool(self.users.check_totp, name, form.get("code", ""))
+        if check.outcome == "locked":  # the users file's count: other processes' failures
+            log.warning(
+                "dashboard_login_throttled",
+                client=client,
+                user=name,
+                step="totp",
+                limit="users file",
+                retry_after=check.retry_after,
+            )
+            return self._too_many(base, check.retry_after)
+        if check.outcome == "wrong":
+            log.warning("dashboard_totp_failed", client=client, user=name)
+            await self.throttle.failed(attempt)
             return HTMLResponse(
                 templates.totp(
                     base=base,
@@ -219,8 +298,8 @@ class Auth:
                 ),
                 status_code=401,
             )
-        self.throttle.success(client)
-        self.throttle.success(per_user)
+        self.throttle.settle(attempt)
+        log.info("dashboard_login", client=client, user=name, totp=True)
         return self._start(request, principal, "password", target)
 
     def _start(self, request: Request, principal: Principal, via: Via, target: str) -> Response:
@@ -231,6 +310,11 @@ class Auth:
             request, self.sessions.issue(principal, via), self.sessions.max_age
         )
         response.headers.append("set-cookie", cookie)
+        device = self.devices.issue(principal.name) if self.named else None
+        if device is not None:
+            response.headers.append(
+                "set-cookie", self.session_cookie(request, device, DEVICE_MAX_AGE, DEVICE_COOKIE)
+            )
         return response
 
     @staticmethod
@@ -258,24 +342,41 @@ class Auth:
     async def bearer(self, connection: HTTPConnection, token: str) -> Response | None:
         """Check an API bearer token: None when valid, else the 401/429 answer."""
         client = self.client(connection)
-        wait = self.throttle.retry_after(client)
+        wait = self._refused(client)
+        if wait is None:
+            await self.throttle.pace()
+            wait = self._refused(client)  # again, with no await before the count
         if wait is not None:
             return JSONResponse(
                 {"error": f"too many failed logins: retry after {wait} s"},
                 status_code=429,
                 headers={"Retry-After": str(wait)},
             )
-        await self.throttle.pace()
+        attempt = self.throttle.begin(client)
         if self.credentials is not None and self.credentials.check_token(token):
-            self.throttle.success(client)
+            self.throttle.settle(attempt)
             return None
-        await self.throttle.failed(client)
+        log.warning("dashboard_token_failed", client=client)
+        await self.throttle.failed(attempt)
         return JSONResponse({"error": "invalid token"}, status_code=401)
+
+    def _busy(self, base: str, target: str) -> Response:
+        """The 503 answer when too many password checks are running already."""
+        return HTMLResponse(
+            templates.login(
+                base=base,
+                next_url=target,
+                error="The login is busy: try again in a moment.",
+                named=self.named,
+            ),
+            status_code=503,
+            headers={"Retry-After": str(BUSY_RETRY)},
+        )
 
     def _too_many(self, base: str, wait: int) -> Response:
         minutes = math.ceil(wait / 60)
         message = (
-            "Too many failed attempts from your address. "
+            "Too many failed attempts from your address or for this user. "
             f"Try again in {minutes} minute{'s' if minutes != 1 else ''}."
         )
         return HTMLResponse(

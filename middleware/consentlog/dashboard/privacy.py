@@ -1,9 +1,11 @@
 """The Privacy page: a data subject's rows exported or erased from the dashboard, and the
-audit of every such request (``subject_requests``: when, what, how many rows, never whom).
+audit of every such request (``subject_requests``: when, what, who acted, how many rows,
+whether it finished — never whom it was about).
 
 ``GET /privacy`` shows the forms and the audit of the range; ``POST /privacy/export``
 answers the subject's rows as a JSON download; ``POST /privacy/forget`` (with
-``confirm=erase``) erases them (``privacy.subject``, channel ``dashboard``). The ids
+``confirm=erase``) erases them (``privacy.subject``, channel ``dashboard``; the actor is
+the logged-in user's name, or ``shared password`` in single-password mode). The ids
 travel in POST bodies only, never in a URL (URLs end up in logs and histories). Which
 dashboard user acted is logged (never the subject's ids). Events still spooled by the
 site's writer during a store outage are not reached from here: ``consentlog forget``
@@ -44,6 +46,14 @@ def _subject(form: dict[str, str]) -> Subject:
     return Subject(visitor_ids=(visitor,) if visitor else (), consent_id=consent)
 
 
+def _actor(request: Request) -> str:
+    """Who acts, as the audit records it."""
+    principal = principal_of(request)
+    if principal is None:  # the role guard lets no one here without one
+        raise BadRequest(401, "log in to handle data-subject requests")
+    return principal.name or "shared password"
+
+
 class PrivacyDesk:
     """The routes of the Privacy page."""
 
@@ -67,7 +77,7 @@ class PrivacyDesk:
     async def export(self, request: Request) -> Response:
         """POST /privacy/export: every row about the subject, as a JSON download."""
         subject = _subject(await self._read_form(request))
-        data = await fetch(export, self.store, self.database, subject, "dashboard")
+        data = await fetch(export, self.store, self.database, subject, "dashboard", _actor(request))
         self._log(request, "export")
         return Response(
             json.dumps(data, indent=2),
@@ -81,7 +91,9 @@ class PrivacyDesk:
         if form.get("confirm") != "erase":
             raise BadRequest(400, "tick the box that confirms the erasure")
         subject = _subject(form)
-        removed = await fetch(erase, self.store, self.database, subject, "dashboard")
+        removed = await fetch(
+            erase, self.store, self.database, subject, "dashboard", _actor(request)
+        )
         self._log(request, "erase")
         total = sum(removed.values())
         result = (

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -51,6 +51,10 @@ class Accounts(Protocol):
 
     def principal(self, name: str) -> Principal | None:
         """The live principal called ``name``, or None."""
+        ...
+
+    def names(self) -> Iterable[str]:
+        """Every principal's name now (a share link names its creator by a digest)."""
         ...
 
 
@@ -87,6 +91,10 @@ class Credentials:
         """Whether ``secret`` is the access token."""
         given = _digest(secret)
         return self._token is not None and hmac.compare_digest(given, self._token)
+
+    def names(self) -> tuple[str, ...]:
+        """The single password's principal is the only one, named ''."""
+        return ("",)
 
     def principal(self, name: str) -> Principal | None:
         """The single password's principal (name '', full access): its stamp is the
@@ -133,6 +141,11 @@ class Sessions:
         self.accounts = accounts
         self._revoked: collections.OrderedDict[str, int] = collections.OrderedDict()
         self._revoked_through = -1  # sessions issued at or before this second are revoked
+
+    @property
+    def keys(self) -> list[str]:
+        """The secret keys, newest last."""
+        return list(self._keys)
 
     def now(self) -> int:
         """The current time in whole epoch seconds (the clock seam)."""

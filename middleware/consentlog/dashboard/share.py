@@ -3,7 +3,9 @@
 A link is ``<dashboard>/shared/<token>``; the token is itsdangerous-signed with the
 site's secret keys (salt ``consentlog.dashboard.share``, newest key signs, every key
 verifies) and holds the page, its query parameters (only the filters a report reads),
-its expiry and its creator with a digest of their name, role and stamp
+its expiry and its creator — not by name (the token is readable base64 JSON, and a link
+travels): by ``creator_id``, a keyed digest of the name, which opening the link matches
+against the users there are — with a digest of their name, role and stamp
 (``sessions.binding``). It opens that page and nothing else: the page is rendered from
 the token alone (the request's own path and query are never read), without navigation,
 range picker, sort, detail or CSV links; every other route still needs a login. The
@@ -18,12 +20,14 @@ password or token changes), or loses the permission to share or to see the page.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, urlencode
 
+import structlog
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -41,16 +45,26 @@ from consentlog.dashboard.roles import (
 from consentlog.dashboard.sessions import Accounts, binding
 from consentlog.exceptions import BadRequest
 
+log = structlog.get_logger("consentlog.dashboard.share")
+
 DAY = 24 * 60 * 60
 SHARE_DAYS = 7  # how long a link lives unless its creator picks another
 MAX_SHARE_DAYS = 30
 MAX_TOKEN = 2048  # characters: a real token is a few hundred
 DAMAGED = "this share link is damaged: check that it was copied whole"
+UNAVAILABLE = "This report cannot be shown right now: try the link again later."
 HEADERS = {
     "x-robots-tag": "noindex, nofollow",
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+
+
+def creator_id(key: str, name: str) -> str:
+    """The opaque id a share link names its creator ``name`` by (keyed: the name cannot
+    be read or guessed from it without the site's key)."""
+    material = b"consentlog.dashboard.share.creator\0" + name.encode("utf-8")
+    return hmac.new(key.encode("utf-8"), material, hashlib.sha256).hexdigest()[:32]
 
 
 class ShareError(BadRequest):
@@ -103,7 +117,7 @@ class ShareLinks:
             {
                 "p": page,
                 "q": [list(pair) for pair in kept],
-                "u": principal.name,
+                "c": creator_id(self._keys[-1], principal.name),
                 "b": binding(self._keys[-1], principal),
                 "x": self.now() + days * DAY,
             }
@@ -123,9 +137,11 @@ class ShareLinks:
             raise ShareError(
                 410, f"this share link expired on {expired:%Y-%m-%d %H:%M} UTC: ask for a new one"
             )
-        creator = self.accounts.principal(share.creator)
+        name = self._creator(share.creator)
+        creator = None if name is None else self.accounts.principal(name)
         if (
-            creator is None
+            name is None
+            or creator is None
             or not creator.allows("share")
             or not creator.allows(REPORT_PAGES[share.page])
             or not any(
@@ -136,7 +152,16 @@ class ShareLinks:
             raise ShareError(
                 410, "this share link was revoked (its creator's access changed): ask for a new one"
             )
-        return share
+        return replace(share, creator=name)
+
+    def _creator(self, opaque: str) -> str | None:
+        """The name of the principal whose ``creator_id`` (under any key) is ``opaque``."""
+        found = None
+        for name in self.accounts.names():
+            for key in self._keys:  # every comparison made: no early exit
+                if hmac.compare_digest(opaque.encode(), creator_id(key, name).encode()):
+                    found = name
+        return found
 
 
 def _parse(data: object) -> tuple[Share, str]:
@@ -144,7 +169,7 @@ def _parse(data: object) -> tuple[Share, str]:
     damaged = ShareError(400, DAMAGED)
     if not isinstance(data, dict):
         raise damaged
-    page, query, creator, bound, expires = (data.get(k) for k in ("p", "q", "u", "b", "x"))
+    page, query, creator, bound, expires = (data.get(k) for k in ("p", "q", "c", "b", "x"))
     if not isinstance(page, str) or page not in SHAREABLE or type(expires) is not int:
         raise damaged
     if not isinstance(creator, str) or not isinstance(bound, str) or not isinstance(query, list):
@@ -192,6 +217,7 @@ class SharedPages:
         except ValueError:
             raise BadRequest(400, "query: too many parameters for a report") from None
         token = self.links.sign(principal, page, params, int(days))
+        log.info("dashboard_share_created", user=principal.name, page=page, days=int(days))
         base = base_path(request, self.prefix)
         path = f"{base}/shared/{token}"
         expires = datetime.datetime.fromtimestamp(self.links.now() + int(days) * DAY, datetime.UTC)
@@ -226,10 +252,19 @@ class SharedPages:
 
 def error(request: Request, prefix: str, exc: ShareError) -> Response:
     """The 4xx page of a link that opens nothing (no way into the dashboard offered)."""
+    return failed(request, prefix, exc.status, str(exc))
+
+
+def failed(request: Request, prefix: str, status: int, message: str) -> Response:
+    """The error page of a share link: ``message`` (a fixed text for a store error — the
+    reader has no login and must not see the store's address or the driver's words), no
+    way into the dashboard."""
+    if status >= 500:
+        message = UNAVAILABLE
     return HTMLResponse(
         templates.render(
-            "share_error.html", base=base_path(request, prefix), status=exc.status, message=str(exc)
+            "share_error.html", base=base_path(request, prefix), status=status, message=message
         ),
-        status_code=exc.status,
+        status_code=status,
         headers=HEADERS,
     )

@@ -14,8 +14,15 @@ The file (``CONSENTLOG_USERS_FILE``) is written 0600 through a temporary file an
 and re-read by every process when its ``stat`` signature changes. Each user has a name,
 a role (``roles``), an argon2id hash of the password (``argon2-cffi``; rehashed at login
 when the parameters changed), an optional TOTP secret (``pyotp``) with the last time step
-accepted (a code is never accepted twice), and a random ``stamp`` that a new password or
+accepted (a code is never accepted twice) and the times of its recent wrong codes (at
+most ``TOTP_FAILURE_LIMIT`` within ``TOTP_FAILURE_WINDOW``, counted under the lock: the
+limit holds across processes and restarts), and a random ``stamp`` that a new password or
 role replaces — sessions and share links carry a digest of it, so they end then.
+
+Who may change the file decides who logs in, so it is refused (``check_safe``) when it or
+its folder is writable by group or others, or the file belongs to another user than the
+process's or root; the lock file is never opened through a symbolic link, and only
+``users add`` creates the folder.
 
 Hashes and TOTP secrets are never logged nor shown: ``User``'s repr leaves them out.
 """
@@ -34,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyotp
 import structlog
@@ -53,6 +60,8 @@ MAX_PASSWORD = 1024  # characters: an argon2 input far beyond any password, boun
 TOTP_STEP = 30  # seconds: the authenticator apps' period
 TOTP_DRIFT = 1  # steps either side of now accepted (clock skew, typing time)
 TOTP_ISSUER = "consentlog"
+TOTP_FAILURE_LIMIT = 5  # wrong codes per user within the window, in every process together
+TOTP_FAILURE_WINDOW = 5 * 60  # seconds
 MAX_SAVED = 50  # saved filters per user
 MAX_LABEL = 60  # characters of a saved filter's name
 
@@ -116,6 +125,7 @@ class User:
     totp_secret: str = field(default="", repr=False)
     totp_step: int = 0  # the last TOTP time step accepted
     saved: tuple[SavedFilter, ...] = ()
+    totp_failures: tuple[int, ...] = ()  # epoch seconds of the recent wrong TOTP codes
 
     @property
     def has_totp(self) -> bool:
@@ -136,6 +146,7 @@ class User:
             "totp_secret": self.totp_secret,
             "totp_step": self.totp_step,
             "saved": [saved.as_json() for saved in self.saved],
+            "totp_failures": list(self.totp_failures),
         }
 
 
@@ -152,6 +163,9 @@ def _user(entry: object) -> User:
     saved = entry.get("saved", [])
     if not isinstance(saved, list):
         raise ValueError("a user's saved filters are not a list")
+    failures = entry.get("totp_failures", [])
+    if not isinstance(failures, list) or not all(type(f) is int for f in failures):
+        raise ValueError("a user's totp_failures are not a list of times")
     name, role, password, stamp = (str(f) for f in fields)
     return User(
         check_name(name),
@@ -161,7 +175,20 @@ def _user(entry: object) -> User:
         secret,
         step,
         tuple(_saved(entry) for entry in saved),
+        tuple(failures),
     )
+
+
+TotpOutcome = Literal["accepted", "wrong", "locked"]
+
+
+@dataclass(frozen=True, slots=True)
+class TotpCheck:
+    """What a TOTP code did: accepted, wrong (or already used), or not even compared
+    because the user has too many recent wrong codes (``retry_after`` seconds left)."""
+
+    outcome: TotpOutcome
+    retry_after: int = 0
 
 
 def totp_uri(user: User) -> str:
@@ -214,6 +241,14 @@ class UserStore:
         """The user called ``name``, if any."""
         return self.users().get(name)
 
+    def names(self) -> tuple[str, ...]:
+        """Every user's name; none when the file is unreadable (fail closed)."""
+        try:
+            return tuple(self.users())
+        except UserError as exc:
+            log.error("users_file_unreadable", error=str(exc))
+            return ()
+
     def principal(self, name: str) -> Principal | None:
         """The live principal of user ``name``; None when there is no such user or the
         file is unreadable (fail closed: nobody is logged in by a broken file)."""
@@ -242,14 +277,71 @@ class UserStore:
             raise UserError(f"the users file {self.path} is damaged: {exc}") from None
         return {user.name: user for user in users}
 
+    def check_safe(self) -> None:
+        """UserError unless only this process's user (or root) can change who logs in:
+        the folder and the file (if it exists) must not be writable by group or others,
+        and both must belong to this process's user or root."""
+        folder = self.path.parent
+        try:
+            where = folder.stat()
+        except FileNotFoundError:
+            raise UserError(
+                f"the users file's folder {folder} does not exist: `consentlog users add` makes it"
+            ) from None
+        except OSError as exc:
+            raise UserError(
+                f"cannot read the users file's folder {folder}: {exc.strerror}"
+            ) from None
+        if where.st_mode & 0o022:
+            raise UserError(
+                f"the users file's folder {folder} is writable by group or others (mode"
+                f" {where.st_mode & 0o7777:o}): they could replace the users file;"
+                f" run chmod go-w {folder}"
+            )
+        if where.st_uid not in (os.geteuid(), 0):
+            raise UserError(
+                f"the users file's folder {folder} belongs to user id {where.st_uid}, not to"
+                f" this process's user ({os.geteuid()}) or root: its owner could replace the file"
+            )
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise UserError(f"cannot read the users file {self.path}: {exc.strerror}") from None
+        if info.st_mode & 0o022:
+            raise UserError(
+                f"the users file {self.path} is writable by group or others (mode"
+                f" {info.st_mode & 0o7777:o}): run chmod 600 {self.path}"
+            )
+        if info.st_uid not in (os.geteuid(), 0):
+            raise UserError(
+                f"the users file {self.path} belongs to user id {info.st_uid}, not to this"
+                f" process's user ({os.geteuid()}) or root: whoever owns it decides who logs in"
+            )
+
     # -- writing ------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, User]]:
+    def _locked(self, *, create: bool = False) -> Iterator[dict[str, User]]:
         """The users as they are on disk, under the exclusive lock; what the caller leaves
-        in the dict is written back (atomically, 0600) if it changed."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        in the dict is written back (atomically, 0600) if it changed. ``create``: make
+        the folder when it is missing (``users add`` only)."""
+        if create:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise UserError(
+                f"the users file's folder {self.path.parent} does not exist:"
+                " `consentlog users add` makes it"
+            ) from None
+        except OSError as exc:
+            raise UserError(
+                f"cannot open the lock file {lock_path}: {exc.strerror}"
+                " (it must be a plain file, not a symbolic link)"
+            ) from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             before = self._read()
@@ -277,6 +369,11 @@ class UserStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
+        folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(folder)  # the rename itself survives a crash
+        finally:
+            os.close(folder)
         self._seen = None  # read again, whatever the clock's resolution
 
     def add(self, name: str, role: Role, password: str, *, totp: bool = False) -> User:
@@ -291,7 +388,7 @@ class UserStore:
             secrets.token_urlsafe(16),
             pyotp.random_base32(32) if totp else "",
         )
-        with self._locked() as users:
+        with self._locked(create=True) as users:
             if name in users:
                 raise UserError(f"user {name!r} exists already: remove it first, or pick another")
             users[name] = user
@@ -355,7 +452,9 @@ class UserStore:
     def authenticate(self, name: str, password: str) -> User | None:
         """The user ``name`` if ``password`` is theirs, else None. An unknown name still
         costs one argon2 verification (of a dummy hash), so the time taken does not tell
-        whether the user exists. A hash made with other parameters is replaced."""
+        whether the user exists. A hash made with other parameters is replaced; when it
+        fails (which may take far less time than a current hash) the dummy is verified
+        too, so the time does not tell which users have old hashes."""
         dummy = self._dummy_hash()  # made before the lookup: the first miss costs no more
         try:
             user = self.get(name) if len(password) <= MAX_PASSWORD else None
@@ -365,11 +464,21 @@ class UserStore:
         if user is None:
             self._verify(dummy, password)
             return None
-        if not self._verify(user.password_hash, password):
+        verified = self._verify(user.password_hash, password)
+        stale = self._needs_rehash(user.password_hash)
+        if not verified:
+            if stale:
+                self._verify(dummy, password)
             return None
-        if self.hasher.check_needs_rehash(user.password_hash):
+        if stale:
             self._rehash(user, password)
         return user
+
+    def _needs_rehash(self, password_hash: str) -> bool:
+        try:
+            return self.hasher.check_needs_rehash(password_hash)
+        except (InvalidHashError, ValueError):
+            return True
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
@@ -396,35 +505,46 @@ class UserStore:
         log.info("dashboard_password_rehashed", user=user.name)
 
     def accept_totp(self, name: str, code: str) -> bool:
+        """Whether ``code`` is accepted (``check_totp``)."""
+        return self.check_totp(name, code).outcome == "accepted"
+
+    def check_totp(self, name: str, code: str) -> TotpCheck:
         """Whether ``code`` is user ``name``'s TOTP code for a time step within
         ``TOTP_DRIFT`` of now and later than the last one accepted; accepting records
         the step, so the same code (or an older one) is refused from then on, in every
-        process that reads the file. When the step cannot be recorded (the file or its
-        folder is read-only) the code is refused."""
+        process that reads the file. A wrong code is recorded too, and after
+        ``TOTP_FAILURE_LIMIT`` of them within ``TOTP_FAILURE_WINDOW`` no code is compared
+        (``locked``) until the oldest ages out — in every process, across restarts. When
+        the file cannot be written (it or its folder is read-only) the code is refused."""
         code = code.replace(" ", "")
         if not (len(code) == 6 and code.isascii() and code.isdigit()):
-            return False
+            return TotpCheck("wrong")
         try:
-            return self._accept_totp(name, code)
+            return self._check_totp(name, code)
         except (OSError, UserError) as exc:
             # without recording the step a code could be replayed: refuse (fail closed)
             log.error("dashboard_totp_not_recorded", user=name, error=str(exc))
-            return False
+            return TotpCheck("wrong")
 
-    def _accept_totp(self, name: str, code: str) -> bool:
+    def _check_totp(self, name: str, code: str) -> TotpCheck:
         with self._locked() as users:
             user = users.get(name)
             if user is None or not user.totp_secret:
-                return False
+                return TotpCheck("wrong")
+            now = int(self._clock())
+            recent = tuple(t for t in user.totp_failures if now - TOTP_FAILURE_WINDOW < t <= now)
+            if len(recent) >= TOTP_FAILURE_LIMIT:
+                return TotpCheck("locked", max(1, recent[0] + TOTP_FAILURE_WINDOW - now))
             totp = pyotp.TOTP(user.totp_secret, interval=TOTP_STEP)
-            now = int(self._clock() // TOTP_STEP)
+            step_now = now // TOTP_STEP
             matched = [
                 step
-                for step in range(now - TOTP_DRIFT, now + TOTP_DRIFT + 1)
+                for step in range(step_now - TOTP_DRIFT, step_now + TOTP_DRIFT + 1)
                 # every step compared, in constant time: no early exit
                 if hmac.compare_digest(totp.generate_otp(step), code)
             ]
             if not matched or max(matched) <= user.totp_step:
-                return False
-            users[name] = replace(user, totp_step=max(matched))
-        return True
+                users[name] = replace(user, totp_failures=(*recent, now))
+                return TotpCheck("wrong")
+            users[name] = replace(user, totp_step=max(matched), totp_failures=recent)
+        return TotpCheck("accepted")

@@ -4,7 +4,12 @@ A visitor is named by their visitor id (``cl_vid``) or by their consent id (the 
 consent cookie's id, which links one browser's decisions). ``export`` returns every row
 that holds either; ``erase`` removes those rows physically from every table and rebuilds
 every rollup day that counted them. Both leave an audit row (``subject_requests``) saying
-when, what and how many rows — never whom — unless they found nothing.
+when, what, through which channel, who acted (``actor``: a dashboard user's name, ``cli``,
+``self-service``), how many rows and whether it finished — never whom it was about. The
+row is written whatever the result: for a request that found nothing too (except the
+site's own self-service routes, which a visitor could replay without end), and with
+outcome ``failed`` when the request broke part way (an erasure may then have removed some
+of the rows).
 
 These run on a worker thread or in the CLI, never on the event loop: they wait for
 ClickHouse (flush, query, mutation).
@@ -18,9 +23,11 @@ their (checked) names spliced in.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +41,8 @@ from consentlog.store.identifiers import check_identifier
 log = structlog.get_logger("consentlog.privacy.subject")
 
 Channel = Literal["self-service", "operator", "dashboard"]
+Outcome = Literal["done", "failed"]
+ACTORS: dict[Channel, str] = {"self-service": "self-service", "operator": "cli", "dashboard": ""}
 
 # Kept without any identifier, for every visitor: said in every export.
 ANONYMOUS_STATEMENT = (
@@ -108,27 +117,72 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def export(store: Store, database: str, subject: Subject, channel: Channel) -> dict[str, Any]:
-    """Every stored row about ``subject``, per table, and what is kept without identifiers."""
+def _actor(channel: Channel, actor: str | None) -> str:
+    """Who acted: ``actor``, else the channel's own (``cli``, ``self-service``)."""
+    found = actor if actor is not None else ACTORS[channel]
+    if not found:
+        raise ValueError(f"a {channel} request needs an actor: who acted")
+    return found
+
+
+@contextlib.contextmanager
+def _audited(
+    store: Store, db: str, request: str, channel: Channel, actor: str, counted: list[int]
+) -> Iterator[None]:
+    """Write the audit row of the request the block carries out, however it ends: rows
+    ``sum(counted)``, outcome ``failed`` when it raised (the error goes on)."""
+    try:
+        yield
+    except BaseException:
+        try:
+            _audit(store, db, request, channel, actor, sum(counted), "failed")
+        except Exception as exc:  # the store that failed the request may refuse this too
+            log.error("subject_request_not_audited", request=request, error=str(exc)[:200])
+        raise
+    if sum(counted) or channel != "self-service":  # a visitor's replay is not recorded
+        _audit(store, db, request, channel, actor, sum(counted), "done")
+
+
+def export(
+    store: Store, database: str, subject: Subject, channel: Channel, actor: str | None = None
+) -> dict[str, Any]:
+    """Every stored row about ``subject``, per table, and what is kept without identifiers.
+    ``actor``: who asked (a dashboard user's name; the channel's own by default)."""
     db = check_identifier(database)
-    subject = subject.resolve(store, db)
+    who = _actor(channel, actor)
     data: dict[str, Any] = {"statement": ANONYMOUS_STATEMENT}
-    total = 0
-    for table in TABLES:
-        sql, parameters = _select("*", subject, table, db)
-        columns, rows = store.query(sql + " ORDER BY ts", parameters)
-        data[table] = [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows]
-        total += len(rows)
-    if total:  # a request that found nothing leaves no trace
-        _audit(store, db, "export", channel, total)
+    counted: list[int] = []
+    with _audited(store, db, "export", channel, who, counted):
+        subject = subject.resolve(store, db)
+        for table in TABLES:
+            sql, parameters = _select("*", subject, table, db)
+            columns, rows = store.query(sql + " ORDER BY ts", parameters)
+            data[table] = [
+                {c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows
+            ]
+            counted.append(len(rows))
     return data
 
 
-def erase(store: Store, database: str, subject: Subject, channel: Channel) -> dict[str, int]:
+def erase(
+    store: Store, database: str, subject: Subject, channel: Channel, actor: str | None = None
+) -> dict[str, int]:
     """Remove every row about ``subject`` physically, rebuild the rollup days that counted
-    it, and record the erasure; return the rows removed per table. When no row matches,
-    nothing is changed and nothing recorded."""
+    it, and record the erasure (``actor``: who asked, as for ``export``); return the rows
+    removed per table. When no row matches nothing is changed; the request is recorded
+    all the same (but a self-service one)."""
     db = check_identifier(database)
+    who = _actor(channel, actor)
+    counted: list[int] = []
+    with _audited(store, db, "erase", channel, who, counted):
+        removed = _erase(store, db, subject, counted)
+    if any(removed.values()):
+        log.info("subject_erased", channel=channel, actor=who, rows=sum(removed.values()))
+    return removed
+
+
+def _erase(store: Store, db: str, subject: Subject, counted: list[int]) -> dict[str, int]:
+    """The erasure itself; ``counted`` gets the rows matched as soon as they are known."""
     subject = subject.resolve(store, db)
     removed: dict[str, int] = {}
     for table in TABLES:
@@ -136,6 +190,7 @@ def erase(store: Store, database: str, subject: Subject, channel: Channel) -> di
         removed[table] = int(count)
     if not any(removed.values()):
         return removed
+    counted.append(sum(removed.values()))
     _, day_rows = store.query(*_select("DISTINCT toDate(ts)", subject, "page_requests", db))
     statements = dict(zip(TABLES, erase_statements(db, subject), strict=True))
     for table in TABLES:
@@ -147,8 +202,6 @@ def erase(store: Store, database: str, subject: Subject, channel: Channel) -> di
     for (day,) in day_rows:
         if day in rolled:
             rebuild_day(store, db, day)
-    _audit(store, db, "erase", channel, sum(removed.values()))
-    log.info("subject_erased", channel=channel, rows=sum(removed.values()))
     return removed
 
 
@@ -181,10 +234,12 @@ def _rolled_days(store: Store, db: str) -> set[datetime.date]:
     return {r[0] for r in rows}
 
 
-def _audit(store: Store, db: str, request: str, channel: Channel, rows: int) -> None:
+def _audit(
+    store: Store, db: str, request: str, channel: Channel, actor: str, rows: int, outcome: Outcome
+) -> None:
     store.insert(
         f"{db}.subject_requests",
-        [[int(time.time() * 1000)], [request], [channel], [rows]],
-        ["ts", "request", "channel", "rows"],
+        [[int(time.time() * 1000)], [request], [channel], [actor], [rows], [outcome]],
+        ["ts", "request", "channel", "actor", "rows", "outcome"],
         dedup_token=uuid.uuid4().hex,
     )

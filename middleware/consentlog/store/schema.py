@@ -347,6 +347,23 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        12,
+        "subject_requests.actor (who acted: a dashboard user, 'cli', 'self-service') and"
+        " .outcome ('done', or 'failed' part way)",
+        tuple(
+            f"ALTER TABLE {{db}}.subject_requests{table}{{on_cluster}} ADD COLUMN IF NOT EXISTS"
+            f" {column}"
+            for table in ("{local}", "")
+            for column in (
+                "actor LowCardinality(String) DEFAULT ''",
+                "outcome LowCardinality(String) DEFAULT 'done'",
+            )
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 # what ingest writes
 RAW_TABLES = ("page_requests", "engagements", "consent_records", "goals", "browser_checks")

@@ -1,5 +1,7 @@
 -- The audit of data-subject requests over [start, end): when, which request (export /
--- erase), through which channel, how many rows — never whom. Newest first, at most 500.
+-- erase), through which channel, who acted (a dashboard user, 'cli', 'self-service'; ''
+-- in rows before schema version 12), how many rows, whether it finished — never whom it
+-- was about. Newest first, at most 500.
 -- Parameters:
 --   {db:Identifier}  database
 --   {start:DateTime64(3)} {end:DateTime64(3)}  the date range (end exclusive)
@@ -7,7 +9,9 @@ SELECT
     ts,
     request,
     channel,
-    rows
+    actor,
+    rows,
+    outcome
 FROM {db:Identifier}.subject_requests
 WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
 ORDER BY ts DESC
