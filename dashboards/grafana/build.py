@@ -70,6 +70,7 @@ PARAMETERS = {
     "rolled_last": _ROLLED_LAST,
     "first_day": f"greatest({_FIRST_DAY}, {_ROLLED_LAST} + 1)",
     "last_day": _LAST_DAY,
+    "lookback": "-1",  # page_daily.sql in pages.sql's raw days: no gaps computed for them
 }
 _PARAMETER = re.compile(r"\{(\w+):[^{}]+\}")
 

@@ -70,7 +70,7 @@ def test_a_section_can_be_left_out() -> None:
     assert "page_requests" in queries.query_text("pages")
     assert "page_requests" not in rolled_only
     assert "page_daily" in rolled_only
-    assert {"first_day", "last_day"} == (
+    assert {"first_day", "last_day", "lookback"} == (
         queries.parameters_of("pages") - queries.parameters_of("pages", "raw days")
     )
     with pytest.raises(ValueError, match="no section"):

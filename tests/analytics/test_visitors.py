@@ -1,7 +1,8 @@
-"""Visitors per page over a range of days: exact below 10,000 (from the rollup's 64-bit
-hashes), estimated from their sample above; days rolled up before migration 11 count with
-their HyperLogLog states until the rollup job rebuilds them. Real engine, data made by
-ClickHouse itself."""
+"""Visitors per page over a range of days: exact from the rollup's gaps (days since each
+visitor's previous view) when every day is rolled up; with raw days, exact below 10,000
+(64-bit hashes), estimated from their sample above; days rolled up before migration 11
+count with their HyperLogLog states until the rollup job rebuilds them. Real engine, data
+made by ClickHouse itself."""
 
 from __future__ import annotations
 
@@ -53,27 +54,49 @@ def _visitors(report: list[PageMetrics]) -> dict[str, int]:
     return {m.path: m.visitors for m in report}
 
 
+EXACT = {"/one-thousand": 1000, "/just-below": 9999, "/ten-thousand": 10000,
+         "/thirty-thousand": 30000, "/big-day": 12000}  # fmt: skip
+
+
 def test_visitors_exact_below_ten_thousand(store: Store, visitors_db: str) -> None:
-    """1,000 and 9,999 distinct visitors over three rolled-up days count exactly, and
-    from the raw rows alike; above, within a few per cent; rollup = raw throughout."""
+    """From the raw rows, 1,000 and 9,999 distinct visitors over three days count exactly,
+    more within a few per cent; from the rollup (pages_rolled.sql), every count is exact,
+    and every other metric is the raw rows' too."""
     raw = page_report(store, visitors_db, FIRST, LAST, use_rollup=False)
-    assert 3 == len(roll_up(store, visitors_db, now=LATER))
-    rolled = page_report(store, visitors_db, FIRST, LAST)
-    assert raw == rolled
-    counted = _visitors(rolled)
+    counted = _visitors(raw)
     assert 1000 == counted["/one-thousand"]
     assert 9999 == counted["/just-below"]
-    assert 10000 == pytest.approx(counted["/ten-thousand"], rel=0.03)
-    assert 30000 == pytest.approx(counted["/thirty-thousand"], rel=0.05)
-    assert 12000 == pytest.approx(counted["/big-day"], rel=0.03)  # the day kept its sample only
+    for path in ("/ten-thousand", "/thirty-thousand", "/big-day"):
+        assert EXACT[path] == pytest.approx(counted[path], rel=0.05)
+    assert 3 == len(roll_up(store, visitors_db, now=LATER))
+    rolled = page_report(store, visitors_db, FIRST, LAST)
+    assert EXACT == _visitors(rolled)
+    assert [dataclasses.replace(m, visitors=0) for m in raw] == [
+        dataclasses.replace(m, visitors=0) for m in rolled
+    ]
     _, [(kept,)] = store.query(
         f"SELECT visitor_kept FROM {visitors_db}.page_daily WHERE path = '/big-day'"
     )
-    assert 2 == kept
-    # one day of a range is one day's count: exact below 10,000
+    assert 2 == kept  # the day kept only the sample of its hashes: its gaps count all
+    # one day of a range is one day's count
     one = _visitors(page_report(store, visitors_db, FIRST, FIRST))
     assert 1000 * 2 // 3 == one["/one-thousand"]
     assert 6666 == one["/just-below"]
+    assert 20000 == one["/thirty-thousand"]
+
+
+def test_a_range_with_raw_days_counts_exactly_below_ten_thousand(
+    store: Store, visitors_db: str
+) -> None:
+    """Two days rolled up and the last read raw (pages.sql): the hashes of both count
+    exactly below 10,000, the sample estimates above."""
+    assert 2 == len(
+        roll_up(store, visitors_db, now=datetime.datetime(2026, 6, 3, 2, tzinfo=datetime.UTC))
+    )
+    counted = _visitors(page_report(store, visitors_db, FIRST, LAST))
+    assert 1000 == counted["/one-thousand"]
+    assert 9999 == counted["/just-below"]
+    assert 30000 == pytest.approx(counted["/thirty-thousand"], rel=0.05)
 
 
 def test_days_rolled_up_before_migration_11_count_as_before_until_rebuilt(

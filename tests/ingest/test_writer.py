@@ -137,6 +137,9 @@ def test_outage_spools_with_bounded_queue_then_replays_exactly_once(
     assert writer.spool.stats().files > 0
     assert 0 == writer.counters.written
     down.down = False
+    # hundreds of small spool files replay one insert each: seconds, a minute on a busy
+    # machine (rows() flushes for 30 s)
+    assert writer.flush(timeout=300), "the spool did not replay"
     [result] = rows(
         app, "SELECT count() AS n, uniqExact(pageview_id) AS ids FROM {db}.page_requests"
     )

@@ -10,7 +10,7 @@ import datetime
 from dataclasses import dataclass, fields
 from typing import Any
 
-from consentlog.analytics.queries import run
+from consentlog.analytics.queries import run, statement
 from consentlog.analytics.rollup import watermark
 from consentlog.store import Store
 
@@ -77,12 +77,21 @@ def page_report(
     """Every page's metrics for the days ``start`` to ``end`` (inclusive), most viewed
     first. ``use_rollup=False`` computes everything from the raw rows (for comparison)."""
     rolled = watermark(store, database) if use_rollup else None
-    ranges = day_ranges(start, end, rolled)
-    leave_out = ""
-    if ranges["first_day"] > ranges["last_day"]:  # every day rolled up: no raw branch
-        leave_out = "raw days"
-        del ranges["first_day"], ranges["last_day"]
-    return run(
-        store, "pages", PageMetrics, database, leave_out=leave_out, host=host,
-        min_sample=min_sample, **ranges,
+    ranges: dict[str, Any] = {**day_ranges(start, end, rolled)}
+    shared: dict[str, Any] = {"host": host, "min_sample": min_sample}
+    if ranges["first_day"] <= ranges["last_day"]:  # raw days: page_daily.sql, without gaps
+        return run(store, "pages", PageMetrics, database, **shared, **ranges, lookback=-1)
+    del ranges["first_day"], ranges["last_day"]  # every day rolled up
+    if _covered(store, database, host, ranges):  # with gaps that look back far enough
+        return run(store, "pages_rolled", PageMetrics, database, **shared, **ranges)
+    return run(store, "pages", PageMetrics, database, leave_out="raw days", **shared, **ranges)
+
+
+def _covered(store: Store, database: str, host: str, ranges: dict[str, Any]) -> bool:
+    """Whether ``pages_rolled.sql`` answers for the rolled-up ``ranges``."""
+    sql, parameters = statement(
+        "pages_covered", database, host=host,
+        rolled_first=ranges["rolled_first"], rolled_last=ranges["rolled_last"],
     )  # fmt: skip
+    _, [(covered,)] = store.query(sql, parameters)
+    return bool(covered)

@@ -25,6 +25,9 @@ log = structlog.get_logger("consentlog.analytics.rollup")
 
 SETTLE = datetime.timedelta(hours=1)  # beacons and stragglers of a day arrive within this
 RECHECK_DAYS = 7  # rolled-up days compared with their raw rows on every run
+# days a rolled-up day looks back for its visitors' previous views of each page: reports
+# over up to this many days and one count visitors from the rollup alone (pages_rolled.sql)
+LOOKBACK_DAYS = 400
 
 _WATERMARK = "SELECT max(day), count() FROM {db:Identifier}.rollup_days"
 _NEW_DAYS = (
@@ -32,10 +35,16 @@ _NEW_DAYS = (
     " WHERE day <= {through:Date}"
     " AND day NOT IN (SELECT day FROM {db:Identifier}.rollup_days) ORDER BY day"
 )
-# days rolled up before migration 11 (no visitor hashes) that still have raw rows: rebuilt
-# once, so that their visitors count exactly; days whose raw rows are gone keep counting
-# with their HyperLogLog states
-_STALE_DAYS = "SELECT DISTINCT day FROM {db:Identifier}.page_daily WHERE visitor_kept = 0"
+# days rolled up before migration 11 (no visitor hashes) or 13 (no gaps) that still have
+# raw rows: rebuilt once, so that their visitors count exactly; days whose raw rows are
+# gone keep counting as before (pages.sql)
+_STALE_DAYS = (
+    "SELECT DISTINCT day FROM {db:Identifier}.page_daily"
+    " WHERE visitor_kept = 0 OR visitor_lookback < 0"
+)
+_ROLLED_AFTER = (
+    "SELECT DISTINCT day FROM {db:Identifier}.page_daily WHERE day > {day:Date} ORDER BY day"
+)
 _RAW_DAYS = (
     "SELECT DISTINCT toDate(ts) AS day FROM {db:Identifier}.page_requests"
     " WHERE ts >= toDateTime64({first:Date}, 3, 'UTC')"
@@ -76,7 +85,8 @@ def roll_up(
     through = complete_through(now or datetime.datetime.now(datetime.UTC))
     _, rows = store.query(_NEW_DAYS, {"db": db, "through": through})
     new_days = [r[0] for r in rows]
-    changed = sorted({*changed_days(store, db, through), *stale_days(store, db)})
+    rechecked = changed_days(store, db, through)
+    changed = sorted({*rechecked, *later_days(store, db, rechecked), *stale_days(store, db)})
     for day in new_days:
         rebuild_day(store, db, day, fresh=day not in changed)
     for day in changed:
@@ -97,8 +107,20 @@ def changed_days(store: Store, database: str, through: datetime.date) -> list[da
     return [r[0] for r in rows]
 
 
+def later_days(store: Store, database: str, changed: list[datetime.date]) -> list[datetime.date]:
+    """The rolled-up days after the first of ``changed``: a late view on a changed day is
+    the previous view of a later one, whose gaps are rebuilt with it (the recheck finds
+    changes in its last ``RECHECK_DAYS`` only, so these are few)."""
+    if not changed:
+        return []
+    db = check_identifier(database)
+    _, rows = store.query(_ROLLED_AFTER, {"db": db, "day": min(changed)})
+    return [r[0] for r in rows]
+
+
 def stale_days(store: Store, database: str) -> list[datetime.date]:
-    """Days rolled up before migration 11 (no visitor hashes) whose raw rows remain."""
+    """Days rolled up before migration 11 (no visitor hashes) or 13 (no gaps) whose raw
+    rows remain."""
     db = check_identifier(database)
     _, rows = store.query(_STALE_DAYS, {"db": db})
     if not rows:
@@ -119,7 +141,9 @@ def rebuild_day(store: Store, database: str, day: datetime.date, *, fresh: bool 
         store.command(
             _FORGET_DAY, settings={"mutations_sync": 2}, parameters={"db": db, "day": day}
         )
-    sql, parameters = statement("page_daily_insert", db, first_day=day, last_day=day, host="")
+    sql, parameters = statement(
+        "page_daily_insert", db, first_day=day, last_day=day, host="", lookback=LOOKBACK_DAYS
+    )
     store.command(sql, parameters=parameters)
     _record(store, db, day, goals)
     log.info("day_rolled_up", day=str(day), seconds=round(time.perf_counter() - started, 3))

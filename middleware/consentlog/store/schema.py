@@ -364,6 +364,29 @@ MIGRATIONS += (
     ),
 )
 
+_GAP_COLUMNS = (
+    # the day's consented visitors by the days since their previous view of the page
+    # (visitor_gaps, ascending; 0: none within visitor_lookback days) and how many had
+    # each (visitor_gap_counts): a range's exact visitors without their hashes
+    "visitor_gaps Array(UInt16)",
+    "visitor_gap_counts Array(UInt64)",
+    # the days the rollup looked back for previous views (-1: rolled up before this
+    # version, no gaps; the rollup job rebuilds such a day while its raw rows last)
+    "visitor_lookback Int16 DEFAULT -1",
+)
+MIGRATIONS += (
+    Migration(
+        13,
+        "page_daily: visitors by the days since their previous view (a range's visitors"
+        " counted exactly from the rollup alone)",
+        tuple(
+            f"ALTER TABLE {{db}}.page_daily{where}{{on_cluster}} "
+            + ", ".join(f"ADD COLUMN IF NOT EXISTS {column}" for column in _GAP_COLUMNS)
+            for where in ("{local}", "")
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 # what ingest writes
 RAW_TABLES = ("page_requests", "engagements", "consent_records", "goals", "browser_checks")

@@ -5,8 +5,12 @@
 -- The columns are in page_daily's order; the last five (migration 11) are what pages.sql
 -- reads for visitors and the median engaged time (docs/metrics.md "How the rollup counts
 -- visitors"). page_daily_insert.sql keeps a day's hashes only up to 10,000.
+-- The last three (migration 13) count a range's visitors from the rollup alone: each
+-- visitor of a day by the days since their previous view of the page, looking back
+-- {lookback} days, fewer where the raw rows begin later (pages.sql's raw days pass -1:
+-- no gaps, nothing read for them).
 -- Parameters: {db:Identifier}, {first_day:Date}, {last_day:Date} (both included),
--- {host:String} (one host, or '' for all).
+-- {host:String} (one host, or '' for all), {lookback:Int16}.
 WITH
     requests AS (
         SELECT toDate(ts) AS day, host, path, pageview_id, session_id, visitor_id, ts, status,
@@ -18,6 +22,46 @@ WITH
           AND ts >= toDateTime64({first_day:Date}, 3, 'UTC')
           AND ts < toDateTime64({last_day:Date} + 1, 3, 'UTC')
           AND ({host:String} = '' OR host = {host:String})
+    ),
+    -- the first day of raw rows, and of the rollup: when the raw rows begin later, some
+    -- have expired (or been erased), and no previous view is known before them
+    earliest AS (SELECT toDate(min(ts)) FROM {db:Identifier}.page_requests),
+    first_rolled AS (
+        SELECT if(count() = 0, toDate('2149-06-06'), min(day)) FROM {db:Identifier}.page_daily
+    ),
+    -- every (day, page, visitor) of the days and of the {lookback} days before them, for
+    -- the visitors of the days
+    seen AS (
+        SELECT DISTINCT toDate(ts) AS day, host, path, sipHash64(visitor_id) AS hash
+        FROM {db:Identifier}.page_requests
+        WHERE {lookback:Int16} >= 0 AND {first_day:Date} <= {last_day:Date}
+          AND ts >= toDateTime64({first_day:Date} - {lookback:Int16}, 3, 'UTC')
+          AND ts < toDateTime64({last_day:Date} + 1, 3, 'UTC')
+          AND ({host:String} = '' OR host = {host:String})
+          AND NOT is_bot AND visitor_id != ''
+          AND (host, path, visitor_id) IN (
+              SELECT host, path, visitor_id FROM requests WHERE NOT is_bot AND visitor_id != '')
+    ),
+    -- the days since each one's previous view of the page (0: none in the lookback)
+    returns AS (
+        SELECT day, host, path,
+               if(previous = toDate(0) OR day - previous > {lookback:Int16}, 0,
+                  day - previous) AS gap
+        FROM (
+            SELECT day, host, path,
+                   lagInFrame(day, 1, toDate(0)) OVER (
+                       PARTITION BY host, path, hash ORDER BY day
+                       ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS previous
+            FROM seen
+        )
+        WHERE day >= {first_day:Date}
+    ),
+    gaps AS (
+        SELECT day, host, path,
+               arraySort(groupArray((toUInt16(gap), toUInt64(visitors)))) AS pairs
+        FROM (SELECT day, host, path, gap, count() AS visitors FROM returns
+              GROUP BY day, host, path, gap)
+        GROUP BY day, host, path
     ),
     counts AS (
         SELECT day, host, path,
@@ -120,6 +164,12 @@ SELECT c.day AS day, c.host AS host, c.path AS path,
        -- the hashes from 2^61 up, and those below (the sample: an eighth of the hash space)
        arrayFilter(h -> h >= 2305843009213693952, c.visitor_hashes) AS visitor_hashes,
        arrayFilter(h -> h < 2305843009213693952, c.visitor_hashes) AS visitor_sample,
-       s.engaged_hist AS engaged_hist, s.engaged_long AS engaged_long
+       s.engaged_hist AS engaged_hist, s.engaged_long AS engaged_long,
+       g.pairs.1 AS visitor_gaps, g.pairs.2 AS visitor_gap_counts,
+       toInt16(multiIf({lookback:Int16} < 0, -1,
+                       (SELECT * FROM earliest) <= (SELECT * FROM first_rolled), {lookback:Int16},
+                       least({lookback:Int16}, c.day - (SELECT * FROM earliest))))
+           AS visitor_lookback
 FROM counts AS c
 LEFT JOIN sessions AS s ON s.day = c.day AND s.host = c.host AND s.path = c.path
+LEFT JOIN gaps AS g ON g.day = c.day AND g.host = c.host AND g.path = c.path

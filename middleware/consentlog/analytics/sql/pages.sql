@@ -4,7 +4,8 @@
 -- computed from the raw rows (page_daily.sql, spliced in below) for the other days; that
 -- section ("raw days") is left out when there are none (metrics.page_report).
 -- Parameters: {db:Identifier}, {host:String} ('' for all), {min_sample:UInt32},
--- {rolled_first:Date}, {rolled_last:Date}, {first_day:Date}, {last_day:Date}.
+-- {rolled_first:Date}, {rolled_last:Date}, {first_day:Date}, {last_day:Date},
+-- {lookback:Int16} (page_daily.sql's: -1, no gaps for the raw days).
 WITH
     -- rolled-up pages with a day of the range rolled up before migration 11 (visitor_kept
     -- 0) and not rebuilt yet: they count with that day's states, as before
@@ -58,7 +59,9 @@ WITH
         -- raw days: begin (left out when every day of the report is rolled up: this
         -- branch costs ~40 ms of query analysis even when it reads nothing)
         UNION ALL
-        SELECT *, (host, path) IN many FROM (
+        SELECT * EXCEPT (visitor_gaps, visitor_gap_counts, visitor_lookback),
+               (host, path) IN many
+        FROM (
             /* page_daily.sql */
         )
         -- raw days: end
@@ -99,28 +102,4 @@ WITH
         FROM daily
         GROUP BY host, path
     ),
-    metrics AS (
-        SELECT host, path, views, bot_views, visitors, anonymous_views, entries,
-               if(entries > 0, bounces / entries, NULL) AS bounce_rate,
-               if(sessions > 0, exits / sessions, NULL) AS exit_rate,
-               if(consented_views > 0, onward_views / consented_views, NULL)
-                   AS click_through_rate,
-               engaged_views,
-               if(engaged_views > 0, median_engaged_ms, NULL) AS median_engaged_ms,
-               if(engaged_views > 0, scroll_sum / engaged_views, NULL) AS avg_scroll_pct,
-               if(engaged_views > 0, deep_reads / engaged_views, NULL) AS deep_read_rate,
-               votes_yes, votes_no, not_found, server_errors,
-               if(sessions > 0, goal_sessions / sessions, NULL) AS goal_rate
-        FROM merged
-    )
-SELECT *,
-       -- usefulness 0-100: weighted mean of the components that exist (docs/metrics.md)
-       if(engaged_views < {min_sample:UInt32}, NULL, toUInt8(round(100 *
-           (0.35 * least(median_engaged_ms / 30000, 1)
-            + 0.25 * deep_read_rate
-            + 0.20 * coalesce(1 - bounce_rate, 0)
-            + 0.20 * if(votes_yes + votes_no > 0, (votes_yes + 1) / (votes_yes + votes_no + 2), 0))
-           / (0.60 + if(isNotNull(bounce_rate), 0.20, 0) + if(votes_yes + votes_no > 0, 0.20, 0))
-       ))) AS usefulness
-FROM metrics
-ORDER BY views DESC, host, path
+    /* page_metrics.sql */
