@@ -271,3 +271,24 @@ def test_rows_of_a_day_recorded_empty_are_rolled_up_when_they_arrive(
     report = page_report(store, database, DAY, DAY)
     assert report
     assert report == page_report(store, database, DAY, DAY, use_rollup=False)
+
+
+def test_a_rebuild_cut_short_is_finished_by_the_next_run(
+    store: Store, database: str, loaded: tuple[list[PageRequest], list[Engagement]]
+) -> None:
+    """A rebuild killed between removing a day's rollup rows and inserting them again
+    leaves the day recorded without rows: the next run rebuilds it (its raw rows remain),
+    wherever the day is, and the report is whole again."""
+    later = datetime.datetime.combine(
+        DAY + datetime.timedelta(days=60), datetime.time(), datetime.UTC
+    )
+    assert [DAY] == roll_up(store, database, now=later)
+    whole = page_report(store, database, DAY, DAY)
+    store.command(
+        f"ALTER TABLE {database}.page_daily DELETE WHERE day = {{day:Date}}",
+        parameters={"day": DAY},
+        settings={"mutations_sync": 2},
+    )
+    assert [] == page_report(store, database, DAY, DAY)
+    assert [DAY] == roll_up(store, database, now=later)  # long outside the recheck
+    assert whole == page_report(store, database, DAY, DAY)

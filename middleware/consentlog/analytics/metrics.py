@@ -10,7 +10,7 @@ import datetime
 from dataclasses import dataclass, fields
 from typing import Any
 
-from consentlog.analytics.queries import run, statement
+from consentlog.analytics.queries import run
 from consentlog.analytics.rollup import watermark
 from consentlog.store import Store
 
@@ -82,16 +82,7 @@ def page_report(
     if ranges["first_day"] <= ranges["last_day"]:  # raw days: page_daily.sql, without gaps
         return run(store, "pages", PageMetrics, database, **shared, **ranges, lookback=-1)
     del ranges["first_day"], ranges["last_day"]  # every day rolled up
-    if _covered(store, database, host, ranges):  # with gaps that look back far enough
-        return run(store, "pages_rolled", PageMetrics, database, **shared, **ranges)
+    pages = run(store, "pages_rolled", PageMetrics, database, **shared, **ranges)
+    if None not in {page.visitors for page in pages}:  # every page's gaps reach back
+        return pages
     return run(store, "pages", PageMetrics, database, leave_out="raw days", **shared, **ranges)
-
-
-def _covered(store: Store, database: str, host: str, ranges: dict[str, Any]) -> bool:
-    """Whether ``pages_rolled.sql`` answers for the rolled-up ``ranges``."""
-    sql, parameters = statement(
-        "pages_covered", database, host=host,
-        rolled_first=ranges["rolled_first"], rolled_last=ranges["rolled_last"],
-    )  # fmt: skip
-    _, [(covered,)] = store.query(sql, parameters)
-    return bool(covered)

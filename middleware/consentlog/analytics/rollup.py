@@ -26,8 +26,9 @@ log = structlog.get_logger("consentlog.analytics.rollup")
 SETTLE = datetime.timedelta(hours=1)  # beacons and stragglers of a day arrive within this
 RECHECK_DAYS = 7  # rolled-up days compared with their raw rows on every run
 # days a rolled-up day looks back for its visitors' previous views of each page: reports
-# over up to this many days and one count visitors from the rollup alone (pages_rolled.sql)
-LOOKBACK_DAYS = 400
+# over up to this many days and one (the 90-day preset and less) count visitors from the
+# rollup alone (pages_rolled.sql). Rolling up a day scans the raw rows of these days.
+LOOKBACK_DAYS = 92
 
 _WATERMARK = "SELECT max(day), count() FROM {db:Identifier}.rollup_days"
 _NEW_DAYS = (
@@ -41,6 +42,12 @@ _NEW_DAYS = (
 _STALE_DAYS = (
     "SELECT DISTINCT day FROM {db:Identifier}.page_daily"
     " WHERE visitor_kept = 0 OR visitor_lookback < 0"
+)
+# days recorded as rolled up that have no rollup rows: a rebuild stopped between removing
+# the day's rows and inserting them again (a crash, a kill); rebuilt if raw rows remain
+_MISSING_DAYS = (
+    "SELECT DISTINCT day FROM {db:Identifier}.rollup_days"
+    " WHERE day NOT IN (SELECT DISTINCT day FROM {db:Identifier}.page_daily)"
 )
 _ROLLED_AFTER = (
     "SELECT DISTINCT day FROM {db:Identifier}.page_daily WHERE day > {day:Date} ORDER BY day"
@@ -119,13 +126,14 @@ def later_days(store: Store, database: str, changed: list[datetime.date]) -> lis
 
 
 def stale_days(store: Store, database: str) -> list[datetime.date]:
-    """Days rolled up before migration 11 (no visitor hashes) or 13 (no gaps) whose raw
-    rows remain."""
+    """Days rolled up before migration 11 (no visitor hashes) or 13 (no gaps), or whose
+    rebuild was cut short (recorded, no rows), whose raw rows remain."""
     db = check_identifier(database)
-    _, rows = store.query(_STALE_DAYS, {"db": db})
-    if not rows:
+    _, stale = store.query(_STALE_DAYS, {"db": db})
+    _, missing = store.query(_MISSING_DAYS, {"db": db})
+    days = sorted({r[0] for r in (*stale, *missing)})
+    if not days:
         return []
-    days = sorted(r[0] for r in rows)
     parameters = {"db": db, "first": days[0], "last": days[-1], "days": days}
     _, rows = store.query(_RAW_DAYS, parameters)
     return sorted(r[0] for r in rows)

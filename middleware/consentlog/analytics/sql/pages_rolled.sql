@@ -1,9 +1,10 @@
 -- Page usefulness over days that are all rolled up, from page_daily alone: pages.sql's
 -- rows, at a fraction of its cost. Visitors count exactly, whatever their number: on each
 -- day, those whose previous view of the page was before the first day of the range (or
--- none in the day's lookback). metrics.page_report runs this file only when every day of
--- the range is rolled up with gaps that look back far enough (pages_covered.sql), and
--- pages.sql otherwise. docs/metrics.md "How the rollup counts visitors".
+-- none in the day's lookback). A page with a day whose gaps do not reach back to the
+-- first day (rolled up before migration 13, or after its first raw days expired) gets
+-- NULL visitors, and metrics.page_report then answers with pages.sql, which counts from
+-- the hashes. docs/metrics.md "How visitors are counted".
 -- Parameters: {db:Identifier}, {host:String} ('' for all), {min_sample:UInt32},
 -- {rolled_first:Date}, {rolled_last:Date}.
 WITH
@@ -13,9 +14,13 @@ WITH
                -- a visitor of a day counts if it had not viewed the page since the range
                -- began: its gap (days since its previous view; 0 none) is longer than
                -- the days from the first day to this one
-               sum(arraySum(arrayMap(
-                   (gap, visitors) -> if(gap = 0 OR gap > day - {rolled_first:Date}, visitors, 0),
-                   visitor_gaps, visitor_gap_counts))) AS visitors,
+               if(min(visitor_lookback - (day - {rolled_first:Date})) >= 0
+                      AND min(visitor_kept) > 0,
+                  sum(arraySum(
+                      (gap, visitors) -> if(gap = 0 OR gap > day - {rolled_first:Date},
+                                            visitors, 0),
+                      visitor_gaps, visitor_gap_counts)),
+                  NULL) AS visitors,
                sum(anonymous_views) AS anonymous_views,
                sum(consented_views) AS consented_views, sum(sessions) AS sessions,
                sum(entries) AS entries, sum(bounces) AS bounces, sum(exits) AS exits,
