@@ -67,7 +67,8 @@ SELECT
     if(rand(15) % 200 = 0, 'gclid', '') AS click_id,
     multiIf(utm_medium = 'email', 'Email', click_id != '', 'Paid Search',
             ref != '', 'Referral', referrer_host = '', 'Direct',
-            referrer_host = 'news.ycombinator.com', 'Referral', 'Organic Search') AS channel
+            referrer_host = 'news.ycombinator.com', 'Referral', 'Organic Search') AS channel,
+    if(is_bot, ['agent', 'list', 'headers'][rand(16) % 3 + 1], '') AS bot_signal
 FROM numbers({rows})
 WHERE number % 8 < 1 + intDiv(number, 8) % 6
 """

@@ -1,6 +1,11 @@
-"""Page-usefulness metrics: ``sql/pages.sql`` run on a store, as typed rows.
+"""Page-usefulness metrics: ``sql/pages_rolled.sql`` or ``sql/pages.sql`` run on a store,
+as typed rows.
 
-The query lives once, as a ``.sql`` file with ClickHouse query parameters, run by
+A range whose days are all rolled up is answered from the rollup alone
+(``pages_rolled.sql``: exact visitors from their gaps); one with raw days, or with days
+whose gaps do not reach back to its first day, by ``pages.sql`` (rollup and raw rows,
+visitors from hashes). Both end with ``page_metrics.sql``, so every other metric is
+defined once. The queries are ``.sql`` files with ClickHouse query parameters, run by
 ``consentlog.analytics.queries.run``. Definitions and reasoning: ``docs/metrics.md``.
 """
 
