@@ -25,9 +25,12 @@ WITH
     ),
     -- the first day of raw rows, and of the rollup: when the raw rows begin later, some
     -- have expired (or been erased), and no previous view is known before them
-    earliest AS (SELECT toDate(min(ts)) FROM {db:Identifier}.page_requests),
+    earliest AS (
+        SELECT toDate(min(ts)) FROM {db:Identifier}.page_requests WHERE {lookback:Int16} >= 0
+    ),
     first_rolled AS (
         SELECT if(count() = 0, toDate('2149-06-06'), min(day)) FROM {db:Identifier}.page_daily
+        WHERE {lookback:Int16} >= 0
     ),
     -- every (day, page, visitor) of the days and of the {lookback} days before them, for
     -- the visitors of the days
@@ -39,8 +42,11 @@ WITH
           AND ts < toDateTime64({last_day:Date} + 1, 3, 'UTC')
           AND ({host:String} = '' OR host = {host:String})
           AND NOT is_bot AND visitor_id != ''
+          -- (the test of {lookback} again: without it the set is built even when the
+          -- outer test already selects nothing)
           AND (host, path, visitor_id) IN (
-              SELECT host, path, visitor_id FROM requests WHERE NOT is_bot AND visitor_id != '')
+              SELECT host, path, visitor_id FROM requests
+              WHERE {lookback:Int16} >= 0 AND NOT is_bot AND visitor_id != '')
     ),
     -- the days since each one's previous view of the page (0: none in the lookback)
     returns AS (
