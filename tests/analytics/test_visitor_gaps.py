@@ -7,12 +7,19 @@ shrinks and the report falls back to the hashes), and for days rolled up before 
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 
 from consentlog.analytics.metrics import PageMetrics, page_report
 from consentlog.analytics.queries import run
-from consentlog.analytics.rollup import LOOKBACK_DAYS, rebuild_day, roll_up, stale_days
+from consentlog.analytics.rollup import (
+    LOOKBACK_DAYS,
+    missing_days,
+    rebuild_day,
+    roll_up,
+    stale_days,
+)
 from consentlog.store import Store
 from consentlog.store.schema import migrate
 
@@ -119,8 +126,9 @@ def test_expired_raw_rows_shorten_the_lookback_of_a_day_rebuilt_after(
     store: Store, visits_db: str
 ) -> None:
     """Once the first days' raw rows are gone, a day rebuilt (an erasure, late views)
-    looks back only to the first raw day left: a range reaching before it is counted from
-    the hashes instead, and stays exact."""
+    looks back only to the day after the first raw day left (that one may have lost part
+    of its rows): a range reaching before it is counted from the hashes instead, and
+    stays exact."""
     before = {a: _counted(store, visits_db, _day(a), _day(12)) for a in (0, 4, 8)}
     store.command(
         f"ALTER TABLE {visits_db}.page_requests DELETE WHERE ts < toDateTime64("
@@ -132,9 +140,9 @@ def test_expired_raw_rows_shorten_the_lookback_of_a_day_rebuilt_after(
         f"SELECT DISTINCT visitor_lookback FROM {visits_db}.page_daily WHERE day = {{d:Date}}",
         {"d": _day(12)},
     )
-    assert [(8,)] == rows  # to the first raw day left
-    assert not _uses_gaps(store, visits_db, _day(0), _day(12))
-    assert _uses_gaps(store, visits_db, _day(4), _day(12))
+    assert [(7,)] == rows  # to the day after the first raw day left (part expired, maybe)
+    assert not _uses_gaps(store, visits_db, _day(4), _day(12))
+    assert _uses_gaps(store, visits_db, _day(5), _day(12))
     assert before == {a: _counted(store, visits_db, _day(a), _day(12)) for a in (0, 4, 8)}
 
 
@@ -158,3 +166,49 @@ def test_a_day_rolled_up_before_migration_13_counts_from_its_hashes_until_rebuil
     assert [_day(3)] == roll_up(store, visits_db, now=_after(_day(DAYS - 1)))
     assert _uses_gaps(store, visits_db, *everything)
     assert exact == _counted(store, visits_db, *everything)
+
+
+def test_a_day_found_missing_is_rebuilt_after_the_days_after_it(
+    store: Store, visits_db: str
+) -> None:
+    """A rebuild killed between removing its day's rows and inserting them: the next run
+    rebuilds the days after it first and the day last, and every range counts right."""
+    day = _day(12)
+
+    class KilledBeforeInsert:
+        def query(self, *args: Any, **kwargs: Any) -> Any:
+            return store.query(*args, **kwargs)
+
+        def command(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+            if "INSERT INTO {db:Identifier}.page_daily" in sql:
+                raise KeyboardInterrupt("killed")
+            return store.command(sql, *args, **kwargs)
+
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_day(KilledBeforeInsert(), visits_db, day)  # type: ignore[arg-type]
+    assert [day] == missing_days(store, visits_db)
+    assert [_day(i) for i in range(12, DAYS)] == roll_up(
+        store, visits_db, now=_after(_day(DAYS + 30))
+    )
+    assert [] == missing_days(store, visits_db)
+    for a in (0, 10, 12, 15):
+        truth = _truth(store, visits_db, _day(a), _day(DAYS - 1))
+        assert truth == _counted(store, visits_db, _day(a), _day(DAYS - 1)), a
+
+
+def test_the_backfill_after_a_migration_keeps_to_its_budget(store: Store, visits_db: str) -> None:
+    """Days without gaps are rebuilt within a run's budget (the writer's thread runs the
+    scheduled rollup), the rest by later runs; reports stay exact meanwhile."""
+    store.command(
+        f"ALTER TABLE {visits_db}.page_daily UPDATE visitor_lookback = -1 WHERE day >= "
+        f"'{_day(15)}'",
+        settings={"mutations_sync": 2},
+    )
+    assert [_day(i) for i in range(15, DAYS)] == stale_days(store, visits_db)
+    now = _after(_day(DAYS - 1))
+    assert [] == roll_up(store, visits_db, now=now, stale_budget=0)
+    exact = _truth(store, visits_db, FIRST, _day(DAYS - 1))
+    assert exact == _counted(store, visits_db, FIRST, _day(DAYS - 1))  # from the hashes
+    assert [_day(i) for i in range(15, DAYS)] == roll_up(store, visits_db, now=now)
+    assert _uses_gaps(store, visits_db, FIRST, _day(DAYS - 1))
+    assert exact == _counted(store, visits_db, FIRST, _day(DAYS - 1))

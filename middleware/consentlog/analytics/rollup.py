@@ -13,6 +13,7 @@ able to rebuild a day.
 from __future__ import annotations
 
 import datetime
+import threading
 import time
 
 import structlog
@@ -29,6 +30,11 @@ RECHECK_DAYS = 7  # rolled-up days compared with their raw rows on every run
 # over up to this many days and one (the 90-day preset and less) count visitors from the
 # rollup alone (pages_rolled.sql). Rolling up a day scans the raw rows of these days.
 LOOKBACK_DAYS = 92
+# seconds a scheduled run spends rebuilding days rolled up before a migration (each takes
+# seconds: the lookback): the writer's thread runs it, and must get back to writing
+STALE_BUDGET = 30.0
+
+_REBUILDING = threading.Lock()
 
 _WATERMARK = "SELECT max(day), count() FROM {db:Identifier}.rollup_days"
 _NEW_DAYS = (
@@ -43,11 +49,17 @@ _STALE_DAYS = (
     "SELECT DISTINCT day FROM {db:Identifier}.page_daily"
     " WHERE visitor_kept = 0 OR visitor_lookback < 0"
 )
-# days recorded as rolled up that have no rollup rows: a rebuild stopped between removing
-# the day's rows and inserting them again (a crash, a kill); rebuilt if raw rows remain
+# days rebuilt (a rebuild records its day before removing the day's rows) that have no
+# rollup rows: a rebuild stopped between removing them and inserting them again (a crash,
+# a kill), or a day whose every row was erased; rebuilt if raw rows remain
 _MISSING_DAYS = (
-    "SELECT DISTINCT day FROM {db:Identifier}.rollup_days"
-    " WHERE day NOT IN (SELECT DISTINCT day FROM {db:Identifier}.page_daily)"
+    "SELECT day FROM {db:Identifier}.rollup_days GROUP BY day HAVING count() > 1"
+    " AND day NOT IN (SELECT DISTINCT day FROM {db:Identifier}.page_daily) ORDER BY day"
+)
+_HAS_RAW_ROWS = (
+    "SELECT count() FROM (SELECT 1 FROM {db:Identifier}.page_requests"
+    " WHERE ts >= toDateTime64({day:Date}, 3, 'UTC')"
+    " AND ts < toDateTime64({day:Date} + 1, 3, 'UTC') LIMIT 1)"
 )
 _ROLLED_AFTER = (
     "SELECT DISTINCT day FROM {db:Identifier}.page_daily WHERE day > {day:Date} ORDER BY day"
@@ -84,22 +96,38 @@ def complete_through(now: datetime.datetime) -> datetime.date:
 
 
 def roll_up(
-    store: Store, database: str, *, now: datetime.datetime | None = None
+    store: Store,
+    database: str,
+    *,
+    now: datetime.datetime | None = None,
+    stale_budget: float | None = None,
 ) -> list[datetime.date]:
     """Roll up the complete days not rolled up yet, and rebuild changed ones; return the
-    days written."""
+    days written. Days rolled up before a migration (``stale_days``) are rebuilt newest
+    first, for at most ``stale_budget`` seconds of a run (None: all of them)."""
     db = check_identifier(database)
     through = complete_through(now or datetime.datetime.now(datetime.UTC))
     _, rows = store.query(_NEW_DAYS, {"db": db, "through": through})
     new_days = [r[0] for r in rows]
-    rechecked = changed_days(store, db, through)
-    changed = sorted({*rechecked, *later_days(store, db, rechecked), *stale_days(store, db)})
+    changed = sorted({*changed_days(store, db, through), *missing_days(store, db)})
+    later = [d for d in later_days(store, db, changed) if d not in changed]
+    stale = [d for d in stale_days(store, db) if d not in changed and d not in later]
     for day in new_days:
-        rebuild_day(store, db, day, fresh=day not in changed)
-    for day in changed:
+        rebuild_day(store, db, day, fresh=day not in {*changed, *later, *stale})
+    # the days after a changed one first and the changed one last: a run cut short finds
+    # the changed day again next time, and its later days with it
+    rebuilt = [d for d in (*later, *changed) if d not in new_days]
+    for day in rebuilt:
+        rebuild_day(store, db, day)
+    started = time.monotonic()
+    for day in reversed(stale):  # the newest first: the days reports read most
+        if stale_budget is not None and time.monotonic() - started >= stale_budget:
+            log.info("rollup_backfill_paused", days_left=len(stale) - stale.index(day) - 1)
+            break
         if day not in new_days:
             rebuild_day(store, db, day)
-    days = sorted({*new_days, *changed})
+        rebuilt.append(day)
+    days = sorted({*new_days, *rebuilt})
     last = watermark(store, db)
     if last is None or last < through:
         _record(store, db, through)  # the days up to here without data need no rollup
@@ -115,9 +143,10 @@ def changed_days(store: Store, database: str, through: datetime.date) -> list[da
 
 
 def later_days(store: Store, database: str, changed: list[datetime.date]) -> list[datetime.date]:
-    """The rolled-up days after the first of ``changed``: a late view on a changed day is
-    the previous view of a later one, whose gaps are rebuilt with it (the recheck finds
-    changes in its last ``RECHECK_DAYS`` only, so these are few)."""
+    """The rolled-up days after the first of ``changed``: a late view on a changed day
+    may be the previous view of a later day's visitor, whose gaps are rebuilt with it
+    (the recheck finds changes in its last ``RECHECK_DAYS`` only, so these are few but
+    for a day found missing)."""
     if not changed:
         return []
     db = check_identifier(database)
@@ -126,34 +155,47 @@ def later_days(store: Store, database: str, changed: list[datetime.date]) -> lis
 
 
 def stale_days(store: Store, database: str) -> list[datetime.date]:
-    """Days rolled up before migration 11 (no visitor hashes) or 13 (no gaps), or whose
-    rebuild was cut short (recorded, no rows), whose raw rows remain."""
+    """Days rolled up before migration 11 (no visitor hashes) or 13 (no gaps) whose raw
+    rows remain."""
     db = check_identifier(database)
-    _, stale = store.query(_STALE_DAYS, {"db": db})
-    _, missing = store.query(_MISSING_DAYS, {"db": db})
-    days = sorted({r[0] for r in (*stale, *missing)})
-    if not days:
+    _, rows = store.query(_STALE_DAYS, {"db": db})
+    if not rows:
         return []
+    days = sorted(r[0] for r in rows)
     parameters = {"db": db, "first": days[0], "last": days[-1], "days": days}
     _, rows = store.query(_RAW_DAYS, parameters)
     return sorted(r[0] for r in rows)
+
+
+def missing_days(store: Store, database: str) -> list[datetime.date]:
+    """Rebuilt days without rollup rows (a rebuild cut short) whose raw rows remain."""
+    db = check_identifier(database)
+    _, rows = store.query(_MISSING_DAYS, {"db": db})
+    found = []
+    for (day,) in rows:  # one day each: these are few, and far apart
+        _, [(count,)] = store.query(_HAS_RAW_ROWS, {"db": db, "day": day})
+        if count:
+            found.append(day)
+    return found
 
 
 def rebuild_day(store: Store, database: str, day: datetime.date, *, fresh: bool = False) -> None:
     """(Re)compute one day of ``page_daily`` from the raw rows; ``fresh`` (never rolled
     up) skips removing the old rollup rows."""
     db = check_identifier(database)
-    started = time.perf_counter()
-    goals = _goals_of(store, db, day)
-    if not fresh:
-        store.command(
-            _FORGET_DAY, settings={"mutations_sync": 2}, parameters={"db": db, "day": day}
-        )
     sql, parameters = statement(
         "page_daily_insert", db, first_day=day, last_day=day, host="", lookback=LOOKBACK_DAYS
     )
-    store.command(sql, parameters=parameters)
-    _record(store, db, day, goals)
+    with _REBUILDING:  # an erasure's rebuild and the rollup job's, one at a time
+        started = time.perf_counter()
+        goals = _goals_of(store, db, day)
+        if not fresh:
+            _record(store, db, day, goals)  # first: a rebuild cut short is found by it
+            store.command(
+                _FORGET_DAY, settings={"mutations_sync": 2}, parameters={"db": db, "day": day}
+            )
+        store.command(sql, parameters=parameters)
+        _record(store, db, day, goals)
     log.info("day_rolled_up", day=str(day), seconds=round(time.perf_counter() - started, 3))
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import structlog
 
-from consentlog.analytics.rollup import roll_up
+from consentlog.analytics.rollup import STALE_BUDGET, roll_up
 from consentlog.ingest.redact import store_error
 from consentlog.ingest.writer import Writer
 
@@ -35,6 +35,6 @@ class RollupSchedule:
         self._next = self._clock() + self.interval
         try:
             writer.ensure_prepared()
-            roll_up(writer.store, writer.database)
+            roll_up(writer.store, writer.database, stale_budget=STALE_BUDGET)
         except Exception as exc:  # a failed rollup only makes reports read raw rows
             log.warning("rollup_failed", error=store_error(exc))  # code and name only

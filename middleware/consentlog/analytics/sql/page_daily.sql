@@ -174,7 +174,9 @@ SELECT c.day AS day, c.host AS host, c.path AS path,
        g.pairs.1 AS visitor_gaps, g.pairs.2 AS visitor_gap_counts,
        toInt16(multiIf({lookback:Int16} < 0, -1,
                        (SELECT * FROM earliest) <= (SELECT * FROM first_rolled), {lookback:Int16},
-                       least({lookback:Int16}, c.day - (SELECT * FROM earliest))))
+                       -- (the first raw day itself may be part expired)
+                       greatest(0, least({lookback:Int16},
+                                         c.day - (SELECT * FROM earliest) - 1))))
            AS visitor_lookback
 FROM counts AS c
 LEFT JOIN sessions AS s ON s.day = c.day AND s.host = c.host AND s.path = c.path
