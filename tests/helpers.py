@@ -240,3 +240,19 @@ def generate_goals(pages: list[PageRequest]) -> list[Goal]:
     goals.append(Goal(pages[0].ts, "signup", "server", "example.org", "/signup", "", "POST",
                       303, "unknown", "", "", BOT))  # fmt: skip
     return goals
+
+
+class KilledBeforeRollupInsert:
+    """The real store, but the process dies at the rollup's insert into page_daily (a
+    rebuild cut short between removing a day's rows and inserting them again)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        return self._store.query(*args, **kwargs)
+
+    def command(self, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if "INSERT INTO {db:Identifier}.page_daily" in sql:
+            raise KeyboardInterrupt("killed")
+        return self._store.command(sql, *args, **kwargs)

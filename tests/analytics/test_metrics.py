@@ -18,7 +18,7 @@ from consentlog.ingest.events import Engagement, Goal, PageRequest
 from consentlog.ingest.writer import Writer
 from consentlog.store import Store
 from consentlog.store.schema import migrate
-from tests.helpers import BOT, DAY, HUMAN, generate, generate_goals
+from tests.helpers import BOT, DAY, HUMAN, KilledBeforeRollupInsert, generate, generate_goals
 
 
 def expected(
@@ -285,20 +285,8 @@ def test_a_rebuild_cut_short_is_finished_by_the_next_run(
     assert [DAY] == roll_up(store, database, now=later)
     whole = page_report(store, database, DAY, DAY)
 
-    class KilledBeforeInsert:
-        """The real store, but the process dies at the rollup's insert (an erasure's or
-        the job's rebuild)."""
-
-        def query(self, *args: Any, **kwargs: Any) -> Any:
-            return store.query(*args, **kwargs)
-
-        def command(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-            if "INSERT INTO {db:Identifier}.page_daily" in sql:
-                raise KeyboardInterrupt("killed")
-            return store.command(sql, *args, **kwargs)
-
     with pytest.raises(KeyboardInterrupt):
-        rebuild_day(KilledBeforeInsert(), database, DAY)  # type: ignore[arg-type]
+        rebuild_day(KilledBeforeRollupInsert(store), database, DAY)  # type: ignore[arg-type]
     assert [] == page_report(store, database, DAY, DAY)
     assert [DAY] == roll_up(store, database, now=later)  # long outside the recheck
     assert whole == page_report(store, database, DAY, DAY)

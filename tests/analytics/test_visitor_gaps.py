@@ -7,7 +7,6 @@ shrinks and the report falls back to the hashes), and for days rolled up before 
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 import pytest
 
@@ -22,6 +21,7 @@ from consentlog.analytics.rollup import (
 )
 from consentlog.store import Store
 from consentlog.store.schema import migrate
+from tests.helpers import KilledBeforeRollupInsert
 
 FIRST = datetime.date(2026, 3, 1)
 DAYS = 20
@@ -175,17 +175,8 @@ def test_a_day_found_missing_is_rebuilt_after_the_days_after_it(
     rebuilds the days after it first and the day last, and every range counts right."""
     day = _day(12)
 
-    class KilledBeforeInsert:
-        def query(self, *args: Any, **kwargs: Any) -> Any:
-            return store.query(*args, **kwargs)
-
-        def command(self, sql: str, *args: Any, **kwargs: Any) -> Any:
-            if "INSERT INTO {db:Identifier}.page_daily" in sql:
-                raise KeyboardInterrupt("killed")
-            return store.command(sql, *args, **kwargs)
-
     with pytest.raises(KeyboardInterrupt):
-        rebuild_day(KilledBeforeInsert(), visits_db, day)  # type: ignore[arg-type]
+        rebuild_day(KilledBeforeRollupInsert(store), visits_db, day)  # type: ignore[arg-type]
     assert [day] == missing_days(store, visits_db)
     assert [_day(i) for i in range(12, DAYS)] == roll_up(
         store, visits_db, now=_after(_day(DAYS + 30))
