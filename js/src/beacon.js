@@ -135,19 +135,31 @@ const navigated = () => {
  * @returns {void}
  */
 const feedback = (box) => {
-  if (box.dataset.clDone) return;
+  // the words, in the banner's language, rendered by the server (data-vote: question,
+  // yes, no, thanks on separate lines); without them the page gets no widget
+  const words = ((state.banner_ ? state.banner_.getAttribute('data-vote') : state.tagVote_) || '').split('\n');
+  if (box.dataset.clDone || !words[3]) return;
   box.dataset.clDone = '1';
   box.setAttribute('role', 'group');
-  const question = box.getAttribute('data-consent-feedback') || 'Was this page useful?';
-  box.setAttribute('aria-label', question);
-  box.innerHTML = '<span></span> <button type="button" value="1">Yes</button> '
-    + '<button type="button" value="">No</button>';
-  /** @type {ChildNode} */ (box.firstChild).textContent = question;
+  words[0] = box.getAttribute('data-consent-feedback') || words[0];
+  box.setAttribute('aria-label', words[0]);
+  box.textContent = '';
+  // <span>question</span> <button value="1">yes</button> <button value="">no</button>
+  words.slice(0, 3).forEach((word, i) => {
+    const node = document.createElement(i ? 'button' : 'span');
+    node.textContent = word;
+    if (i) {
+      /** @type {HTMLButtonElement} */ (node).type = 'button';
+      /** @type {HTMLButtonElement} */ (node).value = i < 2 ? '1' : '';
+      box.append(' ');
+    }
+    box.append(node);
+  });
   box.addEventListener('click', guard((event) => {
     const button = /** @type {Element} */ (event.target).closest('button');
     if (!button || state.vote_ !== null) return;
     state.vote_ = button.value === '1';
-    box.textContent = 'Thank you for your feedback.';
+    box.textContent = words[3];
   }));
 };
 

@@ -60,7 +60,8 @@ test('without a decision on the tag and no banner, opening leaves the link to it
 });
 
 test('accepting posts the page path and arrival, and a page-view token in the answer measures this page', async () => {
-  const window = openPage(`<div id="cl-banner" data-prefix="/_consent" data-decided="0" data-accepted="">
+  const window = openPage(`<div id="cl-banner" data-prefix="/_consent" data-decided="0" data-accepted=""
+   data-vote="Useful?&#10;Yes&#10;No&#10;Thanks">
   <form class="cl-form" method="post" action="/_consent">
     <input type="checkbox" name="category" value="necessary" checked disabled>
     <input type="checkbox" name="category" value="analytics">

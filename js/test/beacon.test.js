@@ -7,6 +7,7 @@ const { goal, start, track } = await import('../src/beacon.js');
 const { createState, state } = await import('../src/state.js');
 
 const MARK = '<div id="cl-pv" data-pv="view-1"></div>';
+const VOTE = 'Hat diese Seite geholfen?\nJa\nNein\nDanke!';
 
 /** @type {{url: string, body: object}[]} */
 let beacons;
@@ -19,7 +20,8 @@ let beacons;
  */
 const pageWith = (body, categories) => {
   const window = openPage(body);
-  Object.assign(state, createState(), { categories_: categories });
+  // the vote widget's words, as a decided visitor's script tag carries them
+  Object.assign(state, createState(), { categories_: categories, tagVote_: VOTE });
   beacons = [];
   Object.defineProperty(window.navigator, 'sendBeacon', {
     value: (url, data) => beacons.push({ url, body: url.endsWith('/check') ? data : JSON.parse(data) }) > 0,
@@ -99,9 +101,22 @@ test('the answer of the vote widget travels with the beacon', () => {
   assert.equal(widget.getAttribute('role'), 'group');
   assert.equal(widget.getAttribute('aria-label'), 'Did this help?');
   widget.querySelector('button[value="1"]').click();
-  assert.equal(widget.textContent, 'Thank you for your feedback.');
+  assert.equal(widget.textContent, 'Danke!');
   leave(window);
   assert.equal(beacons[0].body.useful, true);
+});
+
+test('the vote widget speaks the server\'s words, and without them stays empty', () => {
+  let window = pageWith(`${MARK}<p data-consent-feedback></p>`, { analytics: true });
+  track();
+  const widget = window.document.querySelector('[data-consent-feedback]');
+  assert.equal(widget.getAttribute('aria-label'), 'Hat diese Seite geholfen?');
+  assert.deepEqual(Array.from(widget.childNodes, (node) => node.textContent), ['Hat diese Seite geholfen?', ' ', 'Ja', ' ', 'Nein']);
+  assert.deepEqual(Array.from(widget.querySelectorAll('button'), (b) => [b.type, b.value]), [['button', '1'], ['button', '']]);
+  window = pageWith(`${MARK}<p data-consent-feedback></p>`, { analytics: true });
+  state.tagVote_ = null;
+  track();
+  assert.equal(window.document.querySelector('[data-consent-feedback]').childNodes.length, 0);
 });
 
 test('a beacon that sendBeacon refuses goes by fetch with keepalive', (t) => {

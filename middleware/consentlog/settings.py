@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+import tomllib
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
@@ -24,7 +25,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from consentlog.exceptions import ConfigError
-from consentlog.texts import DEFAULT_TEXTS, BannerTexts
+from consentlog.texts import BannerTexts, catalogue
 
 DAY = 24 * 60 * 60
 MAX_COOKIE_LIFETIME = 395 * DAY  # the upper bound regulators accept for consent and identifiers
@@ -249,7 +250,11 @@ class Settings:
     funnels: tuple[str, ...] = ()
     inject_banner: bool = True
     privacy_url: str = "/privacy"
-    texts: Mapping[str, BannerTexts] = field(default_factory=lambda: dict(DEFAULT_TEXTS))
+    # the visitor's words: overrides per language over the shipped catalogues, any key of
+    # consentlog/texts/catalogue/en.toml ({"de": {"accept": "Alle akzeptieren"}}); a
+    # language without a catalogue needs every key
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    languages: tuple[str, ...] = ()  # the languages offered; () = every one with texts
     default_language: str = "en"
     exclude_paths: tuple[str, ...] = ("/healthz", "/health", "/favicon.ico", "/robots.txt")
     page_filter: PageFilter | None = None
@@ -290,10 +295,11 @@ class Settings:
         """The funnels, parsed (``funnel_rule``)."""
         return tuple(funnel_rule(item) for item in self.funnels)
 
-    @property
-    def languages(self) -> frozenset[str]:
-        """The languages the banner has texts for."""
-        return frozenset(self.texts)
+    def banner_texts(self) -> dict[str, BannerTexts]:
+        """The texts of each language offered (``languages``), overrides applied. Built on
+        each call: callers keep the result."""
+        every = catalogue(self.texts, ((c.name, c.label, c.description) for c in self.categories))
+        return {tag: t for tag, t in every.items() if not self.languages or tag in self.languages}
 
     @property
     def optional_categories(self) -> tuple[Category, ...]:
@@ -337,7 +343,7 @@ class Settings:
             values["secret_keys"] = (values["secret_keys"],)
         for name in (
             "secret_keys", "exclude_paths", "categories", "host_aliases", "goals", "funnels",
-            "browser_headers",
+            "browser_headers", "languages",
         ):  # fmt: skip
             if name in values:
                 values[name] = tuple(values[name])
@@ -371,11 +377,7 @@ def _validate(s: Settings) -> None:
     names = [c.name for c in s.categories]
     if NECESSARY not in names or len(set(names)) != len(names):
         raise ConfigError("categories: names must be unique and include 'necessary'")
-    if s.default_language not in s.texts:
-        raise ConfigError(
-            f"default_language={s.default_language!r} has no banner texts: use one of "
-            f"{', '.join(sorted(s.texts))}"
-        )
+    _check_texts(s)
     for name in ("goals", "funnels"):
         if isinstance(getattr(s, name), str):
             raise ConfigError(f"{name} must be a list of rules, not one string: [rule]")
@@ -438,6 +440,40 @@ _RANGES = (
     ("flush_interval", 0.001, 3600),
     ("rollup_interval", 1, 7 * DAY),
 )
+
+
+def _check_texts(s: Settings) -> None:
+    """ConfigError unless the texts are well formed, every offered language has them all,
+    and the default language is offered."""
+    if not isinstance(s.texts, Mapping) or not all(
+        isinstance(tag, str)
+        and isinstance(t, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in t.items())
+        for tag, t in s.texts.items()
+    ):
+        raise ConfigError('texts: use {"language tag": {"key": "text", …}, …}')
+    offered = s.banner_texts()
+    if missing := [tag for tag in s.languages if tag not in offered]:
+        every = catalogue(s.texts, ())
+        raise ConfigError(
+            f"languages: no texts for {missing[0][:40]!r}; give them in texts, or use "
+            f"some of {', '.join(sorted(every))}"
+        )
+    if s.default_language not in offered:
+        raise ConfigError(
+            f"default_language={s.default_language!r} has no banner texts: use one of "
+            f"{', '.join(sorted(offered))}"
+        )
+
+
+def _texts_file(path: Path) -> dict[str, dict[str, str]]:
+    """Text overrides from a JSON or TOML file: ``{"de": {"accept": "…"}}`` or
+    ``[de]`` tables."""
+    raw = path.read_text(encoding="utf-8")
+    data = tomllib.loads(raw) if path.suffix == ".toml" else json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("expected a table (object) of languages")
+    return {str(tag): dict(t) for tag, t in data.items()}
 
 
 def _check_types(s: Settings) -> None:
@@ -587,9 +623,8 @@ def _by_type(name: str, variable: str, annotation: Any, raw: str) -> Any:
         return _categories_from_json(json.loads(raw))
     if origin is tuple and args == (str, ...):
         return tuple(part.strip() for part in raw.split(",") if part.strip())
-    if origin is Mapping and args == (str, BannerTexts):
-        data = json.loads(Path(raw).read_text(encoding="utf-8"))
-        return {lang: BannerTexts(**t) for lang, t in data.items()}
+    if origin is Mapping and args == (str, Mapping[str, str]):
+        return _texts_file(Path(raw))
     raise ConfigError(f"{variable}: {name} can only be given as a keyword option")
 
 

@@ -47,7 +47,7 @@ BANNER = re.compile(
     rb'<link rel="stylesheet" href="/_consent/banner\.css\?v=[0-9a-f]+">'
     # the banner (undecided), or the script tag carrying a decided visitor's decision
     rb'(.*</div>|<script src="/_consent/banner\.js\?v=[0-9a-f]+" defer data-decided="1"'
-    rb' data-accepted="[a-z ]*"></script>)'
+    rb' data-accepted="[a-z ]*" data-vote="[^"<>]+"></script>)'
     # a page-view token: id, MAC, and the visitor id it names (url-safe, as minted) …
     rb'(<i id="cl-pv" (data-pv="[0-9a-f]{32}\.[0-9a-f]{32}(\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?"'
     # or, without consent, the check token the script sends back (id, MAC)

@@ -9,9 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from consentlog.consent.decision import ConsentCodec
+from consentlog.texts import shipped
 from tests.helpers import SECRET, MakeApp, set_cookies
 
 
@@ -228,7 +230,48 @@ def test_websocket_and_lifespan_pass_through(make_stored_app: MakeApp) -> None:
 
 
 def test_german_banner_for_german_visitors(client: TestClient) -> None:
-    """The banner speaks the visitor's language when texts exist for it."""
+    """The banner speaks the visitor's language when texts exist for it, and says so in
+    its ``lang``."""
     page = client.get("/", headers={"accept-language": "de-AT,de;q=0.9,en;q=0.5"})
     assert "Akzeptieren" in page.text
-    assert 'lang="de"' not in page.text
+    assert (
+        'id="cl-banner" class="cl" role="dialog" aria-modal="false" lang="de" dir="ltr"'
+        in page.text
+    )
+
+
+def test_arabic_banner_runs_right_to_left(client: TestClient) -> None:
+    """A right-to-left language gets ``dir="rtl"`` and its words, the vote widget's too."""
+    page = client.get("/", headers={"accept-language": "ar-EG"})
+    assert 'lang="ar" dir="rtl"' in page.text
+    vote = "\n".join(
+        shipped()["ar"][k]
+        for k in ("feedback_question", "feedback_yes", "feedback_no", "feedback_thanks")
+    )
+    assert f'data-vote="{vote}"' in page.text
+    assert shipped()["ar"]["accept"] in page.text
+
+
+def test_the_host_application_chooses_the_language(make_app: MakeApp) -> None:
+    """``request.state.consent_language`` set by an outer middleware wins over the
+    browser's Accept-Language (a region falling back), also for a returning visitor."""
+    middleware = make_app()
+
+    async def french(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/":
+            scope.setdefault("state", {})["consent_language"] = "fr-CA"
+        await middleware(scope, receive, send)
+
+    client = TestClient(french, base_url="http://testserver")
+    german = {"accept-language": "de"}
+    assert 'lang="fr"' in client.get("/", headers=german).text
+    client.post("/_consent", json={"action": "reject_all"})
+    for _ in range(2):  # the second from the returning visitor's remembered plan
+        assert (
+            f'data-vote="{shipped()["fr"]["feedback_question"]}'
+            in client.get("/", headers=german).text
+        )
+        assert (
+            f'data-vote="{shipped()["de"]["feedback_question"]}'
+            in client.get("/docs/a", headers=german).text
+        )

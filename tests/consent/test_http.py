@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consentlog.consent.http import (
     Origin,
+    best_language,
     cross_site_reason,
     first_language,
     header_map,
@@ -265,25 +268,34 @@ def test_safe_next_under_a_base_stays_under_it(target: str, expected: str) -> No
     assert expected == safe_next(target, base="/analytics")
 
 
-# -- first_language -----------------------------------------------------------------------
+# -- first_language, best_language -------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("header", "known", "expected"),
+    ("header", "expected"),
     [
-        ("de-AT,de;q=0.9,en;q=0.5", frozenset(), "de"),
-        ("EN-us", frozenset(), "en"),
-        ("*, fr", frozenset(), "fr"),
-        ("x1, 12, fr", frozenset(), "fr"),
-        ("", frozenset(), ""),
-        ("de-AT,en;q=0.5", frozenset({"en"}), "en"),
-        ("de-AT", frozenset({"en", "fr"}), ""),
-        ("abcdefghijk", frozenset(), "abcdefgh"),
+        ("de-AT,de;q=0.9,en;q=0.5", "de"),
+        ("EN-us", "en"),
+        ("*, fr", "fr"),
+        ("x1, 12, fr", "fr"),
+        ("", ""),
+        ("abcdefghijk", "abcdefgh"),
     ],
 )
-def test_first_language(header: str, known: frozenset[str], expected: str) -> None:
-    """The first primary language tag (among ``known``, when given), lower-cased."""
-    assert expected == first_language(header, known)
+def test_first_language(header: str, expected: str) -> None:
+    """The first primary language tag, lower-cased (what a page request is stored with)."""
+    assert expected == first_language(header)
+
+
+@given(st.text(max_size=300))
+def test_best_language_takes_any_header(header: str) -> None:
+    """Any header yields one of the known tags or ''."""
+    assert best_language(header, frozenset(("en", "pt-BR"))) in {"", "en", "pt-BR"}
+
+
+def test_best_language_prefers_a_regional_form_to_the_next_language() -> None:
+    """``pt`` is met by ``pt-BR`` when that is the only Portuguese, before English."""
+    assert "pt-BR" == best_language("pt, en;q=0.8", frozenset(("en", "pt-BR")))
 
 
 @pytest.mark.parametrize(

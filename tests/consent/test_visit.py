@@ -125,13 +125,48 @@ def test_only_the_first_8_kib_of_the_cookie_header_are_read() -> None:
 # -- Visit: language and Secure -----------------------------------------------------------
 
 
+KNOWN = frozenset(("en", "de", "pt", "pt-BR", "nb", "zh"))
+
+
 @pytest.mark.parametrize(
     ("accept_language", "language"),
-    [("de-AT,de;q=0.9,en;q=0.5", "de"), ("xx, en;q=0.1", "en"), ("xx", "en"), ("", "en")],
+    [
+        ("de-AT,de;q=0.9,en;q=0.5", "de"),
+        ("xx, en;q=0.1", "en"),
+        ("xx", "fr"),
+        ("", "fr"),
+        ("pt-BR", "pt-BR"),
+        ("PT-br", "pt-BR"),
+        ("pt-PT", "pt"),
+        ("pt-AO,en;q=0.9", "pt"),
+        ("zh-CN", "zh"),
+        ("no", "nb"),
+        ("nn-NO", "nb"),
+        ("en;q=0.5, de", "de"),
+        ("de;q=0, en", "en"),
+        ("de;q=x, en", "en"),
+        ("*", "fr"),
+    ],
 )
-def test_language_is_the_first_preferred_with_texts(accept_language: str, language: str) -> None:
-    """The banner language is the first preference that has texts, else the default."""
-    assert language == visit({"accept-language": accept_language}).language(SETTINGS)
+def test_language_is_the_best_preference_with_texts(accept_language: str, language: str) -> None:
+    """The language is the preferred one (by weight) that has texts, a region falling
+    back to its language, else the default."""
+    assert language == visit({"accept-language": accept_language}).language(KNOWN, "fr")
+
+
+@pytest.mark.parametrize(
+    ("forced", "language"),
+    [("de", "de"), ("pt-BR", "pt-BR"), ("de-CH", "de"), ("xx", "en"), ("", "en"), (7, "en")],
+)
+def test_the_host_application_can_choose_the_language(forced: object, language: str) -> None:
+    """``scope["state"]["consent_language"]`` wins over Accept-Language when it has
+    texts (its region falling back); otherwise Accept-Language decides."""
+    request = {
+        **http_scope(headers=[(b"accept-language", b"en")]),
+        "state": {"consent_language": forced},
+    }
+    seen = Visit.read(request, header_map(request), SETTINGS, codec_for(SETTINGS))
+    assert language == seen.language(KNOWN, "fr")
 
 
 def test_secure_follows_the_scheme_the_proxy_or_the_setting() -> None:

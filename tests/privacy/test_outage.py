@@ -11,12 +11,16 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from consentlog.asgi.middleware import ConsentMiddleware
-from consentlog.asgi.selfservice import ERASURE_PENDING, STORE_UNAVAILABLE, STORE_WAIT
+from consentlog.asgi.selfservice import STORE_WAIT
 from consentlog.ingest.writer import Writer
 from consentlog.privacy.pending import ErasureHook, pending_for
 from consentlog.store import Store
 from consentlog.testing import OutageStore
+from consentlog.texts import shipped
 from tests.helpers import MakeApp, rows, set_cookies
+
+ERASURE_PENDING = shipped()["en"]["erasure_pending"]
+STORE_UNAVAILABLE = shipped()["en"]["store_unavailable"]
 
 
 def _outage_app(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from html import escape
 from typing import NamedTuple
 
@@ -59,8 +60,16 @@ class BannerState(NamedTuple):
 class BannerRenderer:
     """Renders the banner markup; variants are cached, only ``next`` and the nonce vary."""
 
-    def __init__(self, settings: Settings, script: Asset, stylesheet: Asset) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        texts: Mapping[str, BannerTexts],
+        script: Asset,
+        stylesheet: Asset,
+    ) -> None:
         self._settings = settings
+        self._texts = texts
+        self._default = texts[settings.default_language]
         self._script_url = script.url(settings.prefix)
         self._style_url = stylesheet.url(settings.prefix)
         self._template = _TEMPLATES.get_template("banner.html")
@@ -97,9 +106,8 @@ class BannerRenderer:
         return head + escape(next_url).encode("utf-8") + tail
 
     def texts(self, language: str) -> BannerTexts:
-        """The banner texts in ``language`` (the default language's when it has none)."""
-        s = self._settings
-        return s.texts.get(language) or s.texts[s.default_language]
+        """The texts in ``language`` (the default language's when it has none)."""
+        return self._texts.get(language) or self._default
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one renderer per middleware, bounded
     def _halves(self, state: BannerState) -> tuple[bytes, bytes]:
@@ -121,6 +129,7 @@ class BannerRenderer:
         settings_open: bool = False,
     ) -> str:
         s = self._settings
+        texts = self.texts(state.language)
         return self._template.render(
             script=script,
             tags_only=tags_only,
@@ -132,7 +141,16 @@ class BannerRenderer:
             prefix=s.prefix,
             privacy_url=s.privacy_url,
             categories=s.categories,
-            texts=self.texts(state.language),
+            texts=texts,
+            # the vote widget's words, for banner.js: question, yes, no, thanks
+            vote="\n".join(
+                (
+                    texts.feedback_question,
+                    texts.feedback_yes,
+                    texts.feedback_no,
+                    texts.feedback_thanks,
+                )
+            ),
             visible=state.visible,
             accepted=state.accepted,
             decided=state.decided,
@@ -148,7 +166,8 @@ def settings_page(renderer: BannerRenderer, state: BannerState, next_url: str) -
     texts = renderer.texts(state.language)
     banner = renderer.render(state._replace(visible=True), next_url, settings_open=True)
     return _TEMPLATES.get_template("settings.html").render(
-        language=state.language,
+        language=texts.tag,
+        direction=texts.direction,
         title=f"{texts.title}: {texts.settings}",
         back=texts.back,
         next_url=next_url,

@@ -40,6 +40,7 @@ from consentlog.ingest.writer import Hook, Writer
 from consentlog.privacy.pending import ErasureHook
 from consentlog.settings import ANALYTICS, GoalRule, Settings
 from consentlog.store import Store, store_for
+from consentlog.texts import BannerTexts
 
 
 def writer_hooks(settings: Settings) -> tuple[Hook, ...]:
@@ -111,7 +112,9 @@ class ConsentCore:
             self.store, self.sink = store_for(s), sink
         self.script = load_asset("banner.js")
         self.stylesheet = load_asset("banner.css")
-        self.banner = BannerRenderer(s, self.script, self.stylesheet)
+        self.texts = s.banner_texts()
+        self.languages = frozenset(self.texts)
+        self.banner = BannerRenderer(s, self.texts, self.script, self.stylesheet)
 
     def shutdown(self) -> None:
         """The server is stopping (lifespan shutdown): write or spool what is queued, then,
@@ -220,10 +223,14 @@ class ConsentCore:
             ids.session_id if granted else "",
         )
 
+    def texts_for(self, visit: Visit) -> BannerTexts:
+        """The words ``visit``'s visitor reads: the banner's language."""
+        return self.banner.texts(visit.language(self.languages, self.settings.default_language))
+
     def banner_state(self, visit: Visit, decision: Decision | None) -> BannerState:
         """What the banner shows this visitor: open without a decision, hidden with one."""
         return BannerState(
-            language=visit.language(self.settings),
+            language=visit.language(self.languages, self.settings.default_language),
             visible=decision is None,
             accepted=decision.accepted if decision is not None else frozenset(),
             decided=decision is not None,

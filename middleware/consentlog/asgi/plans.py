@@ -27,6 +27,7 @@ from starlette.types import Scope
 from consentlog.asgi.banner import BannerState
 from consentlog.consent.cache import BoundedCache
 from consentlog.consent.decision import ConsentCodec, Decision
+from consentlog.consent.http import forced_language
 from consentlog.consent.pageviews import BoundTokens
 from consentlog.ingest.events import ConsentState
 
@@ -34,7 +35,7 @@ _ENTRIES = 16_384  # returning visitors (browsers) remembered per process
 _BYTES = 32 * 1024 * 1024  # ~1.9 KB a plan with a small Cookie header; larger ones fill it first
 _ENTRY_OVERHEAD = 1_400  # the plan's objects (its token issuer ~740 B), beyond the bytes counted
 
-Key = tuple[bytes, bytes, str, bytes]
+Key = tuple[bytes, bytes, str, str, bytes]
 
 
 class Plan(NamedTuple):
@@ -66,7 +67,8 @@ class Plans:
             return None
         return (
             cookie,
-            headers.get(b"accept-language", b""),  # the banner's language
+            headers.get(b"accept-language", b""),  # the banner's language …
+            forced_language(scope),  # … unless the host application chose it
             str(scope.get("scheme", "http")),  # the cookies' Secure flag …
             headers.get(b"x-forwarded-proto", b"") if self._hops else b"",  # … behind a proxy
         )

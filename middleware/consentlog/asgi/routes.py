@@ -32,8 +32,6 @@ from consentlog.asgi.checks import Checks
 from consentlog.asgi.core import ConsentCore
 from consentlog.asgi.ratelimit import SelfServiceLimits
 from consentlog.asgi.selfservice import (
-    ERASURE_FAILED,
-    ERASURE_PENDING,
     PRIVATE,
     RETRY_AFTER,
     Erasure,
@@ -53,7 +51,6 @@ from consentlog.ingest.writer import Writer
 from consentlog.settings import ANALYTICS
 
 GPC_PATH = "/.well-known/gpc.json"
-_ERASURE_SENTENCES = {"pending": ERASURE_PENDING, "failed": ERASURE_FAILED, "done": ""}
 GPC_LAST_UPDATE = "2026-11-28"
 ACTIONS = frozenset(("accept_all", "reject_all", "custom"))
 
@@ -325,7 +322,7 @@ class ConsentRoutes:
                 state["pv"] = pageview  # the page-view token of the page decided on
             status = 200
             if erasure is not None:  # the choice is taken; the erasure waits for the store
-                state["erasure"] = _ERASURE_SENTENCES[erasure.state]
+                state["erasure"] = self._erasure_sentence(visit, erasure)
                 status = 202 if erasure.state == "pending" else 200
             response = JSONResponse(
                 state, status_code=status, headers={"cache-control": "no-store"}
@@ -351,7 +348,7 @@ class ConsentRoutes:
         response: Response
         if form and erasure.state != "done":
             # no script to show a message: the sentence itself, in plain text
-            sentence = ERASURE_PENDING if erasure.state == "pending" else ERASURE_FAILED
+            sentence = self._erasure_sentence(visit, erasure)
             response = Response(
                 sentence + "\n",
                 status_code=202 if erasure.state == "pending" else 503,
@@ -364,11 +361,13 @@ class ConsentRoutes:
             response = JSONResponse({"erased": erasure.removed}, headers=PRIVATE)
         elif erasure.state == "pending":
             response = JSONResponse(
-                {"erased": {}, "message": ERASURE_PENDING}, status_code=202, headers=PRIVATE
+                {"erased": {}, "message": self._erasure_sentence(visit, erasure)},
+                status_code=202,
+                headers=PRIVATE,
             )
         else:
             response = JSONResponse(
-                {"error": ERASURE_FAILED},
+                {"error": self._erasure_sentence(visit, erasure)},
                 status_code=503,
                 headers={**PRIVATE, "retry-after": str(RETRY_AFTER)},
             )
@@ -376,6 +375,14 @@ class ConsentRoutes:
             # the retry the answer asks for, or nothing would prove whose data to erase
             _add_cookies(response.headers, [writer.expire(n, secure=secure) for n in names])
         return response
+
+    def _erasure_sentence(self, visit: Visit, erasure: Erasure) -> str:
+        """What the visitor is told of an erasure that waits (or could not be kept), in
+        their language; '' for one carried out."""
+        texts = self.core.texts_for(visit)
+        return {"pending": texts.erasure_pending, "failed": texts.erasure_failed}.get(
+            erasure.state, ""
+        )
 
     def _banner_fragment(self, visit: Visit, scope: Scope) -> Response:
         """The banner for a page that includes it by hand: that page already loaded the

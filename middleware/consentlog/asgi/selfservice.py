@@ -39,18 +39,6 @@ PRIVATE = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 FLUSH_WAIT = 2.0  # s for the visitor's queued events to reach the tables first
 STORE_WAIT = 4.0  # s a visitor waits on the store at most, flush included
 RETRY_AFTER = 60  # s, said to a visitor when the store does not answer
-STORE_UNAVAILABLE = (
-    "This site's data store is not answering right now, so your data cannot be shown; "
-    "please try again in a few minutes."
-)
-ERASURE_PENDING = (
-    "This site's data store is not answering right now. Your request to erase your data "
-    "is recorded and will be carried out as soon as the store is back."
-)
-ERASURE_FAILED = (
-    "This site can neither reach its data store nor record your request right now; "
-    "please try again in a few minutes."
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +66,7 @@ async def my_data(visit: Visit, core: ConsentCore) -> Response:
     problem when the store does not answer within ``STORE_WAIT``."""
     subject = subject_of(visit, core)
     if subject is None:  # nothing can be linked: answered without asking the store
-        empty: dict[str, object] = {"statement": _nothing_linked()}
+        empty: dict[str, object] = {"statement": core.texts_for(visit).nothing_linked}
         return JSONResponse(empty | {table: [] for table in TABLES}, headers=PRIVATE)
     store, database = core.store, core.settings.database
 
@@ -92,15 +80,11 @@ async def my_data(visit: Visit, core: ConsentCore) -> Response:
     data = await _bounded(collect)
     if data is None:
         return JSONResponse(
-            {"error": STORE_UNAVAILABLE},
+            {"error": core.texts_for(visit).store_unavailable},
             status_code=503,
             headers={**PRIVATE, "retry-after": str(RETRY_AFTER)},
         )
     return JSONResponse(data, headers=PRIVATE)
-
-
-def _nothing_linked() -> str:
-    return "This browser carries no identifier, so nothing stored is linked to it."
 
 
 async def forget(visit: Visit, core: ConsentCore) -> Erasure:

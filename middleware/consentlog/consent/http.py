@@ -9,6 +9,8 @@ from urllib.parse import quote, unquote
 
 from starlette.types import Scope
 
+from consentlog.texts import ALIASES
+
 
 def header_map(scope: Scope) -> dict[bytes, bytes]:
     """Header name → value; repeated headers are joined as HTTP allows.
@@ -146,20 +148,60 @@ def cross_site_reason(headers: dict[bytes, bytes], origin: Origin) -> str | None
     return None
 
 
-@functools.lru_cache(maxsize=1024)
-def first_language(accept_language: str, known: frozenset[str] = frozenset()) -> str:
-    """The visitor's preferred primary language tag (``de`` from ``de-AT,de;q=0.9``).
+def forced_language(scope: Scope) -> str:
+    """The language the host application chose for this request's banner
+    (``scope["state"]["consent_language"]``, Starlette: ``request.state``), or ''."""
+    state = scope.get("state")
+    forced = state.get("consent_language") if isinstance(state, dict) else None
+    return forced[:35] if isinstance(forced, str) else ""
 
-    With ``known`` given, the first preferred tag among them, or '' if none is known.
-    """
+
+@functools.lru_cache(maxsize=1024)
+def first_language(accept_language: str) -> str:
+    """The visitor's first primary language tag (``de`` from ``de-AT,de;q=0.9``), as
+    stored in ``page_requests.language``; '' for none."""
     for part in accept_language.split(","):
         tag = part.split(";", 1)[0].strip().lower()
         primary = tag.split("-", 1)[0][:8]
         if primary and primary != "*" and primary.isalpha():
-            if not known:
-                return primary
-            if primary in known:
-                return primary
+            return primary
+    return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def best_language(accept_language: str, known: frozenset[str]) -> str:
+    """The tag among ``known`` (catalogue tags such as ``de``, ``pt-BR``) that best meets
+    an ``Accept-Language`` header, or '' when none does.
+
+    Preferences go by weight (``q``; ``q=0`` refuses), ties in the order given. Each is
+    met by the same tag (case aside), else by an alias (``no`` → ``nb``), else by its
+    language without the region (``pt-PT`` → ``pt``), else by a regional form of its
+    language (``pt`` → ``pt-BR`` when only that exists); only then the next preference.
+    """
+    by_lower = {tag.lower(): tag for tag in known}
+    by_primary: dict[str, str] = {}
+    for tag in sorted(known):
+        by_primary.setdefault(tag.split("-", 1)[0].lower(), tag)
+    wanted: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language.split(",")[:32]):
+        tag, _, parameters = part.strip().partition(";")
+        weight = 1.0
+        name, _, value = parameters.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                weight = float(value)
+            except ValueError:
+                continue
+        tag = tag.strip().lower()[:35]
+        if weight > 0 and tag and tag != "*":
+            wanted.append((-weight, index, tag))
+    for _, _, tag in sorted(wanted):
+        primary = tag.split("-", 1)[0]
+        for candidate in (tag, ALIASES.get(tag, ""), primary, ALIASES.get(primary, "")):
+            if candidate in by_lower:
+                return by_lower[candidate]
+        if primary in by_primary:
+            return by_primary[primary]
     return ""
 
 

@@ -16,7 +16,7 @@ from starlette.types import Scope
 from consentlog.consent.cache import BoundedCache
 from consentlog.consent.cookies import CookieFilter, CookieWriter, parse_cookie_header
 from consentlog.consent.decision import ConsentCodec, CookieState, Decision, Source
-from consentlog.consent.http import Origin, first_language, origin_of, text
+from consentlog.consent.http import Origin, best_language, forced_language, origin_of, text
 from consentlog.consent.identifiers import IdentifierSigner, Kind
 from consentlog.settings import ANALYTICS, Settings
 
@@ -115,10 +115,15 @@ class Visit:
         """The visitor's valid decision from their cookie, or None."""
         return self.cookie.decision
 
-    def language(self, settings: Settings) -> str:
-        """The banner language: the visitor's first preference that has texts."""
+    def language(self, known: frozenset[str], default: str) -> str:
+        """The visitor's language among ``known``: the one the host application set for
+        this request (``scope["state"]["consent_language"]``), else the best match of
+        ``Accept-Language``, else ``default``."""
+        forced = forced_language(self._scope)
+        if forced and (tag := best_language(forced, known)):
+            return tag
         header = text(self.headers, b"accept-language", 256)
-        return first_language(header, settings.languages) or settings.default_language
+        return best_language(header, known) or default
 
     def secure(self, settings: Settings) -> bool:
         """Whether cookies get the Secure flag."""
