@@ -6,7 +6,6 @@
  * to that instead of losing the visitor's decision.
  */
 import { start } from './beacon.js';
-import { sendConsentMode } from './consent-mode.js';
 import { guard } from './guard.js';
 import { activateScripts } from './scripts.js';
 import { isAccepted, state } from './state.js';
@@ -82,7 +81,6 @@ const applyDecision = (answer) => {
   syncCheckboxes();
   hide();
   activateScripts();
-  try { sendConsentMode('update'); } catch (_) { /* a broken gtag is not ours */ }
   document.dispatchEvent(new CustomEvent('consentlog:change', { detail: Object.assign({}, state.categories_) }));
 };
 
@@ -186,7 +184,6 @@ const setup = () => {
   }));
 
   activateScripts();
-  if (banner.getAttribute('data-decided') === '1') sendConsentMode('update');
 };
 
 /**
@@ -236,7 +233,6 @@ export const initBanner = () => {
   else if (accepted) {
     accepted.forEach((name) => { state.categories_[name] = true; });
     activateScripts();
-    sendConsentMode('update');
   } else if (typeof window.fetch === 'function') loadBanner(null, null);
 };
 

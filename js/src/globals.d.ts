@@ -1,9 +1,8 @@
-// The page globals the script reads (gtag, from Google's tag) and writes (its own API).
+// The page globals the script reads and writes (its own API).
 interface Window {
   consentlog?: {
     open: () => void;
     categories: () => Record<string, boolean>;
     track: (name: unknown, props?: unknown) => void;
   };
-  gtag?: (...args: unknown[]) => void;
 }

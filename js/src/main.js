@@ -1,12 +1,12 @@
 // @ts-check
 /*
- * consentlog banner: progressive enhancement of the server-rendered consent form, Google
- * Consent Mode, consent-gated scripts and the engagement beacon. ES2017, no dependencies,
+ * consentlog banner: progressive enhancement of the server-rendered consent form,
+ * consent-gated scripts and the engagement beacon (Google Consent Mode is the server's:
+ * an inline script in <head>, asgi/consentmode.py). ES2017, no dependencies,
  * never throws into the host page. build.mjs bundles this entry into one banner.js.
  */
 import { initBanner, listenForOpeners, openOrLoad } from './banner.js';
 import { goal, track } from './beacon.js';
-import { sendConsentMode } from './consent-mode.js';
 import { guard } from './guard.js';
 import { state } from './state.js';
 
@@ -21,7 +21,6 @@ if (!window.consentlog) {
   };
 
   const init = guard(() => {
-    sendConsentMode('default');
     initBanner();
     track();
   });

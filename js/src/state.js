@@ -22,7 +22,6 @@
  * @property {boolean} dismissible_ true only when reopened via data-consent-open / open()
  * @property {HTMLButtonElement | null} lastClicked_ submitter fallback for browsers without event.submitter
  * @property {boolean} busy_ a decision is being posted
- * @property {boolean} consentDefaultSent_ Consent Mode `default` went out
  * @property {string | null} pv_ token of the current page view (#cl-pv), null when not tracked
  * @property {string} path_ path of the current page view
  * @property {number} engaged_ ms of visible and focused time, not counting the running stretch
@@ -70,7 +69,6 @@ export const createState = () => {
     dismissible_: false,
     lastClicked_: null,
     busy_: false,
-    consentDefaultSent_: false,
     pv_: null,
     path_: location.pathname,
     engaged_: 0,

@@ -250,6 +250,15 @@ class Settings:
     funnels: tuple[str, ...] = ()
     inject_banner: bool = True
     privacy_url: str = "/privacy"
+    # Google Consent Mode v2 (docs/banner.md): an inline `default` at the start of <head>,
+    # before any gtag config, and the visitor's decision as an `update` right after it
+    consent_mode: bool = False
+    consent_mode_wait_for_update: int = 500  # ms tags wait for an update; 0 = not sent
+    consent_mode_ads_data_redaction: bool = True  # ad click ids redacted while ads denied
+    consent_mode_url_passthrough: bool = False  # click ids passed on in links instead
+    # other defaults for some regions, "REGION …=granted|denied": "US=granted",
+    # "US-CA US-CO=denied" (ISO 3166-1 / 3166-2 codes, the most specific one applies)
+    consent_mode_regions: tuple[str, ...] = ()
     # the visitor's words: overrides per language over the shipped catalogues, any key of
     # consentlog/texts/catalogue/en.toml ({"de": {"accept": "Alle akzeptieren"}}); a
     # language without a catalogue needs every key
@@ -294,6 +303,11 @@ class Settings:
     def funnel_rules(self) -> tuple[FunnelRule, ...]:
         """The funnels, parsed (``funnel_rule``)."""
         return tuple(funnel_rule(item) for item in self.funnels)
+
+    @property
+    def consent_mode_region_defaults(self) -> tuple[tuple[tuple[str, ...], bool], ...]:
+        """``consent_mode_regions`` parsed: (regions, granted) each."""
+        return tuple(_region_default(item) for item in self.consent_mode_regions)
 
     def banner_texts(self) -> dict[str, BannerTexts]:
         """The texts of each language offered (``languages``), overrides applied. Built on
@@ -343,7 +357,7 @@ class Settings:
             values["secret_keys"] = (values["secret_keys"],)
         for name in (
             "secret_keys", "exclude_paths", "categories", "host_aliases", "goals", "funnels",
-            "browser_headers", "languages",
+            "browser_headers", "languages", "consent_mode_regions",
         ):  # fmt: skip
             if name in values:
                 values[name] = tuple(values[name])
@@ -378,6 +392,8 @@ def _validate(s: Settings) -> None:
     if NECESSARY not in names or len(set(names)) != len(names):
         raise ConfigError("categories: names must be unique and include 'necessary'")
     _check_texts(s)
+    for item in s.consent_mode_regions:
+        _region_default(item)
     for name in ("goals", "funnels"):
         if isinstance(getattr(s, name), str):
             raise ConfigError(f"{name} must be a list of rules, not one string: [rule]")
@@ -439,7 +455,30 @@ _RANGES = (
     ("batch_size", 1, _NO_LIMIT),
     ("flush_interval", 0.001, 3600),
     ("rollup_interval", 1, 7 * DAY),
+    ("consent_mode_wait_for_update", 0, 60_000),
 )
+
+
+_REGION = re.compile("[A-Z]{2}(-[A-Z0-9]{1,3})?")
+
+
+def _region_default(item: str) -> tuple[tuple[str, ...], bool]:
+    """``"US-CA US-CO=denied"`` → ``(("US-CA", "US-CO"), False)``; ConfigError naming
+    what is wrong otherwise."""
+    regions, _, state = str(item).partition("=")
+    codes = tuple(regions.split())
+    if state.strip() not in {"granted", "denied"} or not codes:
+        raise ConfigError(
+            f"consent_mode_regions: {str(item)[:100]!r}: use REGION …=granted or =denied, "
+            "such as 'US=granted' or 'US-CA US-CO=denied'"
+        )
+    for code in codes:
+        if not _REGION.fullmatch(code):
+            raise ConfigError(
+                f"consent_mode_regions: {code[:20]!r} is not a region: use an ISO 3166 "
+                "code in capitals, a country (US) or a subdivision (US-CA)"
+            )
+    return codes, state.strip() == "granted"
 
 
 def _check_texts(s: Settings) -> None:

@@ -39,7 +39,7 @@ class _Layout(jinja2.ext.Extension):
         return _BREAK.sub(" ", _BREAK_AT_TAG.sub("", source))
 
 
-_TEMPLATES = jinja2.Environment(
+TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("consentlog.asgi", "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
@@ -72,7 +72,7 @@ class BannerRenderer:
         self._default = texts[settings.default_language]
         self._script_url = script.url(settings.prefix)
         self._style_url = stylesheet.url(settings.prefix)
-        self._template = _TEMPLATES.get_template("banner.html")
+        self._template = TEMPLATES.get_template("banner.html")
 
     def render(
         self,
@@ -165,7 +165,7 @@ def settings_page(renderer: BannerRenderer, state: BannerState, next_url: str) -
     ``data-consent-open`` link; its form returns them to ``next_url``."""
     texts = renderer.texts(state.language)
     banner = renderer.render(state._replace(visible=True), next_url, settings_open=True)
-    return _TEMPLATES.get_template("settings.html").render(
+    return TEMPLATES.get_template("settings.html").render(
         language=texts.tag,
         direction=texts.direction,
         title=f"{texts.title}: {texts.settings}",
@@ -175,10 +175,19 @@ def settings_page(renderer: BannerRenderer, state: BannerState, next_url: str) -
     )
 
 
-def inject(document: bytes, snippet: bytes, encoding: str = "utf-8") -> bytes | None:
-    """``document`` with ``snippet`` (UTF-8) before its last ``</body>``; None if it has
-    none. A document in another ASCII-compatible ``encoding`` gets the snippet in that
-    encoding, characters it lacks as character references."""
+# where a script may go first in <head>: after the head tag, else after the html tag,
+# else after the doctype (never before it: that would put the page in quirks mode)
+_HEAD_TAG = re.compile(rb"<head(?:\s[^>]*)?>|<html(?:\s[^>]*)?>|<!doctype[^>]*>", re.IGNORECASE)
+_HEAD_SEARCH = 64 * 1024  # bytes searched for those tags: they open a document
+
+
+def inject(
+    document: bytes, snippet: bytes, encoding: str = "utf-8", head: bytes = b""
+) -> bytes | None:
+    """``document`` with ``snippet`` (UTF-8) before its last ``</body>`` and ``head``
+    (ASCII) at the start of its ``<head>``; None if it has no ``</body>``. A document in
+    another ASCII-compatible ``encoding`` gets the snippet in that encoding, characters
+    it lacks as character references."""
     index = document.rfind(b"</body>")
     if index < 0:
         index = document.rfind(b"</BODY>")
@@ -187,4 +196,14 @@ def inject(document: bytes, snippet: bytes, encoding: str = "utf-8") -> bytes | 
     if encoding != "utf-8":
         snippet = snippet.decode("utf-8").encode(encoding, "xmlcharrefreplace")
     view = memoryview(document)  # one copy of a large page, not three
-    return b"".join((view[:index], snippet, view[index:]))
+    if not head:
+        return b"".join((view[:index], snippet, view[index:]))
+    at = _head_position(document[: min(index, _HEAD_SEARCH)])
+    return b"".join((view[:at], head, view[at:index], snippet, view[index:]))
+
+
+def _head_position(start: bytes) -> int:
+    """Where the first script of a document goes: after its ``<head>`` tag, else its
+    ``<html>`` tag, else its doctype, else at 0."""
+    found = {m.group(0)[:5].lower(): m.end() for m in reversed(list(_HEAD_TAG.finditer(start)))}
+    return found.get(b"<head", found.get(b"<html", found.get(b"<!doc", 0)))

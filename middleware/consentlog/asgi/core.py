@@ -18,6 +18,7 @@ from starlette.types import Scope
 from consentlog.analytics.schedule import RollupSchedule
 from consentlog.asgi.assets import load_asset
 from consentlog.asgi.banner import BannerRenderer, BannerState
+from consentlog.asgi.consentmode import ConsentModeRenderer
 from consentlog.asgi.plans import Plan, Plans
 from consentlog.consent.cookies import CookieFilter, CookieWriter
 from consentlog.consent.decision import ConsentCodec, Decision
@@ -115,6 +116,7 @@ class ConsentCore:
         self.texts = s.banner_texts()
         self.languages = frozenset(self.texts)
         self.banner = BannerRenderer(s, self.texts, self.script, self.stylesheet)
+        self.consent_mode = ConsentModeRenderer(s) if s.consent_mode else None
 
     def shutdown(self) -> None:
         """The server is stopping (lifespan shutdown): write or spool what is queued, then,

@@ -271,7 +271,7 @@ class PageResponder:
 
     def _put_banner(self, start: Message, message: Message) -> None:
         """The banner into the final body ``message`` of a held ``start``."""
-        body = inject(message.get("body", b""), self._snippet(), self.encoding)
+        body = inject(message.get("body", b""), self._snippet(), self.encoding, self._head())
         if body is not None:
             self.varies = True  # the banner shows this visitor's state
             length = (b"content-length", str(len(body)).encode())
@@ -327,6 +327,17 @@ class PageResponder:
         if self.check_token:
             return b"".join((snippet, _CHECK_OPEN, self.check_token.encode(), _PV_CLOSE))
         return snippet
+
+    def _head(self) -> bytes:
+        """What goes at the start of ``<head>``: the Consent Mode script, if it is on."""
+        renderer = self.core.consent_mode
+        if renderer is None:
+            return b""
+        assert self.plan is not None  # made by ``_start``, which held the start
+        decision = self.plan.decision
+        state = self.scope.get("state")
+        nonce = str(state.get("csp_nonce", "")) if state else ""
+        return renderer.snippet(decision.accepted if decision is not None else None, nonce)
 
     def _log_page(self) -> None:
         """Queue the page request's raw inputs; the writer makes the row of them."""

@@ -142,6 +142,9 @@ class ConsentRoutes:
         if tail == "/settings":
             _allow(method, ("GET", "HEAD"))
             return self._settings_page(visit, scope)
+        if tail == "/consent-mode.js":
+            _allow(method, ("GET", "HEAD"))
+            return self._consent_mode(visit)
         asset = self._assets.get(tail.lstrip("/"))
         if asset is not None:
             _allow(method, ("GET", "HEAD"))
@@ -394,6 +397,21 @@ class ConsentRoutes:
             script=False,
         )
         return Response(markup, media_type="text/html", headers={"cache-control": "no-store"})
+
+    def _consent_mode(self, visit: Visit) -> Response:
+        """The Consent Mode script for this visitor, for a page that cannot get it inline
+        (``<script src="/_consent/consent-mode.js">`` first in its ``<head>``, not
+        deferred); it holds their decision, so it is never cached."""
+        renderer = self.core.consent_mode
+        if renderer is None:
+            raise BadRequest(404, "Consent Mode is off: set consent_mode=True to serve it")
+        decision, _ = self.core.effective_decision(visit)
+        source = renderer.source(decision.accepted if decision is not None else None)
+        return Response(
+            source,
+            media_type="text/javascript",
+            headers={"cache-control": "private, no-store", "x-content-type-options": "nosniff"},
+        )
 
     def _settings_page(self, visit: Visit, scope: Scope) -> Response:
         """The cookie settings page, where a ``data-consent-open`` link leads without
