@@ -82,12 +82,19 @@ def test_a_new_language_needs_every_text() -> None:
         ({"de": {"accept": "  "}}, "no text for accept"),
         ({"de": {"accept": 1}}, "texts: use"),
         ({"de": "Ja"}, "texts: use"),
+        ({"en": {"feedback_question": "Was this\r\nuseful?"}}, "a line break or control"),
     ],
 )
 def test_bad_overrides_are_refused_by_name(texts: object, message: str) -> None:
     """A misspelt key, an empty text or a wrong shape is a ConfigError saying which."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         Settings(secret_keys=[KEY], texts=texts)  # type: ignore[arg-type]
+
+
+def test_a_regional_form_starts_from_its_language() -> None:
+    """``texts={"de-AT": {…}}`` needs only what differs from German."""
+    texts = Settings(secret_keys=[KEY], texts={"de-AT": {"accept": "Passt"}}).banner_texts()
+    assert ("Passt", shipped()["de"]["decline"]) == (texts["de-AT"].accept, texts["de-AT"].decline)
 
 
 def test_only_the_languages_offered() -> None:

@@ -135,12 +135,15 @@ const navigated = () => {
  * @returns {void}
  */
 const feedback = (box) => {
-  // the words, in the banner's language, rendered by the server (data-vote: question,
-  // yes, no, thanks on separate lines); without them the page gets no widget
-  const words = ((state.banner_ ? state.banner_.getAttribute('data-vote') : state.tagVote_) || '').split('\n');
+  // the words, in the banner's language, rendered by the server on the banner or the
+  // script tag (data-vote: question, yes, no, thanks on separate lines); without them
+  // (a page that has neither yet) the page gets no widget
+  const holder = state.banner_ || document.querySelector('[data-vote]');
+  const words = ((holder && holder.getAttribute('data-vote')) || '').split('\n');
   if (box.dataset.clDone || !words[3]) return;
   box.dataset.clDone = '1';
   box.setAttribute('role', 'group');
+  box.classList.add('cl-vote');
   words[0] = box.getAttribute('data-consent-feedback') || words[0];
   box.setAttribute('aria-label', words[0]);
   box.textContent = '';

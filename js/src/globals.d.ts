@@ -3,6 +3,8 @@ interface Window {
   consentlog?: {
     open: () => void;
     categories: () => Record<string, boolean>;
+    accepted: (name: unknown) => boolean;
+    onChange: (callback: (categories: Record<string, boolean>) => void) => () => void;
     track: (name: unknown, props?: unknown) => void;
   };
 }

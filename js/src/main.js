@@ -8,21 +8,33 @@
 import { initBanner, listenForOpeners, openOrLoad } from './banner.js';
 import { goal, track } from './beacon.js';
 import { guard } from './guard.js';
-import { state } from './state.js';
+import { isAccepted, state } from './state.js';
+
+const CHANGE = 'consentlog:change';
 
 // A page may include the script twice (injected and by hand): one instance is enough.
 if (!window.consentlog) {
   listenForOpeners();
 
+  // the page's API (docs/banner.md "For single-page apps")
   window.consentlog = {
     open: guard(() => { openOrLoad(null); }),
     categories: () => Object.assign({}, state.categories_),
+    accepted: (name) => isAccepted(String(name)),
+    onChange: (callback) => {
+      /** @param {Event} event */
+      const listener = (event) => callback(/** @type {CustomEvent} */ (event).detail);
+      document.addEventListener(CHANGE, listener);
+      return () => document.removeEventListener(CHANGE, listener);
+    },
     track: guard(goal),
   };
 
   const init = guard(() => {
     initBanner();
     track();
+    // the decision is known now: an app that started first can read it
+    document.dispatchEvent(new CustomEvent('consentlog:ready', { detail: Object.assign({}, state.categories_) }));
   });
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();

@@ -11,7 +11,6 @@
  * @property {string[] | null} tagAccepted_ a decided visitor's accepted categories, from the
  *   script tag's data-accepted; null when the tag carries no decision (the banner is in the page,
  *   or the script was included by hand)
- * @property {string | null} tagVote_ the vote widget's words on a decided visitor's script tag
  * @property {HTMLElement | null} banner_ #cl-banner, once found or loaded
  * @property {boolean} loading_ the banner is being fetched to be opened
  * @property {HTMLFormElement | null} form_ the banner's form
@@ -45,12 +44,6 @@ const tagDecision = () => {
   return (script.getAttribute('data-accepted') || '').split(/\s+/).filter(Boolean);
 };
 
-/** @returns {string | null} the vote widget's words the script tag carries, if any */
-const tagVote = () => {
-  const script = /** @type {HTMLScriptElement | null} */ (document.currentScript);
-  return script && script.getAttribute('data-vote');
-};
-
 /** @returns {State} the state of a page on which nothing has happened yet */
 export const createState = () => {
   const scriptPrefix = loadedFrom();
@@ -58,7 +51,6 @@ export const createState = () => {
     scriptPrefix_: scriptPrefix,
     prefix_: scriptPrefix,
     tagAccepted_: tagDecision(),
-    tagVote_: tagVote(),
     banner_: null,
     loading_: false,
     form_: null,

@@ -20,8 +20,11 @@ let beacons;
  */
 const pageWith = (body, categories) => {
   const window = openPage(body);
+  Object.assign(state, createState(), { categories_: categories });
   // the vote widget's words, as a decided visitor's script tag carries them
-  Object.assign(state, createState(), { categories_: categories, tagVote_: VOTE });
+  const tag = window.document.createElement('script');
+  tag.setAttribute('data-vote', VOTE);
+  window.document.head.appendChild(tag);
   beacons = [];
   Object.defineProperty(window.navigator, 'sendBeacon', {
     value: (url, data) => beacons.push({ url, body: url.endsWith('/check') ? data : JSON.parse(data) }) > 0,
@@ -114,7 +117,7 @@ test('the vote widget speaks the server\'s words, and without them stays empty',
   assert.deepEqual(Array.from(widget.childNodes, (node) => node.textContent), ['Hat diese Seite geholfen?', ' ', 'Ja', ' ', 'Nein']);
   assert.deepEqual(Array.from(widget.querySelectorAll('button'), (b) => [b.type, b.value]), [['button', '1'], ['button', '']]);
   window = pageWith(`${MARK}<p data-consent-feedback></p>`, { analytics: true });
-  state.tagVote_ = null;
+  window.document.head.textContent = '';
   track();
   assert.equal(window.document.querySelector('[data-consent-feedback]').childNodes.length, 0);
 });

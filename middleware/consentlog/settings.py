@@ -49,6 +49,7 @@ class Category:
 
 NECESSARY = "necessary"
 ANALYTICS = "analytics"
+MARKETING = "marketing"
 
 DEFAULT_CATEGORIES: tuple[Category, ...] = (
     Category(NECESSARY, "Necessary", "Remembers your cookie choice. Always on.", required=True),
@@ -59,7 +60,7 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
         ("_ga", "_ga_*", "_gid", "_gat*", "_pk_*", "_hj*", "ajs_*"),
     ),
     Category(
-        "marketing",
+        MARKETING,
         "Marketing",
         "Lets advertising partners measure and personalise ads.",
         ("_fbp", "_fbc", "_gcl_*", "IDE", "_uet*", "_ttp"),
@@ -250,15 +251,23 @@ class Settings:
     funnels: tuple[str, ...] = ()
     inject_banner: bool = True
     privacy_url: str = "/privacy"
+    # the banner's look (docs/banner.md "Theming"): light, dark, or the visitor's scheme;
+    # a box at the bottom, a bar along the bottom edge, or a dialog in the middle
+    banner_theme: Literal["auto", "light", "dark"] = "auto"
+    banner_position: Literal["box", "bar", "dialog"] = "box"
     # Google Consent Mode v2 (docs/banner.md): an inline `default` at the start of <head>,
     # before any gtag config, and the visitor's decision as an `update` right after it
-    consent_mode: bool = False
+    # "auto": on the pages that mention Google's tags (gtag, googletagmanager.com …)
+    consent_mode: Literal["auto", "on", "off"] = "auto"
     consent_mode_wait_for_update: int = 500  # ms tags wait for an update; 0 = not sent
     consent_mode_ads_data_redaction: bool = True  # ad click ids redacted while ads denied
     consent_mode_url_passthrough: bool = False  # click ids passed on in links instead
     # other defaults for some regions, "REGION …=granted|denied": "US=granted",
     # "US-CA US-CO=denied" (ISO 3166-1 / 3166-2 codes, the most specific one applies)
     consent_mode_regions: tuple[str, ...] = ()
+    # embeds held back until consent (<iframe data-consent-src=…>): YouTube's through its
+    # no-cookie host, www.youtube-nocookie.com
+    youtube_nocookie: bool = True
     # the visitor's words: overrides per language over the shipped catalogues, any key of
     # consentlog/texts/catalogue/en.toml ({"de": {"accept": "Alle akzeptieren"}}); a
     # language without a catalogue needs every key

@@ -16,7 +16,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from consentlog.asgi.banner import inject
+from consentlog.asgi.consentmode import CONSENT_TYPES
+from consentlog.asgi.document import inject
 from consentlog.exceptions import ConfigError
 from consentlog.settings import Settings
 from tests.helpers import SECRET, MakeApp
@@ -33,7 +34,7 @@ async def _gtag_page(request: Request) -> HTMLResponse:
 
 
 def client(make_app: MakeApp, **options: object) -> TestClient:
-    app = make_app(Starlette(routes=[Route("/", _gtag_page)]), consent_mode=True, **options)
+    app = make_app(Starlette(routes=[Route("/", _gtag_page)]), consent_mode="on", **options)
     return TestClient(app, base_url="http://testserver")
 
 
@@ -49,20 +50,38 @@ DENIED = dict.fromkeys(
 
 
 def test_every_decision_on_the_page_is_an_update(make_app: MakeApp) -> None:
-    """The script listens for banner.js's ``consentlog:change`` and sends an update
-    mapping marketing to the ad types and analytics to ``analytics_storage``."""
+    """The script listens for banner.js's ``consentlog:change`` and sends an update of
+    every type, from the one mapping of types to categories."""
     page = client(make_app).get("/").text
     listener = page[page.index("document.addEventListener") : page.index("</script>")]
     assert '"consentlog:change"' in listener
-    assert 'a=c["marketing"]?"granted":"denied"' in listener
-    assert 'analytics_storage:c["analytics"]?"granted":"denied"' in listener
+    found = re.search(r"t=(\{[^}]*\})", listener)
+    assert found is not None
+    assert CONSENT_TYPES == json.loads(found.group(1))
 
 
-def test_off_by_default(make_app: MakeApp) -> None:
-    """Without ``consent_mode`` nothing goes into ``<head>``."""
-    app = make_app(Starlette(routes=[Route("/", _gtag_page)]))
-    page = TestClient(app).get("/").text
-    assert page.startswith("<!DOCTYPE html><html lang=en><HEAD data-x='1'><meta charset=utf-8>")
+@pytest.mark.parametrize(
+    ("mode", "page", "gets_it"),
+    [
+        ("auto", GTAG_PAGE, True),
+        ("auto", '<html><head></head><body><script type="text/plain" data-consent="analytics" '
+                 'src="https://www.googletagmanager.com/gtag/js?id=G-1"></script></body>', True),
+        ("auto", "<html><head></head><body>no tags</body></html>", False),
+        ("on", "<html><head></head><body>no tags</body></html>", True),
+        ("off", GTAG_PAGE, False),
+    ],
+)  # fmt: skip
+def test_auto_adds_it_where_google_tags_are(
+    make_app: MakeApp, mode: str, page: str, gets_it: bool
+) -> None:
+    """``auto`` (the default) puts the script on pages that mention Google's tags, held
+    back ones included; ``on`` on every page; ``off`` on none."""
+
+    async def handler(request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    app = make_app(Starlette(routes=[Route("/", handler)]), consent_mode=mode)
+    assert gets_it == ("window.dataLayer" in TestClient(app).get("/").text)
 
 
 def test_the_default_opens_head_before_the_page_config(make_app: MakeApp) -> None:
@@ -70,7 +89,8 @@ def test_the_default_opens_head_before_the_page_config(make_app: MakeApp) -> Non
     config; an undecided visitor gets the denied default with ``wait_for_update`` and
     ads data redaction, and no update."""
     page = client(make_app).get("/").text
-    assert page.startswith("<!DOCTYPE html><html lang=en><HEAD data-x='1'><script>window.dataLayer")
+    opening = "<!DOCTYPE html><html lang=en><HEAD data-x='1'><meta charset=utf-8><script>"
+    assert page.startswith(opening + "window.dataLayer")
     assert page.index("</script>") < page.index("gtag('config'")
     assert [
         ("consent", "default", DENIED | {"wait_for_update": 500}),
@@ -113,7 +133,7 @@ def test_options_regions_and_the_nonce(make_app: MakeApp) -> None:
         await app(scope, receive, send)
 
     page = TestClient(with_nonce).get("/").text
-    assert "<HEAD data-x='1'><script nonce=\"n&#34;1\">" in page.replace("&quot;", "&#34;")
+    assert '<meta charset=utf-8><script nonce="n&#34;1">' in page.replace("&quot;", "&#34;")
     granted = dict.fromkeys(DENIED, "granted")
     assert [
         ("consent", "default", DENIED),
@@ -121,6 +141,12 @@ def test_options_regions_and_the_nonce(make_app: MakeApp) -> None:
         ("consent", "default", DENIED | {"region": ["US-CA", "US-CO"]}),
         ("set", "url_passthrough", True),
     ] == calls(page)
+
+
+def test_region_defaults_wait_for_the_update_too(make_app: MakeApp) -> None:
+    """Each region's default carries ``wait_for_update``: its visitors use it alone."""
+    page = client(make_app, consent_mode_regions=("US=granted",)).get("/").text
+    assert all(c[2]["wait_for_update"] == 500 for c in calls(page) if c[1] == "default")
 
 
 @pytest.mark.parametrize(
@@ -147,15 +173,41 @@ def test_bad_region_defaults_are_refused(regions: object, message: str) -> None:
         (b"<!doctype html><header>x</header></body>", b"<!doctype html>H<header>"),
         (b"<p>x</p></body>", b"H<p>x</p>"),
         (b"<HEAD>x</BODY>", b"<HEAD>Hx"),
+        # a charset declaration stays first (browsers read it in the first 1,024 bytes)
+        (
+            b'<html><head>\n <meta charset="utf-8"><title>',
+            b'<html><head>\n <meta charset="utf-8">H',
+        ),
+        (
+            b"<head><!-- x --><meta http-equiv='Content-Type' content='text/html'><title>",
+            b"<head><!-- x --><meta http-equiv='Content-Type' content='text/html'>H<title>",
+        ),
+        # what only looks like a head is never taken for one
+        (
+            b"<!-- <head> --><!doctype html><html><head>",
+            b"<!-- <head> --><!doctype html><html><head>H",
+        ),
+        (b"<!-- <html> --><p>x</p></body>", b"H<!-- <html> --><p>"),
+        (b"<!doctype html><html><script>t='<head>'</script>", b"<!doctype html><html>H<script>"),
+        (b"<!doctype html><textarea><head></textarea>", b"<!doctype html>H<textarea>"),
+        (b"<html><head data-x='a>b'><title>", b"<html><head data-x='a>b'>H<title>"),
+        (b"\xef\xbb\xbf<!DOCTYPE html>\n<html>", b"\xef\xbb\xbf<!DOCTYPE html>\n<html>H"),
+        (b"<head/><p>", b"<head/>H<p>"),
     ],
 )
-def test_the_head_snippet_goes_after_head_else_html_else_doctype(
-    document: bytes, expected: bytes
-) -> None:
-    """Never before the doctype (quirks mode), never into ``<header>``."""
+def test_the_head_snippet_opens_the_real_head(document: bytes, expected: bytes) -> None:
+    """After ``<head>`` (and its charset declaration), else ``<html>``, else the
+    doctype; never before the doctype (quirks mode), into ``<header>``, a comment, a
+    script, a text area or an attribute value."""
     result = inject(document, b"B", head=b"H")
     assert result is not None
     assert result.startswith(expected)
+
+
+def test_a_page_without_body_end_still_gets_the_head_script() -> None:
+    """No ``</body>``: no banner, but the default still opens the head."""
+    assert b"<html><head>H<title>" == inject(b"<html><head><title>", b"B", head=b"H")
+    assert inject(b"<html><head><title>", b"B") is None
 
 
 @given(st.binary(max_size=400), st.binary(max_size=400))
@@ -179,6 +231,6 @@ def test_the_script_is_served_for_pages_that_cannot_be_rewritten(make_app: MakeA
     assert calls(browser.get("/").text) == calls("<script>" + first.text)
     browser.post("/_consent", json={"action": "accept_all"})
     assert "update" == calls("<script>" + browser.get("/_consent/consent-mode.js").text)[-1][1]
-    off = TestClient(make_app()).get("/_consent/consent-mode.js")
+    off = TestClient(make_app(consent_mode="off")).get("/_consent/consent-mode.js")
     assert 404 == off.status_code
-    assert "consent_mode=True" in off.json()["error"]
+    assert "consent_mode='off'" in off.json()["error"]

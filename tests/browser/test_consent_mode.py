@@ -65,7 +65,7 @@ def shop() -> Iterator[LiveServer]:
     from tests.browser.live import SECRET, serve  # a plugin module: imported once loaded
 
     host = WithNonce(Starlette(routes=[Route("/", _page)]))
-    app = ConsentMiddleware(host, secret_keys=[SECRET], writer=MemorySink(), consent_mode=True)
+    app = ConsentMiddleware(host, secret_keys=[SECRET], writer=MemorySink(), consent_mode="on")
     live = serve(app)
     yield live
     live.stop()

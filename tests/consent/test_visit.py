@@ -146,6 +146,12 @@ KNOWN = frozenset(("en", "de", "pt", "pt-BR", "nb", "zh"))
         ("de;q=0, en", "en"),
         ("de;q=x, en", "en"),
         ("*", "fr"),
+        ("pt_BR", "pt-BR"),
+        ("zh-TW, en;q=0.9", "en"),
+        ("zh-Hant-HK", "fr"),
+        ("de;level=1;q=0.1, en;q=0.5", "en"),
+        ("de;q=nan, en", "en"),
+        ("en;q=0.9, de;q=7", "de"),
     ],
 )
 def test_language_is_the_best_preference_with_texts(accept_language: str, language: str) -> None:

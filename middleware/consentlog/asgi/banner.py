@@ -1,50 +1,27 @@
 """The banner, rendered on the server as plain HTML forms (it works without JavaScript).
 
-``BannerRenderer.render`` returns the markup for one visitor state; ``inject`` puts it
-before ``</body>`` of an HTML document. The markup lives in ``templates/banner.html``; its
-contract with ``js/src/banner.js`` is described in ``docs/banner.md``.
+``BannerRenderer.render`` returns the markup for one visitor state (``asgi/document.py``
+puts it into a page). The markup lives in ``templates/banner.html``; its contract with
+``js/src/banner.js`` is described in ``docs/banner.md``.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 from html import escape
 from typing import NamedTuple
 
-import jinja2
-import jinja2.ext
 from markupsafe import Markup
 
 from consentlog.asgi.assets import Asset
+from consentlog.asgi.markup import TEMPLATES
 from consentlog.settings import ANALYTICS, Settings
 from consentlog.texts import BannerTexts
 
 # placeholders in the cached markup for the per-request return URL and nonce attribute
 _NEXT = Markup("\x00next\x00")
 _NONCE = Markup("\x00nonce\x00")
-
-# The template is laid out on lines for reading, but the banner goes into every page, where
-# white space between its inline elements would show: a line break (with the indentation
-# around it) is dropped next to a tag or a template tag, and is one space anywhere else.
-_BREAK_AT_TAG = re.compile(r"(?<=[>}])[ \t]*\n\s*|[ \t]*\n\s*(?=[<{])")
-_BREAK = re.compile(r"[ \t]*\n\s*")
-
-
-class _Layout(jinja2.ext.Extension):
-    """Takes the layout line breaks out of a template before it is compiled."""
-
-    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
-        return _BREAK.sub(" ", _BREAK_AT_TAG.sub("", source))
-
-
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("consentlog.asgi", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    extensions=[_Layout],
-)
 
 
 class BannerState(NamedTuple):
@@ -139,6 +116,8 @@ class BannerRenderer:
             next_url=_NEXT,
             nonce=_NONCE,
             prefix=s.prefix,
+            theme=s.banner_theme,
+            position=s.banner_position,
             privacy_url=s.privacy_url,
             categories=s.categories,
             texts=texts,
@@ -173,37 +152,3 @@ def settings_page(renderer: BannerRenderer, state: BannerState, next_url: str) -
         next_url=next_url,
         banner=Markup(banner),  # noqa: S704 - rendered from the autoescaped banner template
     )
-
-
-# where a script may go first in <head>: after the head tag, else after the html tag,
-# else after the doctype (never before it: that would put the page in quirks mode)
-_HEAD_TAG = re.compile(rb"<head(?:\s[^>]*)?>|<html(?:\s[^>]*)?>|<!doctype[^>]*>", re.IGNORECASE)
-_HEAD_SEARCH = 64 * 1024  # bytes searched for those tags: they open a document
-
-
-def inject(
-    document: bytes, snippet: bytes, encoding: str = "utf-8", head: bytes = b""
-) -> bytes | None:
-    """``document`` with ``snippet`` (UTF-8) before its last ``</body>`` and ``head``
-    (ASCII) at the start of its ``<head>``; None if it has no ``</body>``. A document in
-    another ASCII-compatible ``encoding`` gets the snippet in that encoding, characters
-    it lacks as character references."""
-    index = document.rfind(b"</body>")
-    if index < 0:
-        index = document.rfind(b"</BODY>")
-    if index < 0:
-        return None
-    if encoding != "utf-8":
-        snippet = snippet.decode("utf-8").encode(encoding, "xmlcharrefreplace")
-    view = memoryview(document)  # one copy of a large page, not three
-    if not head:
-        return b"".join((view[:index], snippet, view[index:]))
-    at = _head_position(document[: min(index, _HEAD_SEARCH)])
-    return b"".join((view[:at], head, view[at:index], snippet, view[index:]))
-
-
-def _head_position(start: bytes) -> int:
-    """Where the first script of a document goes: after its ``<head>`` tag, else its
-    ``<html>`` tag, else its doctype, else at 0."""
-    found = {m.group(0)[:5].lower(): m.end() for m in reversed(list(_HEAD_TAG.finditer(start)))}
-    return found.get(b"<head", found.get(b"<html", found.get(b"<!doc", 0)))

@@ -2,14 +2,15 @@
 
 Google's tags read the consent state when they are configured, so the ``default`` must
 come before any ``gtag("config", …)`` — which pages usually put in ``<head>``, before a
-deferred script could run. With ``consent_mode`` on, every HTML page gets one small
-inline script right after its ``<head>`` tag: the default (denied, or a region's own),
-the ads settings, and for a visitor who has decided, their decision as an ``update``, so
-that tags configured later in ``<head>`` start from it; and an ``update`` on every
+deferred script could run. With ``consent_mode`` on (or ``auto``, the default, on pages
+that mention Google's tags), an HTML page consentlog rewrites gets one small inline
+script at the start of its ``<head>`` (``asgi/document.py``): the default (denied, or a
+region's own), the ads settings, for a visitor who has decided their decision as an
+``update``, so that tags configured later start from it, and an ``update`` on every
 decision made on the page (``banner.js``'s ``consentlog:change`` event). The script is
 ``templates/consent_mode.html``; its tag carries the request's CSP nonce. A page the
-middleware cannot rewrite (streamed, compressed) loads the same script, for the same
-visitor, from ``/_consent/consent-mode.js`` as the first thing in its ``<head>``.
+middleware cannot rewrite loads the same script, for the same visitor, from
+``/_consent/consent-mode.js`` as the first thing in its ``<head>``.
 """
 
 from __future__ import annotations
@@ -17,23 +18,23 @@ from __future__ import annotations
 import functools
 from html import escape
 
-from consentlog.asgi.banner import TEMPLATES
-from consentlog.settings import ANALYTICS, Settings
+from consentlog.asgi.markup import TEMPLATES
+from consentlog.settings import ANALYTICS, MARKETING, Settings
 
-MARKETING = "marketing"
-_TYPES = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")
+# each Consent Mode type, and the category that grants it
+CONSENT_TYPES: dict[str, str] = {
+    "ad_storage": MARKETING,
+    "ad_user_data": MARKETING,
+    "ad_personalization": MARKETING,
+    "analytics_storage": ANALYTICS,
+}
+# what a page that loads or configures Google's tags holds ("auto")
+GOOGLE_TAGS = (b"gtag(", b"googletagmanager.com", b"google-analytics.com", b"doubleclick.net")
 
 
 def consent_types(accepted: frozenset[str]) -> dict[str, str]:
-    """The Consent Mode types a set of accepted categories grants: the ad types with
-    ``marketing``, ``analytics_storage`` with ``analytics``; the rest denied."""
-    ads = "granted" if MARKETING in accepted else "denied"
-    return {
-        "ad_storage": ads,
-        "ad_user_data": ads,
-        "ad_personalization": ads,
-        "analytics_storage": "granted" if ANALYTICS in accepted else "denied",
-    }
+    """Each Consent Mode type, granted when its category is in ``accepted``."""
+    return {t: "granted" if c in accepted else "denied" for t, c in CONSENT_TYPES.items()}
 
 
 class ConsentModeRenderer:
@@ -41,7 +42,13 @@ class ConsentModeRenderer:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._automatic = settings.consent_mode == "auto"
         self._template = TEMPLATES.get_template("consent_mode.html")
+
+    def wanted(self, page: bytes) -> bool:
+        """Whether ``page`` gets the script: always when ``consent_mode`` is on; with
+        ``auto``, when it mentions Google's tags (a held-back one included)."""
+        return not self._automatic or any(marker in page for marker in GOOGLE_TAGS)
 
     def snippet(self, accepted: frozenset[str] | None, nonce: str = "") -> bytes:
         """The script tag for a visitor who accepted ``accepted`` (None: has not
@@ -54,20 +61,19 @@ class ConsentModeRenderer:
         """The script itself (ASCII): what the tag holds, and what
         ``/_consent/consent-mode.js`` serves to pages consentlog cannot rewrite."""
         s = self._settings
-        denied = dict.fromkeys(_TYPES, "denied")
-        default: dict[str, object] = dict(denied)
-        if s.consent_mode_wait_for_update:
-            default["wait_for_update"] = s.consent_mode_wait_for_update
+        wait_ms = s.consent_mode_wait_for_update
+        wait = {"wait_for_update": wait_ms} if wait_ms else {}
+        denied = consent_types(frozenset())
         regions = [
-            {**dict.fromkeys(_TYPES, "granted" if granted else "denied"), "region": list(codes)}
+            {**consent_types(frozenset(CONSENT_TYPES.values()) if granted else frozenset()),
+             **wait, "region": list(codes)}
             for codes, granted in s.consent_mode_region_defaults
-        ]
+        ]  # fmt: skip
         return self._template.render(
-            default=default,
+            default=denied | wait,
             regions=regions,
             redaction=s.consent_mode_ads_data_redaction,
             passthrough=s.consent_mode_url_passthrough,
             update=consent_types(accepted) if accepted is not None else None,
-            ads=MARKETING,
-            analytics=ANALYTICS,
+            types=CONSENT_TYPES,
         ).encode("ascii")

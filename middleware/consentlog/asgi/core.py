@@ -11,6 +11,7 @@ and what the banner shows.
 from __future__ import annotations
 
 import time
+from html import escape
 from pathlib import Path
 
 from starlette.types import Scope
@@ -19,6 +20,7 @@ from consentlog.analytics.schedule import RollupSchedule
 from consentlog.asgi.assets import load_asset
 from consentlog.asgi.banner import BannerRenderer, BannerState
 from consentlog.asgi.consentmode import ConsentModeRenderer
+from consentlog.asgi.embeds import Embeds
 from consentlog.asgi.plans import Plan, Plans
 from consentlog.consent.cookies import CookieFilter, CookieWriter
 from consentlog.consent.decision import ConsentCodec, Decision
@@ -116,7 +118,9 @@ class ConsentCore:
         self.texts = s.banner_texts()
         self.languages = frozenset(self.texts)
         self.banner = BannerRenderer(s, self.texts, self.script, self.stylesheet)
-        self.consent_mode = ConsentModeRenderer(s) if s.consent_mode else None
+        self.consent_mode = ConsentModeRenderer(s) if s.consent_mode != "off" else None
+        self.embeds = Embeds(s)
+        self.embed_assets = (load_asset("embeds.js"), load_asset("embeds.css"))
 
     def shutdown(self) -> None:
         """The server is stopping (lifespan shutdown): write or spool what is queued, then,
@@ -224,6 +228,16 @@ class ConsentCore:
             ids.visitor_id if granted else "",
             ids.session_id if granted else "",
         )
+
+    def embed_tags(self, nonce: str = "") -> bytes:
+        """The stylesheet and script of the embeds module, for a page with a placeholder."""
+        script, style = self.embed_assets
+        prefix = self.settings.prefix
+        attribute = f' nonce="{escape(nonce)}"' if nonce else ""
+        return (
+            f'<link rel="stylesheet" href="{style.url(prefix)}"{attribute}>'
+            f'<script src="{script.url(prefix)}" defer{attribute}></script>'
+        ).encode()
 
     def texts_for(self, visit: Visit) -> BannerTexts:
         """The words ``visit``'s visitor reads: the banner's language."""

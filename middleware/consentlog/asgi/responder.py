@@ -22,8 +22,9 @@ import time
 
 from starlette.types import Message, Scope, Send
 
-from consentlog.asgi.banner import inject
 from consentlog.asgi.core import ConsentCore, consent_state
+from consentlog.asgi.document import inject
+from consentlog.asgi.embeds import marked
 from consentlog.asgi.plans import Key, Plan
 from consentlog.consent.decision import Decision
 from consentlog.consent.http import header_map, origin_of, text
@@ -270,8 +271,13 @@ class PageResponder:
         return plan
 
     def _put_banner(self, start: Message, message: Message) -> None:
-        """The banner into the final body ``message`` of a held ``start``."""
-        body = inject(message.get("body", b""), self._snippet(), self.encoding, self._head())
+        """The banner into the final body ``message`` of a held ``start``, and the page's
+        embeds as the visitor's decision allows (``asgi/embeds.py``)."""
+        body = message.get("body", b"")
+        extra = b""
+        if marked(body):
+            body, extra = self._rewrite_embeds(body)
+        body = inject(body, self._snippet() + extra, self.encoding, self._head(body))
         if body is not None:
             self.varies = True  # the banner shows this visitor's state
             length = (b"content-length", str(len(body)).encode())
@@ -314,13 +320,8 @@ class PageResponder:
         if banner.decided and not nonce:
             snippet = plan.tags
         else:
-            next_url = ""  # a decided visitor's page has no banner form to return from
-            if not banner.decided:
-                query = scope.get("query_string", b"")
-                # raw_path keeps %-escapes: /docs/a%3Fb must come back as itself
-                raw_path = scope.get("raw_path")
-                path = raw_path.decode("latin-1") if raw_path else scope["path"]
-                next_url = path + ("?" + query.decode("latin-1") if query else "")
+            # a decided visitor's page has no banner form to return from
+            next_url = "" if banner.decided else self._next_url()
             snippet = self.core.banner.snippet(banner, next_url, nonce)
         if self.pageview_token:
             return b"".join((snippet, _PV_OPEN, self.pageview_token.encode(), _PV_CLOSE))
@@ -328,10 +329,40 @@ class PageResponder:
             return b"".join((snippet, _CHECK_OPEN, self.check_token.encode(), _PV_CLOSE))
         return snippet
 
-    def _head(self) -> bytes:
-        """What goes at the start of ``<head>``: the Consent Mode script, if it is on."""
+    def _rewrite_embeds(self, body: bytes) -> tuple[bytes, bytes]:
+        """``body`` with its marked embeds rewritten, and the tags of the embeds module
+        when a placeholder needs it."""
+        plan, core = self.plan, self.core
+        assert plan is not None  # made by ``_start``, which held the start
+        decision = plan.decision
+        rewritten = core.embeds.rewrite(
+            body,
+            decision.accepted if decision is not None else frozenset(),
+            core.banner.texts(plan.banner.language),
+            self._next_url(),
+            self.encoding,
+        )
+        if not rewritten.placeholders:
+            return rewritten.body, b""
+        self.varies = True  # what loads depends on the visitor's decision
+        state = self.scope.get("state")
+        nonce = str(state.get("csp_nonce", "")) if state else ""
+        return rewritten.body, core.embed_tags(nonce)
+
+    def _next_url(self) -> str:
+        """The page's own path and query, to return to after a form on it posts."""
+        scope = self.scope
+        query = scope.get("query_string", b"")
+        # raw_path keeps %-escapes: /docs/a%3Fb must come back as itself
+        raw_path = scope.get("raw_path")
+        path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
+        return path + ("?" + query.decode("latin-1") if query else "")
+
+    def _head(self, body: bytes) -> bytes:
+        """What goes at the start of ``<head>``: the Consent Mode script, if this page
+        gets it (``consent_mode``)."""
         renderer = self.core.consent_mode
-        if renderer is None:
+        if renderer is None or not renderer.wanted(body):
             return b""
         assert self.plan is not None  # made by ``_start``, which held the start
         decision = self.plan.decision

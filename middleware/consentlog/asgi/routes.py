@@ -83,7 +83,9 @@ class ConsentRoutes:
     def __init__(self, core: ConsentCore) -> None:
         self.core = core
         self.settings = core.settings
-        self._assets = {"banner.js": core.script, "banner.css": core.stylesheet}
+        self._assets = {
+            asset.name: asset for asset in (core.script, core.stylesheet, *core.embed_assets)
+        }
         self._beacon = Beacon(core)
         self._checks = Checks(core)
         self.limits = SelfServiceLimits()
@@ -404,7 +406,7 @@ class ConsentRoutes:
         deferred); it holds their decision, so it is never cached."""
         renderer = self.core.consent_mode
         if renderer is None:
-            raise BadRequest(404, "Consent Mode is off: set consent_mode=True to serve it")
+            raise BadRequest(404, "Consent Mode is off (consent_mode='off'): use 'auto' or 'on'")
         decision, _ = self.core.effective_decision(visit)
         source = renderer.source(decision.accepted if decision is not None else None)
         return Response(

@@ -1,12 +1,13 @@
 """The ``consentlog`` command: ``demo``, ``dashboard``, ``migrate``, ``report``, ``sql``,
-``status``, ``rollup``, ``export``, ``forget``, ``serve``, ``users``.
+``status``, ``rollup``, ``export``, ``forget``, ``serve``, ``users``, ``scan``.
 
 Every command takes the store as ``--clickhouse-url`` or ``CONSENTLOG_CLICKHOUSE_URL`` and
 reads every other option through ``Settings``. Errors a user can fix (a store held by
 another process, a bad option) are one line on stderr and a non-zero exit, never a
 traceback. The commands live in ``store`` (migrate, sql, status, rollup), ``analysis``
-(report, export, forget), ``servers`` (demo, dashboard), ``serve`` and ``users`` (the
-dashboard's named users, which touch no store).
+(report, export, forget), ``servers`` (demo, dashboard), ``serve``, ``users`` (the
+dashboard's named users, which touch no store) and ``scan`` (a site's cookies, in a
+browser).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import structlog
 
 from consentlog import __version__
 from consentlog.cli.analysis import BREAKDOWNS, cmd_export, cmd_forget, cmd_report, parse_date
+from consentlog.cli.scan import add_parser as add_scan_parser
 from consentlog.cli.serve import cmd_serve
 from consentlog.cli.servers import cmd_dashboard, cmd_demo
 from consentlog.cli.store import cmd_migrate, cmd_rollup, cmd_sql, cmd_status
@@ -136,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.set_defaults(handler=cmd_sql)
 
     add_users_parser(commands)
+    add_scan_parser(commands)
     return parser
 
 

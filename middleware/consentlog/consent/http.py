@@ -168,15 +168,21 @@ def first_language(accept_language: str) -> str:
     return ""
 
 
+# Chinese in traditional characters: never met by the simplified catalogue (``zh``)
+_TRADITIONAL = frozenset(("zh-hant", "zh-tw", "zh-hk", "zh-mo"))
+
+
 @functools.lru_cache(maxsize=1024)
 def best_language(accept_language: str, known: frozenset[str]) -> str:
     """The tag among ``known`` (catalogue tags such as ``de``, ``pt-BR``) that best meets
     an ``Accept-Language`` header, or '' when none does.
 
-    Preferences go by weight (``q``; ``q=0`` refuses), ties in the order given. Each is
-    met by the same tag (case aside), else by an alias (``no`` → ``nb``), else by its
-    language without the region (``pt-PT`` → ``pt``), else by a regional form of its
-    language (``pt`` → ``pt-BR`` when only that exists); only then the next preference.
+    Preferences go by weight (``q`` between 0 and 1; ``q=0`` refuses), ties in the order
+    given; ``_`` counts as ``-`` (``pt_BR``). Each is met by the same tag (case aside),
+    else by an alias (``no`` → ``nb``), else by its language without the region
+    (``pt-PT`` → ``pt``), else by a regional form of its language (``pt`` → ``pt-BR`` when
+    only that exists); only then the next preference. Chinese in traditional characters
+    (``zh-TW``, ``zh-Hant``) is not met by the simplified ``zh``.
     """
     by_lower = {tag.lower(): tag for tag in known}
     by_primary: dict[str, str] = {}
@@ -184,23 +190,28 @@ def best_language(accept_language: str, known: frozenset[str]) -> str:
         by_primary.setdefault(tag.split("-", 1)[0].lower(), tag)
     wanted: list[tuple[float, int, str]] = []
     for index, part in enumerate(accept_language.split(",")[:32]):
-        tag, _, parameters = part.strip().partition(";")
+        tag, *parameters = part.split(";")
         weight = 1.0
-        name, _, value = parameters.strip().partition("=")
-        if name.strip().lower() == "q":
-            try:
-                weight = float(value)
-            except ValueError:
-                continue
-        tag = tag.strip().lower()[:35]
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = min(max(float(value), 0.0), 1.0)  # nan fails both: 0
+                except ValueError:
+                    weight = 0.0
+        tag = tag.strip().lower().replace("_", "-")[:35]
         if weight > 0 and tag and tag != "*":
             wanted.append((-weight, index, tag))
     for _, _, tag in sorted(wanted):
         primary = tag.split("-", 1)[0]
-        for candidate in (tag, ALIASES.get(tag, ""), primary, ALIASES.get(primary, "")):
+        traditional = primary == "zh" and any(tag.startswith(t) for t in _TRADITIONAL)
+        candidates = (tag, ALIASES.get(tag, "")) if traditional else (
+            tag, ALIASES.get(tag, ""), primary, ALIASES.get(primary, "")
+        )  # fmt: skip
+        for candidate in candidates:
             if candidate in by_lower:
                 return by_lower[candidate]
-        if primary in by_primary:
+        if primary in by_primary and not traditional:
             return by_primary[primary]
     return ""
 

@@ -31,6 +31,7 @@ class Visit:
     """The consent-relevant facts of one request."""
 
     __slots__ = (
+        "_forced",
         "_forwarded_host",
         "_hops",
         "_ids",
@@ -58,6 +59,9 @@ class Visit:
         self.cookie = cookie
         self.signal = signal  # 'gpc' / 'dnt' when the browser refuses tracking by header
         self._scope = scope
+        # read now, as the plan cache's key is (asgi/plans.py): set later, it would apply
+        # to some answers and not others
+        self._forced = forced_language(scope)
         self._hops = settings.trusted_proxy_hops
         self._forwarded_host = settings.trust_forwarded_host
         self._signer = signer
@@ -119,7 +123,7 @@ class Visit:
         """The visitor's language among ``known``: the one the host application set for
         this request (``scope["state"]["consent_language"]``), else the best match of
         ``Accept-Language``, else ``default``."""
-        forced = forced_language(self._scope)
+        forced = self._forced
         if forced and (tag := best_language(forced, known)):
             return tag
         header = text(self.headers, b"accept-language", 256)

@@ -101,8 +101,10 @@ def shipped() -> Mapping[str, Mapping[str, str]]:
 def catalogue(
     overrides: Mapping[str, Mapping[str, str]], categories: Iterable[Category]
 ) -> dict[str, BannerTexts]:
-    """Each language's texts: the shipped catalogue with ``overrides`` on top. A language
-    the catalogue lacks must be given whole. ConfigError names a missing or unknown key.
+    """Each language's texts: the shipped catalogue with ``overrides`` on top. A regional
+    form the catalogue lacks (``de-AT``) starts from its language's; any other language
+    it lacks must be given whole. ConfigError names a missing or unknown key, or a text
+    that is not one line.
 
     A category's words come from, in order: the language's override
     (``<name>_label`` / ``<name>_description``), the catalogue when the category still has
@@ -122,8 +124,15 @@ def catalogue(
                 f"texts[{tag!r}]: unknown key {sorted(unknown)[0]!r}; the keys are those of "
                 "consentlog/texts/catalogue/en.toml, or <category>_label / _description"
             )
-        merged = {**base.get(tag, {}), **given}
+        # a regional form the catalogue lacks (de-AT) starts from its language (de)
+        merged = {**base.get(tag, base.get(primary(tag), {})), **given}
         missing = [key for key in KEYS if not str(merged.get(key, "")).strip()]
+        broken = [key for key, text in given.items() if any(ord(c) < 32 for c in str(text))]
+        if broken:
+            raise ConfigError(
+                f"texts[{tag!r}][{broken[0]!r}]: a line break or control character; each "
+                "text is one line"
+            )
         if missing:
             raise ConfigError(
                 f"texts[{tag!r}]: no text for {', '.join(missing[:5])}"

@@ -1,0 +1,213 @@
+"""The crawl of ``consentlog scan``: a site visited in headless Chromium three times, each
+time as a fresh visitor (an empty browser profile) — making no decision, after Decline,
+after Accept — recording every cookie and storage key the browser holds on each page.
+
+Pages are followed breadth-first from the start URL through same-origin links, up to
+``pages`` a visit; a decision is made on the first page with the banner's own buttons
+(or the selectors given). Playwright is imported only here, when a scan runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urldefrag, urlsplit
+
+from consentlog.exceptions import ConsentlogError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
+
+Phase = Literal["before", "declined", "accepted"]
+PHASES: tuple[Phase, ...] = ("before", "declined", "accepted")
+Kind = Literal["cookie", "localStorage", "sessionStorage"]
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+DECLINE = "#cl-banner button[value=reject_all]"
+ACCEPT = "#cl-banner button[value=accept_all]"
+_STORAGE = """() => {
+  const keys = (s) => { try { return Object.keys(s); } catch (e) { return []; } };
+  return [location.hostname, keys(localStorage), keys(sessionStorage)];
+}"""
+
+
+class ScanError(ConsentlogError):
+    """The scan could not be carried out (no browser, the site does not answer, no banner)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One cookie or storage key, seen on one page of one visit."""
+
+    kind: Kind
+    name: str
+    domain: str  # the cookie's domain, or the storage's host
+    phase: Phase
+    page: str
+    expires: float  # epoch seconds; -1 for a session cookie or a storage key
+
+
+@dataclass
+class Scan:
+    """What the three visits found."""
+
+    start: str
+    started: float
+    pages: dict[Phase, list[str]] = field(default_factory=dict)
+    sightings: list[Sighting] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to scan: pages a visit, the wait for late cookies, the decision's buttons."""
+
+    pages: int = 10
+    wait_ms: int = 1000
+    chromium: str | None = None  # the executable; None: Playwright's own
+    decline: str = DECLINE
+    accept: str = ACCEPT
+    timeout_ms: int = 15_000
+    skip_prefix: str = "/_consent"  # consentlog's own routes are not pages to crawl
+
+
+def scan(start: str, options: Options) -> Scan:
+    """Visit ``start`` and its same-origin pages as a fresh visitor three times."""
+    parts = urlsplit(start)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ScanError(f"{start[:200]!r} is not an http(s) URL: give the site's address")
+    result = Scan(start, time.time())
+    with _browser(options) as browser:
+        for phase in PHASES:
+            _visit(browser, result, phase, options)
+    return result
+
+
+@contextmanager
+def _browser(options: Options) -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        raise ScanError(
+            "consentlog scan needs Playwright: pip install 'consentlog[scan]' (and a "
+            "Chromium: --chromium /usr/bin/chromium)"
+        ) from None
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(
+                executable_path=options.chromium, args=list(CHROMIUM_ARGS)
+            )
+        except Error as exc:
+            raise ScanError(
+                f"Chromium did not start ({str(exc).splitlines()[0][:200]}): give its path "
+                "with --chromium"
+            ) from None
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _visit(browser: Browser, result: Scan, phase: Phase, options: Options) -> None:
+    """One visit: pages breadth-first from the start, the decision on the first."""
+    from playwright.sync_api import Error
+
+    context = browser.new_context()
+    context.set_default_timeout(options.timeout_ms)
+    page = context.new_page()
+    origin = _origin(result.start)
+    queue = deque([urldefrag(result.start).url])
+    queued = {queue[0]}
+    visited: list[str] = []
+    decided = phase == "before"
+    try:
+        while queue and len(visited) < options.pages:
+            target = queue.popleft()
+            try:
+                response = page.goto(target, wait_until="load")
+            except Error as exc:
+                if not visited:
+                    raise ScanError(
+                        f"{target[:200]} did not load: {str(exc).splitlines()[0][:200]}"
+                    ) from None
+                continue
+            if response is None or "html" not in response.headers.get("content-type", ""):
+                continue
+            page.wait_for_timeout(options.wait_ms)
+            if not decided:
+                _decide(page, options.decline if phase == "declined" else options.accept, phase)
+                decided = True
+                page.wait_for_timeout(options.wait_ms)
+            visited.append(page.url)
+            _record(context, page, result, phase)
+            for link in _links(page):
+                url = urldefrag(link).url
+                parts = urlsplit(url)
+                if (
+                    _origin(url) == origin
+                    and url not in queued
+                    and not parts.path.startswith(options.skip_prefix + "/")
+                    and parts.path != options.skip_prefix
+                ):
+                    queued.add(url)
+                    queue.append(url)
+    finally:
+        context.close()
+    result.pages[phase] = visited
+
+
+def _decide(page: Page, selector: str, phase: Phase) -> None:
+    button = page.locator(selector).first
+    if button.count() == 0 or not button.is_visible():
+        raise ScanError(
+            f"no visible button {selector!r} to {'decline' if phase == 'declined' else 'accept'}"
+            f" on {page.url[:200]}: is the site's banner consentlog's? Otherwise pass "
+            "--decline-selector and --accept-selector"
+        )
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        button.click()
+
+
+def _record(context: BrowserContext, page: Page, result: Scan, phase: Phase) -> None:
+    """Every cookie of the context and every storage key of the page's frames, now."""
+    for cookie in context.cookies():
+        result.sightings.append(
+            Sighting(
+                "cookie",
+                cookie.get("name", ""),
+                cookie.get("domain", "").lstrip("."),
+                phase,
+                page.url,
+                float(cookie.get("expires", -1)),
+            )
+        )
+    for frame in page.frames:
+        try:
+            host, local, session = frame.evaluate(_STORAGE)
+        except Exception:  # noqa: S112 - a frame that went away, or one we may not read
+            continue
+        stores: tuple[tuple[Kind, list[object]], ...] = (
+            ("localStorage", local),
+            ("sessionStorage", session),
+        )
+        for kind, names in stores:
+            for name in names:
+                result.sightings.append(Sighting(kind, str(name), str(host), phase, page.url, -1))
+
+
+def _links(page: Page) -> list[str]:
+    hrefs = page.eval_on_selector_all("a[href]", "(links) => links.map((a) => a.href)")
+    return [str(h) for h in hrefs if isinstance(h, str)]
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
