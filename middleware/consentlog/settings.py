@@ -67,6 +67,14 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     ),
 )
 
+EU = frozenset((
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+))  # fmt: skip
+# groups banner_regions may name: the EU, and the EEA (the EU, Iceland, Liechtenstein,
+# Norway), where the GDPR and the ePrivacy rules apply
+REGION_GROUPS: dict[str, frozenset[str]] = {"EU": EU, "EEA": EU | {"IS", "LI", "NO"}}
+
 MIN_KEY_BYTES = 32  # a signing key shorter than this can be guessed offline
 DEFAULT_STORE_URL = "chdb:.consentlog"  # embedded, relative to the working directory
 HOST_PREFIX = "__Host-"  # a cookie only this host over https can set (no Domain, Path=/)
@@ -228,6 +236,14 @@ class Settings:
     host_cookie_prefix: bool = False  # __Host- names: needs secure_cookies="always", no domain
     honor_gpc: bool = True
     honor_dnt: bool = False
+    # where the banner asks (docs/banner.md "Regions"): () = everywhere; else the regions
+    # whose visitors are asked ("EEA", "EU", "GB", "CH", "BR", "CA-QC", "US-CA" …), from
+    # the country (country_header or country_database) and, for subdivisions, a trusted
+    # CDN header naming the visitor's one (region_header: cf-region-code …). Elsewhere the
+    # decision is outside_default, recorded with source "region"; unknown: asked
+    banner_regions: tuple[str, ...] = ()
+    region_header: str = ""
+    outside_default: Literal["denied", "granted"] = "denied"
     erase_on_withdraw: bool = False
     trusted_proxy_hops: int = 0
     trust_forwarded_host: bool = False  # X-Forwarded-Host, and only from a trusted proxy
@@ -314,6 +330,23 @@ class Settings:
         return tuple(funnel_rule(item) for item in self.funnels)
 
     @property
+    def asked_regions(self) -> frozenset[str]:
+        """``banner_regions`` as country and subdivision codes (groups expanded)."""
+        codes: set[str] = set()
+        for item in self.banner_regions:
+            if item in REGION_GROUPS:
+                codes |= REGION_GROUPS[item]
+            elif isinstance(item, str) and _REGION.fullmatch(item):
+                codes.add(item)
+            else:
+                raise ConfigError(
+                    f"banner_regions: {str(item)[:40]!r} is not a region: use a group "
+                    f"({', '.join(sorted(REGION_GROUPS))}), a country (GB) or a subdivision "
+                    "(CA-QC), in capitals"
+                )
+        return frozenset(codes)
+
+    @property
     def consent_mode_region_defaults(self) -> tuple[tuple[tuple[str, ...], bool], ...]:
         """``consent_mode_regions`` parsed: (regions, granted) each."""
         return tuple(_region_default(item) for item in self.consent_mode_regions)
@@ -366,7 +399,7 @@ class Settings:
             values["secret_keys"] = (values["secret_keys"],)
         for name in (
             "secret_keys", "exclude_paths", "categories", "host_aliases", "goals", "funnels",
-            "browser_headers", "languages", "consent_mode_regions",
+            "browser_headers", "languages", "consent_mode_regions", "banner_regions",
         ):  # fmt: skip
             if name in values:
                 values[name] = tuple(values[name])
@@ -403,6 +436,12 @@ def _validate(s: Settings) -> None:
     _check_texts(s)
     for item in s.consent_mode_regions:
         _region_default(item)
+    s.asked_regions  # each item checked  # noqa: B018
+    if s.region_header and not _HEADER_NAME.fullmatch(s.region_header):
+        raise ConfigError(
+            f"region_header={s.region_header[:100]!r}: use a header name in lowercase, such "
+            "as cf-region-code or cloudfront-viewer-country-region"
+        )
     for name in ("goals", "funnels"):
         if isinstance(getattr(s, name), str):
             raise ConfigError(f"{name} must be a list of rules, not one string: [rule]")

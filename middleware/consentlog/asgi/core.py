@@ -22,6 +22,7 @@ from consentlog.asgi.banner import BannerRenderer, BannerState
 from consentlog.asgi.consentmode import ConsentModeRenderer
 from consentlog.asgi.embeds import Embeds
 from consentlog.asgi.plans import Plan, Plans
+from consentlog.asgi.regions import Regions
 from consentlog.consent.cookies import CookieFilter, CookieWriter
 from consentlog.consent.decision import ConsentCodec, Decision
 from consentlog.consent.http import header_map, text
@@ -119,6 +120,10 @@ class ConsentCore:
         self.languages = frozenset(self.texts)
         self.banner = BannerRenderer(s, self.texts, self.script, self.stylesheet)
         self.consent_mode = ConsentModeRenderer(s) if s.consent_mode != "off" else None
+        self.regions = Regions(s) if s.banner_regions else None
+        self._outside = (
+            tuple(c.name for c in s.optional_categories) if s.outside_default == "granted" else ()
+        )
         self.embeds = Embeds(s)
         self.embed_assets = (load_asset("embeds.js"), load_asset("embeds.css"))
 
@@ -148,11 +153,14 @@ class ConsentCore:
 
     def effective_decision(self, visit: Visit) -> tuple[Decision | None, bool]:
         """The decision that governs this request, and whether it is new (taken now from
-        a GPC / DNT signal, so it must be stored and remembered)."""
+        a GPC / DNT signal, or the default of a region the banner does not ask in:
+        ``asgi/regions.py``; so it must be stored and remembered)."""
         if visit.decision is not None:
             return visit.decision, False
         if visit.signal is not None:
             return self.codec.new_decision((), visit.signal, visit.cookie), True
+        if self.regions is not None and not self.regions.asks(visit):
+            return self.codec.new_decision(self._outside, "region", visit.cookie), True
         return None, False
 
     def records_signal(self, visit: Visit) -> bool:

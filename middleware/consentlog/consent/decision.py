@@ -17,8 +17,10 @@ from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from consentlog.consent.cache import BoundedCache
 from consentlog.consent.identifiers import IdentifierSigner
 
-Source = Literal["banner", "form", "gpc", "dnt"]
-SOURCES: frozenset[str] = frozenset(("banner", "form", "gpc", "dnt"))
+# how a decision was taken: the banner (JSON), its form, a browser signal, or the
+# operator's default for a region where the banner does not ask (banner_regions)
+Source = Literal["banner", "form", "gpc", "dnt", "region"]
+SOURCES: frozenset[str] = frozenset(("banner", "form", "gpc", "dnt", "region"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -232,7 +232,7 @@ class ConsentRecord(NamedTuple):
 
     ts: float
     consent_id: str
-    action: str  # accept_all | reject_all | custom | withdraw | gpc | dnt | erase
+    action: str  # accept_all | reject_all | custom | withdraw | gpc | dnt | region | erase
     categories: tuple[str, ...]
     policy_revision: int
     source: str
