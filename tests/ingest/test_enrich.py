@@ -211,7 +211,7 @@ def test_consent_rows_keep_the_prefix_and_browser_family_only() -> None:
     assert {
         "consent_id": "c" * 32, "action": "custom", "categories": ["analytics"],
         "policy_revision": 2, "source": "form", "visitor_id": "visitor",
-        "ip_prefix": "203.0.113.0/24", "browser": "Firefox",
+        "ip_prefix": "203.0.113.0/24", "browser": "Firefox", "banner_revision": "",
     } == {k: v for k, v in row.items() if k != "ts"}  # fmt: skip
 
 

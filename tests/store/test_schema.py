@@ -29,6 +29,7 @@ def test_migrate_creates_tables_once(store: Store, database: str) -> None:
         {"db": database},
     )
     assert [
+        "banner_revisions",
         "browser_checks",
         "consent_records",
         "engagements",

@@ -42,6 +42,7 @@ from consentlog.ingest.geo import Countries
 from consentlog.ingest.status import StatusFile
 from consentlog.ingest.writer import Hook, Writer
 from consentlog.privacy.pending import ErasureHook
+from consentlog.privacy.revisions import RevisionsHook, revisions
 from consentlog.settings import ANALYTICS, GoalRule, Settings
 from consentlog.store import Store, store_for
 from consentlog.texts import BannerTexts
@@ -118,6 +119,10 @@ class ConsentCore:
         self.stylesheet = load_asset("banner.css")
         self.texts = s.banner_texts()
         self.languages = frozenset(self.texts)
+        # what each language's visitors are shown, by content hash: each record names one
+        self.revisions = revisions(s, self.texts)
+        if isinstance(self.sink, Writer):
+            self.sink.attach(RevisionsHook(self.revisions))
         self.banner = BannerRenderer(s, self.texts, self.script, self.stylesheet)
         self.consent_mode = ConsentModeRenderer(s) if s.consent_mode != "off" else None
         self.regions = Regions(s) if s.banner_regions else None
@@ -205,6 +210,7 @@ class ConsentCore:
                 visitor_id=ids.visitor_id if consented else "",
                 client_ip=visit.origin.client_ip if consented else "",
                 user_agent=safe_text(text(visit.headers, b"user-agent", MAX_USER_AGENT)),
+                banner_revision=self.revisions[self.texts_for(visit).tag].revision,
             )
         )
 

@@ -1,11 +1,11 @@
 """The ``consentlog`` command: ``demo``, ``dashboard``, ``migrate``, ``report``, ``sql``,
-``status``, ``rollup``, ``export``, ``forget``, ``serve``, ``users``, ``scan``.
+``status``, ``rollup``, ``export``, ``forget``, ``evidence``, ``serve``, ``users``, ``scan``.
 
 Every command takes the store as ``--clickhouse-url`` or ``CONSENTLOG_CLICKHOUSE_URL`` and
 reads every other option through ``Settings``. Errors a user can fix (a store held by
 another process, a bad option) are one line on stderr and a non-zero exit, never a
 traceback. The commands live in ``store`` (migrate, sql, status, rollup), ``analysis``
-(report, export, forget), ``servers`` (demo, dashboard), ``serve``, ``users`` (the
+(report, export, forget, evidence), ``servers`` (demo, dashboard), ``serve``, ``users`` (the
 dashboard's named users, which touch no store) and ``scan`` (a site's cookies, in a
 browser).
 """
@@ -20,7 +20,14 @@ from typing import TextIO, cast
 import structlog
 
 from consentlog import __version__
-from consentlog.cli.analysis import BREAKDOWNS, cmd_export, cmd_forget, cmd_report, parse_date
+from consentlog.cli.analysis import (
+    BREAKDOWNS,
+    cmd_evidence,
+    cmd_export,
+    cmd_forget,
+    cmd_report,
+    parse_date,
+)
 from consentlog.cli.scan import add_parser as add_scan_parser
 from consentlog.cli.serve import cmd_serve
 from consentlog.cli.servers import cmd_dashboard, cmd_demo
@@ -94,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--dry-run", action="store_true", help="print the SQL only")
             sub.add_argument("--cluster", help="with --dry-run: the SQL for a cluster")
         sub.set_defaults(handler=handler)
+
+    pack = command("evidence", "write the evidence pack of a date range (a ZIP for a regulator)")
+    pack.add_argument("--start", type=parse_date, required=True, help="first day (UTC)")
+    pack.add_argument("--end", type=parse_date, required=True, help="last day, included")
+    pack.add_argument("--output", help="the ZIP file (default: consentlog-evidence-START-END.zip)")
+    pack.add_argument(
+        "--with-identifiers",
+        action="store_true",
+        help="include the visitor ids and address prefixes of the consent records",
+    )
+    pack.set_defaults(handler=cmd_evidence)
 
     status = command("status", "store, schema version, row counts, queue and spool figures")
     status.add_argument("--format", choices=("table", "json"), default="table")

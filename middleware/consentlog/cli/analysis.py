@@ -1,4 +1,5 @@
-"""The analyst's and the data subject's commands: ``report``, ``export``, ``forget``."""
+"""The analyst's and the data subject's commands: ``report``, ``export``, ``forget``, and
+the regulator's: ``evidence``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from consentlog.analytics.countries import country_name
 from consentlog.analytics.metrics import page_report
 from consentlog.cli.common import (
     REPORT_OPTIONS,
+    given_options,
     print_table,
     printable,
     require_schema,
@@ -25,6 +27,7 @@ from consentlog.dashboard.filters import FIRST_DAY, LAST_DAY
 from consentlog.exceptions import ConfigError
 from consentlog.ingest.bots import LABELS
 from consentlog.ingest.spool import Spool, default_spool_dir
+from consentlog.privacy.evidence import evidence, file_name
 from consentlog.privacy.subject import Subject, erase, erase_statements, export
 from consentlog.settings import Settings
 from consentlog.store import Store
@@ -271,4 +274,18 @@ def cmd_forget(args: argparse.Namespace) -> int:
     spooled = spool.forget(subject.visitor_ids, subject.consent_id)  # before the tables
     removed = erase(store, settings.database, subject, "operator")
     print(json.dumps({"erased": removed, "spooled_events_erased": spooled}))
+    return 0
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    """Write the evidence pack of a date range (``privacy.evidence``) to a ZIP file."""
+    settings = Settings.from_env(require_secret_keys=False, **given_options(args))
+    if args.end < args.start:
+        raise ConfigError(f"--end {args.end} is before --start {args.start}")
+    store = store_of(settings)
+    require_schema(store, settings.database)
+    pack = evidence(store, settings, args.start, args.end, identifiers=args.with_identifiers)
+    target = Path(args.output or file_name(args.start, args.end))
+    target.write_bytes(pack)
+    print(f"{target}: evidence of {args.start} – {args.end}, {len(pack)} bytes")
     return 0

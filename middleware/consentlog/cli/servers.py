@@ -141,6 +141,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         trusted_proxy_hops=settings.trusted_proxy_hops,
         trust_forwarded_host=settings.trust_forwarded_host,
         funnels=settings.funnel_rules,
+        site_settings=settings,
     )
     listener = _listen(args.host, args.port)
     url = f"http://{args.host}:{args.port}/"

@@ -49,7 +49,7 @@ from consentlog.dashboard.throttle import Throttle
 from consentlog.dashboard.users import UserStore
 from consentlog.dashboard.views import Views
 from consentlog.exceptions import BadRequest, StoreUnavailable
-from consentlog.settings import FunnelRule
+from consentlog.settings import FunnelRule, Settings
 from consentlog.store import Store
 from consentlog.store.schema import check_identifier
 
@@ -70,6 +70,7 @@ def create_dashboard(
     trust_forwarded_host: bool = False,
     throttle: Throttle | None = None,
     funnels: Sequence[FunnelRule] = (),
+    site_settings: Settings | None = None,
 ) -> Starlette:
     """The dashboard over ``database`` on ``store``.
 
@@ -85,7 +86,9 @@ def create_dashboard(
     ``X-Forwarded-Host``, as in ``Settings``; ``throttle`` replaces the default
     failed-login limits; a users file or folder that group or others may write, or a file
     of another owner than this process's or root, is refused (``UserError``); ``funnels``
-    are the site's funnels (``Settings.funnel_rules``) the Funnels page reports.
+    are the site's funnels (``Settings.funnel_rules``) the Funnels page reports;
+    ``site_settings`` are the site's, which the evidence pack states (its retention and
+    the like; default: the defaults, over ``database``).
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ValueError(f"prefix={prefix!r}: must start with '/' and not end with '/'")
@@ -129,7 +132,12 @@ def create_dashboard(
         read_form=read_form,
         site_url=auth.site_url,
     )
-    desk = PrivacyDesk(store, reports.database, prefix=prefix, read_form=read_form)
+    desk = PrivacyDesk(
+        store,
+        site_settings or Settings(database=reports.database),
+        prefix=prefix,
+        read_form=read_form,
+    )
     apis: list[tuple[str, Endpoint, Permission]] = [
         ("/api/overview", api.overview, "reports"),
         ("/api/pages", api.pages, "reports"),
@@ -151,6 +159,7 @@ def create_dashboard(
         Route("/privacy", needs("privacy", desk.page), methods=["GET"]),
         Route("/privacy/export", needs("privacy", desk.export), methods=["POST"]),
         Route("/privacy/forget", needs("privacy", desk.forget), methods=["POST"]),
+        Route("/privacy/evidence", needs("privacy", desk.evidence), methods=["GET"]),
         Route("/share", needs("share", shared.create), methods=["POST"]),
         *(
             [

@@ -5,7 +5,8 @@ whether it finished — never whom it was about).
 ``GET /privacy`` shows the forms and the audit of the range; ``POST /privacy/export``
 answers the subject's rows as a JSON download; ``POST /privacy/forget`` (with
 ``confirm=erase``) erases them (``privacy.subject``, channel ``dashboard``; the actor is
-the logged-in user's name, or ``shared password`` in single-password mode). The ids
+the logged-in user's name, or ``shared password`` in single-password mode); ``GET
+/privacy/evidence`` downloads the range's evidence pack (``privacy.evidence``). The ids
 travel in POST bodies only, never in a URL (URLs end up in logs and histories). Which
 dashboard user acted is logged (never the subject's ids). Events still spooled by the
 site's writer during a store outage are not reached from here: ``consentlog forget``
@@ -27,7 +28,9 @@ from consentlog.dashboard.filters import Filters, base_path, parse_filters
 from consentlog.dashboard.queries import fetch
 from consentlog.dashboard.roles import principal_of
 from consentlog.exceptions import BadRequest
+from consentlog.privacy.evidence import evidence, file_name
 from consentlog.privacy.subject import Subject, erase, export
+from consentlog.settings import Settings
 from consentlog.store import Store
 
 log = structlog.get_logger("consentlog.dashboard.privacy")
@@ -60,13 +63,14 @@ class PrivacyDesk:
     def __init__(
         self,
         store: Store,
-        database: str,
+        settings: Settings,
         *,
         prefix: str,
         read_form: Callable[[Request], Awaitable[dict[str, str]]],
     ) -> None:
         self.store = store
-        self.database = database
+        self.settings = settings
+        self.database = settings.database
         self.prefix = prefix
         self._read_form = read_form
 
@@ -104,6 +108,22 @@ class PrivacyDesk:
             else "Nothing is stored about this subject: nothing was erased."
         )
         return await self._render(request, parse_filters({}), result=result)
+
+    async def evidence(self, request: Request) -> Response:
+        """GET /privacy/evidence?start=&end=: the evidence pack of the range, as a ZIP
+        download (``privacy.evidence``; without visitor ids or addresses)."""
+        filters = parse_filters(request.query_params)
+        pack = await fetch(evidence, self.store, self.settings, filters.start, filters.end)
+        self._log(request, "evidence")
+        name = file_name(filters.start, filters.end)
+        return Response(
+            pack,
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     def _log(self, request: Request, action: str) -> None:
         principal = principal_of(request)

@@ -92,5 +92,6 @@ def create_demo_app(settings: Settings | None = None, **options: Any) -> SiteWit
         trusted_proxy_hops=settings.trusted_proxy_hops,
         trust_forwarded_host=settings.trust_forwarded_host,
         funnels=settings.funnel_rules,
+        site_settings=settings,
     )
     return SiteWithDashboard(site, dashboard, path=DASHBOARD_PATH)

@@ -62,6 +62,7 @@ CONSENT_SCHEMA = pa.schema(
         ("action", pa.string()), ("categories", pa.list_(pa.string())),
         ("policy_revision", pa.uint32()), ("source", pa.string()),
         ("visitor_id", pa.string()), ("ip_prefix", pa.string()), ("browser", pa.string()),
+        ("banner_revision", pa.string()),
     ]
 )  # fmt: skip
 
@@ -387,12 +388,12 @@ class Enricher:
     def consent_table(self, events: Sequence[ConsentRecord]) -> pa.Table:
         """The ``consent_records`` rows of a batch."""
         (ts, consent_id, action, categories, policy_revision, source, visitor_id, client_ip,
-         user_agent) = zip(*events, strict=True)  # fmt: skip
-        refuse_unsafe((consent_id, action, source, visitor_id, user_agent,
+         user_agent, revision) = zip(*events, strict=True)  # fmt: skip
+        refuse_unsafe((consent_id, action, source, visitor_id, user_agent, revision,
                        *categories))  # fmt: skip
         columns = [
             timestamps(ts), consent_id, action, [list(c) for c in categories],
             policy_revision, source, visitor_id, [self._prefix(ip) for ip in client_ip],
-            [agent(ua)[0] for ua in user_agent],
+            [agent(ua)[0] for ua in user_agent], revision,
         ]  # fmt: skip
         return _table(columns, CONSENT_SCHEMA)

@@ -239,6 +239,8 @@ class ConsentRecord(NamedTuple):
     visitor_id: str  # '' unless analytics was accepted
     client_ip: str  # '' unless analytics was accepted
     user_agent: str
+    # the banner as shown when it was decided: banner_revisions.revision (a SHA-256)
+    banner_revision: str = ""
 
 
 class Engagement(NamedTuple):

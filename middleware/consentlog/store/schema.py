@@ -387,6 +387,35 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        14,
+        "banner_revisions: the exact texts and settings of each banner shown, by content"
+        " hash; consent_records.banner_revision: the one each decision was made on",
+        (
+            Table(
+                "banner_revisions",
+                """
+                revision String,
+                first_seen DateTime64(3, 'UTC'),
+                policy_revision UInt32,
+                language LowCardinality(String),
+                content String
+                """,
+                order_by="revision",
+                ttl_column=None,  # the proof of what was shown is kept with the records
+                engine="ReplacingMergeTree",
+                partition_by="tuple()",
+            ),
+            *(
+                f"ALTER TABLE {{db}}.consent_records{where}{{on_cluster}} "
+                "ADD COLUMN IF NOT EXISTS banner_revision String DEFAULT ''"
+                for where in ("{local}", "")
+            ),
+        ),
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
 # what ingest writes
 RAW_TABLES = ("page_requests", "engagements", "consent_records", "goals", "browser_checks")
