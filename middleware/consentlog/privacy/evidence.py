@@ -24,9 +24,9 @@ import io
 import json
 import zipfile
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from consentlog import __version__
 from consentlog.analytics.queries import statement
 from consentlog.settings import Settings
 from consentlog.store import Store
@@ -81,7 +81,7 @@ def evidence(
         ).encode("utf-8"),
     }
     manifest = {
-        "made_by": f"consentlog {__version__}",
+        "made_by": f"consentlog {_version()}",
         "made_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "range": {"start": start.isoformat(), "end": end.isoformat()},
         "identifiers": identifiers,
@@ -103,6 +103,15 @@ def evidence(
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, body)
     return out.getvalue()
+
+
+def _version() -> str:
+    # the installed distribution's, not ``consentlog.__version__``: importing the
+    # package's top would pull the ASGI layer into this lower one
+    try:
+        return version("consentlog")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def file_name(start: datetime.date, end: datetime.date) -> str:
