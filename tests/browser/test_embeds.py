@@ -33,7 +33,7 @@ pytestmark = pytest.mark.browser
 
 PLACEHOLDER = ".cl-embed"
 LOAD_ONCE = f"{PLACEHOLDER} [data-consent-load]"
-ALWAYS = f"{PLACEHOLDER} button[value=custom]"
+ALWAYS = f"{PLACEHOLDER} button[value=allow]"
 
 
 class Site:

@@ -8,13 +8,15 @@ each one into what this visitor may have:
   no-cookie host unless told otherwise) — on the server, so it works without JavaScript;
 - otherwise: a placeholder saying who would set cookies, with "Load once" (the
   ``embeds.js`` module loads it from the ``<template>`` it carries), "Always allow" (a
-  form posting the visitor's choices plus that category, which works without JavaScript)
-  and a plain link to the content.
+  form whose ``allow`` action adds that category to the visitor's decision, which works
+  without JavaScript) and a plain link to the content.
 
 A ``<div data-consent-embed="marketing" …>`` holding ``<script type="text/plain"
 data-consent="marketing">`` (a widget whose script creates the iframe) gets the same
-notice at its start; "Load once" runs the scripts inside it. The page is scanned only
-when it holds a marker (``MARKERS``), and only the tags that carry it are rewritten.
+notice at its start; "Load once" runs that category's scripts inside it. The page is
+scanned only when it holds a marker (``MARKERS``, any letter case), and only the tags
+that carry it are rewritten; a tag of the page's own, its comments and the raw text of
+its scripts, styles and text areas are left exactly as they were.
 """
 
 from __future__ import annotations
@@ -32,9 +34,54 @@ from consentlog.settings import MARKETING, Category, Settings
 from consentlog.texts import BannerTexts
 
 MARKERS = (b"data-consent-src", b"data-consent-embed")  # a page without either is left alone
-_IFRAME = re.compile(rb"<iframe\b([^>]*\bdata-consent-src\s*=[^>]*)>(.*?)</iframe\s*>", re.I | re.S)
-_DIV = re.compile(rb"<div\b([^>]*\bdata-consent-embed\b[^>]*)>", re.I)
-_ATTRIBUTE = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
+
+# The page is read the way a browser's tokenizer reads it (WHATWG HTML, "Tokenization"),
+# in one linear pass of possessive patterns: text, comments, end tags and the tags of
+# other elements are stepped over whole (a quoted attribute value may hold ``>`` or
+# ``<iframe``); the raw text of script, style, textarea and the like is never rewritten;
+# each <iframe …> (with its raw-text content, to EOF when it is not closed) and each
+# <div …> is handed to ``Embeds`` to look at.
+_SPACE = rb"\t\n\f\r "
+_ATTRIBUTES = (  # what follows a tag's name, up to its ">" (or EOF: the browser drops it)
+    rb"(?:[" + _SPACE + rb"/]++|[^" + _SPACE + rb"/>][^" + _SPACE + rb"/>=]*+"
+    rb"(?:[" + _SPACE + rb"]*+=[" + _SPACE + rb"]*+"
+    rb"(?:\"[^\"]*+(?:\"|\Z)|'[^']*+(?:'|\Z)|[^" + _SPACE + rb">]*+))?)*+"
+)
+_END = rb"(?=[" + _SPACE + rb"/>]|\Z)"  # a tag name ends here
+_RAW = rb"script|style|textarea|title|xmp|noembed|noframes|noscript"
+_CLOSED = _ATTRIBUTES + rb"(?:>|\Z)"
+_SKIPPED = b"".join(
+    [
+        rb"(?:[^<]++",  # text
+        rb"|<!--(?:-?>|.*?--!?>|.*+)",  # a comment (to EOF when not closed)
+        rb"|<(?:!|\?|/(?![a-zA-Z]))[^>]*+(?:>|\Z)",  # doctype, bogus comment, "</>"
+        rb"|<plaintext" + _END + rb".*+",
+        # raw text, never rewritten (spelled out per element: a group captured in a
+        # possessive loop trips CPython 3.11's re)
+        *(
+            rb"|<" + name + _END + _CLOSED + rb"(?:.*?</" + name + _END + _CLOSED + rb"|.*+)"
+            for name in _RAW.split(b"|")
+        ),
+        rb"|<(?!(?:iframe|div|" + _RAW + rb"|plaintext)" + _END + rb")[a-zA-Z]",
+        rb"[^" + _SPACE + rb"/>]*+" + _CLOSED,  # the start tag of any other element
+        rb"|</[a-zA-Z][^" + _SPACE + rb"/>]*+" + _CLOSED,  # an end tag
+        rb"|<(?![a-zA-Z!?/]))*+",  # a "<" that opens nothing
+    ]
+)
+_PAGE = re.compile(
+    rb"(?P<skipped>" + _SKIPPED + rb")(?:"
+    rb"<iframe" + _END + rb"(?P<frame>" + _ATTRIBUTES + rb")(?:>|\Z)"
+    rb"(?:.*?</iframe" + _END + _CLOSED + rb"|.*+)"
+    rb"|<div" + _END + rb"(?P<div>" + _ATTRIBUTES + rb")(?:>|\Z)"
+    rb"|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+# one attribute of the text _ATTRIBUTES matched (names start anywhere but space and "/")
+_ATTRIBUTE = re.compile(
+    r"""([^\t\n\f\r />][^\t\n\f\r />=]*)"""
+    r"""(?:[\t\n\f\r ]*=[\t\n\f\r ]*("[^"]*(?:"|\Z)|'[^']*(?:'|\Z)|[^\t\n\f\r >]*))?"""
+)
+_DROPPED = frozenset(("src", "srcdoc"))  # what loads is data-consent-src's URL, nothing else
 # who sets the cookies, by the embed's host (a data-consent-provider attribute wins)
 PROVIDERS: dict[str, str] = {
     "youtube.com": "YouTube",
@@ -61,8 +108,10 @@ _YOUTUBE = frozenset(("youtube.com", "www.youtube.com", "m.youtube.com"))
 
 
 def marked(body: bytes) -> bool:
-    """Whether a page holds an embed to rewrite (two scans of its bytes)."""
-    return MARKERS[0] in body or MARKERS[1] in body
+    """Whether a page may hold an embed to rewrite: a marker in any letter case (the
+    browser lowercases attribute names), found in one lowercased copy."""
+    lowered = body.lower()
+    return MARKERS[0] in lowered or MARKERS[1] in lowered
 
 
 class Rewritten(NamedTuple):
@@ -77,7 +126,7 @@ class Rewritten(NamedTuple):
 class _Embed:
     """One marked embed, as the page wrote it."""
 
-    attributes: list[tuple[str, str | None]]
+    attributes: list[tuple[str, str | None]]  # the page's own, for the frame or widget
     src: str  # the URL, or '' when it is not http(s)
     category: str
     provider: str
@@ -101,52 +150,50 @@ class Embeds:
         encoding: str = "utf-8",
     ) -> Rewritten:
         """``body`` with each marked embed as ``accepted`` allows (module docstring);
-        text goes in the page's ASCII-compatible ``encoding``."""
-        if not marked(body):
-            return Rewritten(body, False)
+        text goes in the page's ASCII-compatible ``encoding``. One linear pass: call it
+        on a page ``marked`` found (any other comes back unchanged, after that pass)."""
         placeholders = False
 
-        def iframe(match: re.Match[bytes]) -> bytes:
+        def unit(match: re.Match[bytes]) -> bytes:
             nonlocal placeholders
-            embed = self._read(match.group(1).decode(encoding, "replace"))
-            if not embed.src:  # not an http(s) URL: an empty frame, never a javascript: one
-                return _tag("iframe", embed.attributes).encode(encoding) + b"</iframe>"
-            if embed.category in accepted:
-                return (
-                    _tag("iframe", embed.attributes, src=embed.src).encode(
-                        encoding, "xmlcharrefreplace"
-                    )
-                    + b"</iframe>"
-                )
-            placeholders = True
-            frame = _tag("iframe", embed.attributes, src=embed.src) + "</iframe>"
-            return self._placeholder(embed, accepted, texts, next_url, frame).encode(
-                encoding, "xmlcharrefreplace"
-            )
+            frame, div = match.group("frame"), match.group("div")
+            tag = frame if frame is not None else div
+            if tag is None:
+                return match.group(0)  # the page after its last iframe or div
+            attributes = _attributes(tag.decode(encoding, "replace"))
+            if frame is not None and "data-consent-src" in attributes:
+                markup, held = self._frame(self._read(attributes), accepted, texts, next_url)
+                kept = match.group("skipped")  # the frame's content goes: it never shows
+            elif div is not None and "data-consent-embed" in attributes:
+                embed = self._read(attributes, category_attribute="data-consent-embed")
+                if embed.category in accepted or not embed.provider:
+                    return match.group(0)  # its scripts run (or, unnamed, stay held) as marked
+                markup, held = self._placeholder(embed, texts, next_url, ""), True
+                kept = match.group(0)  # the div's own tag, then the notice
+            else:
+                return match.group(0)  # an iframe or div of the page's own
+            placeholders = placeholders or held
+            return kept + markup.encode(encoding, "xmlcharrefreplace")
 
-        def div(match: re.Match[bytes]) -> bytes:
-            nonlocal placeholders
-            attributes = match.group(1).decode(encoding, "replace")
-            embed = self._read(attributes, category_attribute="data-consent-embed")
-            if embed.category in accepted or not embed.provider:
-                return match.group(0)  # its scripts run (or, unnamed, stay held) as marked
-            placeholders = True
-            notice = self._placeholder(embed, accepted, texts, next_url, "")
-            return match.group(0) + notice.encode(encoding, "xmlcharrefreplace")
+        return Rewritten(_PAGE.sub(unit, body), placeholders)
 
-        body = _IFRAME.sub(iframe, body)
-        body = _DIV.sub(div, body)
-        return Rewritten(body, placeholders)
+    def _frame(
+        self, embed: _Embed, accepted: frozenset[str], texts: BannerTexts, next_url: str
+    ) -> tuple[str, bool]:
+        """A marked iframe as this visitor may have it, and whether it is a placeholder."""
+        if not embed.src:  # not an http(s) URL: an empty frame, never a javascript: one
+            return _tag("iframe", embed.attributes) + "</iframe>", False
+        if embed.category in accepted:
+            return _tag("iframe", embed.attributes, src=embed.src) + "</iframe>", False
+        # the frame "Load once" puts in carries its URL aside (embeds.js moves it to src):
+        # a browser without <template> (IE 11) must not load it from the placeholder
+        frame = _tag("iframe", embed.attributes, **{"data-consent-src": embed.src})
+        return self._placeholder(embed, texts, next_url, frame + "</iframe>"), True
 
-    def _read(self, raw: str, category_attribute: str = "data-consent") -> _Embed:
-        attributes = [
-            (name.lower(), unescape(value[1:-1] if value[:1] in "\"'" else value))
-            if value is not None
-            else (name.lower(), None)
-            for name, value in (m.groups() for m in _ATTRIBUTE.finditer(raw))
-            if name.lower() != "src"  # the URL is data-consent-src's, never the page's own
-        ]
-        found = {name: value or "" for name, value in attributes}
+    def _read(
+        self, attributes: dict[str, str | None], category_attribute: str = "data-consent"
+    ) -> _Embed:
+        found = {name: value or "" for name, value in attributes.items()}
         category = found.get(category_attribute, "") or MARKETING
         if category_attribute == "data-consent-embed":
             source = found.get("data-consent-href", "")
@@ -155,7 +202,11 @@ class Embeds:
         url = _web_url(source)
         host = (urlsplit(url).hostname or "") if url else ""
         src = self._nocookie(url) if category_attribute == "data-consent" else ""
-        kept = [(n, v) for n, v in attributes if not n.startswith("data-consent")]
+        kept = [
+            (n, v)
+            for n, v in attributes.items()
+            if not n.startswith("data-consent") and n not in _DROPPED
+        ]
         return _Embed(
             attributes=kept,
             src=src,
@@ -173,14 +224,7 @@ class Embeds:
             return urlunsplit(parts._replace(netloc="www.youtube-nocookie.com"))
         return url
 
-    def _placeholder(
-        self,
-        embed: _Embed,
-        accepted: frozenset[str],
-        texts: BannerTexts,
-        next_url: str,
-        frame: str,
-    ) -> str:
+    def _placeholder(self, embed: _Embed, texts: BannerTexts, next_url: str, frame: str) -> str:
         category: Category | None = self._categories.get(embed.category)
         label = texts.categories.get(embed.category, (embed.category, ""))[0]
         provider = embed.provider
@@ -192,12 +236,24 @@ class Embeds:
             link=embed.link,
             category=embed.category,
             allowable=category is not None,
-            accepted=sorted(accepted & set(self._categories) - {embed.category}),
             prefix=self._settings.prefix,
             next_url=next_url,
             frame=Markup(frame),  # noqa: S704 - built by _tag from escaped attributes
             loadable=bool(frame),
         )
+
+
+def _attributes(raw: str) -> dict[str, str | None]:
+    """A tag's attributes, names lowercased, values unquoted and unescaped; the first of
+    a repeated name wins, as in a browser."""
+    found: dict[str, str | None] = {}
+    for match in _ATTRIBUTE.finditer(raw):
+        name, value = match.group(1).lower(), match.group(2)
+        if value is not None and value[:1] in {'"', "'"}:
+            quote, value = value[0], value[1:]
+            value = value.removesuffix(quote)
+        found.setdefault(name, None if value is None else unescape(value))
+    return found
 
 
 def _tag(name: str, attributes: list[tuple[str, str | None]], **extra: str) -> str:

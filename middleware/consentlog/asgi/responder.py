@@ -273,13 +273,14 @@ class PageResponder:
     def _put_banner(self, start: Message, message: Message) -> None:
         """The banner into the final body ``message`` of a held ``start``, and the page's
         embeds as the visitor's decision allows (``asgi/embeds.py``)."""
-        body = message.get("body", b"")
+        original = body = message.get("body", b"")
         extra = b""
         if marked(body):
             body, extra = self._rewrite_embeds(body)
-        body = inject(body, self._snippet() + extra, self.encoding, self._head(body))
-        if body is not None:
-            self.varies = True  # the banner shows this visitor's state
+        # a fragment without </body> or a head still has its embeds rewritten
+        body = inject(body, self._snippet() + extra, self.encoding, self._head(body)) or body
+        if body is not original:
+            self.varies = True  # the banner (or an embed) shows this visitor's state
             length = (b"content-length", str(len(body)).encode())
             headers: list[tuple[bytes, bytes]] = start["headers"]  # ``_start``'s own list
             at = self.length_at
@@ -313,9 +314,7 @@ class PageResponder:
         the page-view token."""
         plan = self.plan
         assert plan is not None  # made by ``_start``, which held the start
-        scope = self.scope
-        state = scope.get("state")
-        nonce = str(state.get("csp_nonce", "")) if state else ""
+        nonce = self._nonce()
         banner = plan.banner
         if banner.decided and not nonce:
             snippet = plan.tags
@@ -345,9 +344,7 @@ class PageResponder:
         if not rewritten.placeholders:
             return rewritten.body, b""
         self.varies = True  # what loads depends on the visitor's decision
-        state = self.scope.get("state")
-        nonce = str(state.get("csp_nonce", "")) if state else ""
-        return rewritten.body, core.embed_tags(nonce)
+        return rewritten.body, core.embed_tags(self._nonce())
 
     def _next_url(self) -> str:
         """The page's own path and query, to return to after a form on it posts."""
@@ -366,9 +363,12 @@ class PageResponder:
             return b""
         assert self.plan is not None  # made by ``_start``, which held the start
         decision = self.plan.decision
+        return renderer.snippet(decision.accepted if decision is not None else None, self._nonce())
+
+    def _nonce(self) -> str:
+        """The page's CSP nonce, set by the host app in ``request.state.csp_nonce``."""
         state = self.scope.get("state")
-        nonce = str(state.get("csp_nonce", "")) if state else ""
-        return renderer.snippet(decision.accepted if decision is not None else None, nonce)
+        return str(state.get("csp_nonce", "")) if state else ""
 
     def _log_page(self) -> None:
         """Queue the page request's raw inputs; the writer makes the row of them."""

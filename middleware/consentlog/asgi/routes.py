@@ -52,7 +52,10 @@ from consentlog.settings import ANALYTICS
 
 GPC_PATH = "/.well-known/gpc.json"
 GPC_LAST_UPDATE = "2026-11-28"
-ACTIONS = frozenset(("accept_all", "reject_all", "custom"))
+ACTIONS = frozenset(("accept_all", "reject_all", "custom", "allow"))
+# "allow" (an embed's "Always allow"): the categories posted are added to the decision the
+# visitor already has, whatever was accepted since the page was made; it is recorded as
+# a "custom" decision, the categories then accepted being what it holds
 
 
 def _text_field(payload: dict[str, Any], name: str, limit: int) -> str:
@@ -112,7 +115,7 @@ class ConsentRoutes:
             self._refuse_cross_site(visit)
             if method == "DELETE":
                 return await self._withdraw(visit, form=False)
-            submission = await self._read_decision(scope, receive, headers)
+            submission = await self._read_decision(visit, receive, headers)
             return self._decide(visit, submission)
         if tail == "/withdraw":
             _allow(method, ("POST",))
@@ -171,7 +174,7 @@ class ConsentRoutes:
         return response
 
     async def _read_decision(
-        self, scope: Scope, receive: Receive, headers: dict[bytes, bytes]
+        self, visit: Visit, receive: Receive, headers: dict[bytes, bytes]
     ) -> Submission:
         """What a decision request asks for."""
         content_type = text(headers, b"content-type", 200).split(";", 1)[0].strip().lower()
@@ -188,6 +191,12 @@ class ConsentRoutes:
         if action not in ACTIONS:
             raise BadRequest(400, f"form field 'action' must be one of {sorted(ACTIONS)}")
         requested = dict.fromkeys(fields.get("category", []), True)
+        if action == "allow":
+            if not requested:
+                raise BadRequest(400, "action 'allow' needs a form field 'category'")
+            current, _ = self.core.effective_decision(visit)
+            requested |= dict.fromkeys(current.accepted if current is not None else (), True)
+            action = "custom"
         return Submission(
             self._accepted(action, requested),
             action,
