@@ -224,16 +224,19 @@ const loadBanner = (then, failed) => {
  * script tag, no banner) applies the decision without fetching anything; elsewhere
  * fetches the banner.
  *
+ * @param {() => void} ready called once the page knows the decision: at once, or when
+ *   the fetched banner (which carries it) is in, or could not be fetched
  * @returns {void}
  */
-export const initBanner = () => {
+export const initBanner = (ready) => {
   state.banner_ = document.getElementById('cl-banner');
   const accepted = state.tagAccepted_;
   if (state.banner_) setup();
   else if (accepted) {
     accepted.forEach((name) => { state.categories_[name] = true; });
     activateScripts();
-  } else if (typeof window.fetch === 'function') loadBanner(null, null);
+  } else if (typeof window.fetch === 'function') return loadBanner(ready, ready);
+  ready();
 };
 
 /**

@@ -31,10 +31,12 @@ if (!window.consentlog) {
   };
 
   const init = guard(() => {
-    initBanner();
+    // once the decision is known (a fetched banner brings it): an app that started
+    // first can read it
+    initBanner(guard(() => {
+      document.dispatchEvent(new CustomEvent('consentlog:ready', { detail: Object.assign({}, state.categories_) }));
+    }));
     track();
-    // the decision is known now: an app that started first can read it
-    document.dispatchEvent(new CustomEvent('consentlog:ready', { detail: Object.assign({}, state.categories_) }));
   });
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();

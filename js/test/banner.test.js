@@ -23,7 +23,7 @@ test('the decision comes from the banner markup, never from document.cookie', ()
     get: () => { cookieReads += 1; return ''; },
     configurable: true,
   });
-  initBanner();
+  initBanner(() => {});
   assert.deepEqual(state.categories_, { necessary: true, analytics: true, marketing: false });
   assert.equal(window.document.querySelector('input[value="analytics"]').checked, true);
   assert.equal(cookieReads, 0);
@@ -39,7 +39,7 @@ test("a decided visitor's page: the decision from the script tag, the banner fet
     return { ok: true, text: async () => BANNER };
   };
   const { listenForOpeners, openOrLoad } = await import('../src/banner.js');
-  initBanner();
+  initBanner(() => {});
   assert.deepEqual(state.categories_, { analytics: true });
   assert.deepEqual(fetched, []); // nothing fetched for a page view
   assert.equal(openOrLoad(window.document.querySelector('a')), true);
@@ -50,6 +50,30 @@ test("a decided visitor's page: the decision from the script tag, the banner fet
   assert.equal(banner.hidden, false); // opened
   assert.equal(window.document.querySelectorAll('#cl-banner').length, 1);
   assert.equal(typeof listenForOpeners, 'function');
+});
+
+test('ready waits for a fetched banner, which carries the decision', async () => {
+  const window = openPage('<p>A page whose response could not be rewritten</p>');
+  Object.assign(state, createState());
+  window.fetch = globalThis.fetch = async () => {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return { ok: true, text: async () => BANNER };
+  };
+  const seen = [];
+  initBanner(() => seen.push(Object.assign({}, state.categories_)));
+  assert.deepEqual(seen, []); // not before the banner is in
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.deepEqual(seen, [{ necessary: true, analytics: true, marketing: false }]);
+});
+
+test('ready comes once even when the banner cannot be fetched', async () => {
+  const window = openPage('<p>A page</p>');
+  Object.assign(state, createState());
+  window.fetch = globalThis.fetch = async () => ({ ok: false, status: 503 });
+  let calls = 0;
+  initBanner(() => { calls += 1; });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(calls, 1);
 });
 
 test('without a decision on the tag and no banner, opening leaves the link to its href', async () => {
@@ -75,7 +99,7 @@ test('accepting posts the page path and arrival, and a page-view token in the an
     posted.push(JSON.parse(init.body));
     return { ok: true, json: async () => ({ categories: { analytics: true }, pv: 'view-new' }) };
   };
-  initBanner();
+  initBanner(() => {});
   const button = window.document.querySelector('button[value="accept_all"]');
   window.document.querySelector('form').requestSubmit(button);
   await new Promise((resolve) => setTimeout(resolve, 20));
