@@ -119,3 +119,46 @@ def test_what_cannot_be_scanned_is_exit_2(
     assert "no visible button '#cl-banner button[value=reject_all]'" in capsys.readouterr().err
     assert 2 == main(["scan", "file:///etc/passwd"])
     assert "is not an http(s) URL" in capsys.readouterr().err
+
+
+@pytest.fixture
+def moved() -> Iterator[LiveServer]:
+    """A site whose address redirects: ``localhost`` sends the visitor to the same
+    server as ``127.0.0.1``, whose pages link on (and once off the site again)."""
+    from starlette.responses import RedirectResponse
+
+    from tests.browser.live import SECRET, serve
+
+    box: dict[str, LiveServer] = {}
+
+    async def go(request: Request) -> RedirectResponse:
+        return RedirectResponse(box["live"]("/"), status_code=302)
+
+    async def away(request: Request) -> RedirectResponse:  # a link that leaves the site
+        return RedirectResponse(box["live"]("/two").replace("127.0.0.1", "localhost"), 302)
+
+    async def home(request: Request) -> HTMLResponse:
+        return HTMLResponse(
+            '<!doctype html><html><body><a href="/away">away</a> <a href="/two">two</a>'
+            "</body></html>"
+        )
+
+    routes = [Route("/go", go), Route("/away", away), Route("/", home), Route("/two", _two)]
+    live = box["live"] = serve(
+        ConsentMiddleware(Starlette(routes=routes), secret_keys=[SECRET], writer=MemorySink())
+    )
+    yield live
+    live.stop()
+
+
+def test_the_site_is_where_the_start_url_leads(
+    moved: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The origin is the start page's after its redirects, its links followed; a link
+    that redirects off the site is not a page of it, and counts toward ``--pages``."""
+    start = moved("/go").replace("127.0.0.1", "localhost")
+    assert 0 == main(["scan", start, "--pages", "3", "--format", "json", *FAST])
+    result = json.loads(capsys.readouterr().out)
+    assert {"before": [moved("/"), moved("/two")]} == {"before": result["pages"]["before"]}
+    assert {"cl_consent", "cl_vid", "cl_sid"} == {e["name"] for e in result["entries"]}
+    assert [] == result["breaks_consent"]

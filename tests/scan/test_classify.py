@@ -7,9 +7,9 @@ from importlib.resources import files
 
 import pytest
 
-from consentlog.scan.classify import UNCLASSIFIED, Classifier, known
+from consentlog.scan.classify import UNCLASSIFIED, Classifier, known, same_site
 from consentlog.scan.crawl import Scan, Sighting
-from consentlog.scan.report import as_markdown, entries
+from consentlog.scan.report import as_html, as_markdown, entries, printable
 from consentlog.settings import DEFAULT_CATEGORIES, Category, Settings
 
 SETTINGS = Settings()
@@ -22,7 +22,9 @@ def test_the_curated_list_is_well_formed() -> None:
     data = tomllib.loads(files("consentlog.scan").joinpath("known.toml").read_text("utf-8"))
     assert len(data["cookie"]) == len(known()) >= 50
     for item in data["cookie"]:
-        assert {"pattern", "provider", "purpose", "category"} == set(item), item
+        assert {"pattern", "provider", "purpose", "category"} <= set(item), item
+        assert set(item) <= {"pattern", "provider", "purpose", "category", "first_party"}, item
+        assert item.get("first_party", True) is True, item
         assert item["category"] in CATEGORIES, item
         assert item["purpose"].endswith("."), item
     patterns = [rule.pattern for rule in known()]
@@ -85,3 +87,50 @@ def test_only_what_is_beyond_necessary_before_a_choice_or_after_decline_breaks_c
     text = as_markdown(scan, found)
     assert "3 beyond necessary (or unclassified) present before a choice or after Decline:" in text
     assert "| `ajs_anonymous_id` | local storage | Segment |" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "domain", "category"),
+    [
+        ("PHPSESSID", "site.test", "necessary"),  # the site's own session
+        ("PHPSESSID", "www.site.test", "necessary"),
+        ("PHPSESSID", "tracker.test", UNCLASSIFIED),  # another server's: not known
+        ("csrftoken", "ads.example", UNCLASSIFIED),
+        ("cl_consent", "tracker.test", UNCLASSIFIED),  # consentlog's name, not this site
+        ("sessionid", "tracker.test", UNCLASSIFIED),  # --necessary is the site's own
+        ("__cf_bm", "tracker.test", "necessary"),  # a provider's own name, on any domain
+        ("YSC", "youtube.com", "marketing"),
+    ],
+)
+def test_generic_and_site_rules_hold_only_on_the_site_domain(
+    name: str, domain: str, category: str
+) -> None:
+    """A session id or CSRF token name (and the site's own rules) is necessary only
+    where the site sets it; the same name from another domain is another party's."""
+    classifier = Classifier(SETTINGS, necessary=["sessionid"])
+    assert category == classifier.classify(name, domain, "www.site.test").category
+
+
+def test_same_site() -> None:
+    """The host, a domain above it, one below it; nothing else."""
+    assert same_site(".Site.Test", "www.site.test")
+    assert same_site("a.www.site.test", "www.site.test")
+    assert not same_site("evilsite.test", "site.test")
+    assert not same_site("site.test.evil", "site.test")
+
+
+def test_names_cannot_break_the_declaration_or_the_terminal() -> None:
+    """A storage key with a newline, backticks, pipes, an ANSI escape or a bidi override
+    stays one code span in one table row, printable; the HTML shows it escaped."""
+    hostile = "a`b``|c\n\x1b[31mred\u202e"
+    scan = Scan("http://site.test/", 0.0)
+    scan.sightings.append(sighting(hostile, "before", "localStorage"))
+    found = entries(scan, Classifier(SETTINGS))
+    text = as_markdown(scan, found)
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert 2 == len(rows)  # the header and one entry
+    assert rows[1].startswith("| ```a`b``\\|c\\n\\x1b[31mred\\u202e``` | local storage |")
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+    assert "\x1b" not in as_html(scan, found)
+    assert "a`b``|c\\n\\x1b[31mred\\u202e" == printable(hostile)

@@ -13,7 +13,7 @@ from typing import Any
 
 from consentlog.scan.classify import Classifier
 from consentlog.scan.crawl import ACCEPT, DECLINE, Options, ScanError, scan
-from consentlog.scan.report import as_html, as_json, as_markdown, entries
+from consentlog.scan.report import as_html, as_json, as_markdown, entries, printable
 from consentlog.settings import Settings
 
 # what the scan reads of the site's configuration: its categories and cookie names
@@ -30,7 +30,10 @@ def add_parser(commands: Any) -> None:
     )  # fmt: skip
     sub.set_defaults(parser=sub, handler=cmd_scan)
     sub.add_argument("url", help="the page to start from, e.g. https://example.org/")
-    sub.add_argument("--pages", type=_count, default=10, help="pages per visit (default 10)")
+    sub.add_argument(
+        "--pages", type=_count, default=10,
+        help="pages opened per visit, failed ones too (default 10)",
+    )  # fmt: skip
     sub.add_argument("--format", choices=("md", "html", "json"), default="md")
     sub.add_argument("--output", help="write the declaration here instead of to stdout")
     sub.add_argument(
@@ -76,7 +79,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     print(
         f"consentlog scan: {len(found)} cookies and storage keys; "
         + (f"{len(broken)} beyond necessary before a choice or after Decline: "
-           + ", ".join(e.name for e in broken) if broken else "none beyond necessary "
+           + ", ".join(printable(e.name) for e in broken) if broken else "none beyond necessary "
            "before a choice or after Decline"),
         file=sys.stderr,
     )  # fmt: skip

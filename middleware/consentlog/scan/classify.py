@@ -5,6 +5,10 @@ A name is classified, in order, by consentlog's own cookies, the categories the 
 configured (``Settings.categories``' cookie patterns, and ``--necessary`` patterns
 given to the scan), and ``known.toml``, a curated list of common third-party cookies.
 A name none of them knows is ``unclassified``, which a scan treats as beyond necessary.
+The site's own rules (consentlog's cookies, its categories, ``--necessary``) and the
+known list's generic names (``first_party``: a session id, a CSRF token) hold only for
+what the site's own domain stores: the same name set by another domain is another
+party's, and not known to be necessary.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Classification:
 class _Rule:
     pattern: str
     classification: Classification
+    first_party: bool  # holds only for the site's own domain
 
 
 @functools.cache
@@ -47,6 +52,7 @@ def known() -> tuple[_Rule, ...]:
         _Rule(
             item["pattern"],
             Classification(item["category"], item["provider"], item["purpose"], "known"),
+            bool(item.get("first_party", False)),
         )
         for item in data["cookie"]
     )
@@ -63,7 +69,11 @@ class Classifier:
             ("cl_dashboard*", NECESSARY, "Signs in to the site's analytics dashboard."),
         ]
         rules = [
-            _Rule(name, Classification(category, "this site (consentlog)", purpose, "consentlog"))
+            _Rule(
+                name,
+                Classification(category, "this site (consentlog)", purpose, "consentlog"),
+                True,
+            )
             for name, category, purpose in own
         ]
         for pattern in necessary:
@@ -71,6 +81,7 @@ class Classifier:
                 _Rule(
                     pattern,
                     Classification(NECESSARY, "this site", "Declared necessary.", "configured"),
+                    True,
                 )
             )
         for category in settings.categories:
@@ -81,15 +92,19 @@ class Classifier:
                         Classification(
                             category.name, "", f"Configured as {category.label}.", "configured"
                         ),
+                        True,
                     )
                 )
         self._rules = (*rules, *known())
 
-    def classify(self, name: str) -> Classification:
-        """The first rule whose pattern matches ``name`` (case-sensitive), else
-        unclassified. A configured rule without a provider takes the known one's."""
+    def classify(self, name: str, domain: str = "", site: str = "") -> Classification:
+        """The first rule whose pattern matches ``name`` (case-sensitive) and, for a
+        first-party rule, whose ``domain`` is the ``site`` host's own (the same, a
+        parent or a subdomain; no ``site``: not checked), else unclassified. A
+        configured rule without a provider takes the known one's."""
+        own = not site or same_site(domain, site)
         for rule in self._rules:
-            if fnmatch.fnmatchcase(name, rule.pattern):
+            if (own or not rule.first_party) and fnmatch.fnmatchcase(name, rule.pattern):
                 found = rule.classification
                 if not found.provider:
                     listed = next(
@@ -102,3 +117,11 @@ class Classifier:
                         )
                 return found
         return Classification(UNCLASSIFIED, "", "", "none")
+
+
+def same_site(domain: str, site: str) -> bool:
+    """Whether a cookie's (or a storage's) ``domain`` is the ``site`` host's own: the
+    host, a domain above it, or one below it (no public-suffix list: ``co.uk`` would be
+    taken for a parent)."""
+    domain, site = domain.lower().lstrip(".").rstrip("."), site.lower().rstrip(".")
+    return domain == site or site.endswith("." + domain) or domain.endswith("." + site)

@@ -3,8 +3,11 @@ time as a fresh visitor (an empty browser profile) — making no decision, after
 after Accept — recording every cookie and storage key the browser holds on each page.
 
 Pages are followed breadth-first from the start URL through same-origin links, up to
-``pages`` a visit; a decision is made on the first page with the banner's own buttons
-(or the selectors given). Playwright is imported only here, when a scan runs.
+``pages`` navigations a visit (a page that fails, is not HTML or leaves the site counts
+too, so a scan ends however the site answers); the origin is the start page's after its
+redirects. A decision is made on the first page with the banner's own buttons (or the
+selectors given), and is taken when the button has gone. Playwright is imported only
+here, when a scan runs; anything it fails at becomes a ``ScanError``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class Scan:
 
     start: str
     started: float
+    site: str = ""  # the host the start URL led to, after its redirects
     pages: dict[Phase, list[str]] = field(default_factory=dict)
     sightings: list[Sighting] = field(default_factory=list)
 
@@ -112,6 +116,8 @@ def _browser(options: Options) -> Iterator[Browser]:
             ) from None
         try:
             yield browser
+        except Error as exc:  # a page or the browser failed mid-scan
+            raise ScanError(f"the browser failed: {str(exc).splitlines()[0][:200]}") from None
         finally:
             browser.close()
 
@@ -123,23 +129,32 @@ def _visit(browser: Browser, result: Scan, phase: Phase, options: Options) -> No
     context = browser.new_context()
     context.set_default_timeout(options.timeout_ms)
     page = context.new_page()
-    origin = _origin(result.start)
+    origin: tuple[str, str, int | None] | None = None  # known once the start page loaded
     queue = deque([urldefrag(result.start).url])
     queued = {queue[0]}
     visited: list[str] = []
+    navigations = 0
     decided = phase == "before"
     try:
-        while queue and len(visited) < options.pages:
+        while queue and navigations < options.pages:
             target = queue.popleft()
+            navigations += 1
             try:
                 response = page.goto(target, wait_until="load")
             except Error as exc:
-                if not visited:
+                if origin is None:
                     raise ScanError(
                         f"{target[:200]} did not load: {str(exc).splitlines()[0][:200]}"
                     ) from None
                 continue
-            if response is None or "html" not in response.headers.get("content-type", ""):
+            if origin is None:  # the start page, where its redirects led
+                origin = _origin(page.url)
+                result.site = result.site or origin[1]
+            if (
+                response is None
+                or "html" not in response.headers.get("content-type", "")
+                or _origin(page.url) != origin  # a link that redirected off the site
+            ):
                 continue
             page.wait_for_timeout(options.wait_ms)
             if not decided:
@@ -165,6 +180,9 @@ def _visit(browser: Browser, result: Scan, phase: Phase, options: Options) -> No
 
 
 def _decide(page: Page, selector: str, phase: Phase) -> None:
+    """Click the decision's button and wait until it has gone: consentlog's banner
+    hides once the server has recorded the choice (its answer set the cookies), and a
+    form post without JavaScript leaves the page."""
     button = page.locator(selector).first
     if button.count() == 0 or not button.is_visible():
         raise ScanError(
@@ -172,8 +190,17 @@ def _decide(page: Page, selector: str, phase: Phase) -> None:
             f" on {page.url[:200]}: is the site's banner consentlog's? Otherwise pass "
             "--decline-selector and --accept-selector"
         )
-    with page.expect_response(lambda r: r.request.method == "POST"):
-        button.click()
+    from playwright.sync_api import Error
+
+    button.click()
+    try:
+        button.wait_for(state="hidden")
+    except Error:
+        raise ScanError(
+            f"{selector!r} was clicked on {page.url[:200]}, but the banner stayed: the "
+            "decision was not taken"
+        ) from None
+    page.wait_for_load_state("load")
 
 
 def _record(context: BrowserContext, page: Page, result: Scan, phase: Phase) -> None:
@@ -208,6 +235,16 @@ def _links(page: Page) -> list[str]:
     return [str(h) for h in hrefs if isinstance(h, str)]
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
+    """A URL's scheme, host and port, the scheme's default port as None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a link with a port out of range
+        return "", "", None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    return scheme, host, None if port == _DEFAULT_PORTS.get(scheme) else port

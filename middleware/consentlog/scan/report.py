@@ -6,6 +6,8 @@ beyond necessary present before a decision or after Decline."""
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 
 import jinja2
@@ -93,7 +95,7 @@ def entries(scan: Scan, classifier: Classifier) -> list[Entry]:
                 kind,
                 name,
                 domain,
-                classifier.classify(name),
+                classifier.classify(name, domain, scan.site),
                 phases,
                 max(expires for _, _, expires in seen),
                 seen[0][1],
@@ -103,6 +105,9 @@ def entries(scan: Scan, classifier: Classifier) -> list[Entry]:
     return sorted(
         found, key=lambda e: (order.get(e.classification.category, 4), e.name, e.kind, e.domain)
     )
+
+
+_TEMPLATES.filters["printable"] = lambda text: printable(str(text))
 
 
 def as_json(scan: Scan, found: list[Entry]) -> str:
@@ -132,13 +137,13 @@ def as_markdown(scan: Scan, found: list[Entry]) -> str:
     for e in found:
         c = e.classification
         cells = [
-            f"`{e.name}`", _kind(e), c.provider or e.domain, c.purpose or "–", c.category,
+            _code(e.name), _kind(e), c.provider or e.domain, c.purpose or "–", c.category,
             e.duration(scan.started), ", ".join(_PHASE_WORDS[p] for p in e.phases),
         ]  # fmt: skip
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     broken = [e for e in found if e.breaks_consent]
     lines += ["", _verdict(broken)]
-    lines += [f"- `{e.name}` ({e.classification.category}, {e.domain}): present "
+    lines += [f"- {_code(e.name)} ({e.classification.category}, {_cell(e.domain)}): present "
               f"{', '.join(_PHASE_WORDS[p] for p in e.phases if p != 'accepted')}"
               for e in broken]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -156,6 +161,32 @@ def as_html(scan: Scan, found: list[Entry]) -> str:
         broken=[e for e in found if e.breaks_consent],
         verdict=_verdict([e for e in found if e.breaks_consent]),
     )
+
+
+def printable(text: str) -> str:
+    """``text`` with each control, format (bidi) or separator character but the space as
+    an escape such as ``\\x1b``: a storage key may hold anything, and must not move a
+    terminal's cursor or a table's rows."""
+    return "".join(
+        ch
+        if ch == " " or unicodedata.category(ch)[0] not in "CZ"
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+def _cell(text: str) -> str:
+    """A Markdown table cell: printable, its pipes escaped."""
+    return printable(text).replace("|", "\\|")
+
+
+def _code(name: str) -> str:
+    """``name`` as a Markdown code span: fenced by one backtick more than its longest
+    run of them (spaced when it starts or ends with one), printable."""
+    name = printable(name)
+    fence = "`" * (max((len(run) for run in re.findall("`+", name)), default=0) + 1)
+    pad = " " if name.startswith("`") or name.endswith("`") else ""
+    return f"{fence}{pad}{name}{pad}{fence}"
 
 
 def _pages(scan: Scan) -> str:
