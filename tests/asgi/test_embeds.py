@@ -338,3 +338,13 @@ def test_a_fragment_without_body_still_has_its_embeds_held(make_app: MakeApp) ->
     assert 'class="cl-embed"' in response.text
     assert len(response.content) == int(response.headers["content-length"])
     assert "private" in response.headers["cache-control"]
+
+
+def test_a_necessary_embed_always_loads_and_the_placeholder_follows_the_theme() -> None:
+    """No choice could let a necessary embed load, so it loads; a placeholder carries
+    ``banner_theme`` for embeds.css."""
+    markup = b'<iframe data-consent-src="https://maps.test/e" data-consent="necessary"></iframe>'
+    body = Embeds(SETTINGS).rewrite(markup, frozenset(), EN, "/").body
+    assert b'<iframe src="https://maps.test/e"></iframe>' == body
+    dark = Embeds(Settings(secret_keys=[SECRET], banner_theme="dark"))
+    assert b'data-theme="dark"' in dark.rewrite(VIDEO.encode(), frozenset(), EN, "/").body

@@ -4,6 +4,7 @@ finds no contrast or other violation in any of them; the vote widget is styled."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -112,3 +113,34 @@ def test_the_vote_widget_is_styled(live: LiveServer, new_context: NewContext) ->
                 p.display]; }"""
     )
     assert ["solid", True, True, "flex"] == style
+
+
+def _docs_example() -> str:
+    """The CSS example of docs/banner.md's "Theming and placement"."""
+    docs = (Path(__file__).parents[2] / "docs" / "banner.md").read_text("utf-8")
+    section = docs.split("## Theming and placement", 1)[1]
+    return section.split("```css\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("theme", "scheme", "button"),
+    [
+        ("light", "dark", "rgb(11, 107, 58)"),
+        ("dark", "light", "rgb(127, 214, 164)"),
+        ("auto", "dark", "rgb(127, 214, 164)"),
+        ("auto", "light", "rgb(11, 107, 58)"),
+    ],
+)
+def test_the_docs_theming_example_passes_axe_in_every_theme(
+    live_server: StartServer, new_context: NewContext, theme: str, scheme: str, button: str
+) -> None:
+    """The documented override, added to the page as a site would, takes effect and
+    keeps every contrast, whichever way the banner is light or dark."""
+    live = live_server(banner_theme=theme)
+    page = new_context(color_scheme=scheme).new_page()
+    page.goto(live("/"))
+    page.add_style_tag(content=_docs_example())
+    expect(page.locator(BANNER)).to_be_visible()
+    wait_for_animations(page)
+    assert button == page.locator(ACCEPT).evaluate("(el) => getComputedStyle(el).backgroundColor")
+    assert [] == violations(page)

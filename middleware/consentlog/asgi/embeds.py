@@ -139,6 +139,8 @@ class Embeds:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._categories = {c.name: c for c in settings.optional_categories}
+        # a necessary embed always loads: no choice could ever let it
+        self._required = frozenset(c.name for c in settings.categories if c.required)
         self._template = TEMPLATES.get_template("embed.html")
 
     def rewrite(
@@ -166,7 +168,7 @@ class Embeds:
                 kept = match.group("skipped")  # the frame's content goes: it never shows
             elif div is not None and "data-consent-embed" in attributes:
                 embed = self._read(attributes, category_attribute="data-consent-embed")
-                if embed.category in accepted or not embed.provider:
+                if embed.category in accepted | self._required or not embed.provider:
                     return match.group(0)  # its scripts run (or, unnamed, stay held) as marked
                 markup, held = self._placeholder(embed, texts, next_url, ""), True
                 kept = match.group(0)  # the div's own tag, then the notice
@@ -183,7 +185,7 @@ class Embeds:
         """A marked iframe as this visitor may have it, and whether it is a placeholder."""
         if not embed.src:  # not an http(s) URL: an empty frame, never a javascript: one
             return _tag("iframe", embed.attributes) + "</iframe>", False
-        if embed.category in accepted:
+        if embed.category in accepted or embed.category in self._required:
             return _tag("iframe", embed.attributes, src=embed.src) + "</iframe>", False
         # the frame "Load once" puts in carries its URL aside (embeds.js moves it to src):
         # a browser without <template> (IE 11) must not load it from the placeholder
@@ -237,6 +239,7 @@ class Embeds:
             category=embed.category,
             allowable=category is not None,
             prefix=self._settings.prefix,
+            theme=self._settings.banner_theme,
             next_url=next_url,
             frame=Markup(frame),  # noqa: S704 - built by _tag from escaped attributes
             loadable=bool(frame),
