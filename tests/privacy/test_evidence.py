@@ -10,9 +10,11 @@ import datetime
 import hashlib
 import io
 import json
+import re
 import time
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from starlette.testclient import TestClient
@@ -25,8 +27,13 @@ from consentlog.privacy.revisions import revision_of
 from consentlog.privacy.subject import Subject, export
 from consentlog.store import Store
 from tests.dashboard.support import SECRET
-from tests.dashboard.team import log_in, team_store
+from tests.dashboard.team import PASSWORDS, log_in, team_store
 from tests.helpers import MakeApp, rows
+
+if TYPE_CHECKING:
+    from tests.browser.live import NewContext
+
+pytest_plugins = ["tests.browser.live"]
 
 TODAY = datetime.datetime.now(datetime.UTC).date()
 
@@ -206,3 +213,47 @@ def test_cells_a_spreadsheet_would_run_are_quoted() -> None:
 
     text = _csv(["a", "b", "c"], [["=cmd|' /C calc'!A0", "", "ok"]]).decode()
     assert "'=cmd|' /C calc'!A0,,ok" == text.splitlines()[1]
+
+
+@pytest.mark.browser
+def test_a_privacy_officer_downloads_the_pack_in_a_browser(
+    make_stored_app: MakeApp, store: Store, tmp_path: Path, new_context: NewContext
+) -> None:
+    """In Chromium: the privacy officer logs in, opens Privacy, picks today in the
+    Evidence pack form and clicks Download; the browser saves a ZIP named for the range
+    whose manifest checks out and whose records hold the day's decision."""
+    from tests.browser.live import serve  # a plugin module: imported once loaded
+
+    app = make_stored_app()
+    consent = decide(app, "accept_all", "de")
+    stored_revisions(app)
+    dashboard = create_dashboard(
+        store,
+        database=app.settings.database,
+        users=team_store(tmp_path / "users.json"),
+        secret_keys=[SECRET],
+        site_settings=app.settings,
+    )
+    live = serve(dashboard)  # type: ignore[arg-type]  # any ASGI app serves
+    try:
+        page = new_context(accept_downloads=True).new_page()
+        page.goto(f"{live.url}/login")
+        page.get_by_label("User name").fill("privacy")
+        page.get_by_label("Password").fill(PASSWORDS["privacy"])
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/consent$"))
+        page.get_by_role("link", name="Privacy").click()
+        pack = page.get_by_role("region", name="Evidence pack")
+        pack.get_by_label("From").fill(str(TODAY))
+        pack.get_by_label("to", exact=True).fill(str(TODAY))
+        with page.expect_download() as download:
+            pack.get_by_role("button", name="Download the evidence pack (ZIP)").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+    finally:
+        live.stop()
+    assert f"consentlog-evidence-{TODAY}-{TODAY}.zip" == saved.name
+    files = read_pack(saved.read_bytes())
+    for name, facts in json.loads(files["manifest.json"])["files"].items():
+        assert hashlib.sha256(files[name]).hexdigest() == facts["sha256"], name
+    assert consent in files["consent_records.csv"].decode()
