@@ -1,7 +1,11 @@
 """Benchmark (a): per-request added cost of ConsentMiddleware, in-process.
 
-A visitor requests an HTML page from a bare Starlette app: a small page (2.4 KB) and a
-50 KB one. Timed in interleaved rounds on one event loop, for each page: the bare app;
+A visitor requests an HTML page from a bare Starlette app: a small page (2.4 KB), a
+50 KB one of one sentence repeated (a worst case for the substring scans of the page:
+CPython's search skips little in a short period of common letters), and a 50 KB one of
+this repository's docs as paragraphs and links (prose and markup, as pages are), and
+that page again with one marked embed (the one-pass rewrite of ``asgi/embeds.py``).
+Timed in interleaved rounds on one event loop, for each page: the bare app;
 the app under Starlette's SessionMiddleware reading a signed session cookie; under the
 floor (``benchmarks/floor.py``: the least a page-editing middleware must do); and the app
 under ConsentMiddleware for a consented visitor (valid consent cookie, visitor and session
@@ -34,6 +38,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from benchmarks.floor import floor
+from consentlog.asgi.consentmode import GOOGLE_TAGS
 from consentlog.asgi.middleware import ConsentMiddleware
 from consentlog.ingest.writer import Writer
 from consentlog.store import open_store
@@ -53,6 +58,41 @@ LARGE_PAGE = (
 )  # 50 KB
 
 
+def _prose_page() -> str:
+    """About 50 KB of varied HTML: the docs' lines as paragraphs, a link every fifth."""
+    from html import escape
+    from pathlib import Path
+
+    lines = [
+        line.strip()
+        for doc in sorted((Path(__file__).parents[1] / "docs").glob("*.md"))
+        for line in doc.read_text("utf-8").splitlines()
+        # a page that names no marker and no Google tag: the path of most pages
+        if line.strip()
+        and "consent-" not in line.lower()
+        and not any(tag.decode() in line for tag in GOOGLE_TAGS)
+    ]
+    parts, size = [], 0
+    for number, line in enumerate(lines):
+        item = (
+            f'<p class="note"><a href="/docs/{number}">{escape(line)}</a></p>'
+            if number % 5 == 0
+            else f"<p>{escape(line)}</p>"
+        )
+        parts.append(item)
+        size += len(item)
+        if size >= 50_000:
+            break
+    return (
+        "<!doctype html><html><head><title>x</title></head><body><main>"
+        + "\n".join(parts)
+        + "</main></body></html>"
+    )
+
+
+PROSE_PAGE = _prose_page()
+
+
 async def page(request: Request) -> Response:
     return HTMLResponse(PAGE)
 
@@ -61,8 +101,26 @@ async def large_page(request: Request) -> Response:
     return HTMLResponse(LARGE_PAGE)
 
 
+async def prose_page(request: Request) -> Response:
+    return HTMLResponse(PROSE_PAGE)
+
+
+EMBED = '<iframe data-consent-src="https://www.youtube.com/embed/x" title="A video"></iframe>'
+
+
+async def embed_page(request: Request) -> Response:  # the same page with one embed
+    return HTMLResponse(PROSE_PAGE.replace("</main>", EMBED + "</main>"))
+
+
 def bare_app() -> Starlette:
-    return Starlette(routes=[Route("/docs/{slug}", page), Route("/large/{slug}", large_page)])
+    return Starlette(
+        routes=[
+            Route("/docs/{slug}", page),
+            Route("/large/{slug}", large_page),
+            Route("/prose/{slug}", prose_page),
+            Route("/embed/{slug}", embed_page),
+        ]
+    )
 
 
 class PausedWriter(Writer):
@@ -120,7 +178,13 @@ async def main(requests: int, rounds: int) -> None:
             "floor": (floor(bare_app()), [(b"cookie", b"")]),
             **{f"consentlog, {kind}": (consent, headers) for kind, headers in visitors.items()},
         }
-        for page_name, path in (("small page (2.4 KB)", "/docs/intro"), ("50 KB page", "/large/x")):
+        pages = (
+            ("small page (2.4 KB)", "/docs/intro"),
+            ("50 KB page, one sentence repeated", "/large/x"),
+            (f"{len(PROSE_PAGE) // 1000} KB page of prose and links", "/prose/x"),
+            ("the same with one embed held back (the rewrite's pass)", "/embed/x"),
+        )
+        for page_name, path in pages:
             for app, headers in stacks.values():  # warm-up
                 await timed(app, headers, 500, path)
             samples: dict[str, list[float]] = {name: [] for name in stacks}

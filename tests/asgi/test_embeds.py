@@ -258,10 +258,24 @@ def test_a_large_hostile_page_is_rewritten_in_one_pass() -> None:
 
 
 def test_markers_in_any_case_mark_the_page() -> None:
-    """``marked`` finds a marker in any letter case, and nothing else."""
+    """``marked`` finds a marker in lower, Title or UPPER case, and nothing else."""
     assert marked(b'<IFRAME DATA-CONSENT-SRC="x">')
     assert marked(b"<div Data-Consent-Embed>")
     assert not marked(b'<script type="text/plain" data-consent="marketing"></script>')
+    assert not marked(b'<a href="/_consent/settings" data-consent-open>Cookie settings</a>')
+
+
+def test_an_uppercase_marked_page_is_rewritten_on_its_way_out(make_app: MakeApp) -> None:
+    """Through the middleware: a frame marked in capitals, with a src of its own, loads
+    nothing for an undecided visitor."""
+    html = (
+        '<html><body><a data-consent-open href="/s">settings</a><IFRAME '
+        'DATA-CONSENT-SRC="https://www.youtube.com/embed/a" SRC="https://www.youtube.com/embed/a">'
+        "</IFRAME></body></html>"
+    )
+    response = browser(make_app).get("/", params={"html": html})
+    assert [] == _loading_frames(response.text)
+    assert 'class="cl-embed"' in response.text
 
 
 FRAGMENTS = st.sampled_from(

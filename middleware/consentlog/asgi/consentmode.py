@@ -48,7 +48,10 @@ class ConsentModeRenderer:
     def wanted(self, page: bytes) -> bool:
         """Whether ``page`` gets the script: always when ``consent_mode`` is on; with
         ``auto``, when it mentions Google's tags (a held-back one included)."""
-        return not self._automatic or any(marker in page for marker in GOOGLE_TAGS)
+        if not self._automatic:
+            return True
+        gtag, manager, analytics, doubleclick = GOOGLE_TAGS  # no generator: on every page
+        return gtag in page or manager in page or analytics in page or doubleclick in page
 
     def snippet(self, accepted: frozenset[str] | None, nonce: str = "") -> bytes:
         """The script tag for a visitor who accepted ``accepted`` (None: has not

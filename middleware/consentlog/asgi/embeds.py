@@ -14,9 +14,9 @@ each one into what this visitor may have:
 A ``<div data-consent-embed="marketing" …>`` holding ``<script type="text/plain"
 data-consent="marketing">`` (a widget whose script creates the iframe) gets the same
 notice at its start; "Load once" runs that category's scripts inside it. The page is
-scanned only when it holds a marker (``MARKERS``, any letter case), and only the tags
-that carry it are rewritten; a tag of the page's own, its comments and the raw text of
-its scripts, styles and text areas are left exactly as they were.
+scanned only when it holds a marker (``MARKERS``, in lower, Title or UPPER case), and
+only the tags that carry it are rewritten; a tag of the page's own, its comments and
+the raw text of its scripts, styles and text areas are left exactly as they were.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from consentlog.settings import MARKETING, Category, Settings
 from consentlog.texts import BannerTexts
 
 MARKERS = (b"data-consent-src", b"data-consent-embed")  # a page without either is left alone
+_MARKER = re.compile(rb"data-consent-(?:src|embed)", re.IGNORECASE)
 
 # The page is read the way a browser's tokenizer reads it (WHATWG HTML, "Tokenization"),
 # in one linear pass of possessive patterns: text, comments, end tags and the tags of
@@ -50,9 +51,12 @@ _ATTRIBUTES = (  # what follows a tag's name, up to its ">" (or EOF: the browser
 _END = rb"(?=[" + _SPACE + rb"/>]|\Z)"  # a tag name ends here
 _RAW = rb"script|style|textarea|title|xmp|noembed|noframes|noscript"
 _CLOSED = _ATTRIBUTES + rb"(?:>|\Z)"
-_SKIPPED = b"".join(
+_SKIPPED = b"".join(  # the commonest first: text, end tags, other start tags (2x faster)
     [
         rb"(?:[^<]++",  # text
+        rb"|</[a-zA-Z][^" + _SPACE + rb"/>]*+" + _CLOSED,  # an end tag
+        rb"|<(?!(?:iframe|div|" + _RAW + rb"|plaintext)" + _END + rb")[a-zA-Z]",
+        rb"[^" + _SPACE + rb"/>]*+" + _CLOSED,  # the start tag of any other element
         rb"|<!--(?:-?>|.*?--!?>|.*+)",  # a comment (to EOF when not closed)
         rb"|<(?:!|\?|/(?![a-zA-Z]))[^>]*+(?:>|\Z)",  # doctype, bogus comment, "</>"
         rb"|<plaintext" + _END + rb".*+",
@@ -62,9 +66,6 @@ _SKIPPED = b"".join(
             rb"|<" + name + _END + _CLOSED + rb"(?:.*?</" + name + _END + _CLOSED + rb"|.*+)"
             for name in _RAW.split(b"|")
         ),
-        rb"|<(?!(?:iframe|div|" + _RAW + rb"|plaintext)" + _END + rb")[a-zA-Z]",
-        rb"[^" + _SPACE + rb"/>]*+" + _CLOSED,  # the start tag of any other element
-        rb"|</[a-zA-Z][^" + _SPACE + rb"/>]*+" + _CLOSED,  # an end tag
         rb"|<(?![a-zA-Z!?/]))*+",  # a "<" that opens nothing
     ]
 )
@@ -108,10 +109,17 @@ _YOUTUBE = frozenset(("youtube.com", "www.youtube.com", "m.youtube.com"))
 
 
 def marked(body: bytes) -> bool:
-    """Whether a page may hold an embed to rewrite: a marker in any letter case (the
-    browser lowercases attribute names), found in one lowercased copy."""
-    lowered = body.lower()
-    return MARKERS[0] in lowered or MARKERS[1] in lowered
+    """Whether a page may hold an embed to rewrite: a marker spelled in lower, Title or
+    UPPER case (a browser lowercases attribute names; a page of mixed-case markers is
+    left alone, and its frames, which have no src of their own, load nothing). Fast
+    scans find the places, which are then compared: a page is not copied."""
+    for anchor in (b"data-consent-", b"Data-Consent-", b"DATA-CONSENT-"):
+        at = body.find(anchor)
+        while at >= 0:
+            if _MARKER.match(body, at):
+                return True
+            at = body.find(anchor, at + 1)
+    return False
 
 
 class Rewritten(NamedTuple):
@@ -164,10 +172,10 @@ class Embeds:
                 return match.group(0)  # the page after its last iframe or div
             attributes = _attributes(tag.decode(encoding, "replace"))
             if frame is not None and "data-consent-src" in attributes:
-                markup, held = self._frame(self._read(attributes), accepted, texts, next_url)
+                markup, held = self._frame(self._read_frame(attributes), accepted, texts, next_url)
                 kept = match.group("skipped")  # the frame's content goes: it never shows
             elif div is not None and "data-consent-embed" in attributes:
-                embed = self._read(attributes, category_attribute="data-consent-embed")
+                embed = self._read_widget(attributes)
                 if embed.category in accepted | self._required or not embed.provider:
                     return match.group(0)  # its scripts run (or, unnamed, stay held) as marked
                 markup, held = self._placeholder(embed, texts, next_url, ""), True
@@ -192,29 +200,38 @@ class Embeds:
         frame = _tag("iframe", embed.attributes, **{"data-consent-src": embed.src})
         return self._placeholder(embed, texts, next_url, frame + "</iframe>"), True
 
-    def _read(
-        self, attributes: dict[str, str | None], category_attribute: str = "data-consent"
-    ) -> _Embed:
-        found = {name: value or "" for name, value in attributes.items()}
-        category = found.get(category_attribute, "") or MARKETING
-        if category_attribute == "data-consent-embed":
-            source = found.get("data-consent-href", "")
-        else:
-            source = found.get("data-consent-src", "")
-        url = _web_url(source)
-        host = (urlsplit(url).hostname or "") if url else ""
-        src = self._nocookie(url) if category_attribute == "data-consent" else ""
+    def _read_frame(self, attributes: dict[str, str | None]) -> _Embed:
+        """A marked iframe: its URL is ``data-consent-src``, its category
+        ``data-consent``; its other attributes are kept for the frame."""
+        url = _web_url(attributes.get("data-consent-src") or "")
         kept = [
             (n, v)
             for n, v in attributes.items()
             if not n.startswith("data-consent") and n not in _DROPPED
         ]
+        return self._embed(attributes, url, "data-consent", kept, self._nocookie(url))
+
+    def _read_widget(self, attributes: dict[str, str | None]) -> _Embed:
+        """A ``<div data-consent-embed>``: its category is that attribute, its host
+        the link's (``data-consent-href``); nothing of it loads from here."""
+        url = _web_url(attributes.get("data-consent-href") or "")
+        return self._embed(attributes, url, "data-consent-embed", [], "")
+
+    @staticmethod
+    def _embed(
+        attributes: dict[str, str | None],
+        url: str,
+        category_attribute: str,
+        kept: list[tuple[str, str | None]],
+        src: str,
+    ) -> _Embed:
+        host = (urlsplit(url).hostname or "") if url else ""
         return _Embed(
             attributes=kept,
             src=src,
-            category=category,
-            provider=found.get("data-consent-provider", "") or _provider(host) or host,
-            link=_web_url(found.get("data-consent-href", "")) or _watch_url(url),
+            category=attributes.get(category_attribute) or MARKETING,
+            provider=attributes.get("data-consent-provider") or _provider(host) or host,
+            link=_web_url(attributes.get("data-consent-href") or "") or _watch_url(url),
         )
 
     def _nocookie(self, url: str) -> str:
