@@ -34,6 +34,8 @@ const load = (holder, focus) => {
     if (frame && focus) frame.focus();
     return;
   }
+  // only the widget's own div: never a parent (a page cut short may leave none)
+  if (!box.hasAttribute('data-consent-embed')) return;
   box.removeChild(holder);
   /** @type {NodeListOf<HTMLScriptElement>} */ (box.querySelectorAll('script[type="text/plain"]')).forEach((script) => {
     if (script.getAttribute('data-consent') === category) activate(script);

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from html import escape, unescape
+from html.entities import html5
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -71,9 +72,9 @@ _SKIPPED = b"".join(  # the commonest first: text, end tags, other start tags (2
 )
 _PAGE = re.compile(
     rb"(?P<skipped>" + _SKIPPED + rb")(?:"
-    rb"<iframe" + _END + rb"(?P<frame>" + _ATTRIBUTES + rb")(?:>|\Z)"
+    rb"<iframe" + _END + rb"(?P<frame>" + _ATTRIBUTES + rb")(?P<framed>>?)"
     rb"(?:.*?</iframe" + _END + _CLOSED + rb"|.*+)"
-    rb"|<div" + _END + rb"(?P<div>" + _ATTRIBUTES + rb")(?:>|\Z)"
+    rb"|<div" + _END + rb"(?P<div>" + _ATTRIBUTES + rb")(?P<divided>>?)"
     rb"|\Z)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -82,6 +83,8 @@ _ATTRIBUTE = re.compile(
     r"""([^\t\n\f\r />][^\t\n\f\r />=]*)"""
     r"""(?:[\t\n\f\r ]*=[\t\n\f\r ]*("[^"]*(?:"|\Z)|'[^']*(?:'|\Z)|[^\t\n\f\r >]*))?"""
 )
+_REFERENCE = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|([A-Za-z][A-Za-z0-9]*);?)")
+_LEGACY_LONGEST = max(len(name) for name in html5 if not name.endswith(";"))
 _DROPPED = frozenset(("src", "srcdoc"))  # what loads is data-consent-src's URL, nothing else
 # who sets the cookies, by the embed's host (a data-consent-provider attribute wins)
 PROVIDERS: dict[str, str] = {
@@ -168,8 +171,10 @@ class Embeds:
             nonlocal placeholders
             frame, div = match.group("frame"), match.group("div")
             tag = frame if frame is not None else div
-            if tag is None:
-                return match.group(0)  # the page after its last iframe or div
+            if tag is None or not match.group("framed" if frame is not None else "divided"):
+                # the page after its last iframe or div, or a tag cut off by the end of
+                # the page, which a browser drops
+                return match.group(0)
             attributes = _attributes(tag.decode(encoding, "replace"))
             if frame is not None and "data-consent-src" in attributes:
                 markup, held = self._frame(self._read_frame(attributes), accepted, texts, next_url)
@@ -264,16 +269,42 @@ class Embeds:
 
 
 def _attributes(raw: str) -> dict[str, str | None]:
-    """A tag's attributes, names lowercased, values unquoted and unescaped; the first of
-    a repeated name wins, as in a browser."""
+    """A tag's attributes, names lowercased, values unquoted and their character
+    references decoded as in an attribute; the first of a repeated name wins, as in a
+    browser."""
     found: dict[str, str | None] = {}
     for match in _ATTRIBUTE.finditer(raw):
         name, value = match.group(1).lower(), match.group(2)
         if value is not None and value[:1] in {'"', "'"}:
             quote, value = value[0], value[1:]
             value = value.removesuffix(quote)
-        found.setdefault(name, None if value is None else unescape(value))
+        found.setdefault(name, None if value is None else _unescape_attribute(value))
     return found
+
+
+def _unescape_attribute(value: str) -> str:
+    """``value`` with its character references decoded by the rule for attribute
+    values (WHATWG HTML, "named character reference state"): a name without ``;`` that
+    is followed by a letter, a digit or ``=`` stays as written, so ``?a=1&param=2`` and
+    ``&copy2024`` are left alone, where ``html.unescape`` would make ``¶m`` and ``©2024``."""
+    if "&" not in value:
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        text, name = match.group(0), match.group(1)
+        if name is None:  # a numeric reference
+            return unescape(text)
+        if text.endswith(";") and (full := html5.get(name + ";")) is not None:
+            return full
+        # a legacy name without ";" (the longest that is a prefix) decodes only when
+        # nothing alphanumeric or "=" follows it
+        longest = min(len(name), _LEGACY_LONGEST)  # a hostile name of 100 KB costs no more
+        legacy = next((name[:n] for n in range(longest, 1, -1) if name[:n] in html5), "")
+        if not legacy or legacy != name or text.endswith(";"):
+            return text
+        return text if value[match.end() : match.end() + 1] == "=" else html5[legacy]
+
+    return _REFERENCE.sub(one, value)
 
 
 def _tag(name: str, attributes: list[tuple[str, str | None]], **extra: str) -> str:
@@ -296,9 +327,16 @@ def _web_url(value: str) -> str:
     return value if parts.scheme in {"http", "https"} and parts.hostname else ""
 
 
+_PROVIDER_LABELS = max(key.count(".") for key in PROVIDERS) + 1
+
+
 def _provider(host: str) -> str:
-    """The company behind ``host``, from ``PROVIDERS`` (its domain or a parent)."""
-    labels = host.lower().split(".")
+    """The company behind ``host``, from ``PROVIDERS`` (its domain or a parent): only
+    the last labels are looked at, as many as the longest key has (a hostile host of
+    thousands of labels costs no more)."""
+    if len(host) > 253:  # no DNS name is longer
+        return ""
+    labels = host.lower().split(".")[-_PROVIDER_LABELS:]
     for start in range(len(labels) - 1):
         if (name := PROVIDERS.get(".".join(labels[start:]))) is not None:
             return name

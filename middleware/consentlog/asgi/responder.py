@@ -277,8 +277,10 @@ class PageResponder:
         extra = b""
         if marked(body):
             body, extra = self._rewrite_embeds(body)
-        # a fragment without </body> or a head still has its embeds rewritten
-        body = inject(body, self._snippet() + extra, self.encoding, self._head(body)) or body
+        injected = inject(body, self._snippet() + extra, self.encoding, self._head(body))
+        # a fragment without </body> or a head gets no banner, but its embeds rewritten,
+        # with the placeholders' module after them
+        body = injected if injected is not None else body + extra
         if body is not original:
             self.varies = True  # the banner (or an embed) shows this visitor's state
             length = (b"content-length", str(len(body)).encode())

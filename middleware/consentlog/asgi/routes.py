@@ -195,7 +195,9 @@ class ConsentRoutes:
             if not requested:
                 raise BadRequest(400, "action 'allow' needs a form field 'category'")
             current, _ = self.core.effective_decision(visit)
-            requested |= dict.fromkeys(current.accepted if current is not None else (), True)
+            optional = {c.name for c in self.settings.optional_categories}
+            kept = current.accepted & optional if current is not None else frozenset()
+            requested |= dict.fromkeys(kept, True)  # a category since removed is not kept
             action = "custom"
         return Submission(
             self._accepted(action, requested),
