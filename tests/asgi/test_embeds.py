@@ -68,7 +68,8 @@ def test_always_allow_adds_the_category_to_the_current_decision(make_app: MakeAp
     iframe itself, and no embeds module."""
     client = browser(make_app)
     page = client.get("/").text
-    assert '<button type="submit" name="action" value="allow"' in page
+    assert '<button type="submit" form="cl-allow-marketing" name="action" value="allow"' in page
+    assert '<form id="cl-allow-marketing" method="post" action="/_consent" hidden>' in page
     client.post("/_consent", json={"categories": {"analytics": True}})  # another tab
     answer = client.post(
         "/_consent",
@@ -417,3 +418,29 @@ def test_allow_keeps_only_categories_the_site_still_has(make_app: MakeApp) -> No
     assert {"necessary": True, "analytics": False, "marketing": True} == fewer.get(
         "/_consent"
     ).json()["categories"]
+
+
+def test_a_placeholder_inside_a_form_of_the_page_leaves_that_form_alone(
+    make_app: MakeApp,
+) -> None:
+    """The placeholder has no form of its own (a nested one would be ignored, its
+    fields joining the page's): its button names the "Always allow" form at the end of
+    the body, one per category, which posts only ``next`` and the category."""
+    html = (
+        '<html><body><form action="/comment" method="post"><textarea name="c"></textarea>'
+        f"{VIDEO}{VIDEO}<button>Send</button></form></body></html>"
+    )
+    page = browser(make_app).get("/", params={"html": html}).text
+    tree = html5lib.parse(page, namespaceHTMLElements=False)
+    forms = {f.attrib.get("id", f.attrib["action"]): f for f in tree.iter("form")}
+    assert {"/comment", "cl-allow-marketing"} <= set(forms)  # and the banner's
+    named = {e.attrib.get("name") for e in forms["/comment"].iter() if e.tag in {"input", "button"}}
+    assert {None, "action"} == named  # Send, and the placeholders' buttons (form= elsewhere)
+    buttons = [b for b in tree.iter("button") if b.attrib.get("value") == "allow"]
+    assert 2 == len(buttons)
+    assert all("cl-allow-marketing" == b.attrib["form"] for b in buttons)
+    fields = [(i.attrib["name"], i.attrib["value"]) for i in forms["cl-allow-marketing"].iter()
+              if i.tag == "input"]  # fmt: skip
+    assert ["next", "category"] == [name for name, _ in fields]
+    assert fields[0][1].startswith("/?html=")
+    assert "marketing" == fields[1][1]

@@ -126,11 +126,14 @@ def marked(body: bytes) -> bool:
 
 
 class Rewritten(NamedTuple):
-    """A page after its embeds were rewritten: the body, and whether any placeholder
-    needs ``embeds.js`` / ``embeds.css``."""
+    """A page after its embeds were rewritten: the body, whether any placeholder needs
+    ``embeds.js`` / ``embeds.css``, and the "Always allow" forms its buttons name
+    (``form="cl-allow-…"``), for the end of the body: a form inside the page's own form
+    would be ignored by the browser, its fields joining the page's."""
 
     body: bytes
     placeholders: bool
+    forms: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,7 @@ class Embeds:
         # a necessary embed always loads: no choice could ever let it
         self._required = frozenset(c.name for c in settings.categories if c.required)
         self._template = TEMPLATES.get_template("embed.html")
+        self._forms = TEMPLATES.get_template("embed_forms.html")
 
     def rewrite(
         self,
@@ -166,6 +170,7 @@ class Embeds:
         text goes in the page's ASCII-compatible ``encoding``. One linear pass: call it
         on a page ``marked`` found (any other comes back unchanged, after that pass)."""
         placeholders = False
+        allowed: dict[str, None] = {}  # the categories of the placeholders, in order
 
         def unit(match: re.Match[bytes]) -> bytes:
             nonlocal placeholders
@@ -177,7 +182,8 @@ class Embeds:
                 return match.group(0)
             attributes = _attributes(tag.decode(encoding, "replace"))
             if frame is not None and "data-consent-src" in attributes:
-                markup, held = self._frame(self._read_frame(attributes), accepted, texts, next_url)
+                embed = self._read_frame(attributes)
+                markup, held = self._frame(embed, accepted, texts, next_url)
                 kept = match.group("skipped")  # the frame's content goes: it never shows
             elif div is not None and "data-consent-embed" in attributes:
                 embed = self._read_widget(attributes)
@@ -187,10 +193,20 @@ class Embeds:
                 kept = match.group(0)  # the div's own tag, then the notice
             else:
                 return match.group(0)  # an iframe or div of the page's own
-            placeholders = placeholders or held
+            if held:
+                placeholders = True
+                allowed[embed.category] = None
             return kept + markup.encode(encoding, "xmlcharrefreplace")
 
-        return Rewritten(_PAGE.sub(unit, body), placeholders)
+        rewritten = _PAGE.sub(unit, body)
+        categories = [c for c in allowed if c in self._categories]
+        forms = (
+            self._forms.render(categories=categories, prefix=self._settings.prefix,
+                               next_url=next_url).encode(encoding, "xmlcharrefreplace")
+            if categories
+            else b""
+        )  # fmt: skip
+        return Rewritten(rewritten, placeholders, forms)
 
     def _frame(
         self, embed: _Embed, accepted: frozenset[str], texts: BannerTexts, next_url: str

@@ -346,7 +346,7 @@ class PageResponder:
         if not rewritten.placeholders:
             return rewritten.body, b""
         self.varies = True  # what loads depends on the visitor's decision
-        return rewritten.body, core.embed_tags(self._nonce())
+        return rewritten.body, rewritten.forms + core.embed_tags(self._nonce())
 
     def _next_url(self) -> str:
         """The page's own path and query, to return to after a form on it posts."""
