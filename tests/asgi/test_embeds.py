@@ -132,7 +132,7 @@ def test_the_placeholder_speaks_the_visitor_language() -> None:
             'data-consent-href="https://x.com/a/1"><script type="text/plain" '
             'data-consent="marketing" src="https://platform.x.test/w.js"></script></div>',
             '<div data-consent-embed="marketing" data-consent-provider="X" '
-            'data-consent-href="https://x.com/a/1"><div class="cl-embed"',
+            'data-consent-href="https://x.com/a/1"><span class="cl-embed"',
         ),
         # a widget that names no provider and no link is left as marked (its script held)
         (
@@ -142,13 +142,13 @@ def test_the_placeholder_speaks_the_visitor_language() -> None:
         # the provider of any other host is its name
         (
             '<iframe data-consent-src="//maps.example.org/e?q=1"></iframe>',
-            '<div class="cl-embed" role="region" aria-label="Content from maps.example.org"',
+            '<span class="cl-embed" role="region" aria-label="Content from maps.example.org"',
         ),
         # a provider attribute wins, escaped like every text
         (
             '<iframe data-consent-src="https://v.test/1" data-consent-provider="A&lt;b&gt;">'
             "</iframe>",
-            '<div class="cl-embed" role="region" aria-label="Content from A&lt;b&gt;"',
+            '<span class="cl-embed" role="region" aria-label="Content from A&lt;b&gt;"',
         ),
     ],
 )
@@ -198,6 +198,9 @@ def _loading_frames(page: str) -> list[tuple[str, str]]:
         "</iframe>",
         # the first of a repeated attribute wins, as in a browser
         '<iframe data-consent-src="https://a.test/x" data-consent-src="javascript:x"></iframe>',
+        # in <noscript>: markup for a browser without scripts, rewritten on its own
+        '<noscript><iframe data-consent-src="https://a.test/x" src="https://a.test/x">'
+        "</iframe></noscript>",
         # whitespace and slashes between attributes
         '<iframe/data-consent-src="https://a.test/x"\f/src="https://a.test/x"></iframe>',
     ],
@@ -208,6 +211,7 @@ def test_a_marked_frame_never_loads_before_consent(markup: str) -> None:
     embeds = Embeds(SETTINGS)
     held = embeds.rewrite(markup.encode(), frozenset(), EN, "/").body.decode()
     assert [] == _loading_frames(held), held
+    assert [] == _loading_frames(held.replace("noscript", "section")), held  # without scripts
     assert "cl-embed" in held or "javascript" in markup
     shown = embeds.rewrite(markup.encode(), frozenset({"marketing"}), EN, "/").body.decode()
     assert all(src == "https://a.test/x" and not doc for src, doc in _loading_frames(shown))
@@ -303,6 +307,8 @@ FRAGMENTS = st.sampled_from(
         "-->",
         "<template>",
         "</template>",
+        "<noscript>",
+        "</noscript>",
         ">",
         "/",
         "</iframe>",
@@ -444,3 +450,13 @@ def test_a_placeholder_inside_a_form_of_the_page_leaves_that_form_alone(
     assert ["next", "category"] == [name for name, _ in fields]
     assert fields[0][1].startswith("/?html=")
     assert "marketing" == fields[1][1]
+
+
+def test_a_placeholder_in_a_paragraph_stays_in_it() -> None:
+    """Editors wrap an embed in a <p>; the placeholder is phrasing content (spans), so
+    a browser keeps it inside that one paragraph instead of splitting it."""
+    body = Embeds(SETTINGS).rewrite(f"<p>{VIDEO}</p>".encode(), frozenset(), EN, "/").body
+    tree = html5lib.parse(body.decode(), namespaceHTMLElements=False)
+    paragraphs = list(tree.iter("p"))
+    assert 1 == len(paragraphs)
+    assert ["cl-embed"] == [e.attrib.get("class") for e in paragraphs[0]]

@@ -50,13 +50,13 @@ _ATTRIBUTES = (  # what follows a tag's name, up to its ">" (or EOF: the browser
     rb"(?:\"[^\"]*+(?:\"|\Z)|'[^']*+(?:'|\Z)|[^" + _SPACE + rb">]*+))?)*+"
 )
 _END = rb"(?=[" + _SPACE + rb"/>]|\Z)"  # a tag name ends here
-_RAW = rb"script|style|textarea|title|xmp|noembed|noframes|noscript"
+_RAW = rb"script|style|textarea|title|xmp|noembed|noframes"
 _CLOSED = _ATTRIBUTES + rb"(?:>|\Z)"
 _SKIPPED = b"".join(  # the commonest first: text, end tags, other start tags (2x faster)
     [
         rb"(?:[^<]++",  # text
         rb"|</[a-zA-Z][^" + _SPACE + rb"/>]*+" + _CLOSED,  # an end tag
-        rb"|<(?!(?:iframe|div|" + _RAW + rb"|plaintext)" + _END + rb")[a-zA-Z]",
+        rb"|<(?!(?:iframe|div|noscript|" + _RAW + rb"|plaintext)" + _END + rb")[a-zA-Z]",
         rb"[^" + _SPACE + rb"/>]*+" + _CLOSED,  # the start tag of any other element
         rb"|<!--(?:-?>|.*?--!?>|.*+)",  # a comment (to EOF when not closed)
         rb"|<(?:!|\?|/(?![a-zA-Z]))[^>]*+(?:>|\Z)",  # doctype, bogus comment, "</>"
@@ -75,6 +75,10 @@ _PAGE = re.compile(
     rb"<iframe" + _END + rb"(?P<frame>" + _ATTRIBUTES + rb")(?P<framed>>?)"
     rb"(?:.*?</iframe" + _END + _CLOSED + rb"|.*+)"
     rb"|<div" + _END + rb"(?P<div>" + _ATTRIBUTES + rb")(?P<divided>>?)"
+    # <noscript>: raw text up to its first </noscript> where scripts run (so never a
+    # tag to step over), markup where they do not: its content is rewritten on its own
+    rb"|(?P<noscript><noscript" + _END + _CLOSED + rb")(?P<unscripted>.*?)"
+    rb"(?P<unnoscript></noscript" + _END + _CLOSED + rb"|\Z)"
     rb"|\Z)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -174,6 +178,10 @@ class Embeds:
 
         def unit(match: re.Match[bytes]) -> bytes:
             nonlocal placeholders
+            if match.group("noscript") is not None:  # what a browser without scripts reads
+                inner = _PAGE.sub(unit, match.group("unscripted"))
+                return b"".join((match.group("skipped"), match.group("noscript"), inner,
+                                 match.group("unnoscript")))  # fmt: skip
             frame, div = match.group("frame"), match.group("div")
             tag = frame if frame is not None else div
             if tag is None or not match.group("framed" if frame is not None else "divided"):
