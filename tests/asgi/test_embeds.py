@@ -309,6 +309,9 @@ FRAGMENTS = st.sampled_from(
         "</template>",
         "<noscript>",
         "</noscript>",
+        "<svg><title>",
+        "</svg>",
+        "<select>",
         ">",
         "/",
         "</iframe>",
@@ -460,3 +463,35 @@ def test_a_placeholder_in_a_paragraph_stays_in_it() -> None:
     paragraphs = list(tree.iter("p"))
     assert 1 == len(paragraphs)
     assert ["cl-embed"] == [e.attrib.get("class") for e in paragraphs[0]]
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        # an HTML integration point: its iframe is HTML, and would load
+        '<svg><title><iframe data-consent-src="https://a.test/x" src="https://a.test/x">'
+        "</iframe></title></svg>",
+        '<svg><foreignObject><iframe data-consent-src="https://a.test/x" src="https://a.test/x">'
+        "</iframe></foreignObject></svg>",
+        '<math><mtext><iframe data-consent-src="https://a.test/x" src="https://a.test/x">'
+        "</iframe></mtext></math>",
+    ],
+)
+def test_a_marked_frame_in_svg_or_mathml_only_loses_its_src(markup: str) -> None:
+    """SVG and MathML parse by other rules (no raw text; a placeholder's spans would end
+    them), so a marked frame there keeps its place and loses what would load."""
+    body = Embeds(SETTINGS).rewrite(markup.encode(), frozenset(), EN, "/").body.decode()
+    assert [] == _loading_frames(body)
+    assert markup.replace(' src="https://a.test/x"', "") == body
+
+
+def test_a_select_ends_where_a_browser_ends_it() -> None:
+    """In a <select> a <style> is no raw text: the select ends at its </select>, and a
+    marked frame after it is held back."""
+    markup = (
+        '<select><style></select><iframe data-consent-src="https://a.test/x" '
+        'src="https://a.test/x"></iframe></style>'
+    )
+    body = Embeds(SETTINGS).rewrite(markup.encode(), frozenset(), EN, "/").body.decode()
+    assert [] == _loading_frames(body)
+    assert "cl-embed" in body

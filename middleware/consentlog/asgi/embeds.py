@@ -56,7 +56,8 @@ _SKIPPED = b"".join(  # the commonest first: text, end tags, other start tags (2
     [
         rb"(?:[^<]++",  # text
         rb"|</[a-zA-Z][^" + _SPACE + rb"/>]*+" + _CLOSED,  # an end tag
-        rb"|<(?!(?:iframe|div|noscript|" + _RAW + rb"|plaintext)" + _END + rb")[a-zA-Z]",
+        rb"|<(?!(?:iframe|div|noscript|svg|math|select|" + _RAW + rb"|plaintext)" + _END
+        + rb")[a-zA-Z]",
         rb"[^" + _SPACE + rb"/>]*+" + _CLOSED,  # the start tag of any other element
         rb"|<!--(?:-?>|.*?--!?>|.*+)",  # a comment (to EOF when not closed)
         rb"|<(?:!|\?|/(?![a-zA-Z]))[^>]*+(?:>|\Z)",  # doctype, bogus comment, "</>"
@@ -79,9 +80,14 @@ _PAGE = re.compile(
     # tag to step over), markup where they do not: its content is rewritten on its own
     rb"|(?P<noscript><noscript" + _END + _CLOSED + rb")(?P<unscripted>.*?)"
     rb"(?P<unnoscript></noscript" + _END + _CLOSED + rb"|\Z)"
+    # SVG, MathML and <select> parse by other rules (no raw text; a placeholder's
+    # elements would end them): a marked frame in one only loses its src
+    rb"|(?P<foreign><(?P<language>svg|math|select)" + _END + _CLOSED
+    + rb".*?(?:</(?P=language)" + _END + _CLOSED + rb"|\Z))"
     rb"|\Z)",
     re.IGNORECASE | re.DOTALL,
 )
+_FRAME = re.compile(rb"<iframe" + _END + rb"(" + _ATTRIBUTES + rb")(>?)", re.IGNORECASE)
 # one attribute of the text _ATTRIBUTES matched (names start anywhere but space and "/")
 _ATTRIBUTE = re.compile(
     r"""([^\t\n\f\r />][^\t\n\f\r />=]*)"""
@@ -178,6 +184,8 @@ class Embeds:
 
         def unit(match: re.Match[bytes]) -> bytes:
             nonlocal placeholders
+            if match.group("foreign") is not None:
+                return match.group("skipped") + _FRAME.sub(_inert, match.group("foreign"))
             if match.group("noscript") is not None:  # what a browser without scripts reads
                 inner = _PAGE.sub(unit, match.group("unscripted"))
                 return b"".join((match.group("skipped"), match.group("noscript"), inner,
@@ -290,6 +298,19 @@ class Embeds:
             frame=Markup(frame),  # noqa: S704 - built by _tag from escaped attributes
             loadable=bool(frame),
         )
+
+
+def _inert(match: re.Match[bytes]) -> bytes:
+    """A marked iframe's opening tag without what would load (``src``, ``srcdoc``); any
+    other tag as it was."""
+    raw = match.group(1)
+    if not match.group(2) or not _MARKER.search(raw):
+        return match.group(0)
+    attributes = _attributes(raw.decode("latin-1"))
+    if "data-consent-src" not in attributes:
+        return match.group(0)
+    kept = [(n, v) for n, v in attributes.items() if n not in _DROPPED]
+    return _tag("iframe", kept).encode("latin-1", "xmlcharrefreplace")
 
 
 def _attributes(raw: str) -> dict[str, str | None]:
