@@ -273,7 +273,7 @@ class Settings:
     banner_position: Literal["box", "bar", "dialog"] = "box"
     # Google Consent Mode v2 (docs/banner.md): an inline `default` at the start of <head>,
     # before any gtag config, and the visitor's decision as an `update` right after it
-    # "auto": on the pages that mention Google's tags (gtag, googletagmanager.com …)
+    # "auto": on the pages whose head or footer mention Google's tags (gtag, gtm …)
     consent_mode: Literal["auto", "on", "off"] = "auto"
     consent_mode_wait_for_update: int = 500  # ms tags wait for an update; 0 = not sent
     consent_mode_ads_data_redaction: bool = True  # ad click ids redacted while ads denied

@@ -67,6 +67,15 @@ def test_every_decision_on_the_page_is_an_update(make_app: MakeApp) -> None:
         ("auto", '<html><head></head><body><script type="text/plain" data-consent="analytics" '
                  'src="https://www.googletagmanager.com/gtag/js?id=G-1"></script></body>', True),
         ("auto", "<html><head></head><body>no tags</body></html>", False),
+        # a footer snippet, just before </body> (after 60 KB of page)
+        ("auto", "<html><head></head><body>" + "<p>text</p>" * 6000
+                 + "<script>gtag('config', 'G-1')</script></body></html>", True),
+        # no </head> in the page: its first part is its head
+        ("auto", "<title>x</title><script src='https://www.googletagmanager.com/gtm.js'>"
+                 "</script><p>body</p>", True),
+        # a tag in the middle of a long body is not looked for there: consent_mode="on"
+        ("auto", "<html><head></head><body>" + "<p>text</p>" * 3000 + "<script>gtag('x')"
+                 "</script>" + "<p>text</p>" * 3000 + "</body></html>", False),
         ("on", "<html><head></head><body>no tags</body></html>", True),
         ("off", GTAG_PAGE, False),
     ],
@@ -74,8 +83,8 @@ def test_every_decision_on_the_page_is_an_update(make_app: MakeApp) -> None:
 def test_auto_adds_it_where_google_tags_are(
     make_app: MakeApp, mode: str, page: str, gets_it: bool
 ) -> None:
-    """``auto`` (the default) puts the script on pages that mention Google's tags, held
-    back ones included; ``on`` on every page; ``off`` on none."""
+    """``auto`` (the default) puts the script on pages whose head or footer mention
+    Google's tags, held back ones included; ``on`` on every page; ``off`` on none."""
 
     async def handler(request: Request) -> HTMLResponse:
         return HTMLResponse(page)

@@ -3,7 +3,7 @@
 Google's tags read the consent state when they are configured, so the ``default`` must
 come before any ``gtag("config", …)`` — which pages usually put in ``<head>``, before a
 deferred script could run. With ``consent_mode`` on (or ``auto``, the default, on pages
-that mention Google's tags), an HTML page consentlog rewrites gets one small inline
+whose head or footer mention Google's tags), an HTML page consentlog rewrites gets one inline
 script at the start of its ``<head>`` (``asgi/document.py``): the default (denied, or a
 region's own), the ads settings, for a visitor who has decided their decision as an
 ``update``, so that tags configured later start from it, and an ``update`` on every
@@ -30,6 +30,8 @@ CONSENT_TYPES: dict[str, str] = {
 }
 # what a page that loads or configures Google's tags holds ("auto")
 GOOGLE_TAGS = (b"gtag(", b"googletagmanager.com", b"google-analytics.com", b"doubleclick.net")
+_HEAD_LIMIT = 256 * 1024  # where a page's </head> is looked for
+_TAIL = 4 * 1024  # the end of the body searched for a footer snippet
 
 
 def consent_types(accepted: frozenset[str]) -> dict[str, str]:
@@ -47,11 +49,26 @@ class ConsentModeRenderer:
 
     def wanted(self, page: bytes) -> bool:
         """Whether ``page`` gets the script: always when ``consent_mode`` is on; with
-        ``auto``, when it mentions Google's tags (a held-back one included)."""
+        ``auto``, when its ``<head>`` or the end of its body (``_TAIL`` bytes before
+        ``</body>``) mentions Google's tags (a held-back one included): where Google's
+        instructions and footer snippets put them. Only those parts are searched, so
+        a 50 KB page costs a few short scans, not four of all of it; a tag in the
+        middle of a body needs ``consent_mode="on"``."""
         if not self._automatic:
             return True
-        gtag, manager, analytics, doubleclick = GOOGLE_TAGS  # no generator: on every page
-        return gtag in page or manager in page or analytics in page or doubleclick in page
+        head = page.find(b"</head", 0, _HEAD_LIMIT)
+        if head < 0:
+            head = page.find(b"</HEAD", 0, _HEAD_LIMIT)
+        if head < 0:  # no end of head where a head would be: its first part
+            head = min(len(page), _TAIL)
+        end = page.rfind(b"</body", head)  # from the end backwards: near it, cheap
+        end = end if end >= 0 else len(page)
+        tail = max(head, end - _TAIL)
+        return any(
+            page.find(tag, start, stop) >= 0
+            for start, stop in ((0, head), (tail, end))
+            for tag in GOOGLE_TAGS
+        )
 
     def snippet(self, accepted: frozenset[str] | None, nonce: str = "") -> bytes:
         """The script tag for a visitor who accepted ``accepted`` (None: has not

@@ -56,7 +56,10 @@ _SKIPPED = b"".join(  # the commonest first: text, end tags, other start tags (2
     [
         rb"(?:[^<]++",  # text
         rb"|</[a-zA-Z][^" + _SPACE + rb"/>]*+" + _CLOSED,  # an end tag
-        rb"|<(?!(?:iframe|div|noscript|svg|math|select|" + _RAW + rb"|plaintext)" + _END
+        rb"|<(?!(?:iframe|div|noscript|svg|math|select|"
+        + _RAW
+        + rb"|plaintext)"
+        + _END
         + rb")[a-zA-Z]",
         rb"[^" + _SPACE + rb"/>]*+" + _CLOSED,  # the start tag of any other element
         rb"|<!--(?:-?>|.*?--!?>|.*+)",  # a comment (to EOF when not closed)
@@ -82,8 +85,13 @@ _PAGE = re.compile(
     rb"(?P<unnoscript></noscript" + _END + _CLOSED + rb"|\Z)"
     # SVG, MathML and <select> parse by other rules (no raw text; a placeholder's
     # elements would end them): a marked frame in one only loses its src
-    rb"|(?P<foreign><(?P<language>svg|math|select)" + _END + _CLOSED
-    + rb".*?(?:</(?P=language)" + _END + _CLOSED + rb"|\Z))"
+    rb"|(?P<foreign><(?P<language>svg|math|select)"
+    + _END
+    + _CLOSED
+    + rb".*?(?:</(?P=language)"
+    + _END
+    + _CLOSED
+    + rb"|\Z))"
     rb"|\Z)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -122,16 +130,16 @@ _YOUTUBE = frozenset(("youtube.com", "www.youtube.com", "m.youtube.com"))
 
 
 def marked(body: bytes) -> bool:
-    """Whether a page may hold an embed to rewrite: a marker spelled in lower, Title or
-    UPPER case (a browser lowercases attribute names; a page of mixed-case markers is
-    left alone, and its frames, which have no src of their own, load nothing). Fast
-    scans find the places, which are then compared: a page is not copied."""
-    for anchor in (b"data-consent-", b"Data-Consent-", b"DATA-CONSENT-"):
-        at = body.find(anchor)
-        while at >= 0:
-            if _MARKER.match(body, at):
-                return True
-            at = body.find(anchor, at + 1)
+    """Whether a page may hold an embed to rewrite: a marker in any letter case (a
+    browser lowercases attribute names). One lowercased copy (memory speed) and one
+    scan of it for "data-consent-"; its few places (``data-consent-open`` links, say)
+    are then compared."""
+    lowered = body.lower()
+    at = lowered.find(b"data-consent-")
+    while at >= 0:
+        if lowered.startswith(MARKERS, at):
+            return True
+        at = lowered.find(b"data-consent-", at + 13)
     return False
 
 
