@@ -56,19 +56,24 @@ class ConsentModeRenderer:
         middle of a body needs ``consent_mode="on"``."""
         if not self._automatic:
             return True
+        gtag, manager, analytics, doubleclick = GOOGLE_TAGS  # no generator: on every page
+        if len(page) <= 2 * _TAIL:  # a small page: all of it, at once
+            return gtag in page or manager in page or analytics in page or doubleclick in page
         head = page.find(b"</head", 0, _HEAD_LIMIT)
         if head < 0:
             head = page.find(b"</HEAD", 0, _HEAD_LIMIT)
         if head < 0:  # no end of head where a head would be: its first part
-            head = min(len(page), _TAIL)
+            head = _TAIL
         end = page.rfind(b"</body", head)  # from the end backwards: near it, cheap
         end = end if end >= 0 else len(page)
         tail = max(head, end - _TAIL)
-        return any(
-            page.find(tag, start, stop) >= 0
-            for start, stop in ((0, head), (tail, end))
-            for tag in GOOGLE_TAGS
-        )
+        find = page.find
+        return (
+            find(gtag, 0, head) >= 0 or find(manager, 0, head) >= 0
+            or find(analytics, 0, head) >= 0 or find(doubleclick, 0, head) >= 0
+            or find(gtag, tail, end) >= 0 or find(manager, tail, end) >= 0
+            or find(analytics, tail, end) >= 0 or find(doubleclick, tail, end) >= 0
+        )  # fmt: skip
 
     def snippet(self, accepted: frozenset[str] | None, nonce: str = "") -> bytes:
         """The script tag for a visitor who accepted ``accepted`` (None: has not
