@@ -8,15 +8,16 @@ each one into what this visitor may have:
   no-cookie host unless told otherwise) — on the server, so it works without JavaScript;
 - otherwise: a placeholder saying who would set cookies, with "Load once" (the
   ``embeds.js`` module loads it from the ``<template>`` it carries), "Always allow" (a
-  form whose ``allow`` action adds that category to the visitor's decision, which works
-  without JavaScript) and a plain link to the content.
+  button of a form at the end of the body, ``Rewritten.forms``, whose ``allow`` action
+  adds that category to the visitor's decision, which works without JavaScript) and a
+  plain link to the content.
 
 A ``<div data-consent-embed="marketing" …>`` holding ``<script type="text/plain"
 data-consent="marketing">`` (a widget whose script creates the iframe) gets the same
 notice at its start; "Load once" runs that category's scripts inside it. The page is
-scanned only when it holds a marker (``MARKERS``, in lower, Title or UPPER case), and
-only the tags that carry it are rewritten; a tag of the page's own, its comments and
-the raw text of its scripts, styles and text areas are left exactly as they were.
+scanned only when it holds a marker (``MARKERS``, in any letter case), and only the
+tags that carry it are rewritten; a tag of the page's own, its comments and the raw
+text of its scripts, styles and text areas are left exactly as they were.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ _MARKER = re.compile(rb"data-consent-(?:src|embed)", re.IGNORECASE)
 # in one linear pass of possessive patterns: text, comments, end tags and the tags of
 # other elements are stepped over whole (a quoted attribute value may hold ``>`` or
 # ``<iframe``); the raw text of script, style, textarea and the like is never rewritten;
-# each <iframe …> (with its raw-text content, to EOF when it is not closed) and each
-# <div …> is handed to ``Embeds`` to look at.
+# each <iframe …> (with its raw-text content, to EOF when it is not closed), each
+# <div …>, each <noscript> and each <svg>, <math> or <select> is handed to ``Embeds``.
 _SPACE = rb"\t\n\f\r "
 _ATTRIBUTES = (  # what follows a tag's name, up to its ">" (or EOF: the browser drops it)
     rb"(?:[" + _SPACE + rb"/]++|[^" + _SPACE + rb"/>][^" + _SPACE + rb"/>=]*+"
