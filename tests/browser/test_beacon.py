@@ -152,12 +152,12 @@ def test_the_page_accepted_on_is_measured_from_the_decision(
     page.clock.install()
     page.goto(live(DOC))
     expect(page.locator("[data-consent-feedback] button")).to_have_count(0)  # not asked yet
+    began = time.monotonic()  # engaged time counts from the decision's answer, after this
     page.get_by_role("button", name="Accept").click()
     expect(page.locator("#cl-banner")).to_be_hidden()
     vote = page.locator("[data-consent-feedback] button", has_text="Yes")
     expect(vote).to_be_visible()  # at once, on this page
     page.bring_to_front()
-    began = time.monotonic()
     page.clock.run_for(60_000)
     page.mouse.wheel(0, 100_000)
     page.wait_for_function("window.scrollY > 0")
@@ -172,8 +172,9 @@ def test_the_page_accepted_on_is_measured_from_the_decision(
         live.app, "SELECT pageview_id, path, engaged_ms, scroll_pct, useful FROM {db}.engagements"
     )
     assert (DOC, 100, True) == (row["path"], row["scroll_pct"], row["useful"])
-    # 60 s on the clock, plus at most the real time the steps after it took (the
-    # installed clock still runs: seconds on a busy machine)
+    # 60 s on the clock, plus at most the real time the steps from the decision on took
+    # (the installed clock still runs: seconds on a busy machine; CI once saw 1.7 s
+    # between the decision and the 60 s)
     assert 60_000 <= row["engaged_ms"] <= 60_000 + stepped_ms
     views = rows(
         live.app,
