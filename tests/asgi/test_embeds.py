@@ -495,3 +495,12 @@ def test_a_select_ends_where_a_browser_ends_it() -> None:
     body = Embeds(SETTINGS).rewrite(markup.encode(), frozenset(), EN, "/").body.decode()
     assert [] == _loading_frames(body)
     assert "cl-embed" in body
+
+
+def test_embeds_off_leaves_marked_pages_as_written(make_app: MakeApp) -> None:
+    """``embeds=False`` (a site without embeds): pages are not searched; a marked frame
+    goes out as written, loading nothing of its own."""
+    page = browser(make_app, embeds=False).get("/").text
+    assert "cl-embed" not in page
+    assert VIDEO in page
+    assert [] == _loading_frames(page)

@@ -275,7 +275,7 @@ class PageResponder:
         embeds as the visitor's decision allows (``asgi/embeds.py``)."""
         original = body = message.get("body", b"")
         extra = b""
-        if marked(body):
+        if self.core.settings.embeds and marked(body):
             body, extra = self._rewrite_embeds(body)
         injected = inject(body, self._snippet() + extra, self.encoding, self._head(body))
         # a fragment without </body> or a head gets no banner, but its embeds rewritten,
