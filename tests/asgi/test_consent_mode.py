@@ -73,6 +73,13 @@ def test_every_decision_on_the_page_is_an_update(make_app: MakeApp) -> None:
         # no </head> in the page: its first part is its head
         ("auto", "<title>x</title><script src='https://www.googletagmanager.com/gtm.js'>"
                  "</script><p>body</p>", True),
+        # a "</head>" in a head script before the tag: the first 4 KB are searched anyway
+        ("auto", "<html><head><script>var s = '</head>';</script><script "
+                 "src='https://www.googletagmanager.com/gtag/js?id=G-1'></script></head><body>"
+                 + "<p>text</p>" * 6000 + "</body></html>", True),
+        # after </body>, where a careless template puts it
+        ("auto", "<html><head></head><body>" + "<p>text</p>" * 6000
+                 + "</body><script>gtag('config', 'G-1')</script></html>", True),
         # a tag in the middle of a long body is not looked for there: consent_mode="on"
         ("auto", "<html><head></head><body>" + "<p>text</p>" * 3000 + "<script>gtag('x')"
                  "</script>" + "<p>text</p>" * 3000 + "</body></html>", False),

@@ -504,3 +504,16 @@ def test_embeds_off_leaves_marked_pages_as_written(make_app: MakeApp) -> None:
     assert "cl-embed" not in page
     assert VIDEO in page
     assert [] == _loading_frames(page)
+
+
+def test_a_fragment_with_google_tags_keeps_its_embeds_module(make_app: MakeApp) -> None:
+    """A fragment without </body> that gets the Consent Mode script (it mentions gtag)
+    still gets the placeholders' forms and module at its end."""
+    html = (
+        "<script>gtag('event', 'x')</script><section>"
+        '<iframe data-consent-src="https://www.youtube.com/embed/a"></iframe></section>'
+    )
+    page = browser(make_app).get("/", params={"html": html}).text
+    assert "window.dataLayer" in page
+    assert re.search(r'<script src="/_consent/embeds\.js\?v=[0-9a-f]+" defer>', page)
+    assert '<form id="cl-allow-marketing"' in page

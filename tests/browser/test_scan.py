@@ -125,7 +125,7 @@ def test_what_cannot_be_scanned_is_exit_2(
 def moved() -> Iterator[LiveServer]:
     """A site whose address redirects: ``localhost`` sends the visitor to the same
     server as ``127.0.0.1``, whose pages link on (and once off the site again)."""
-    from starlette.responses import RedirectResponse
+    from starlette.responses import RedirectResponse, Response
 
     from tests.browser.live import SECRET, serve
 
@@ -143,7 +143,11 @@ def moved() -> Iterator[LiveServer]:
             "</body></html>"
         )
 
-    routes = [Route("/go", go), Route("/away", away), Route("/", home), Route("/two", _two)]
+    async def text(request: Request) -> Response:  # no HTML page at all
+        return Response("just text", media_type="text/plain")
+
+    routes = [Route("/go", go), Route("/away", away), Route("/", home), Route("/two", _two),
+              Route("/text", text)]  # fmt: skip
     live = box["live"] = serve(
         ConsentMiddleware(Starlette(routes=routes), secret_keys=[SECRET], writer=MemorySink())
     )
@@ -162,3 +166,11 @@ def test_the_site_is_where_the_start_url_leads(
     assert {"before": [moved("/"), moved("/two")]} == {"before": result["pages"]["before"]}
     assert {"cl_consent", "cl_vid", "cl_sid"} == {e["name"] for e in result["entries"]}
     assert [] == result["breaks_consent"]
+
+
+def test_a_site_without_an_html_page_is_no_pass(
+    moved: LiveServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A start URL that answers no HTML page scans nothing: exit 2, never a pass."""
+    assert 2 == main(["scan", moved("/text"), "--pages", "2", *FAST])
+    assert "no HTML page of" in capsys.readouterr().err

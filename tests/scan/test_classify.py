@@ -117,6 +117,10 @@ def test_same_site() -> None:
     assert same_site("a.www.site.test", "www.site.test")
     assert not same_site("evilsite.test", "site.test")
     assert not same_site("site.test.evil", "site.test")
+    # an address is only itself, brackets or not
+    assert same_site("127.0.0.1", "127.0.0.1")
+    assert not same_site("0.0.1", "127.0.0.1")
+    assert same_site("[::1]", "::1")
 
 
 def test_names_cannot_break_the_declaration_or_the_terminal() -> None:
@@ -134,3 +138,17 @@ def test_names_cannot_break_the_declaration_or_the_terminal() -> None:
     assert "\u202e" not in text
     assert "\x1b" not in as_html(scan, found)
     assert "a`b``|c\\n\\x1b[31mred\\u202e" == printable(hostile)
+
+
+def test_a_scan_that_fails_otherwise_is_exit_2_not_a_verdict(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 1 means "breaks consent" to a site's CI: a configuration error is exit 2,
+    with one printable line."""
+    from consentlog.cli import main
+
+    monkeypatch.setenv("CONSENTLOG_CATEGORIES", "not json\x1b[2J")
+    assert 2 == main(["scan", "http://127.0.0.1:9/"])
+    err = capsys.readouterr().err
+    assert err.startswith("consentlog scan: the scan failed: ")
+    assert "\x1b" not in err

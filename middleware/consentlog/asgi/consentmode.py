@@ -32,6 +32,7 @@ CONSENT_TYPES: dict[str, str] = {
 GOOGLE_TAGS = (b"gtag(", b"googletagmanager.com", b"google-analytics.com", b"doubleclick.net")
 _HEAD_LIMIT = 256 * 1024  # where a page's </head> is looked for
 _TAIL = 4 * 1024  # the end of the body searched for a footer snippet
+_HEAD_FLOOR = 4 * 1024  # the start of a page always searched
 
 
 def consent_types(accepted: frozenset[str]) -> dict[str, str]:
@@ -49,7 +50,8 @@ class ConsentModeRenderer:
 
     def wanted(self, page: bytes) -> bool:
         """Whether ``page`` gets the script: always when ``consent_mode`` is on; with
-        ``auto``, when its ``<head>`` or the end of its body (``_TAIL`` bytes before
+        ``auto``, when its ``<head>`` (at least its first ``_HEAD_FLOOR`` bytes; up to
+        ``_HEAD_LIMIT`` without a ``</head>``) or its end (from ``_TAIL`` bytes before
         ``</body>``) mentions Google's tags (a held-back one included): where Google's
         instructions and footer snippets put them. Only those parts are searched, so
         a 50 KB page costs a few short scans, not four of all of it; a tag in the
@@ -57,16 +59,19 @@ class ConsentModeRenderer:
         if not self._automatic:
             return True
         gtag, manager, analytics, doubleclick = GOOGLE_TAGS  # no generator: on every page
-        if len(page) <= 2 * _TAIL:  # a small page: all of it, at once
+        if len(page) <= _HEAD_FLOOR + _TAIL:  # a small page: all of it, at once
             return gtag in page or manager in page or analytics in page or doubleclick in page
         head = page.find(b"</head", 0, _HEAD_LIMIT)
         if head < 0:
             head = page.find(b"</HEAD", 0, _HEAD_LIMIT)
-        if head < 0:  # no end of head where a head would be: its first part
-            head = _TAIL
+        if head < 0:  # no end of head (it is optional): as far as a head would go
+            head = _HEAD_LIMIT
+        # at least the page's first _HEAD_FLOOR bytes: a "</head" in a head script or
+        # comment must not end the search before the tags
+        head = min(len(page), max(head, _HEAD_FLOOR))
         end = page.rfind(b"</body", head)  # from the end backwards: near it, cheap
-        end = end if end >= 0 else len(page)
-        tail = max(head, end - _TAIL)
+        tail = max(head, (end if end >= 0 else len(page)) - _TAIL)
+        end = len(page)  # and what follows </body>
         find = page.find
         return (
             find(gtag, 0, head) >= 0 or find(manager, 0, head) >= 0

@@ -31,16 +31,22 @@ _OPENING_LIMIT = 64 * 1024  # bytes read for the opening: it starts a document
 
 
 def inject(
-    document: bytes, snippet: bytes, encoding: str = "utf-8", head: bytes = b""
+    document: bytes,
+    snippet: bytes,
+    encoding: str = "utf-8",
+    head: bytes = b"",
+    orphan: bytes = b"",
 ) -> bytes | None:
     """``document`` with ``snippet`` (UTF-8) before its last ``</body>`` and ``head``
-    (ASCII) at the start of its ``<head>`` (``head_position``); None if it has neither
-    a ``</body>`` nor a head to add. A document in another ASCII-compatible ``encoding``
-    gets the snippet in that encoding, characters it lacks as character references."""
+    (ASCII) at the start of its ``<head>`` (``head_position``); a document without
+    ``</body>`` (a fragment) gets ``orphan`` (ASCII) at its end instead of the snippet.
+    None if there is nothing to add. A document in another ASCII-compatible
+    ``encoding`` gets the snippet in that encoding, characters it lacks as character
+    references."""
     index = document.rfind(b"</body>")
     if index < 0:
         index = document.rfind(b"</BODY>")
-    if index < 0 and not head:
+    if index < 0 and not head and not orphan:
         return None
     view = memoryview(document)  # one copy of a large page, not three
     parts: list[bytes | memoryview] = []
@@ -55,6 +61,8 @@ def inject(
         parts += [view[start:index], snippet]
         start = index
     parts.append(view[start:])
+    if index < 0 and orphan:
+        parts.append(orphan)
     return b"".join(parts)
 
 

@@ -277,10 +277,10 @@ class PageResponder:
         extra = b""
         if self.core.settings.embeds and marked(body):
             body, extra = self._rewrite_embeds(body)
-        injected = inject(body, self._snippet() + extra, self.encoding, self._head(body))
-        # a fragment without </body> or a head gets no banner, but its embeds rewritten,
-        # with the placeholders' module after them
-        body = injected if injected is not None else body + extra
+        # a fragment without </body> gets no banner, but its embeds rewritten, with the
+        # placeholders' forms and module after them
+        injected = inject(body, self._snippet() + extra, self.encoding, self._head(body), extra)
+        body = injected if injected is not None else body
         if body is not original:
             self.varies = True  # the banner (or an embed) shows this visitor's state
             length = (b"content-length", str(len(body)).encode())

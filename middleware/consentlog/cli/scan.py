@@ -52,6 +52,18 @@ def add_parser(commands: Any) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    """``_scan``; any failure that is not a verdict is exit 2, never 1 ("breaks
+    consent", which a site's CI reads as a finding): a configuration error, a page's
+    scripts answering what no page would, an --output that cannot be written."""
+    try:
+        return _scan(args)
+    except Exception as exc:
+        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        print(f"consentlog scan: the scan failed: {printable(text)}", file=sys.stderr)
+        return 2
+
+
+def _scan(args: argparse.Namespace) -> int:
     """Scan, write the declaration, say on stderr what breaks consent."""
     settings = Settings.from_env(require_secret_keys=False, only=SCAN_OPTIONS)
     chromium = args.chromium or (DEBIAN_CHROMIUM if os.path.exists(DEBIAN_CHROMIUM) else None)
@@ -65,8 +77,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     )
     try:
         result = scan(args.url, options)
-    except ScanError as exc:
-        print(f"consentlog scan: {exc}", file=sys.stderr)
+    except ScanError as exc:  # its text may quote the site's own: printable only
+        print(f"consentlog scan: {printable(str(exc))}", file=sys.stderr)
         return 2
     found = entries(result, Classifier(settings, args.necessary))
     render = {"md": as_markdown, "html": as_html, "json": as_json}[args.format]

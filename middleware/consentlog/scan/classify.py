@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import ipaddress
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -123,5 +124,16 @@ def same_site(domain: str, site: str) -> bool:
     """Whether a cookie's (or a storage's) ``domain`` is the ``site`` host's own: the
     host, a domain above it, or one below it (no public-suffix list: ``co.uk`` would be
     taken for a parent)."""
-    domain, site = domain.lower().lstrip(".").rstrip("."), site.lower().rstrip(".")
+    domain = domain.lower().lstrip(".").rstrip(".").strip("[]")
+    site = site.lower().rstrip(".").strip("[]")
+    if _is_address(domain) or _is_address(site):  # an IP address is only itself
+        return domain == site
     return domain == site or site.endswith("." + domain) or domain.endswith("." + site)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -157,6 +157,8 @@ def _visit(browser: Browser, result: Scan, phase: Phase, options: Options) -> No
             ):
                 continue
             page.wait_for_timeout(options.wait_ms)
+            if _origin(page.url) != origin:  # a script sent the browser off the site
+                continue
             if not decided:
                 _decide(page, options.decline if phase == "declined" else options.accept, phase)
                 decided = True
@@ -174,6 +176,13 @@ def _visit(browser: Browser, result: Scan, phase: Phase, options: Options) -> No
                 ):
                     queued.add(url)
                     queue.append(url)
+        if not visited:  # nothing was read: that is no pass
+            raise ScanError(
+                f"no HTML page of {result.start[:200]} was scanned "
+                f"({'after ' + phase if phase != 'before' else 'before a choice'}): does it "
+                "answer with Content-Type text/html?"
+            )
+        _record(context, page, result, phase)  # what the last page set after it was read
     finally:
         context.close()
     result.pages[phase] = visited
@@ -221,18 +230,27 @@ def _record(context: BrowserContext, page: Page, result: Scan, phase: Phase) -> 
             host, local, session = frame.evaluate(_STORAGE)
         except Exception:  # noqa: S112 - a frame that went away, or one we may not read
             continue
-        stores: tuple[tuple[Kind, list[object]], ...] = (
+        stores: tuple[tuple[Kind, object], ...] = (
             ("localStorage", local),
             ("sessionStorage", session),
         )
         for kind, names in stores:
+            if not isinstance(names, list):  # the page's own scripts answered
+                continue
             for name in names:
                 result.sightings.append(Sighting(kind, str(name), str(host), phase, page.url, -1))
 
 
 def _links(page: Page) -> list[str]:
-    hrefs = page.eval_on_selector_all("a[href]", "(links) => links.map((a) => a.href)")
-    return [str(h) for h in hrefs if isinstance(h, str)]
+    """The page's links; none when it went away meanwhile (a refresh) or its scripts
+    answer something else than a list of texts."""
+    from playwright.sync_api import Error
+
+    try:
+        hrefs = page.eval_on_selector_all("a[href]", "(links) => links.map((a) => a.href)")
+    except Error:
+        return []
+    return [h for h in hrefs if isinstance(h, str)] if isinstance(hrefs, list) else []
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
