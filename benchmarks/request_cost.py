@@ -106,10 +106,11 @@ async def prose_page(request: Request) -> Response:
 
 
 EMBED = '<iframe data-consent-src="https://www.youtube.com/embed/x" title="A video"></iframe>'
+EMBED_PAGE = PROSE_PAGE.replace("</main>", EMBED + "</main>")  # the same page, one embed
 
 
-async def embed_page(request: Request) -> Response:  # the same page with one embed
-    return HTMLResponse(PROSE_PAGE.replace("</main>", EMBED + "</main>"))
+async def embed_page(request: Request) -> Response:
+    return HTMLResponse(EMBED_PAGE)
 
 
 def bare_app() -> Starlette:

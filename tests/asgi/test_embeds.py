@@ -517,3 +517,38 @@ def test_a_fragment_with_google_tags_keeps_its_embeds_module(make_app: MakeApp) 
     assert "window.dataLayer" in page
     assert re.search(r'<script src="/_consent/embeds\.js\?v=[0-9a-f]+" defer>', page)
     assert '<form id="cl-allow-marketing"' in page
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text(max_size=300), max_size=4),
+    st.text(max_size=300),
+)
+def test_allow_with_any_fields_is_a_redirect_or_a_named_4xx(
+    categories: list[str], next_url: str
+) -> None:
+    """Whatever a hostile form sends as ``category`` and ``next`` (control characters,
+    lone surrogates, huge values), ``allow`` answers 303 or a 4xx naming the problem,
+    never a 500, and redirects only within the site."""
+    from urllib.parse import quote
+
+    from consentlog.asgi.middleware import ConsentMiddleware
+    from consentlog.testing import MemorySink
+
+    app = ConsentMiddleware(
+        Starlette(routes=[Route("/", _page)]), secret_keys=[SECRET], writer=MemorySink()
+    )
+    fields = [("action", "allow"), ("next", next_url), *(("category", c) for c in categories)]
+    body = "&".join(f"{k}={quote(v, errors='surrogatepass')}" for k, v in fields)
+    answer = TestClient(app, base_url="http://testserver").post(
+        "/_consent",
+        content=body.encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert answer.status_code in {303, 400}, answer.text
+    if answer.status_code == 303:
+        assert answer.headers["location"].startswith("/")
+        assert not answer.headers["location"].startswith("//")
+    else:
+        assert answer.json()["error"]
